@@ -1,0 +1,78 @@
+"""Settings from the environment (prefix BACKOFFICE_) and command-line flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("directory", "procurement")
+DEFAULT_PORTS = {"directory": 50050, "procurement": 50051, "hr": 50052, "finance": 50053}
+
+
+class AuthSettings(BaseModel):
+    issuer: str = "backoffice-dev"
+    audience: str = "backoffice"
+    # Pinned: a token signed with any other algorithm (or "none") is refused.
+    algorithms: list[str] = ["EdDSA"]
+    # PEM public keys that verify callers' tokens. Empty: the development key in data_dir.
+    public_key_files: list[Path] = []
+    # The PEM private key that `backoffice token` and the services' own calls sign with.
+    # Empty: data_dir/keys/dev-signing-key.pem, created on first use.
+    signing_key_file: Path | None = None
+    # Leeway for clock skew between machines when checking exp and nbf.
+    leeway_seconds: int = 30
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="BACKOFFICE_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    # SQLite files, development keys and other local state.
+    data_dir: Path = Path("var")
+    # One PostgreSQL URL for every service (each keeps its own schema); empty means SQLite.
+    database_url: str | None = None
+    # Per-service overrides, e.g. BACKOFFICE_DATABASE_URLS='{"finance": "postgresql+psycopg://..."}'.
+    database_urls: dict[str, str] = {}
+    # On PostgreSQL the services run as a role that owns nothing and bypasses nothing, so
+    # that row-level security applies: `{app_role_prefix}_{service}`. The migrator grants
+    # it; if the login user differs, each connection does SET ROLE to it.
+    app_role_prefix: str = "backoffice_app"
+    db_pool_size: int = 8
+    host: str = "127.0.0.1"
+    ports: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_PORTS))
+    # gRPC address of the directory, for the other services; default: host and its port.
+    directory_target: str | None = None
+    # How long a service trusts the directory's answer about agreements.
+    grants_cache_seconds: float = 5.0
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+    # Seconds in-flight calls get to finish after SIGTERM (keep below the pod's
+    # terminationGracePeriodSeconds minus its preStop delay).
+    shutdown_grace_seconds: float = 10.0
+    auth: AuthSettings = AuthSettings()
+    # Signs page tokens; every replica of a service must share it. Empty: derived from
+    # the signing key (fine for one machine, not for several pods).
+    page_token_secret: str | None = None
+
+    def database_url_for(self, service: str) -> str:
+        if service in self.database_urls:
+            return self.database_urls[service]
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+
+    def app_role_for(self, service: str) -> str:
+        return f"{self.app_role_prefix}_{service}"
+
+    def port_for(self, service: str) -> int:
+        return self.ports.get(service, DEFAULT_PORTS.get(service, 0))
+
+    def directory_address(self) -> str:
+        return self.directory_target or f"{self.host}:{self.port_for('directory')}"
+
+    def signing_key_path(self) -> Path:
+        return self.auth.signing_key_file or self.data_dir / "keys" / "dev-signing-key.pem"

@@ -1,0 +1,240 @@
+"""Engines, sessions and the tenancy guard of the data layer.
+
+Two guards keep each organisation's rows to itself:
+1. Every ORM query on a `TenantOwned` model is filtered to the unit of work's scope
+   (`do_orm_execute` + `with_loader_criteria`), and a flush refuses to write a row outside
+   it. With no scope the filter matches nothing: it fails closed.
+2. On PostgreSQL, row-level security applies the same rule to every statement, ORM or
+   hand-written SQL, because the services run as a role that owns no table and does not
+   bypass RLS; the scope is set per transaction with `set_config('app.orgs', ..., true)`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import MetaData, String, create_engine, event, or_, text
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.orm import (
+    Mapped,
+    ORMExecuteState,
+    Session,
+    mapped_column,
+    sessionmaker,
+    with_loader_criteria,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from libs.common.access import Scope
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+SCOPE_KEY = "scope"
+
+
+def new_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class TenantOwned:
+    """Mixin for rows owned by one organisation (its GSS or X code)."""
+
+    organisation_code: Mapped[str] = mapped_column(String(9), nullable=False)
+
+
+class PartyOwned:
+    """Mixin for rows that belong to two organisations at once (an agreement): either
+    party sees them."""
+
+    organisation_code: Mapped[str] = mapped_column(String(9), nullable=False)
+    counterparty_code: Mapped[str] = mapped_column(String(9), nullable=False)
+
+
+class TenantScopeViolation(RuntimeError):
+    """A write outside the call's scope: a bug, never a user error."""
+
+
+def quote_identifier(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"{name!r} is not a safe SQL identifier")
+    return f'"{name}"'
+
+
+def is_postgres(url: str | URL) -> bool:
+    return make_url(url).get_backend_name() == "postgresql"
+
+
+def normalise_url(url: str) -> str:
+    """Accept postgres:// and postgresql:// and use psycopg 3 for both."""
+    u = make_url(url)
+    if u.get_backend_name() == "postgresql" and u.drivername != "postgresql+psycopg":
+        u = u.set(drivername="postgresql+psycopg")
+    return u.render_as_string(hide_password=False)
+
+
+def make_engine(
+    url: str,
+    *,
+    schema: str | None = None,
+    role: str | None = None,
+    pool_size: int = 8,
+) -> Engine:
+    """An engine for a service. On PostgreSQL, `schema` is the service's own schema and
+    `role` the unprivileged role its connections take on (SET ROLE) when the login user
+    is another; on SQLite, WAL, foreign keys and a busy timeout are switched on."""
+    url = normalise_url(url)
+    if is_postgres(url):
+        engine = create_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pg_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+            with dbapi_conn.cursor() as cur:
+                if role:
+                    cur.execute(
+                        "SELECT current_user = %s", (role,)
+                    )
+                    if not cur.fetchone()[0]:
+                        cur.execute(f"SET ROLE {quote_identifier(role)}")
+                if schema:
+                    cur.execute(f"SET search_path TO {quote_identifier(schema)}")
+            dbapi_conn.commit()
+
+        return engine
+
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size,
+        max_overflow=pool_size,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+        # Take transaction control from pysqlite so that writers can BEGIN IMMEDIATE and
+        # never fail on a read-to-write lock upgrade.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+
+    return engine
+
+
+def _tenant_filter(state: ORMExecuteState) -> None:
+    if state.is_column_load or state.is_relationship_load:
+        return
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    scope = state.session.info.get(SCOPE_KEY)
+    if scope is ALL_ORGANISATIONS:
+        return
+    # `codes` is a closure variable: SQLAlchemy tracks it as a bound parameter, so a cached
+    # statement never carries one call's organisations into another's.
+    codes = sorted(scope.organisations) if isinstance(scope, Scope) else []
+    state.statement = state.statement.options(
+        with_loader_criteria(
+            TenantOwned,
+            lambda cls: cls.organisation_code.in_(codes),
+            include_aliases=True,
+        ),
+        with_loader_criteria(
+            PartyOwned,
+            lambda cls: or_(cls.organisation_code.in_(codes), cls.counterparty_code.in_(codes)),
+            include_aliases=True,
+        ),
+    )
+
+
+def _tenant_flush_guard(session: Session, _context: object, _instances: object) -> None:
+    scope = session.info.get(SCOPE_KEY)
+    if scope is ALL_ORGANISATIONS:
+        return
+    for obj in (*session.new, *session.dirty):
+        if isinstance(obj, TenantOwned | PartyOwned):
+            owners = {obj.organisation_code}
+            if isinstance(obj, PartyOwned):
+                owners.add(obj.counterparty_code)
+            if not isinstance(scope, Scope) or not owners & scope.organisations:
+                raise TenantScopeViolation(
+                    f"refusing to write a {type(obj).__name__} of organisation "
+                    f"{obj.organisation_code} outside the call's scope"
+                )
+
+
+class _AllOrganisations:
+    """The scope of administrative commands (audit verification) run as the owner."""
+
+
+ALL_ORGANISATIONS = _AllOrganisations()
+
+
+class Database:
+    """One service's database: engine, sessions, and per-transaction tenant scope."""
+
+    def __init__(self, engine: Engine, *, schema: str | None = None) -> None:
+        self.engine = engine
+        self.schema = schema
+        self.is_postgres = engine.dialect.name == "postgresql"
+        self._sessions = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+        event.listen(self._sessions, "do_orm_execute", _tenant_filter)
+        event.listen(self._sessions, "before_flush", _tenant_flush_guard)
+
+    @contextmanager
+    def session(self, scope: Scope | _AllOrganisations, *, write: bool) -> Iterator[Session]:
+        """A session in one transaction, scoped to `scope`; rolled back unless committed."""
+        session = self._sessions()
+        session.info[SCOPE_KEY] = scope
+        try:
+            options = {"sqlite_begin": "BEGIN IMMEDIATE"} if write else {}
+            session.connection(execution_options=options)
+            if self.is_postgres and isinstance(scope, Scope):
+                session.execute(
+                    text("SELECT set_config('app.orgs', :orgs, true)"),
+                    {"orgs": ",".join(sorted(scope.organisations))},
+                )
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def check_unprivileged(engine: Engine) -> None:
+    """Refuse to serve from a PostgreSQL role that would defeat row-level security."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT current_user, r.rolsuper, r.rolbypassrls, "
+                "EXISTS (SELECT 1 FROM pg_tables t WHERE t.tableowner = current_user "
+                "AND t.schemaname = current_schema()) "
+                "FROM pg_roles r WHERE r.rolname = current_user"
+            )
+        ).one()
+    user, superuser, bypass, owns = row
+    if superuser or bypass or owns:
+        raise RuntimeError(
+            f"database role {user!r} is a superuser, bypasses row-level security or owns the "
+            "service's tables; the services must run as an unprivileged role (see "
+            "BACKOFFICE_APP_ROLE_PREFIX and `backoffice migrate`)"
+        )

@@ -1,0 +1,165 @@
+"""The server's interceptors, outermost first: logging, errors, authentication.
+
+Logging opens the call (request id, timing) and writes one line when it ends; errors
+turns domain errors into statuses and anything unexpected into INTERNAL with the stack
+trace in the log only; authentication verifies the bearer token and the method's
+declared access rule (deny by default).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import grpc
+import structlog
+
+from libs.common.access import AccessRule, RoleCatalogue, check_permission
+from libs.common.auth import TokenVerifier
+from libs.common.context import Call, current_call, reset_call, set_call
+from libs.common.errors import DomainError, PermissionDenied, Unauthenticated
+from libs.common.grpc_access import PUBLIC_SERVICES
+from libs.common.grpc_errors import domain_error_status, internal_status
+from libs.common.logging import get_logger
+
+log = get_logger("backoffice.rpc")
+
+Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+def _metadata(details: grpc.HandlerCallDetails) -> dict[str, str]:
+    pairs = details.invocation_metadata or ()
+    return {str(k).lower(): v for k, v in pairs if isinstance(v, str)}
+
+
+def _is_public(method: str) -> bool:
+    return method.split("/")[1] in PUBLIC_SERVICES if method.count("/") == 2 else False
+
+
+class _UnaryInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps unary-unary handlers of our own services; passes public ones through."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        method = details.method
+        if handler is None or _is_public(method):
+            return handler
+        if handler.unary_unary is None:
+            return self.refuse_streaming(handler, method)
+        inner = handler.unary_unary
+        metadata = _metadata(details)
+
+        async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            return await self.around(inner, request, context, method, metadata)
+
+        return grpc.unary_unary_rpc_method_handler(
+            behaviour,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def refuse_streaming(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        return handler
+
+    async def around(
+        self,
+        inner: Behaviour,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        method: str,
+        metadata: Mapping[str, str],
+    ) -> Any:
+        raise NotImplementedError
+
+
+class LoggingInterceptor(_UnaryInterceptor):
+    async def around(self, inner: Behaviour, request: Any, context: grpc.aio.ServicerContext,
+                     method: str, metadata: Mapping[str, str]) -> Any:
+        request_id = metadata.get("x-request-id") or str(uuid.uuid4())
+        call = Call(method=method, request_id=request_id)
+        token = set_call(call)
+        structlog.contextvars.bind_contextvars(method=method, request_id=request_id)
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            return await inner(request, context)
+        except BaseException:
+            code = call.extra.get("code", "UNKNOWN")
+            raise
+        finally:
+            principal = call.principal
+            log.info(
+                "rpc",
+                code=code,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                organisation=principal.organisation if principal else None,
+                principal=principal.id if principal else None,
+                acting_for=call.acting_for,
+                reason=call.extra.get("reason"),
+            )
+            structlog.contextvars.clear_contextvars()
+            reset_call(token)
+
+
+class ErrorInterceptor(_UnaryInterceptor):
+    async def around(self, inner: Behaviour, request: Any, context: grpc.aio.ServicerContext,
+                     method: str, metadata: Mapping[str, str]) -> Any:
+        call = current_call()
+        try:
+            return await inner(request, context)
+        except DomainError as err:
+            call.extra.update(code=err.code, reason=err.reason)
+            await context.abort_with_status(domain_error_status(err))
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            call.extra.update(code="INTERNAL", reason="INTERNAL")
+            log.exception("unexpected error", method=method)
+            await context.abort_with_status(internal_status(call.request_id))
+        raise AssertionError("unreachable: abort_with_status raises")
+
+
+class AuthInterceptor(_UnaryInterceptor):
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        rules: Mapping[str, AccessRule | None],
+        catalogue: RoleCatalogue,
+    ) -> None:
+        self._verifier = verifier
+        self._rules = dict(rules)
+        self._catalogue = catalogue
+
+    def refuse_streaming(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        async def refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{method} declares no access rule")
+
+        return grpc.unary_unary_rpc_method_handler(refuse)
+
+    async def around(self, inner: Behaviour, request: Any, context: grpc.aio.ServicerContext,
+                     method: str, metadata: Mapping[str, str]) -> Any:
+        call = current_call()
+        rule = self._rules.get(method)
+        if rule is None:
+            raise PermissionDenied(
+                f"{method} declares no access rule, so nobody may call it",
+                reason="NO_ACCESS_RULE",
+            )
+        header = metadata.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated(
+                "send a bearer token in the authorization metadata", reason="TOKEN_MISSING"
+            )
+        principal = self._verifier.verify(token.strip())
+        call.principal = principal
+        call.rule = rule
+        structlog.contextvars.bind_contextvars(principal=principal.id)
+        check_permission(principal, rule, self._catalogue)
+        return await inner(request, context)

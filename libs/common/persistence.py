@@ -1,0 +1,75 @@
+"""Helpers repositories share: record columns <-> RecordInfo, keyset pages, filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, and_, func, or_, tuple_
+from sqlalchemy.orm import InstrumentedAttribute
+
+from libs.common.filtering import Comparison
+from libs.common.paging import JsonKey
+from libs.common.records import RecordInfo
+
+S = TypeVar("S", bound=Select[Any])
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def record_info(row: Any) -> RecordInfo:
+    return RecordInfo(
+        create_time=_aware(row.create_time),
+        update_time=_aware(row.update_time),
+        create_principal=row.create_principal,
+        update_principal=row.update_principal,
+        update_acting_organisation=row.update_acting_organisation,
+        version=row.version,
+    )
+
+
+def record_values(info: RecordInfo) -> dict[str, Any]:
+    return {
+        "create_time": info.create_time,
+        "update_time": info.update_time,
+        "create_principal": info.create_principal,
+        "update_principal": info.update_principal,
+        "update_acting_organisation": info.update_acting_organisation,
+        "version": info.version,
+    }
+
+
+def keyset_after(stmt: S, columns: Sequence[InstrumentedAttribute[Any]], after: JsonKey | None) -> S:
+    """Seek past `after` in ascending order of `columns` (which must be unique together)."""
+    stmt = stmt.order_by(*columns)
+    if after is None:
+        return stmt
+    if len(columns) == 1:
+        return stmt.where(columns[0] > after[0])
+    return stmt.where(tuple_(*columns) > tuple_(*after))
+
+
+def apply_filter(
+    stmt: S, comparisons: Sequence[Comparison], columns: Mapping[str, InstrumentedAttribute[Any]]
+) -> S:
+    clauses = []
+    for c in comparisons:
+        column = columns[c.field]
+        if c.op == ":":
+            clauses.append(func.lower(column).contains(str(c.value).lower(), autoescape=True))
+        elif c.op == "=":
+            clauses.append(column == c.value)
+        elif c.op == "!=":
+            clauses.append(or_(column != c.value, column.is_(None)))
+        elif c.op == "<":
+            clauses.append(column < c.value)
+        elif c.op == "<=":
+            clauses.append(column <= c.value)
+        elif c.op == ">":
+            clauses.append(column > c.value)
+        elif c.op == ">=":
+            clauses.append(column >= c.value)
+    return stmt.where(and_(*clauses)) if clauses else stmt

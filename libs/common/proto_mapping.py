@@ -1,0 +1,76 @@
+"""Conversions shared by every servicer: dates, timestamps, audit metadata, money, masks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from google.protobuf import field_mask_pb2, timestamp_pb2
+from google.type import date_pb2, money_pb2
+
+from backoffice.common.v1 import metadata_pb2
+from libs.common.errors import InvalidArgument
+from libs.common.records import RecordInfo
+
+NANOS = Decimal(1_000_000_000)
+
+
+def timestamp(moment: dt.datetime) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(moment.astimezone(dt.UTC))
+    return ts
+
+
+def date_to_proto(day: dt.date) -> date_pb2.Date:
+    return date_pb2.Date(year=day.year, month=day.month, day=day.day)
+
+
+def date_from_proto(value: date_pb2.Date, field_path: str) -> dt.date | None:
+    """None for an unset date; INVALID_ARGUMENT for a partial or impossible one."""
+    if value.year == value.month == value.day == 0:
+        return None
+    try:
+        return dt.date(value.year, value.month, value.day)
+    except ValueError:
+        raise InvalidArgument.single(field_path, "must be a full calendar date (year, month and day)") from None
+
+
+def audit_metadata(info: RecordInfo) -> metadata_pb2.AuditMetadata:
+    return metadata_pb2.AuditMetadata(
+        create_time=timestamp(info.create_time),
+        update_time=timestamp(info.update_time),
+        create_principal=info.create_principal,
+        update_principal=info.update_principal,
+        update_acting_organisation=info.update_acting_organisation or "",
+    )
+
+
+def money_to_proto(amount: Decimal, currency: str = "GBP") -> money_pb2.Money:
+    units = int(amount)  # truncates toward zero, as Money's units and nanos share a sign
+    nanos = int((amount - units) * NANOS)
+    return money_pb2.Money(currency_code=currency, units=units, nanos=nanos)
+
+
+def money_from_proto(value: money_pb2.Money, field_path: str, *, currency: str = "GBP") -> Decimal:
+    if value.currency_code != currency:
+        raise InvalidArgument.single(f"{field_path}.currency_code", f"must be {currency}")
+    if (value.units > 0 and value.nanos < 0) or (value.units < 0 and value.nanos > 0):
+        raise InvalidArgument.single(field_path, "units and nanos must have the same sign")
+    if abs(value.nanos) >= 1_000_000_000:
+        raise InvalidArgument.single(f"{field_path}.nanos", "must be below one unit")
+    return Decimal(value.units) + Decimal(value.nanos) / NANOS
+
+
+def mask_paths(mask: field_mask_pb2.FieldMask, allowed: frozenset[str], field_path: str = "update_mask") -> frozenset[str]:
+    """The paths of an update mask; `*` means every allowed path; others are refused."""
+    paths = list(mask.paths)
+    if not paths:
+        raise InvalidArgument.single(field_path, f"name the fields to change: {', '.join(sorted(allowed))}, or *")
+    if paths == ["*"]:
+        return allowed
+    bad = [p for p in paths if p not in allowed]
+    if bad:
+        raise InvalidArgument.single(
+            field_path, f"cannot change {', '.join(bad)}; the fields that change are {', '.join(sorted(allowed))}"
+        )
+    return frozenset(paths)

@@ -1,0 +1,66 @@
+"""Bookkeeping every resource carries: who made and changed it, when, and its version
+(from which its etag comes, AIP-154)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+
+from libs.common.errors import EtagMismatch
+
+
+@dataclass(frozen=True)
+class RecordInfo:
+    create_time: dt.datetime
+    update_time: dt.datetime
+    create_principal: str
+    update_principal: str
+    update_acting_organisation: str | None
+    version: int
+
+    @classmethod
+    def new(cls, principal: str, acting: str | None, now: dt.datetime) -> RecordInfo:
+        return cls(now, now, principal, principal, acting, 1)
+
+    def touched(self, principal: str, acting: str | None, now: dt.datetime) -> RecordInfo:
+        return replace(
+            self,
+            update_time=now,
+            update_principal=principal,
+            update_acting_organisation=acting,
+            version=self.version + 1,
+        )
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
+
+
+def check_etag(resource_name: str, given: str, current: RecordInfo) -> None:
+    """An empty etag skips the check; any other must match the current version."""
+    if given and given != current.etag:
+        raise EtagMismatch(resource_name, current.etag)
+
+
+def snapshot(value: object) -> dict[str, object]:
+    """A JSON-safe picture of a domain object for the audit log's before and after."""
+    import dataclasses
+    import decimal
+    import enum
+
+    def plain(v: object) -> object:
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, enum.Enum):
+            return v.value
+        if isinstance(v, dt.datetime | dt.date):
+            return v.isoformat()
+        if isinstance(v, decimal.Decimal):
+            return str(v)
+        if isinstance(v, tuple | list):
+            return [plain(x) for x in v]
+        return v
+
+    result = plain(value)
+    assert isinstance(result, dict)
+    return result

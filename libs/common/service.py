@@ -1,0 +1,204 @@
+"""What a servicer stands on: access decisions, and reads and writes in one transaction.
+
+`ServiceKernel.write` is the only way a mutating RPC touches the database: it replays a
+retried `request_id`, runs the use case, refuses a mutation that wrote no audit record,
+remembers the response, and commits all of it together (or none of it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import datetime as dt
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+from google.protobuf.message import Message
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from libs.common.access import AccessKind, AccessPolicy, AccessRule, Scope
+from libs.common.audit import AuditLog
+from libs.common.clock import today_london
+from libs.common.context import Call, Principal, current_call
+from libs.common.db import Database
+from libs.common.errors import Aborted, PermissionDenied
+from libs.common.idempotency import IdempotencyStore, check_request_id, request_hash
+from libs.common.kernel_tables import KernelTables
+from libs.common.paging import Pager
+
+T = TypeVar("T")
+R = TypeVar("R", bound=Message)
+
+# PostgreSQL serialization failure and deadlock: the whole transaction may simply be retried.
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}
+_MAX_ATTEMPTS = 3
+
+
+@dataclass
+class Transaction:
+    """One database transaction of one call, handed to a service's unit of work."""
+
+    session: Session
+    audit: AuditLog
+    scope: Scope
+    call: Call | None
+
+    @property
+    def principal_id(self) -> str:
+        return self.call.principal.id if self.call and self.call.principal else "system"
+
+    @property
+    def acting_organisation(self) -> str | None:
+        """The unit acting for the scope's organisation, when that is what is happening."""
+        if self.call is None or self.call.principal is None or not self.call.acting_for:
+            return None
+        return self.call.principal.organisation
+
+
+class ServiceKernel:
+    def __init__(
+        self,
+        *,
+        name: str,
+        db: Database,
+        tables: KernelTables,
+        policy: AccessPolicy,
+        pager: Pager,
+        pool_size: int = 8,
+        today: Callable[[], dt.date] = today_london,
+    ) -> None:
+        self.name = name
+        self.db = db
+        self.tables = tables
+        self.policy = policy
+        self.pager = pager
+        self.today = today
+        # Database work runs on threads so that the event loop keeps serving other calls.
+        self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix=f"{name}-db")
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.db.dispose()
+
+    @staticmethod
+    def _call_and_rule() -> tuple[Call, AccessRule]:
+        call = current_call()
+        if call.principal is None or call.rule is None:
+            raise RuntimeError("no authenticated call: the auth interceptor did not run")
+        return call, call.rule
+
+    def caller(self) -> Principal:
+        call, _ = self._call_and_rule()
+        assert call.principal is not None
+        return call.principal
+
+    async def scope_in(self, organisation: str) -> Scope:
+        """The scope for reading or changing one organisation's named resources: itself
+        or nothing, so that an invisible resource reads as NOT_FOUND."""
+        call, rule = self._call_and_rule()
+        assert call.principal is not None
+        scope = await self.policy.scope_in(call.principal, rule, organisation, self.today())
+        call.acting_for = scope.acting_for
+        return scope
+
+    async def require_in(self, organisation: str) -> Scope:
+        """The scope for creating in an organisation; refuses with the reason."""
+        call, rule = self._call_and_rule()
+        assert call.principal is not None
+        scope = await self.policy.require_in(call.principal, rule, organisation, self.today())
+        call.acting_for = scope.acting_for
+        return scope
+
+    async def scope_everywhere(self) -> Scope:
+        call, rule = self._call_and_rule()
+        assert call.principal is not None
+        return await self.policy.scope_everywhere(call.principal, rule, self.today())
+
+    async def _in_thread(self, fn: Callable[[], T]) -> T:
+        ctx = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, ctx.run, fn)
+
+    async def read(self, scope: Scope, fn: Callable[[Transaction], T]) -> T:
+        call = current_call()
+
+        def work() -> T:
+            with self.db.session(scope, write=False) as session:
+                return fn(Transaction(session, AuditLog(session, self.tables, call), scope, call))
+
+        return await self._in_thread(work)
+
+    async def write(
+        self,
+        scope: Scope,
+        request: Message,
+        response_type: type[R],
+        fn: Callable[[Transaction], R],
+    ) -> R:
+        call, rule = self._call_and_rule()
+        if rule.kind is not AccessKind.WRITE:
+            raise RuntimeError(f"{call.method} is declared read-only but writes")
+        if len(scope.organisations) != 1:
+            raise PermissionDenied("a change must act inside exactly one organisation")
+        (organisation,) = scope.organisations
+        request_id: str = getattr(request, "request_id", "")
+        if request_id:
+            check_request_id(request_id)
+        fingerprint = request_hash(call.method, request) if request_id else ""
+        assert call.principal is not None
+        principal = call.principal.id
+
+        def replay(store: IdempotencyStore) -> R | None:
+            stored = store.replay(organisation, request_id, call.method, fingerprint)
+            if stored is None:
+                return None
+            response = response_type()
+            response.ParseFromString(stored)
+            return response
+
+        def attempt() -> R:
+            with self.db.session(scope, write=True) as session:
+                store = IdempotencyStore(session, self.tables)
+                if request_id and (earlier := replay(store)) is not None:
+                    return earlier
+                audit = AuditLog(session, self.tables, call)
+                response = fn(Transaction(session, audit, scope, call))
+                if audit.records_written == 0:
+                    raise RuntimeError(f"{call.method} changed data without an audit record")
+                if request_id:
+                    store.remember(
+                        organisation, request_id, call.method, principal, fingerprint,
+                        response.SerializeToString(deterministic=True),
+                    )
+                session.commit()
+                return response
+
+        def work() -> R:
+            for attempt_no in range(1, _MAX_ATTEMPTS + 1):
+                try:
+                    return attempt()
+                except IntegrityError as err:
+                    # A concurrent retry of the same request may have committed first.
+                    if request_id:
+                        with self.db.session(scope, write=False) as session:
+                            if (earlier := replay(IdempotencyStore(session, self.tables))) is not None:
+                                return earlier
+                    raise Aborted(
+                        "a concurrent change conflicted with this request; retry it",
+                        reason="CONCURRENT_CHANGE",
+                    ) from err
+                except DBAPIError as err:
+                    sqlstate = getattr(err.orig, "sqlstate", None)
+                    if sqlstate in _RETRYABLE_SQLSTATES and attempt_no < _MAX_ATTEMPTS:
+                        continue
+                    if sqlstate in _RETRYABLE_SQLSTATES:
+                        raise Aborted(
+                            "the database could not serialise this change; retry it",
+                            reason="CONCURRENT_CHANGE",
+                        ) from err
+                    raise
+            raise AssertionError("unreachable")
+
+        return await self._in_thread(work)

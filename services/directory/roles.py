@@ -1,0 +1,18 @@
+"""Roles of the directory and the permissions they grant."""
+
+from __future__ import annotations
+
+# Every signed-in caller may read the directory and the agreements its organisation is
+# party to (the data layer shows only those).
+EVERYONE = frozenset({
+    "directory.organisations.get",
+    "directory.organisations.list",
+    "directory.agreements.get",
+    "directory.agreements.list",
+})
+
+ROLES: dict[str, frozenset[str]] = {
+    "directory.admin": frozenset({"directory.organisations.*", "directory.agreements.*"}),
+    # The back-office services' own principals resolve agreements into grants.
+    "service.grants_reader": frozenset({"directory.grants.list"}),
+}

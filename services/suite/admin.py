@@ -1,0 +1,25 @@
+"""Administrative commands that run as the database owner, outside any tenant scope."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from libs.common.audit import ChainReport, verify_chains
+from libs.common.config import Settings
+from libs.common.db import ALL_ORGANISATIONS, Database, make_engine
+from libs.common.kernel_tables import KernelTables
+from services.directory.persistence.models import KERNEL as DIRECTORY_KERNEL
+from services.procurement.persistence.models import KERNEL as PROCUREMENT_KERNEL
+
+KERNELS: dict[str, KernelTables] = {"directory": DIRECTORY_KERNEL, "procurement": PROCUREMENT_KERNEL}
+
+
+def verify_audit(settings: Settings, services: Sequence[str] | None = None) -> Iterator[tuple[str, ChainReport]]:
+    for name in services or KERNELS:
+        db = Database(make_engine(settings.database_url_for(name), schema=name, pool_size=1), schema=name)
+        try:
+            with db.session(ALL_ORGANISATIONS, write=False) as session:
+                for report in verify_chains(session, KERNELS[name]):
+                    yield name, report
+        finally:
+            db.dispose()

@@ -1,0 +1,148 @@
+"""The `backoffice` command: serve, migrate, token, orgs, audit."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from libs.common.config import Settings
+
+app = typer.Typer(help="Shared back-office services for police forces and their partners.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Reference organisations.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(audit_app, name="audit")
+console = Console()
+
+DataDir = Annotated[Optional[Path], typer.Option(help="Where SQLite files and development keys live [default: ./var].")]  # noqa: UP045
+DatabaseUrl = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(help="PostgreSQL URL for every service (each uses its own schema); default: SQLite files."),
+]
+
+
+def _settings(data_dir: Path | None = None, database_url: str | None = None) -> Settings:
+    overrides: dict[str, object] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    if database_url is not None:
+        overrides["database_url"] = database_url
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    host: Annotated[Optional[str], typer.Option(help="Address to listen on.")] = None,  # noqa: UP045
+    migrate: Annotated[bool, typer.Option(help="Apply migrations before serving.")] = True,
+) -> None:
+    """Start every service (migrations applied), print their addresses; Ctrl-C stops."""
+    from libs.common.logging import configure_logging
+    from libs.common.server import run_until_signal
+    from services.suite.runtime import migrate as run_migrations
+    from services.suite.runtime import start_suite
+
+    settings = _settings(data_dir, database_url)
+    if host:
+        settings.host = host
+    configure_logging(settings.log_format, settings.log_level)
+    if migrate:
+        run_migrations(settings)
+
+    async def main() -> None:
+        servers = await start_suite(settings)
+        for s in servers:
+            console.print(f"[bold]{s.app.name}[/bold] listening on {s.address}")
+        console.print("Ctrl-C stops the services.", style="dim")
+        await run_until_signal(servers, settings.shutdown_grace_seconds)
+
+    asyncio.run(main())
+
+
+@app.command("migrate")
+def migrate_command(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    service: Annotated[Optional[list[str]], typer.Option(help="Only this service (repeatable).")] = None,  # noqa: UP045
+) -> None:
+    """Apply each service's migrations to its database."""
+    from services.suite.runtime import SERVICES, migrate
+
+    settings = _settings(data_dir, database_url)
+    names = service or list(SERVICES)
+    unknown = set(names) - set(SERVICES)
+    if unknown:
+        raise typer.BadParameter(f"unknown service {', '.join(sorted(unknown))}; choose from {', '.join(SERVICES)}")
+    migrate(settings, names)
+    for name in names:
+        console.print(f"{name}: migrated")
+
+
+@app.command()
+def token(
+    org: Annotated[str, typer.Option(help="The holder's home organisation code, e.g. E23000013.")],
+    role: Annotated[list[str], typer.Option(help="A role to grant (repeatable).")],
+    subject: Annotated[str, typer.Option(help="Who the token is for.")] = "developer",
+    ttl_minutes: Annotated[int, typer.Option(help="Minutes until it expires.")] = 60,
+    data_dir: DataDir = None,
+) -> None:
+    """Mint a development token with the local signing key (created on first run)."""
+    from libs.common.access import OPERATOR_ROLE
+    from libs.common.auth import TokenIssuer
+    from libs.common.names import valid_organisation_code
+
+    if not valid_organisation_code(org):
+        raise typer.BadParameter(f"{org!r} is not an organisation code", param_hint="--org")
+    if OPERATOR_ROLE in role and any(not r.startswith("platform.") for r in role):
+        raise typer.BadParameter("platform operators may not hold business roles", param_hint="--role")
+    issuer = TokenIssuer.from_settings(_settings(data_dir))
+    print(issuer.mint(subject, org, role, ttl=dt.timedelta(minutes=ttl_minutes)))  # noqa: T201
+
+
+@orgs_app.command("list")
+def orgs_list(kind: Annotated[Optional[str], typer.Option(help="FORCE, PARTNER, SHARED_SERVICE_UNIT or NATIONAL_BODY.")] = None) -> None:  # noqa: UP045
+    """Print the reference organisations shipped with the suite."""
+    from libs.common.reference import KINDS, reference_organisations
+
+    if kind and kind.upper() not in KINDS:
+        raise typer.BadParameter(f"choose from {', '.join(KINDS)}", param_hint="--kind")
+    table = Table("code", "name", "kind", "country")
+    for o in reference_organisations():
+        if kind is None or o.kind == kind.upper():
+            table.add_row(o.code, o.display_name, o.kind, o.country)
+    console.print(table)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    service: Annotated[Optional[list[str]], typer.Option(help="Only this service (repeatable).")] = None,  # noqa: UP045
+) -> None:
+    """Check every organisation's audit chain; exit 1 if any record was edited or removed."""
+    from services.suite.admin import verify_audit
+
+    settings = _settings(data_dir, database_url)
+    broken = 0
+    for name, report in verify_audit(settings, service):
+        if report.intact:
+            console.print(f"{name} {report.organisation}: {report.records} records, intact")
+        else:
+            broken += 1
+            for problem in report.problems:
+                console.print(f"[red]{name} {report.organisation}: {problem}[/red]")
+    if broken:
+        console.print(f"[red]{broken} audit chain(s) broken[/red]")
+        raise typer.Exit(1)
+    console.print("all audit chains intact")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,87 @@
+"""Starting the suite: every service in one process (as `backoffice serve` and the tests
+do), wired to each other by address."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Sequence
+
+from libs.common.auth import TokenIssuer, TokenVerifier
+from libs.common.config import Settings
+from libs.common.context import PrincipalKind
+from libs.common.db import is_postgres
+from libs.common.grants import DirectoryGrantSource
+from libs.common.migrations import upgrade
+from libs.common.server import RunningServer, create_server
+from services.directory import app as directory_app
+from services.procurement import app as procurement_app
+
+# In dependency order: the directory answers the others' access questions.
+SERVICES = ("directory", "procurement")
+SERVICE_ROLES = ("service.grants_reader",)
+
+
+def migrate(settings: Settings, services: Sequence[str] = SERVICES) -> None:
+    for name in services:
+        url = settings.database_url_for(name)
+        upgrade(name, url, app_role=settings.app_role_for(name) if is_postgres(url) else None)
+
+
+def page_secret(settings: Settings, issuer_key_pem: bytes) -> bytes:
+    if settings.page_token_secret:
+        return settings.page_token_secret.encode()
+    return hashlib.sha256(b"page-tokens:" + issuer_key_pem).digest()
+
+
+class ServiceTokens:
+    """Short-lived tokens the services present to each other, re-minted before expiry."""
+
+    def __init__(self, issuer: TokenIssuer, subject: str) -> None:
+        self._issuer = issuer
+        self._subject = subject
+        self._token = ""
+        self._expires = 0.0
+
+    def __call__(self) -> str:
+        if time.monotonic() > self._expires:
+            self._token = self._issuer.mint(
+                self._subject, "", SERVICE_ROLES, ttl=dt.timedelta(minutes=10), kind=PrincipalKind.SERVICE
+            )
+            self._expires = time.monotonic() + 300
+        return self._token
+
+
+async def start_suite(
+    settings: Settings, *, ephemeral_ports: bool = False, services: Sequence[str] = SERVICES
+) -> list[RunningServer]:
+    verifier = TokenVerifier.from_settings(settings)
+    issuer = TokenIssuer.from_settings(settings)
+    secret = page_secret(settings, settings.signing_key_path().read_bytes())
+    started: list[RunningServer] = []
+
+    def port(name: str) -> int:
+        return 0 if ephemeral_ports else settings.port_for(name)
+
+    try:
+        directory = await create_server(
+            directory_app.build(settings, secret), verifier, host=settings.host, port=port("directory")
+        )
+        started.append(directory)
+        target = settings.directory_target or directory.address
+        if "procurement" in services:
+            grants = DirectoryGrantSource(
+                target, ServiceTokens(issuer, "procurement"), ttl_seconds=settings.grants_cache_seconds
+            )
+            started.append(
+                await create_server(
+                    procurement_app.build(settings, secret, grants), verifier,
+                    host=settings.host, port=port("procurement"),
+                )
+            )
+    except BaseException:
+        for server in started:
+            await server.stop(0)
+        raise
+    return started
