@@ -24,7 +24,7 @@ from libs.common.audit import AuditLog
 from libs.common.clock import today_london
 from libs.common.context import Call, Principal, current_call
 from libs.common.db import Database
-from libs.common.errors import Aborted, PermissionDenied
+from libs.common.errors import Aborted, NotFound, PermissionDenied
 from libs.common.idempotency import IdempotencyStore, check_request_id, request_hash
 from libs.common.kernel_tables import KernelTables
 from libs.common.paging import Pager
@@ -102,6 +102,14 @@ class ServiceKernel:
         assert call.principal is not None
         scope = await self.policy.scope_in(call.principal, rule, organisation, self.today())
         call.acting_for = scope.acting_for
+        return scope
+
+    async def scope_of(self, resource_name: str, organisation: str) -> Scope:
+        """The scope for reading or changing one named resource of `organisation`; a
+        resource the caller may not touch is NOT_FOUND, so its existence never leaks."""
+        scope = await self.scope_in(organisation)
+        if not scope.organisations:
+            raise NotFound(resource_name)
         return scope
 
     async def require_in(self, organisation: str) -> Scope:

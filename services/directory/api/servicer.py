@@ -12,7 +12,7 @@ from backoffice.common.v1 import organisation_pb2
 from backoffice.directory.v1 import agreement_pb2, directory_service_pb2 as pb, directory_service_pb2_grpc
 from libs.common.access import Grant, GrantKind, Scope
 from libs.common.db import Database
-from libs.common.errors import InvalidArgument, NotFound
+from libs.common.errors import InvalidArgument
 from libs.common.filtering import FieldType, parse_filter
 from libs.common.names import OrganisationName
 from libs.common.proto_mapping import audit_metadata, date_from_proto, date_to_proto, timestamp
@@ -174,9 +174,7 @@ class DirectoryServicer(directory_service_pb2_grpc.DirectoryServiceServicer):
         visible = await self.k.scope_everywhere()
         current = await self.k.read(visible, lambda tx: service.get_agreement(service.DirectoryUnitOfWork(tx), agreement_id))
         party = current.organisation if current.organisation in visible else current.counterparty
-        scope = await self.k.scope_in(party)
-        if party not in scope:
-            raise NotFound(request.name)
+        scope = await self.k.scope_of(request.name, party)
         today = self.k.today()
         return await self.k.write(scope, request, agreement_pb2.Agreement, lambda tx: agreement_to_proto(
             service.terminate_agreement(service.DirectoryUnitOfWork(tx), agreement_id, reason=request.reason,

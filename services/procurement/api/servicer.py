@@ -52,7 +52,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
 
     async def GetSupplier(self, request: pb.GetSupplierRequest, context: grpc.aio.ServicerContext) -> supplier_pb2.Supplier:
         name = ChildName.parse(request.name, "suppliers")
-        scope = await self.k.scope_in(name.organisation)
+        scope = await self.k.scope_of(request.name, name.organisation)
         found = await self.k.read(scope, lambda tx: service.get_supplier(
             service.ProcurementUnitOfWork(tx), name.organisation, name.id))
         return supplier_to_proto(found)
@@ -75,7 +75,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         name = ChildName.parse(request.supplier.name, "suppliers", "supplier.name")
         paths = mask_paths(request.update_mask, UPDATABLE)
         changes = supplier_details(request.supplier)
-        scope = await self.k.scope_in(name.organisation)
+        scope = await self.k.scope_of(str(name), name.organisation)
         return await self.k.write(scope, request, supplier_pb2.Supplier, lambda tx: supplier_to_proto(
             service.update_supplier(service.ProcurementUnitOfWork(tx), name.organisation, name.id,
                                     changes, paths, request.supplier.etag)))

@@ -1,0 +1,159 @@
+"""Test support: a suite of real servers on ephemeral ports in a background event loop,
+and real gRPC clients that present real tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from backoffice.directory.v1 import directory_service_pb2_grpc
+from backoffice.procurement.v1 import procurement_service_pb2_grpc
+from libs.common.auth import TokenIssuer
+from libs.common.config import Settings
+from libs.common.server import RunningServer
+from services.suite.runtime import migrate, start_suite
+
+UNIT = "X00000101"  # Yorkshire and the Humber Police Shared Services (reference data)
+OTHER_UNIT = "X00000102"
+WEST_YORKSHIRE = "E23000010"
+SOUTH_YORKSHIRE = "E23000011"
+CUMBRIA = "E23000002"
+LEEDS = "E08000035"  # a partner council
+
+
+class Caller:
+    """A person (or system) of one organisation with some roles, holding real stubs."""
+
+    def __init__(self, suite: Suite, token: str) -> None:
+        self.token = token
+        self._channels: list[grpc.Channel] = []
+        self.directory = directory_service_pb2_grpc.DirectoryServiceStub(self._channel(suite.addresses["directory"]))
+        self.procurement = procurement_service_pb2_grpc.ProcurementServiceStub(
+            self._channel(suite.addresses["procurement"])
+        )
+
+    def _channel(self, address: str) -> grpc.Channel:
+        channel = grpc.insecure_channel(address)
+        self._channels.append(channel)
+        return grpc.intercept_channel(channel, _AuthInterceptor(self.token))
+
+    def close(self) -> None:
+        for c in self._channels:
+            c.close()
+
+
+class _AuthInterceptor(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        metadata = list(details.metadata or [])
+        if self._token:
+            metadata.append(("authorization", f"Bearer {self._token}"))
+        new = _CallDetails(details.method, details.timeout, metadata, details.credentials,
+                           getattr(details, "wait_for_ready", None), getattr(details, "compression", None))
+        return continuation(new, request)
+
+
+@dataclass(frozen=True)
+class _CallDetails(grpc.ClientCallDetails):  # type: ignore[misc]
+    method: str
+    timeout: float | None
+    metadata: Any
+    credentials: Any
+    wait_for_ready: Any
+    compression: Any
+
+
+@dataclass
+class Suite:
+    settings: Settings
+    servers: list[RunningServer]
+    loop: asyncio.AbstractEventLoop
+    addresses: dict[str, str]
+    issuer: TokenIssuer
+    callers: list[Caller] = field(default_factory=list)
+
+    def token(self, organisation: str, *roles: str, subject: str = "tester", **kwargs: Any) -> str:
+        return self.issuer.mint(subject, organisation, roles, **kwargs)
+
+    def caller(self, organisation: str, *roles: str, subject: str = "tester") -> Caller:
+        c = Caller(self, self.token(organisation, *roles, subject=subject))
+        self.callers.append(c)
+        return c
+
+    def caller_with_token(self, token: str) -> Caller:
+        c = Caller(self, token)
+        self.callers.append(c)
+        return c
+
+    def run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
+
+
+@contextlib.contextmanager
+def running_suite(settings: Settings, *, migrated: bool = False) -> Iterator[Suite]:
+    if not migrated:
+        migrate(settings)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    servers = asyncio.run_coroutine_threadsafe(start_suite(settings, ephemeral_ports=True), loop).result(60)
+    suite = Suite(
+        settings, servers, loop, {s.app.name: s.address for s in servers}, TokenIssuer.from_settings(settings)
+    )
+    try:
+        yield suite
+    finally:
+        for c in suite.callers:
+            c.close()
+        for s in servers:
+            asyncio.run_coroutine_threadsafe(s.stop(0), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@dataclass
+class RpcFailure:
+    code: grpc.StatusCode
+    message: str
+    reason: str
+    metadata: dict[str, str]
+    violations: dict[str, str]
+
+
+def failure(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> RpcFailure:
+    """Call `fn`, expect it to fail, and return the decoded google.rpc.Status."""
+    try:
+        fn(*args, **kwargs)
+    except grpc.RpcError as err:
+        status = rpc_status.from_call(err)
+        reason, metadata, violations = "", {}, {}
+        if status is not None:
+            for detail in status.details:
+                if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                    info = error_details_pb2.ErrorInfo()
+                    detail.Unpack(info)
+                    reason, metadata = info.reason, dict(info.metadata)
+                elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                    bad = error_details_pb2.BadRequest()
+                    detail.Unpack(bad)
+                    violations = {v.field: v.description for v in bad.field_violations}
+        return RpcFailure(err.code(), err.details() or "", reason, metadata, violations)
+    raise AssertionError(f"{getattr(fn, '__name__', fn)} succeeded but was expected to fail")
+
+
+def today() -> dt.date:
+    from libs.common.clock import today_london
+
+    return today_london()

@@ -1,0 +1,212 @@
+"""Each organisation's data stays its own; agreements open exactly what they say, while
+they run; and both guards (the ORM filter and PostgreSQL row-level security) hold alone."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import grpc
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import text
+
+from backoffice.directory.v1 import agreement_pb2, directory_service_pb2 as dpb
+from backoffice.procurement.v1 import procurement_service_pb2 as pb, supplier_pb2
+from libs.common.access import Scope
+from libs.common.config import Settings
+from libs.common.db import Database, TenantScopeViolation, make_engine
+from libs.common.proto_mapping import date_to_proto
+from services.procurement.persistence.models import SupplierRow
+from tests.support import CUMBRIA, LEEDS, SOUTH_YORKSHIRE, UNIT, WEST_YORKSHIRE, Caller, Suite, failure, today
+
+
+def _supplier(caller: Caller, org: str, name: str) -> supplier_pb2.Supplier:
+    return caller.procurement.CreateSupplier(pb.CreateSupplierRequest(
+        parent=f"organisations/{org}", supplier=supplier_pb2.Supplier(display_name=name)))
+
+
+def _agree(
+    owner: Caller, organisation: str, counterparty: str, functions: list[str], *,
+    kind: int = agreement_pb2.AGREEMENT_KIND_SERVICE_PROVISION,
+    start: dt.date | None = None, end: dt.date | None = None,
+) -> agreement_pb2.Agreement:
+    agreement = agreement_pb2.Agreement(
+        display_name="test agreement", kind=kind, organisation=f"organisations/{organisation}",
+        counterparty=f"organisations/{counterparty}", functions=functions,
+        start_date=date_to_proto(start or today() - dt.timedelta(days=30)),
+    )
+    if end:
+        agreement.end_date.CopyFrom(date_to_proto(end))
+    return owner.directory.CreateAgreement(dpb.CreateAgreementRequest(agreement=agreement))
+
+
+def _names(caller: Caller, parent: str) -> list[str]:
+    return [s.name for s in caller.procurement.ListSuppliers(pb.ListSuppliersRequest(parent=parent)).suppliers]
+
+
+def test_another_organisation_sees_nothing(suite: Suite) -> None:
+    west = suite.caller(WEST_YORKSHIRE, "procurement.commercial")
+    south = suite.caller(SOUTH_YORKSHIRE, "procurement.commercial")
+    mine = _supplier(west, WEST_YORKSHIRE, "West's own")
+    theirs = _supplier(south, SOUTH_YORKSHIRE, "South's own")
+    # A named resource of another organisation reads as NOT_FOUND, never as forbidden.
+    f = failure(south.procurement.GetSupplier, pb.GetSupplierRequest(name=mine.name))
+    assert f.code is grpc.StatusCode.NOT_FOUND
+    assert _names(south, f"organisations/{WEST_YORKSHIRE}") == []
+    assert _names(south, "organisations/-") == [theirs.name]
+    assert _names(west, "organisations/-") == [mine.name]
+    # Nor can it change it, or create in another organisation's register.
+    f = failure(south.procurement.UpdateSupplier, pb.UpdateSupplierRequest(
+        supplier=supplier_pb2.Supplier(name=mine.name, display_name="hijacked"),
+        update_mask={"paths": ["display_name"]}))
+    assert f.code is grpc.StatusCode.NOT_FOUND
+    f = failure(south.procurement.CreateSupplier, pb.CreateSupplierRequest(
+        parent=f"organisations/{WEST_YORKSHIRE}", supplier=supplier_pb2.Supplier(display_name="planted")))
+    assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "NO_AGREEMENT"
+    assert west.procurement.GetSupplier(pb.GetSupplierRequest(name=mine.name)).display_name == "West's own"
+
+
+def test_unit_acts_for_member_only_under_agreement_and_is_audited_as_acting(suite: Suite) -> None:
+    force_admin = suite.caller(WEST_YORKSHIRE, "directory.admin")
+    unit_officer = suite.caller(UNIT, "procurement.commercial", subject="unit-officer")
+    f = failure(unit_officer.procurement.CreateSupplier, pb.CreateSupplierRequest(
+        parent=f"organisations/{WEST_YORKSHIRE}", supplier=supplier_pb2.Supplier(display_name="too early")))
+    assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "NO_AGREEMENT"
+    agreement = _agree(force_admin, WEST_YORKSHIRE, UNIT, ["procurement.suppliers"])
+    assert agreement.state == agreement_pb2.AGREEMENT_STATE_ACTIVE
+    created = _supplier(unit_officer, WEST_YORKSHIRE, "Bought for West")
+    assert created.audit.create_principal == f"{UNIT}/unit-officer"
+    assert created.audit.update_acting_organisation == UNIT
+    assert _names(unit_officer, "organisations/-") == [created.name]
+    # The agreement opens procurement.suppliers only: no other force, no other function.
+    f = failure(unit_officer.procurement.CreateSupplier, pb.CreateSupplierRequest(
+        parent=f"organisations/{CUMBRIA}", supplier=supplier_pb2.Supplier(display_name="x")))
+    assert f.code is grpc.StatusCode.PERMISSION_DENIED
+    # The force ends the agreement: access ends with it.
+    force_admin.directory.TerminateAgreement(dpb.TerminateAgreementRequest(
+        name=agreement.name, reason="service moved in-house", etag=agreement.etag))
+    f = failure(unit_officer.procurement.GetSupplier, pb.GetSupplierRequest(name=created.name))
+    assert f.code is grpc.StatusCode.NOT_FOUND
+    assert _names(unit_officer, "organisations/-") == []
+    assert _names(force_admin := suite.caller(WEST_YORKSHIRE, "procurement.buyer"), f"organisations/{WEST_YORKSHIRE}") == [created.name]
+    del force_admin
+
+
+def test_agreement_dates_bound_access(suite: Suite) -> None:
+    admin = suite.caller(WEST_YORKSHIRE, "directory.admin")
+    officer = suite.caller(UNIT, "procurement.commercial")
+    target = f"organisations/{WEST_YORKSHIRE}"
+    expired = _agree(admin, WEST_YORKSHIRE, UNIT, ["procurement.suppliers"],
+                     start=today() - dt.timedelta(days=60), end=today() - dt.timedelta(days=1))
+    assert expired.state == agreement_pb2.AGREEMENT_STATE_EXPIRED
+    pending = _agree(admin, WEST_YORKSHIRE, UNIT, ["procurement.suppliers"], start=today() + dt.timedelta(days=1))
+    assert pending.state == agreement_pb2.AGREEMENT_STATE_PENDING
+    f = failure(officer.procurement.CreateSupplier, pb.CreateSupplierRequest(
+        parent=target, supplier=supplier_pb2.Supplier(display_name="x")))
+    assert f.code is grpc.StatusCode.PERMISSION_DENIED
+    ends_today = _agree(admin, WEST_YORKSHIRE, UNIT, ["procurement.suppliers"], end=today())
+    assert ends_today.state == agreement_pb2.AGREEMENT_STATE_ACTIVE
+    _supplier(officer, WEST_YORKSHIRE, "within the last day")
+
+
+def test_partner_reads_shared_data_but_cannot_change_it(suite: Suite) -> None:
+    admin = suite.caller(WEST_YORKSHIRE, "directory.admin")
+    west = suite.caller(WEST_YORKSHIRE, "procurement.commercial")
+    council = suite.caller(LEEDS, "procurement.commercial")
+    s = _supplier(west, WEST_YORKSHIRE, "Shared with Leeds")
+    assert failure(council.procurement.GetSupplier, pb.GetSupplierRequest(name=s.name)).code is grpc.StatusCode.NOT_FOUND
+    _agree(admin, WEST_YORKSHIRE, LEEDS, ["procurement.suppliers"], kind=agreement_pb2.AGREEMENT_KIND_DATA_SHARING)
+    assert council.procurement.GetSupplier(pb.GetSupplierRequest(name=s.name)).name == s.name
+    assert s.name in _names(council, "organisations/-")
+    f = failure(council.procurement.CreateSupplier, pb.CreateSupplierRequest(
+        parent=f"organisations/{WEST_YORKSHIRE}", supplier=supplier_pb2.Supplier(display_name="x")))
+    assert f.code is grpc.StatusCode.PERMISSION_DENIED
+    f = failure(council.procurement.UpdateSupplier, pb.UpdateSupplierRequest(
+        supplier=supplier_pb2.Supplier(name=s.name, display_name="x"), update_mask={"paths": ["display_name"]}))
+    assert f.code is grpc.StatusCode.NOT_FOUND
+
+
+def test_service_provision_needs_a_shared_service_unit(suite: Suite) -> None:
+    admin = suite.caller(WEST_YORKSHIRE, "directory.admin")
+    f = failure(_agree, admin, WEST_YORKSHIRE, LEEDS, ["procurement.suppliers"])
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "COUNTERPARTY_NOT_A_UNIT"
+    # Only the organisation itself records agreements that open its own data.
+    other = suite.caller(SOUTH_YORKSHIRE, "directory.admin")
+    f = failure(_agree, other, WEST_YORKSHIRE, UNIT, ["procurement.suppliers"])
+    assert f.code is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_cached_statements_never_carry_one_callers_scope_to_another(suite: Suite) -> None:
+    callers = {org: suite.caller(org, "procurement.commercial") for org in (WEST_YORKSHIRE, SOUTH_YORKSHIRE, CUMBRIA)}
+    made = {org: _supplier(c, org, f"{org} supplier").name for org, c in callers.items()}
+    for _ in range(3):
+        for org, c in callers.items():
+            assert _names(c, "organisations/-") == [made[org]]
+
+
+def test_orm_guard_alone_filters_and_refuses_writes_outside_scope(settings: Settings, suite: Suite) -> None:
+    west = suite.caller(WEST_YORKSHIRE, "procurement.commercial")
+    south = suite.caller(SOUTH_YORKSHIRE, "procurement.commercial")
+    _supplier(west, WEST_YORKSHIRE, "W")
+    _supplier(south, SOUTH_YORKSHIRE, "S")
+    engine = make_engine(settings.database_url_for("procurement"), schema="procurement",
+                         role=settings.app_role_for("procurement"), pool_size=1)
+    db = Database(engine, schema="procurement")
+    try:
+        from sqlalchemy import select
+
+        with db.session(Scope.of(WEST_YORKSHIRE), write=False) as session:
+            rows = session.scalars(select(SupplierRow)).all()
+            assert {r.organisation_code for r in rows} == {WEST_YORKSHIRE}
+        with db.session(Scope.of(), write=False) as session:
+            assert session.scalars(select(SupplierRow)).all() == []
+        with db.session(Scope.of(WEST_YORKSHIRE), write=True) as session:
+            session.add(SupplierRow(organisation_code=SOUTH_YORKSHIRE, id="s-planted", display_name="x",
+                                    address_lines="", postcode="", sme=False, vcse=False,
+                                    create_time=dt.datetime.now(dt.UTC), update_time=dt.datetime.now(dt.UTC),
+                                    create_principal="x", update_principal="x", version=1))
+            with pytest.raises(TenantScopeViolation):
+                session.flush()
+    finally:
+        db.dispose()
+
+
+@pytest.mark.postgres
+def test_row_level_security_alone_holds_for_hand_written_sql(postgres_settings: Settings, postgres_suite: Suite) -> None:
+    """PostgreSQL's guard on its own; on SQLite the ORM guard (tested above) is the only one."""
+    settings, suite = postgres_settings, postgres_suite
+    west = suite.caller(WEST_YORKSHIRE, "procurement.commercial")
+    south = suite.caller(SOUTH_YORKSHIRE, "procurement.commercial")
+    _supplier(west, WEST_YORKSHIRE, "W")
+    _supplier(south, SOUTH_YORKSHIRE, "S")
+    url = settings.database_url_for("procurement").replace("postgresql+psycopg://", "postgresql://")
+    role = settings.app_role_for("procurement")
+    with psycopg.connect(url) as conn:
+        conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+        conn.execute("SET search_path TO procurement")
+        # No scope set: nothing is visible (fails closed).
+        assert conn.execute("SELECT count(*) FROM suppliers").fetchone() == (0,)
+        conn.execute("SELECT set_config('app.orgs', %s, true)", (WEST_YORKSHIRE,))
+        orgs = {r[0] for r in conn.execute("SELECT organisation_code FROM suppliers")}
+        assert orgs == {WEST_YORKSHIRE}
+        # Writing a row for another organisation is refused by the policy's WITH CHECK.
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(
+                "INSERT INTO suppliers (organisation_code, id, display_name, address_lines, postcode, sme, vcse,"
+                " create_time, update_time, create_principal, update_principal, version)"
+                " VALUES (%s, 's-x', 'x', '', '', false, false, now(), now(), 'x', 'x', 1)", (SOUTH_YORKSHIRE,))
+        conn.rollback()
+        # The role owns nothing and bypasses nothing; it cannot switch the policy off.
+        conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("ALTER TABLE procurement.suppliers DISABLE ROW LEVEL SECURITY")
+    engine = make_engine(settings.database_url_for("procurement"), schema="procurement", role=role, pool_size=1)
+    try:
+        from libs.common.db import check_unprivileged
+
+        check_unprivileged(engine)  # the services' own start-up check agrees
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM suppliers")).scalar() == 0
+    finally:
+        engine.dispose()
