@@ -65,15 +65,29 @@ def postgres_run() -> Iterator[PostgresRun]:
     run = PostgresRun(prefix, f"{prefix}_template", itertools.count(1))
     with run.admin() as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(run.template)))
-    migrate(Settings(database_url=_url(run.template), app_role_prefix=run.app_role_prefix, data_dir=Path("/nonexistent")))
+    migrate(
+        Settings(
+            database_url=_url(run.template),
+            app_role_prefix=run.app_role_prefix,
+            data_dir=Path("/nonexistent"),
+        )
+    )
     try:
         yield run
     finally:
         with run.admin() as conn:
-            names = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{prefix}%",))]
+            names = [
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{prefix}%",)
+                )
+            ]
             for name in names:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-            roles = [r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (f"{prefix}%",))]
+            roles = [
+                str(r[0])
+                for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (f"{prefix}%",))
+            ]
             for role in roles:
                 conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
@@ -117,11 +131,18 @@ def _settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
     run: PostgresRun = request.getfixturevalue("postgres_run")
     name = f"{run.prefix}_{next(run.counter)}"
     with run.admin() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(run.template)))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(run.template)
+            )
+        )
     try:
         yield Settings(
-            data_dir=tmp_path, database_url=_url(name), app_role_prefix=run.app_role_prefix,
-            grants_cache_seconds=0, shutdown_grace_seconds=5,
+            data_dir=tmp_path,
+            database_url=_url(name),
+            app_role_prefix=run.app_role_prefix,
+            grants_cache_seconds=0,
+            shutdown_grace_seconds=5,
         )
     finally:
         with run.admin() as conn:

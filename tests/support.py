@@ -9,7 +9,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.rpc import error_details_pb2
@@ -36,9 +36,11 @@ class Caller:
     def __init__(self, suite: Suite, token: str) -> None:
         self.token = token
         self._channels: list[grpc.Channel] = []
-        self.directory = directory_service_pb2_grpc.DirectoryServiceStub(self._channel(suite.addresses["directory"]))
-        self.procurement = procurement_service_pb2_grpc.ProcurementServiceStub(
-            self._channel(suite.addresses["procurement"])
+        self.directory: directory_service_pb2_grpc.DirectoryServiceStub = (
+            directory_service_pb2_grpc.DirectoryServiceStub(self._channel(suite.addresses["directory"]))
+        )
+        self.procurement: procurement_service_pb2_grpc.ProcurementServiceStub = (
+            procurement_service_pb2_grpc.ProcurementServiceStub(self._channel(suite.addresses["procurement"]))
         )
 
     def _channel(self, address: str) -> grpc.Channel:
@@ -51,7 +53,7 @@ class Caller:
             c.close()
 
 
-class _AuthInterceptor(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+class _AuthInterceptor(grpc.UnaryUnaryClientInterceptor):
     def __init__(self, token: str) -> None:
         self._token = token
 
@@ -59,13 +61,19 @@ class _AuthInterceptor(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
         metadata = list(details.metadata or [])
         if self._token:
             metadata.append(("authorization", f"Bearer {self._token}"))
-        new = _CallDetails(details.method, details.timeout, metadata, details.credentials,
-                           getattr(details, "wait_for_ready", None), getattr(details, "compression", None))
+        new = _CallDetails(
+            details.method,
+            details.timeout,
+            metadata,
+            details.credentials,
+            getattr(details, "wait_for_ready", None),
+            getattr(details, "compression", None),
+        )
         return continuation(new, request)
 
 
 @dataclass(frozen=True)
-class _CallDetails(grpc.ClientCallDetails):  # type: ignore[misc]
+class _CallDetails(grpc.ClientCallDetails):
     method: str
     timeout: float | None
     metadata: Any
@@ -137,7 +145,7 @@ def failure(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> RpcFailure:
     try:
         fn(*args, **kwargs)
     except grpc.RpcError as err:
-        status = rpc_status.from_call(err)
+        status = rpc_status.from_call(cast(grpc.Call, err))
         reason, metadata, violations = "", {}, {}
         if status is not None:
             for detail in status.details:

@@ -17,9 +17,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import backoffice
 from backoffice.common.v1 import organisation_pb2
-from backoffice.directory.v1 import agreement_pb2, directory_service_pb2 as dpb
-from backoffice.procurement.v1 import procurement_service_pb2 as pb, supplier_pb2
-from libs.common.access import RoleCatalogue
+from backoffice.directory.v1 import agreement_pb2
+from backoffice.directory.v1 import directory_service_pb2 as dpb
+from backoffice.procurement.v1 import procurement_service_pb2 as pb
+from backoffice.procurement.v1 import procurement_service_pb2_grpc, supplier_pb2
+from libs.common.access import Grant, RoleCatalogue
 from libs.common.auth import TokenIssuer, TokenVerifier
 from libs.common.functions import BUSINESS_FUNCTIONS
 from libs.common.grpc_access import rule_of
@@ -42,7 +44,9 @@ def _our_services() -> Iterator[ServiceDescriptor]:
 def test_every_method_of_every_service_declares_its_access() -> None:
     services = list(_our_services())
     assert {s.full_name for s in services} >= {
-        "backoffice.directory.v1.DirectoryService", "backoffice.procurement.v1.ProcurementService"}
+        "backoffice.directory.v1.DirectoryService",
+        "backoffice.procurement.v1.ProcurementService",
+    }
     missing, unknown_function, ungranted = [], [], []
     for service in services:
         catalogue = CATALOGUES[service.full_name.split(".")[1]]
@@ -63,15 +67,20 @@ def test_every_method_of_every_service_declares_its_access() -> None:
 def test_a_method_without_a_declared_rule_is_refused_at_run_time(suite: Suite) -> None:
     # Serve the real procurement servicer but declare none of its rules.
     real = procurement_app.build(suite.settings, b"secret", _NoGrants())
-    app = ServiceApp("undeclared", [], real.register, RoleCatalogue({"procurement.commercial": ["*"]}), real.close)
+    app = ServiceApp(
+        "undeclared", [], real.register, RoleCatalogue({"procurement.commercial": ["*"]}), real.close
+    )
     verifier = TokenVerifier.from_settings(suite.settings)
     server = suite.run(create_server(app, verifier))
     try:
         channel = grpc.insecure_channel(server.address)
         stub = pb_grpc_stub(channel)
         token = suite.token(UNIT, "procurement.commercial")
-        f = failure(stub.ListSuppliers, pb.ListSuppliersRequest(parent=f"organisations/{UNIT}"),
-                    metadata=[("authorization", f"Bearer {token}")])
+        f = failure(
+            stub.ListSuppliers,
+            pb.ListSuppliersRequest(parent=f"organisations/{UNIT}"),
+            metadata=[("authorization", f"Bearer {token}")],
+        )
         assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "NO_ACCESS_RULE"
         channel.close()
     finally:
@@ -79,13 +88,11 @@ def test_a_method_without_a_declared_rule_is_refused_at_run_time(suite: Suite) -
 
 
 class _NoGrants:
-    async def grants_for(self, holder: str) -> list[object]:
+    async def grants_for(self, holder: str) -> list[Grant]:
         return []
 
 
-def pb_grpc_stub(channel: grpc.Channel) -> object:
-    from backoffice.procurement.v1 import procurement_service_pb2_grpc
-
+def pb_grpc_stub(channel: grpc.Channel) -> procurement_service_pb2_grpc.ProcurementServiceStub:
     return procurement_service_pb2_grpc.ProcurementServiceStub(channel)
 
 
@@ -97,19 +104,30 @@ def test_authentication(suite: Suite) -> None:
     expired = suite.token(UNIT, "procurement.buyer", now=dt.datetime.now(dt.UTC) - dt.timedelta(hours=3))
     f = failure(suite.caller_with_token(expired).procurement.ListSuppliers, request)
     assert f.code is grpc.StatusCode.UNAUTHENTICATED and f.reason == "TOKEN_EXPIRED"
-    forged = TokenIssuer(Ed25519PrivateKey.generate(), suite.settings.auth.issuer, suite.settings.auth.audience)
-    f = failure(suite.caller_with_token(forged.mint("eve", UNIT, ["procurement.commercial"])).procurement.ListSuppliers, request)
+    forged = TokenIssuer(
+        Ed25519PrivateKey.generate(), suite.settings.auth.issuer, suite.settings.auth.audience
+    )
+    f = failure(
+        suite.caller_with_token(
+            forged.mint("eve", UNIT, ["procurement.commercial"])
+        ).procurement.ListSuppliers,
+        request,
+    )
     assert f.code is grpc.StatusCode.UNAUTHENTICATED and f.reason == "TOKEN_INVALID"
     f = failure(suite.caller_with_token("not-a-jwt").procurement.ListSuppliers, request)
     assert f.code is grpc.StatusCode.UNAUTHENTICATED
     # Health needs no token (Kubernetes probes have none).
     with grpc.insecure_channel(suite.addresses["procurement"]) as channel:
-        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+        health = health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]  # the stubs omit it
+            health_pb2.HealthCheckRequest()
+        )
         assert health.status == health_pb2.HealthCheckResponse.SERVING
 
 
 def test_roles_and_segregation_of_duties(suite: Suite) -> None:
-    create = pb.CreateSupplierRequest(parent=f"organisations/{UNIT}", supplier=supplier_pb2.Supplier(display_name="x"))
+    create = pb.CreateSupplierRequest(
+        parent=f"organisations/{UNIT}", supplier=supplier_pb2.Supplier(display_name="x")
+    )
     buyer = suite.caller(UNIT, "procurement.buyer")
     f = failure(buyer.procurement.CreateSupplier, create)
     assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "MISSING_PERMISSION"
@@ -125,8 +143,10 @@ def test_roles_and_segregation_of_duties(suite: Suite) -> None:
 def test_retry_with_request_id_returns_first_result_once(suite: Suite) -> None:
     officer = suite.caller(UNIT, "procurement.commercial")
     request = pb.CreateSupplierRequest(
-        parent=f"organisations/{UNIT}", supplier=supplier_pb2.Supplier(display_name="Once Ltd"),
-        request_id="5d0f7a52-1a0e-4c1b-9d7e-4c3b8f0d2e11")
+        parent=f"organisations/{UNIT}",
+        supplier=supplier_pb2.Supplier(display_name="Once Ltd"),
+        request_id="5d0f7a52-1a0e-4c1b-9d7e-4c3b8f0d2e11",
+    )
     first = officer.procurement.CreateSupplier(request)
     again = officer.procurement.CreateSupplier(request)
     assert again == first
@@ -138,8 +158,12 @@ def test_retry_with_request_id_returns_first_result_once(suite: Suite) -> None:
     with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(lambda _: officer.procurement.CreateSupplier(concurrent), range(6)))
     assert len({a.name for a in answers}) == 1
-    names = [s.display_name for s in officer.procurement.ListSuppliers(
-        pb.ListSuppliersRequest(parent=f"organisations/{UNIT}")).suppliers]
+    names = [
+        s.display_name
+        for s in officer.procurement.ListSuppliers(
+            pb.ListSuppliersRequest(parent=f"organisations/{UNIT}")
+        ).suppliers
+    ]
     assert sorted(names) == ["Concurrent Ltd", "Once Ltd"]
     # The same id for another request is refused, and changes nothing.
     reused = pb.CreateSupplierRequest()
@@ -151,34 +175,60 @@ def test_retry_with_request_id_returns_first_result_once(suite: Suite) -> None:
 
 def test_page_tokens(suite: Suite) -> None:
     officer = suite.caller(UNIT, "procurement.commercial")
-    made = [officer.procurement.CreateSupplier(pb.CreateSupplierRequest(
-        parent=f"organisations/{UNIT}", supplier=supplier_pb2.Supplier(display_name=f"Supplier {i}", sme=i % 2 == 0))).name
-        for i in range(7)]
+    made = [
+        officer.procurement.CreateSupplier(
+            pb.CreateSupplierRequest(
+                parent=f"organisations/{UNIT}",
+                supplier=supplier_pb2.Supplier(display_name=f"Supplier {i}", sme=i % 2 == 0),
+            )
+        ).name
+        for i in range(7)
+    ]
     seen, token, pages = [], "", 0
     while True:
-        page = officer.procurement.ListSuppliers(pb.ListSuppliersRequest(
-            parent=f"organisations/{UNIT}", page_size=3, page_token=token))
+        page = officer.procurement.ListSuppliers(
+            pb.ListSuppliersRequest(parent=f"organisations/{UNIT}", page_size=3, page_token=token)
+        )
         seen += [s.name for s in page.suppliers]
         pages += 1
         token = page.next_page_token
         if not token:
             break
     assert seen == made and pages == 3
-    first = officer.procurement.ListSuppliers(pb.ListSuppliersRequest(
-        parent=f"organisations/{UNIT}", page_size=2, filter="sme = true"))
+    first = officer.procurement.ListSuppliers(
+        pb.ListSuppliersRequest(parent=f"organisations/{UNIT}", page_size=2, filter="sme = true")
+    )
     assert all(s.sme for s in first.suppliers) and first.next_page_token
-    f = failure(officer.procurement.ListSuppliers, pb.ListSuppliersRequest(
-        parent=f"organisations/{UNIT}", page_size=2, filter="sme = false", page_token=first.next_page_token))
+    f = failure(
+        officer.procurement.ListSuppliers,
+        pb.ListSuppliersRequest(
+            parent=f"organisations/{UNIT}",
+            page_size=2,
+            filter="sme = false",
+            page_token=first.next_page_token,
+        ),
+    )
     assert f.code is grpc.StatusCode.INVALID_ARGUMENT and "page_token" in f.violations
-    f = failure(officer.procurement.ListSuppliers, pb.ListSuppliersRequest(
-        parent=f"organisations/{UNIT}", page_token=first.next_page_token[:-2] + "xx", filter="sme = true"))
+    f = failure(
+        officer.procurement.ListSuppliers,
+        pb.ListSuppliersRequest(
+            parent=f"organisations/{UNIT}", page_token=first.next_page_token[:-2] + "xx", filter="sme = true"
+        ),
+    )
     assert f.code is grpc.StatusCode.INVALID_ARGUMENT and "page_token" in f.violations
-    f = failure(officer.procurement.ListSuppliers, pb.ListSuppliersRequest(parent=f"organisations/{UNIT}", page_size=-1))
+    f = failure(
+        officer.procurement.ListSuppliers,
+        pb.ListSuppliersRequest(parent=f"organisations/{UNIT}", page_size=-1),
+    )
     assert f.code is grpc.StatusCode.INVALID_ARGUMENT and "page_size" in f.violations
-    f = failure(officer.procurement.ListSuppliers, pb.ListSuppliersRequest(parent=f"organisations/{UNIT}", filter="colour = red"))
+    f = failure(
+        officer.procurement.ListSuppliers,
+        pb.ListSuppliersRequest(parent=f"organisations/{UNIT}", filter="colour = red"),
+    )
     assert f.code is grpc.StatusCode.INVALID_ARGUMENT and "colour" in f.violations["filter"]
-    matched = officer.procurement.ListSuppliers(pb.ListSuppliersRequest(
-        parent=f"organisations/{UNIT}", filter='display_name:"supplier 3"'))
+    matched = officer.procurement.ListSuppliers(
+        pb.ListSuppliersRequest(parent=f"organisations/{UNIT}", filter='display_name:"supplier 3"')
+    )
     assert [s.display_name for s in matched.suppliers] == ["Supplier 3"]
 
 
@@ -186,8 +236,11 @@ def test_directory_reads_and_onboarding(suite: Suite) -> None:
     reader = suite.caller(WEST_YORKSHIRE, "procurement.buyer")
     forces, token = [], ""
     while True:
-        page = reader.directory.ListOrganisations(dpb.ListOrganisationsRequest(
-            filter="kind = ORGANISATION_KIND_FORCE", page_size=20, page_token=token))
+        page = reader.directory.ListOrganisations(
+            dpb.ListOrganisationsRequest(
+                filter="kind = ORGANISATION_KIND_FORCE", page_size=20, page_token=token
+            )
+        )
         forces += [o.code for o in page.organisations]
         token = page.next_page_token
         if not token:
@@ -195,29 +248,48 @@ def test_directory_reads_and_onboarding(suite: Suite) -> None:
     assert len([c for c in forces if c[:3] in ("E23", "W15")]) == 43
     got = reader.directory.GetOrganisation(dpb.GetOrganisationRequest(name=f"organisations/{WEST_YORKSHIRE}"))
     assert got.kind == organisation_pb2.ORGANISATION_KIND_FORCE
-    new = organisation_pb2.Organisation(name="organisations/E06000014", display_name="City of York Council",
-                                        kind=organisation_pb2.ORGANISATION_KIND_PARTNER, country="England")
-    f = failure(suite.caller(WEST_YORKSHIRE, "directory.admin").directory.CreateOrganisation,
-                dpb.CreateOrganisationRequest(organisation=new))
+    new = organisation_pb2.Organisation(
+        name="organisations/E06000014",
+        display_name="City of York Council",
+        kind=organisation_pb2.ORGANISATION_KIND_PARTNER,
+        country="England",
+    )
+    f = failure(
+        suite.caller(WEST_YORKSHIRE, "directory.admin").directory.CreateOrganisation,
+        dpb.CreateOrganisationRequest(organisation=new),
+    )
     assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "ONBOARDING_NOT_ALLOWED"
     unit_admin = suite.caller(UNIT, "directory.admin")
     created = unit_admin.directory.CreateOrganisation(dpb.CreateOrganisationRequest(organisation=new))
     assert created.code == "E06000014" and created.audit.update_acting_organisation == UNIT
     f = failure(unit_admin.directory.CreateOrganisation, dpb.CreateOrganisationRequest(organisation=new))
     assert f.code is grpc.StatusCode.ALREADY_EXISTS
-    f = failure(unit_admin.directory.CreateOrganisation, dpb.CreateOrganisationRequest(
-        organisation=organisation_pb2.Organisation(name="organisations/Z1", country="Scotland")))
+    f = failure(
+        unit_admin.directory.CreateOrganisation,
+        dpb.CreateOrganisationRequest(
+            organisation=organisation_pb2.Organisation(name="organisations/Z1", country="Scotland")
+        ),
+    )
     assert f.code is grpc.StatusCode.INVALID_ARGUMENT
-    assert {"organisation.name", "organisation.display_name", "organisation.kind", "organisation.country"} <= set(f.violations)
+    assert {
+        "organisation.name",
+        "organisation.display_name",
+        "organisation.kind",
+        "organisation.country",
+    } <= set(f.violations)
 
 
 def test_agreement_bad_input(suite: Suite) -> None:
     admin = suite.caller(WEST_YORKSHIRE, "directory.admin")
     agreement = agreement_pb2.Agreement(
-        display_name="", kind=agreement_pb2.AGREEMENT_KIND_SERVICE_PROVISION,
-        organisation=f"organisations/{WEST_YORKSHIRE}", counterparty=f"organisations/{UNIT}",
+        display_name="",
+        kind=agreement_pb2.AGREEMENT_KIND_SERVICE_PROVISION,
+        organisation=f"organisations/{WEST_YORKSHIRE}",
+        counterparty=f"organisations/{UNIT}",
         functions=["procurement.suppliers", "tea.making"],
-        start_date={"year": 2026, "month": 5, "day": 1}, end_date={"year": 2026, "month": 4, "day": 1})
+        start_date={"year": 2026, "month": 5, "day": 1},
+        end_date={"year": 2026, "month": 4, "day": 1},
+    )
     f = failure(admin.directory.CreateAgreement, dpb.CreateAgreementRequest(agreement=agreement))
     assert f.code is grpc.StatusCode.INVALID_ARGUMENT
     assert set(f.violations) == {"agreement.display_name", "agreement.functions[1]", "agreement.end_date"}
@@ -226,11 +298,19 @@ def test_agreement_bad_input(suite: Suite) -> None:
     agreement.end_date.month = 2
     f = failure(admin.directory.CreateAgreement, dpb.CreateAgreementRequest(agreement=agreement))
     assert f.code is grpc.StatusCode.INVALID_ARGUMENT and "agreement.end_date" in f.violations
-    assert not admin.directory.ListAgreements(dpb.ListAgreementsRequest(parent=f"organisations/{WEST_YORKSHIRE}")).agreements
+    assert not admin.directory.ListAgreements(
+        dpb.ListAgreementsRequest(parent=f"organisations/{WEST_YORKSHIRE}")
+    ).agreements
 
 
 @pytest.mark.parametrize("service", runtime.SERVICES)
 def test_every_service_is_started_by_the_suite(suite: Suite, service: str) -> None:
     with grpc.insecure_channel(suite.addresses[service]) as channel:
-        assert health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest()).status == \
-            health_pb2.HealthCheckResponse.SERVING
+        assert (
+            health_pb2_grpc.HealthStub(channel)
+            .Check(  # type: ignore[attr-defined]  # the stubs omit it
+                health_pb2.HealthCheckRequest()
+            )
+            .status
+            == health_pb2.HealthCheckResponse.SERVING
+        )

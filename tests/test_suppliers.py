@@ -5,17 +5,24 @@ from __future__ import annotations
 import grpc
 from google.protobuf import field_mask_pb2
 
-from backoffice.procurement.v1 import procurement_service_pb2 as pb, supplier_pb2
+from backoffice.procurement.v1 import procurement_service_pb2 as pb
+from backoffice.procurement.v1 import supplier_pb2
 from tests.support import UNIT, Suite, failure
 
 
 def test_create_get_list_update(suite: Suite) -> None:
     officer = suite.caller(UNIT, "procurement.commercial", subject="cthomas")
-    created = officer.procurement.CreateSupplier(pb.CreateSupplierRequest(
-        parent=f"organisations/{UNIT}",
-        supplier=supplier_pb2.Supplier(display_name="Acme Ltd", vat_number="GB 123 4567 82",
-                                       companies_house_number="1234567", sme=True),
-    ))
+    created = officer.procurement.CreateSupplier(
+        pb.CreateSupplierRequest(
+            parent=f"organisations/{UNIT}",
+            supplier=supplier_pb2.Supplier(
+                display_name="Acme Ltd",
+                vat_number="GB 123 4567 82",
+                companies_house_number="1234567",
+                sme=True,
+            ),
+        )
+    )
     assert created.name.startswith(f"organisations/{UNIT}/suppliers/s-")
     assert created.vat_number == "GB123456782"
     assert created.companies_house_number == "01234567"
@@ -25,10 +32,14 @@ def test_create_get_list_update(suite: Suite) -> None:
     listed = officer.procurement.ListSuppliers(pb.ListSuppliersRequest(parent=f"organisations/{UNIT}"))
     assert [s.name for s in listed.suppliers] == [created.name]
     assert listed.next_page_token == ""
-    updated = officer.procurement.UpdateSupplier(pb.UpdateSupplierRequest(
-        supplier=supplier_pb2.Supplier(name=created.name, display_name="Acme Holdings Ltd", etag=created.etag),
-        update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
-    ))
+    updated = officer.procurement.UpdateSupplier(
+        pb.UpdateSupplierRequest(
+            supplier=supplier_pb2.Supplier(
+                name=created.name, display_name="Acme Holdings Ltd", etag=created.etag
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
+        )
+    )
     assert updated.display_name == "Acme Holdings Ltd"
     assert updated.vat_number == "GB123456782"  # not in the mask: unchanged
     assert updated.etag != created.etag
@@ -36,24 +47,39 @@ def test_create_get_list_update(suite: Suite) -> None:
 
 def test_bad_input_lists_every_bad_field(suite: Suite) -> None:
     officer = suite.caller(UNIT, "procurement.commercial")
-    f = failure(officer.procurement.CreateSupplier, pb.CreateSupplierRequest(
-        parent=f"organisations/{UNIT}",
-        supplier=supplier_pb2.Supplier(display_name=" ", vat_number="GB123456789", companies_house_number="XX12"),
-    ))
+    f = failure(
+        officer.procurement.CreateSupplier,
+        pb.CreateSupplierRequest(
+            parent=f"organisations/{UNIT}",
+            supplier=supplier_pb2.Supplier(
+                display_name=" ", vat_number="GB123456789", companies_house_number="XX12"
+            ),
+        ),
+    )
     assert f.code is grpc.StatusCode.INVALID_ARGUMENT
-    assert set(f.violations) == {"supplier.display_name", "supplier.vat_number", "supplier.companies_house_number"}
+    assert set(f.violations) == {
+        "supplier.display_name",
+        "supplier.vat_number",
+        "supplier.companies_house_number",
+    }
     assert "check digits" in f.violations["supplier.vat_number"]
-    bad_parent = failure(officer.procurement.CreateSupplier, pb.CreateSupplierRequest(
-        parent="forces/1", supplier=supplier_pb2.Supplier(display_name="X")))
+    bad_parent = failure(
+        officer.procurement.CreateSupplier,
+        pb.CreateSupplierRequest(parent="forces/1", supplier=supplier_pb2.Supplier(display_name="X")),
+    )
     assert bad_parent.code is grpc.StatusCode.INVALID_ARGUMENT and "parent" in bad_parent.violations
     # Nothing was half-written.
-    assert not officer.procurement.ListSuppliers(pb.ListSuppliersRequest(parent=f"organisations/{UNIT}")).suppliers
+    assert not officer.procurement.ListSuppliers(
+        pb.ListSuppliersRequest(parent=f"organisations/{UNIT}")
+    ).suppliers
 
 
 def test_duplicate_company_number_is_already_exists(suite: Suite) -> None:
     officer = suite.caller(UNIT, "procurement.commercial")
     request = pb.CreateSupplierRequest(
-        parent=f"organisations/{UNIT}", supplier=supplier_pb2.Supplier(display_name="A", companies_house_number="SC123456"))
+        parent=f"organisations/{UNIT}",
+        supplier=supplier_pb2.Supplier(display_name="A", companies_house_number="SC123456"),
+    )
     officer.procurement.CreateSupplier(request)
     f = failure(officer.procurement.CreateSupplier, request)
     assert f.code is grpc.StatusCode.ALREADY_EXISTS
@@ -62,18 +88,33 @@ def test_duplicate_company_number_is_already_exists(suite: Suite) -> None:
 
 def test_update_mask_and_etag(suite: Suite) -> None:
     officer = suite.caller(UNIT, "procurement.commercial")
-    s = officer.procurement.CreateSupplier(pb.CreateSupplierRequest(
-        parent=f"organisations/{UNIT}", supplier=supplier_pb2.Supplier(display_name="Old")))
-    officer.procurement.UpdateSupplier(pb.UpdateSupplierRequest(
-        supplier=supplier_pb2.Supplier(name=s.name, postcode="ls1 1aa", etag=s.etag),
-        update_mask=field_mask_pb2.FieldMask(paths=["postcode"])))
-    stale = failure(officer.procurement.UpdateSupplier, pb.UpdateSupplierRequest(
-        supplier=supplier_pb2.Supplier(name=s.name, display_name="New", etag=s.etag),
-        update_mask=field_mask_pb2.FieldMask(paths=["display_name"])))
+    s = officer.procurement.CreateSupplier(
+        pb.CreateSupplierRequest(
+            parent=f"organisations/{UNIT}", supplier=supplier_pb2.Supplier(display_name="Old")
+        )
+    )
+    officer.procurement.UpdateSupplier(
+        pb.UpdateSupplierRequest(
+            supplier=supplier_pb2.Supplier(name=s.name, postcode="ls1 1aa", etag=s.etag),
+            update_mask=field_mask_pb2.FieldMask(paths=["postcode"]),
+        )
+    )
+    stale = failure(
+        officer.procurement.UpdateSupplier,
+        pb.UpdateSupplierRequest(
+            supplier=supplier_pb2.Supplier(name=s.name, display_name="New", etag=s.etag),
+            update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
+        ),
+    )
     assert stale.code is grpc.StatusCode.ABORTED
     assert stale.reason == "ETAG_MISMATCH"
-    bad_mask = failure(officer.procurement.UpdateSupplier, pb.UpdateSupplierRequest(
-        supplier=supplier_pb2.Supplier(name=s.name), update_mask=field_mask_pb2.FieldMask(paths=["name", "etag"])))
+    bad_mask = failure(
+        officer.procurement.UpdateSupplier,
+        pb.UpdateSupplierRequest(
+            supplier=supplier_pb2.Supplier(name=s.name),
+            update_mask=field_mask_pb2.FieldMask(paths=["name", "etag"]),
+        ),
+    )
     assert bad_mask.code is grpc.StatusCode.INVALID_ARGUMENT and "update_mask" in bad_mask.violations
     current = officer.procurement.GetSupplier(pb.GetSupplierRequest(name=s.name))
     assert current.display_name == "Old" and current.postcode == "LS1 1AA"

@@ -92,9 +92,7 @@ class RoleCatalogue:
             return True
         for role in roles:
             for granted in self._roles.get(role, ()):
-                if granted == permission or (
-                    granted.endswith(".*") and permission.startswith(granted[:-1])
-                ):
+                if granted == permission or (granted.endswith(".*") and permission.startswith(granted[:-1])):
                     return True
         return False
 
@@ -160,9 +158,7 @@ class AccessPolicy:
                 return Scope.of(organisation, acting_for=organisation)
         return NOTHING
 
-    async def scope_everywhere(
-        self, principal: Principal, rule: AccessRule, today: dt.date
-    ) -> Scope:
+    async def scope_everywhere(self, principal: Principal, rule: AccessRule, today: dt.date) -> Scope:
         """The scope for `organisations/-`: the caller's own and every one opened to it."""
         codes = {principal.organisation}
         for grant in await self._grants.grants_for(principal.organisation):

@@ -130,12 +130,8 @@ class ChainReport:
 def verify_chains(session: Session, tables: KernelTables) -> Iterator[ChainReport]:
     """Walk every organisation's chain; run as the owner, outside any tenant scope."""
     records, heads = tables.audit_records, tables.audit_chain_heads
-    head_rows = {
-        r.organisation_code: (r.last_seq, r.last_hash) for r in session.execute(select(heads))
-    }
-    orgs = set(head_rows) | set(
-        session.scalars(select(records.c.organisation_code).distinct())
-    )
+    head_rows = {r.organisation_code: (r.last_seq, r.last_hash) for r in session.execute(select(heads))}
+    orgs = set(head_rows) | set(session.scalars(select(records.c.organisation_code).distinct()))
     for org in sorted(orgs):
         problems: list[str] = []
         expected_seq, prev = 1, GENESIS
@@ -150,7 +146,7 @@ def verify_chains(session: Session, tables: KernelTables) -> Iterator[ChainRepor
                 problems.append(f"record {expected_seq} is missing (next found: {seq})")
             elif row["prev_hash"] != prev:
                 problems.append(f"record {seq} does not follow record {seq - 1}")
-            if record_hash(row["prev_hash"], row) != row["hash"]:
+            if record_hash(row["prev_hash"], dict(row)) != row["hash"]:
                 problems.append(f"record {seq} (id {row['id']}) was altered after it was written")
             expected_seq, prev = seq + 1, row["hash"]
         head = head_rows.get(org)

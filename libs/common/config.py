@@ -27,9 +27,7 @@ class AuthSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="BACKOFFICE_", env_nested_delimiter="__", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="BACKOFFICE_", env_nested_delimiter="__", extra="ignore")
 
     # SQLite files, development keys and other local state.
     data_dir: Path = Path("var")

@@ -94,17 +94,13 @@ def make_engine(
     is another; on SQLite, WAL, foreign keys and a busy timeout are switched on."""
     url = normalise_url(url)
     if is_postgres(url):
-        engine = create_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-        )
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
         @event.listens_for(engine, "connect")
         def _pg_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
             with dbapi_conn.cursor() as cur:
                 if role:
-                    cur.execute(
-                        "SELECT current_user = %s", (role,)
-                    )
+                    cur.execute("SELECT current_user = %s", (role,))
                     if not cur.fetchone()[0]:
                         cur.execute(f"SET ROLE {quote_identifier(role)}")
                 if schema:
@@ -114,7 +110,9 @@ def make_engine(
         return engine
 
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size,
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=pool_size,
         max_overflow=pool_size,
     )
 

@@ -51,7 +51,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
             break
         match = _TOKEN.match(text, pos)
         if not match or match.end() == pos:
-            raise _error(f"cannot read the filter at character {pos + 1}: {text[pos:pos + 20]!r}")
+            raise _error(f"cannot read the filter at character {pos + 1}: {text[pos : pos + 20]!r}")
         kind = match.lastgroup or ""
         tokens.append((kind, match.group(kind)))
         pos = match.end()
@@ -83,7 +83,7 @@ def parse_filter(text: str, fields: Mapping[str, FieldType]) -> list[Comparison]
     i = 0
     while True:
         if i + 3 > len(tokens):
-            raise _error("expected a comparison such as field = \"value\"")
+            raise _error('expected a comparison such as field = "value"')
         (k1, name), (k2, op), (k3, raw) = tokens[i], tokens[i + 1], tokens[i + 2]
         if k1 != "word" or name in ("AND", "OR", "NOT"):
             raise _error(f"expected a field name, found {name!r}")

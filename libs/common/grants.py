@@ -7,7 +7,6 @@ midnight stops granting at midnight whatever the cache holds.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
@@ -56,11 +55,11 @@ class DirectoryGrantSource:
         self._timeout = timeout_seconds
         self._channel: grpc.aio.Channel | None = None
         self._cache: dict[str, tuple[float, Sequence[Grant]]] = {}
-        self._lock = asyncio.Lock()
 
-    def _stub(self) -> directory_service_pb2_grpc.DirectoryServiceStub:
+    def _stub(self) -> directory_service_pb2_grpc.DirectoryServiceAsyncStub:
         if self._channel is None:
             self._channel = grpc.aio.insecure_channel(self._target)
+        # On an aio channel the generated stub is typed (in its .pyi) as the async stub.
         return directory_service_pb2_grpc.DirectoryServiceStub(self._channel)
 
     async def grants_for(self, holder: str) -> Sequence[Grant]:

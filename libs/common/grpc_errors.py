@@ -26,9 +26,7 @@ def domain_error_status(err: DomainError) -> grpc.Status:
         packed = any_pb2.Any()
         packed.Pack(bad)
         details.append(packed)
-    status = status_pb2.Status(
-        code=code_pb2.Code.Value(err.code), message=err.message, details=details
-    )
+    status = status_pb2.Status(code=code_pb2.Code.Value(err.code), message=err.message, details=details)
     return rpc_status.to_status(status)
 
 

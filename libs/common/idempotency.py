@@ -20,7 +20,7 @@ def request_hash(method: str, request: Message) -> str:
     copy = type(request)()
     copy.CopyFrom(request)
     if "request_id" in copy.DESCRIPTOR.fields_by_name:
-        copy.ClearField("request_id")  # type: ignore[arg-type]
+        copy.ClearField("request_id")
     digest = hashlib.sha256(method.encode())
     digest.update(copy.SerializeToString(deterministic=True))
     return digest.hexdigest()
@@ -38,9 +38,7 @@ class IdempotencyStore:
         self._session = session
         self._table = tables.idempotency_keys
 
-    def replay(
-        self, organisation: str, request_id: str, method: str, fingerprint: str
-    ) -> bytes | None:
+    def replay(self, organisation: str, request_id: str, method: str, fingerprint: str) -> bytes | None:
         """The stored response of an earlier request with this id, if any."""
         t = self._table
         row = self._session.execute(
@@ -62,6 +60,7 @@ class IdempotencyStore:
 
     def remember(
         self,
+        *,
         organisation: str,
         request_id: str,
         method: str,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import structlog
@@ -22,11 +22,12 @@ from libs.common.context import Call, current_call, reset_call, set_call
 from libs.common.errors import DomainError, PermissionDenied, Unauthenticated
 from libs.common.grpc_access import PUBLIC_SERVICES
 from libs.common.grpc_errors import domain_error_status, internal_status
+from libs.common.grpc_types import RpcContext
 from libs.common.logging import get_logger
 
 log = get_logger("backoffice.rpc")
 
-Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Behaviour = Callable[[Any, RpcContext], Awaitable[Any]]
 
 
 def _metadata(details: grpc.HandlerCallDetails) -> dict[str, str]:
@@ -43,19 +44,19 @@ class _UnaryInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(details)
         method = details.method
         if handler is None or _is_public(method):
             return handler
         if handler.unary_unary is None:
             return self.refuse_streaming(handler, method)
-        inner = handler.unary_unary
+        inner = cast(Behaviour, handler.unary_unary)
         metadata = _metadata(details)
 
-        async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def behaviour(request: Any, context: RpcContext) -> Any:
             return await self.around(inner, request, context, method, metadata)
 
         return grpc.unary_unary_rpc_method_handler(
@@ -64,14 +65,16 @@ class _UnaryInterceptor(grpc.aio.ServerInterceptor):
             response_serializer=handler.response_serializer,
         )
 
-    def refuse_streaming(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    def refuse_streaming(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         return handler
 
     async def around(
         self,
         inner: Behaviour,
         request: Any,
-        context: grpc.aio.ServicerContext,
+        context: RpcContext,
         method: str,
         metadata: Mapping[str, str],
     ) -> Any:
@@ -79,8 +82,14 @@ class _UnaryInterceptor(grpc.aio.ServerInterceptor):
 
 
 class LoggingInterceptor(_UnaryInterceptor):
-    async def around(self, inner: Behaviour, request: Any, context: grpc.aio.ServicerContext,
-                     method: str, metadata: Mapping[str, str]) -> Any:
+    async def around(
+        self,
+        inner: Behaviour,
+        request: Any,
+        context: RpcContext,
+        method: str,
+        metadata: Mapping[str, str],
+    ) -> Any:
         request_id = metadata.get("x-request-id") or str(uuid.uuid4())
         call = Call(method=method, request_id=request_id)
         token = set_call(call)
@@ -108,8 +117,14 @@ class LoggingInterceptor(_UnaryInterceptor):
 
 
 class ErrorInterceptor(_UnaryInterceptor):
-    async def around(self, inner: Behaviour, request: Any, context: grpc.aio.ServicerContext,
-                     method: str, metadata: Mapping[str, str]) -> Any:
+    async def around(
+        self,
+        inner: Behaviour,
+        request: Any,
+        context: RpcContext,
+        method: str,
+        metadata: Mapping[str, str],
+    ) -> Any:
         call = current_call()
         try:
             return await inner(request, context)
@@ -136,14 +151,22 @@ class AuthInterceptor(_UnaryInterceptor):
         self._rules = dict(rules)
         self._catalogue = catalogue
 
-    def refuse_streaming(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
-        async def refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    def refuse_streaming(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        async def refuse(request: Any, context: RpcContext) -> Any:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{method} declares no access rule")
 
         return grpc.unary_unary_rpc_method_handler(refuse)
 
-    async def around(self, inner: Behaviour, request: Any, context: grpc.aio.ServicerContext,
-                     method: str, metadata: Mapping[str, str]) -> Any:
+    async def around(
+        self,
+        inner: Behaviour,
+        request: Any,
+        context: RpcContext,
+        method: str,
+        metadata: Mapping[str, str],
+    ) -> Any:
         call = current_call()
         rule = self._rules.get(method)
         if rule is None:
@@ -154,9 +177,7 @@ class AuthInterceptor(_UnaryInterceptor):
         header = metadata.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            raise Unauthenticated(
-                "send a bearer token in the authorization metadata", reason="TOKEN_MISSING"
-            )
+            raise Unauthenticated("send a bearer token in the authorization metadata", reason="TOKEN_MISSING")
         principal = self._verifier.verify(token.strip())
         call.principal = principal
         call.rule = rule

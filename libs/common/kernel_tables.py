@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.schema import SchemaItem
 
 AUDIT_RECORDS = "audit_records"
 AUDIT_CHAIN_HEADS = "audit_chain_heads"
@@ -30,7 +31,7 @@ APPEND_ONLY_TABLES = (AUDIT_RECORDS,)
 TENANT_TABLES = (AUDIT_RECORDS, AUDIT_CHAIN_HEADS, IDEMPOTENCY_KEYS)
 
 
-def audit_records_columns() -> list[Column[object] | PrimaryKeyConstraint | UniqueConstraint]:
+def audit_records_columns() -> list[SchemaItem]:
     return [
         Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
         # The organisation whose data changed; its chain holds the record.
@@ -51,7 +52,7 @@ def audit_records_columns() -> list[Column[object] | PrimaryKeyConstraint | Uniq
     ]
 
 
-def audit_chain_heads_columns() -> list[Column[object] | PrimaryKeyConstraint | UniqueConstraint]:
+def audit_chain_heads_columns() -> list[SchemaItem]:
     return [
         Column("organisation_code", String(9), primary_key=True),
         Column("last_seq", BigInteger, nullable=False),
@@ -59,7 +60,7 @@ def audit_chain_heads_columns() -> list[Column[object] | PrimaryKeyConstraint | 
     ]
 
 
-def idempotency_keys_columns() -> list[Column[object] | PrimaryKeyConstraint | UniqueConstraint]:
+def idempotency_keys_columns() -> list[SchemaItem]:
     return [
         Column("organisation_code", String(9), nullable=False),
         Column("request_id", String(100), nullable=False),

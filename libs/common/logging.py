@@ -13,9 +13,7 @@ from typing import Literal
 import structlog
 
 
-def configure_logging(
-    fmt: Literal["auto", "json", "console"] = "auto", level: str = "INFO"
-) -> None:
+def configure_logging(fmt: Literal["auto", "json", "console"] = "auto", level: str = "INFO") -> None:
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,

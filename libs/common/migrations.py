@@ -53,7 +53,9 @@ def run_env(target_metadata: MetaData) -> None:
     config = context.config
     connection: Connection | None = config.attributes.get("connection")
     if connection is None:
-        engine = create_engine(normalise_url(config.get_main_option("sqlalchemy.url") or ""), poolclass=NullPool)
+        engine = create_engine(
+            normalise_url(config.get_main_option("sqlalchemy.url") or ""), poolclass=NullPool
+        )
         with engine.connect() as conn:
             _run(conn, target_metadata)
         return
@@ -93,7 +95,9 @@ def upgrade(service: str, url: str, *, app_role: str | None, revision: str = "he
                 schema = quote_identifier(service)
                 conn.execute(text("SET lock_timeout = '10s'"))
                 conn.execute(text("SET statement_timeout = '15min'"))
-                conn.execute(text("SELECT pg_advisory_lock(hashtext(:key))"), {"key": f"backoffice-migrate-{service}"})
+                conn.execute(
+                    text("SELECT pg_advisory_lock(hashtext(:key))"), {"key": f"backoffice-migrate-{service}"}
+                )
                 conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
                 conn.execute(text(f"SET search_path TO {schema}"))
                 conn.commit()
@@ -102,7 +106,10 @@ def upgrade(service: str, url: str, *, app_role: str | None, revision: str = "he
             if conn.dialect.name == "postgresql":
                 if app_role:
                     grant_app_role(conn, service, app_role)
-                conn.execute(text("SELECT pg_advisory_unlock(hashtext(:key))"), {"key": f"backoffice-migrate-{service}"})
+                conn.execute(
+                    text("SELECT pg_advisory_unlock(hashtext(:key))"),
+                    {"key": f"backoffice-migrate-{service}"},
+                )
                 conn.commit()
     finally:
         engine.dispose()
@@ -121,6 +128,9 @@ def grant_app_role(conn: Connection, schema_name: str, app_role: str) -> None:
         f"REVOKE ALL ON {schema}.alembic_version FROM {role}",
         f"GRANT SELECT ON {schema}.alembic_version TO {role}",
     ]
-    statements += [f"REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.{quote_identifier(t)} FROM {role}" for t in APPEND_ONLY_TABLES]
+    statements += [
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.{quote_identifier(t)} FROM {role}"
+        for t in APPEND_ONLY_TABLES
+    ]
     for statement in statements:
         conn.execute(text(statement))

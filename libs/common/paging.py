@@ -54,14 +54,11 @@ class Pager:
                 raise ValueError("bad signature")
             data: dict[str, Any] = json.loads(payload)
         except (ValueError, binascii.Error) as err:
-            raise InvalidArgument.single(
-                "page_token", "is not a page token this service issued"
-            ) from err
+            raise InvalidArgument.single("page_token", "is not a page token this service issued") from err
         if data.get("q") != fingerprint:
             raise InvalidArgument.single(
                 "page_token",
-                "was issued for a different query; repeat the parent and filter of the "
-                "call that returned it",
+                "was issued for a different query; repeat the parent and filter of the call that returned it",
             )
         return PageRequest(size, tuple(data["k"]))
 

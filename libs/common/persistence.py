@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, func, or_, tuple_
+from sqlalchemy import Select, and_, func, literal, or_, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from libs.common.filtering import Comparison
@@ -48,8 +48,8 @@ def keyset_after(stmt: S, columns: Sequence[InstrumentedAttribute[Any]], after: 
     if after is None:
         return stmt
     if len(columns) == 1:
-        return stmt.where(columns[0] > after[0])
-    return stmt.where(tuple_(*columns) > tuple_(*after))
+        return stmt.where(columns[0] > literal(after[0]))
+    return stmt.where(tuple_(*columns) > tuple_(*(literal(v) for v in after)))
 
 
 def apply_filter(

@@ -32,7 +32,9 @@ def date_from_proto(value: date_pb2.Date, field_path: str) -> dt.date | None:
     try:
         return dt.date(value.year, value.month, value.day)
     except ValueError:
-        raise InvalidArgument.single(field_path, "must be a full calendar date (year, month and day)") from None
+        raise InvalidArgument.single(
+            field_path, "must be a full calendar date (year, month and day)"
+        ) from None
 
 
 def audit_metadata(info: RecordInfo) -> metadata_pb2.AuditMetadata:
@@ -61,16 +63,21 @@ def money_from_proto(value: money_pb2.Money, field_path: str, *, currency: str =
     return Decimal(value.units) + Decimal(value.nanos) / NANOS
 
 
-def mask_paths(mask: field_mask_pb2.FieldMask, allowed: frozenset[str], field_path: str = "update_mask") -> frozenset[str]:
+def mask_paths(
+    mask: field_mask_pb2.FieldMask, allowed: frozenset[str], field_path: str = "update_mask"
+) -> frozenset[str]:
     """The paths of an update mask; `*` means every allowed path; others are refused."""
     paths = list(mask.paths)
     if not paths:
-        raise InvalidArgument.single(field_path, f"name the fields to change: {', '.join(sorted(allowed))}, or *")
+        raise InvalidArgument.single(
+            field_path, f"name the fields to change: {', '.join(sorted(allowed))}, or *"
+        )
     if paths == ["*"]:
         return allowed
     bad = [p for p in paths if p not in allowed]
     if bad:
         raise InvalidArgument.single(
-            field_path, f"cannot change {', '.join(bad)}; the fields that change are {', '.join(sorted(allowed))}"
+            field_path,
+            f"cannot change {', '.join(bad)}; the fields that change are {', '.join(sorted(allowed))}",
         )
     return frozenset(paths)

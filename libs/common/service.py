@@ -177,8 +177,12 @@ class ServiceKernel:
                     raise RuntimeError(f"{call.method} changed data without an audit record")
                 if request_id:
                     store.remember(
-                        organisation, request_id, call.method, principal, fingerprint,
-                        response.SerializeToString(deterministic=True),
+                        organisation=organisation,
+                        request_id=request_id,
+                        method=call.method,
+                        principal=principal,
+                        fingerprint=fingerprint,
+                        response=response.SerializeToString(deterministic=True),
                     )
                 session.commit()
                 return response

@@ -25,13 +25,19 @@ def catalogue() -> RoleCatalogue:
 
 def build(settings: Settings, page_secret: bytes) -> ServiceApp:
     engine = make_engine(
-        settings.database_url_for(NAME), schema=NAME, role=settings.app_role_for(NAME),
+        settings.database_url_for(NAME),
+        schema=NAME,
+        role=settings.app_role_for(NAME),
         pool_size=settings.db_pool_size,
     )
     db = Database(engine, schema=NAME)
     kernel = ServiceKernel(
-        name=NAME, db=db, tables=KERNEL, policy=AccessPolicy(LocalGrantSource(db)),
-        pager=Pager(page_secret), pool_size=settings.db_pool_size,
+        name=NAME,
+        db=db,
+        tables=KERNEL,
+        policy=AccessPolicy(LocalGrantSource(db)),
+        pager=Pager(page_secret),
+        pool_size=settings.db_pool_size,
     )
     servicer = DirectoryServicer(kernel)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 # Every signed-in caller may read the directory and the agreements its organisation is
 # party to (the data layer shows only those).
-EVERYONE = frozenset({
-    "directory.organisations.get",
-    "directory.organisations.list",
-    "directory.agreements.get",
-    "directory.agreements.list",
-})
+EVERYONE = frozenset(
+    {
+        "directory.organisations.get",
+        "directory.organisations.list",
+        "directory.agreements.get",
+        "directory.agreements.list",
+    }
+)
 
 ROLES: dict[str, frozenset[str]] = {
     "directory.admin": frozenset({"directory.organisations.*", "directory.agreements.*"}),

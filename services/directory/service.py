@@ -65,8 +65,11 @@ def create_organisation(
             reason="ONBOARDING_NOT_ALLOWED",
         )
     if uow.organisations.get(code) is not None:
-        raise AlreadyExists(f"organisations/{code} is already onboarded", reason="ORGANISATION_EXISTS",
-                            metadata={"organisation": f"organisations/{code}"})
+        raise AlreadyExists(
+            f"organisations/{code} is already onboarded",
+            reason="ORGANISATION_EXISTS",
+            metadata={"organisation": f"organisations/{code}"},
+        )
     info = RecordInfo.new(uow.tx.principal_id, actor_organisation, _now())
     org = Organisation(code, display_name.strip(), kind, country, info)
     uow.organisations.add(org)
@@ -86,10 +89,16 @@ def create_agreement(
     end_date: dt.date | None,
 ) -> Agreement:
     check_new_agreement(
-        display_name=display_name, kind=kind, organisation=organisation, counterparty=counterparty,
-        functions=functions, start_date=start_date, end_date=end_date,
+        display_name=display_name,
+        kind=kind,
+        organisation=organisation,
+        counterparty=counterparty,
+        functions=functions,
+        start_date=start_date,
+        end_date=end_date,
     ).raise_if_any()
-    assert kind is not None and start_date is not None
+    assert kind is not None
+    assert start_date is not None
     if uow.organisations.get(organisation) is None:
         raise NotFound(f"organisations/{organisation}")
     other = uow.organisations.get(counterparty)
@@ -98,9 +107,16 @@ def create_agreement(
     check_counterparty(kind, other)
     info = RecordInfo.new(uow.tx.principal_id, uow.tx.acting_organisation, _now())
     agreement = Agreement(
-        id=f"a-{uuid.uuid4().hex[:16]}", display_name=display_name.strip(), kind=kind,
-        organisation=organisation, counterparty=counterparty, functions=tuple(functions),
-        start_date=start_date, end_date=end_date, terminate_time=None, termination_reason="",
+        id=f"a-{uuid.uuid4().hex[:16]}",
+        display_name=display_name.strip(),
+        kind=kind,
+        organisation=organisation,
+        counterparty=counterparty,
+        functions=tuple(functions),
+        start_date=start_date,
+        end_date=end_date,
+        terminate_time=None,
+        termination_reason="",
         info=info,
     )
     uow.agreements.add(agreement)
@@ -121,8 +137,9 @@ def terminate_agreement(
     current = get_agreement(uow, agreement_id)
     check_etag(current.name, etag, current.info)
     now = _now()
-    ended = current.terminated(reason.strip(), now, current.info.touched(
-        uow.tx.principal_id, uow.tx.acting_organisation, now))
+    ended = current.terminated(
+        reason.strip(), now, current.info.touched(uow.tx.principal_id, uow.tx.acting_organisation, now)
+    )
     uow.agreements.save(ended)
     uow.tx.audit.record(acting_party, ended.name, snapshot(current), snapshot(ended))
     return ended

@@ -25,14 +25,22 @@ def catalogue() -> RoleCatalogue:
     return RoleCatalogue(roles.ROLES)
 
 
-def build(settings: Settings, page_secret: bytes, grants: GrantSource, on_close: Callable[[], None] = lambda: None) -> ServiceApp:
+def build(
+    settings: Settings, page_secret: bytes, grants: GrantSource, on_close: Callable[[], None] = lambda: None
+) -> ServiceApp:
     engine = make_engine(
-        settings.database_url_for(NAME), schema=NAME, role=settings.app_role_for(NAME),
+        settings.database_url_for(NAME),
+        schema=NAME,
+        role=settings.app_role_for(NAME),
         pool_size=settings.db_pool_size,
     )
     kernel = ServiceKernel(
-        name=NAME, db=Database(engine, schema=NAME), tables=KERNEL, policy=AccessPolicy(grants),
-        pager=Pager(page_secret), pool_size=settings.db_pool_size,
+        name=NAME,
+        db=Database(engine, schema=NAME),
+        tables=KERNEL,
+        policy=AccessPolicy(grants),
+        pager=Pager(page_secret),
+        pool_size=settings.db_pool_size,
     )
     servicer = ProcurementServicer(kernel)
 

@@ -84,6 +84,7 @@ def list_suppliers(
 def update_supplier(
     uow: ProcurementUnitOfWork,
     organisation: str,
+    *,
     supplier_id: str,
     changes: SupplierDetails,
     paths: frozenset[str],
@@ -98,7 +99,9 @@ def update_supplier(
         if other is not None and other.id != supplier_id:
             raise _company_taken(organisation, number)
     updated = Supplier(
-        organisation, supplier_id, details,
+        organisation,
+        supplier_id,
+        details,
         current.info.touched(uow.tx.principal_id, uow.tx.acting_organisation, _now()),
     )
     uow.suppliers.save(updated)

@@ -14,7 +14,9 @@ from services.procurement.persistence.models import KERNEL as PROCUREMENT_KERNEL
 KERNELS: dict[str, KernelTables] = {"directory": DIRECTORY_KERNEL, "procurement": PROCUREMENT_KERNEL}
 
 
-def verify_audit(settings: Settings, services: Sequence[str] | None = None) -> Iterator[tuple[str, ChainReport]]:
+def verify_audit(
+    settings: Settings, services: Sequence[str] | None = None
+) -> Iterator[tuple[str, ChainReport]]:
     for name in services or KERNELS:
         db = Database(make_engine(settings.database_url_for(name), schema=name, pool_size=1), schema=name)
         try:

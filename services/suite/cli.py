@@ -13,14 +13,18 @@ from rich.table import Table
 
 from libs.common.config import Settings
 
-app = typer.Typer(help="Shared back-office services for police forces and their partners.", no_args_is_help=True)
+app = typer.Typer(
+    help="Shared back-office services for police forces and their partners.", no_args_is_help=True
+)
 orgs_app = typer.Typer(help="Reference organisations.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(audit_app, name="audit")
 console = Console()
 
-DataDir = Annotated[Optional[Path], typer.Option(help="Where SQLite files and development keys live [default: ./var].")]  # noqa: UP045
+DataDir = Annotated[
+    Path | None, typer.Option(help="Where SQLite files and development keys live [default: ./var].")
+]
 DatabaseUrl = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(help="PostgreSQL URL for every service (each uses its own schema); default: SQLite files."),
@@ -79,7 +83,9 @@ def migrate_command(
     names = service or list(SERVICES)
     unknown = set(names) - set(SERVICES)
     if unknown:
-        raise typer.BadParameter(f"unknown service {', '.join(sorted(unknown))}; choose from {', '.join(SERVICES)}")
+        raise typer.BadParameter(
+            f"unknown service {', '.join(sorted(unknown))}; choose from {', '.join(SERVICES)}"
+        )
     migrate(settings, names)
     for name in names:
         console.print(f"{name}: migrated")
@@ -107,7 +113,11 @@ def token(
 
 
 @orgs_app.command("list")
-def orgs_list(kind: Annotated[Optional[str], typer.Option(help="FORCE, PARTNER, SHARED_SERVICE_UNIT or NATIONAL_BODY.")] = None) -> None:  # noqa: UP045
+def orgs_list(
+    kind: Annotated[
+        str | None, typer.Option(help="FORCE, PARTNER, SHARED_SERVICE_UNIT or NATIONAL_BODY.")
+    ] = None,
+) -> None:
     """Print the reference organisations shipped with the suite."""
     from libs.common.reference import KINDS, reference_organisations
 

@@ -76,8 +76,10 @@ async def start_suite(
             )
             started.append(
                 await create_server(
-                    procurement_app.build(settings, secret, grants), verifier,
-                    host=settings.host, port=port("procurement"),
+                    procurement_app.build(settings, secret, grants),
+                    verifier,
+                    host=settings.host,
+                    port=port("procurement"),
                 )
             )
     except BaseException:

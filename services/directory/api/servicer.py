@@ -6,17 +6,17 @@ import asyncio
 import datetime as dt
 from collections.abc import Sequence
 
-import grpc
-
 from backoffice.common.v1 import organisation_pb2
-from backoffice.directory.v1 import agreement_pb2, directory_service_pb2 as pb, directory_service_pb2_grpc
+from backoffice.directory.v1 import agreement_pb2, directory_service_pb2_grpc
+from backoffice.directory.v1 import directory_service_pb2 as pb
 from libs.common.access import Grant, GrantKind, Scope
 from libs.common.db import Database
 from libs.common.errors import InvalidArgument
 from libs.common.filtering import FieldType, parse_filter
+from libs.common.grpc_types import RpcContext
 from libs.common.names import OrganisationName
 from libs.common.proto_mapping import audit_metadata, date_from_proto, date_to_proto, timestamp
-from libs.common.service import ServiceKernel, Transaction
+from libs.common.service import ServiceKernel
 from services.directory import service
 from services.directory.domain.model import Agreement, AgreementKind, Organisation, OrganisationKind
 from services.directory.persistence.repository import AgreementRepository
@@ -38,18 +38,29 @@ _ORG_FILTERS = {"kind": FieldType.ENUM, "country": FieldType.STRING}
 
 def organisation_to_proto(org: Organisation) -> organisation_pb2.Organisation:
     return organisation_pb2.Organisation(
-        name=org.name, code=org.code, display_name=org.display_name, kind=_ORG_KINDS_PB[org.kind],
-        country=org.country, audit=audit_metadata(org.info), etag=org.info.etag,
+        name=org.name,
+        code=org.code,
+        display_name=org.display_name,
+        kind=_ORG_KINDS_PB[org.kind],
+        country=org.country,
+        audit=audit_metadata(org.info),
+        etag=org.info.etag,
     )
 
 
 def agreement_to_proto(a: Agreement, today: dt.date) -> agreement_pb2.Agreement:
     msg = agreement_pb2.Agreement(
-        name=a.name, display_name=a.display_name, kind=_AGREEMENT_KINDS_PB[a.kind],
-        organisation=f"organisations/{a.organisation}", counterparty=f"organisations/{a.counterparty}",
-        functions=list(a.functions), start_date=date_to_proto(a.start_date),
+        name=a.name,
+        display_name=a.display_name,
+        kind=_AGREEMENT_KINDS_PB[a.kind],
+        organisation=f"organisations/{a.organisation}",
+        counterparty=f"organisations/{a.counterparty}",
+        functions=list(a.functions),
+        start_date=date_to_proto(a.start_date),
         state=agreement_pb2.AgreementState.Value(f"AGREEMENT_STATE_{a.state(today).value}"),
-        termination_reason=a.termination_reason, audit=audit_metadata(a.info), etag=a.info.etag,
+        termination_reason=a.termination_reason,
+        audit=audit_metadata(a.info),
+        etag=a.info.etag,
     )
     if a.end_date:
         msg.end_date.CopyFrom(date_to_proto(a.end_date))
@@ -88,8 +99,10 @@ class LocalGrantSource:
 
 
 def grants_of(agreements: Sequence[Agreement]) -> list[Grant]:
-    kinds = {AgreementKind.SERVICE_PROVISION: GrantKind.SERVICE_PROVISION,
-             AgreementKind.DATA_SHARING: GrantKind.DATA_SHARING}
+    kinds = {
+        AgreementKind.SERVICE_PROVISION: GrantKind.SERVICE_PROVISION,
+        AgreementKind.DATA_SHARING: GrantKind.DATA_SHARING,
+    }
     return [
         Grant(a.organisation, f, kinds[a.kind], a.start_date, a.end_date, a.name)
         for a in agreements
@@ -101,39 +114,64 @@ class DirectoryServicer(directory_service_pb2_grpc.DirectoryServiceServicer):
     def __init__(self, kernel: ServiceKernel) -> None:
         self.k = kernel
 
-    async def GetOrganisation(self, request: pb.GetOrganisationRequest, context: grpc.aio.ServicerContext) -> organisation_pb2.Organisation:
+    async def GetOrganisation(
+        self, request: pb.GetOrganisationRequest, context: RpcContext
+    ) -> organisation_pb2.Organisation:
         name = OrganisationName.parse(request.name, "name")
-        org = await self.k.read(Scope.of(), lambda tx: service.get_organisation(service.DirectoryUnitOfWork(tx), name.code))
+        org = await self.k.read(
+            Scope.of(), lambda tx: service.get_organisation(service.DirectoryUnitOfWork(tx), name.code)
+        )
         return organisation_to_proto(org)
 
-    async def ListOrganisations(self, request: pb.ListOrganisationsRequest, context: grpc.aio.ServicerContext) -> pb.ListOrganisationsResponse:
+    async def ListOrganisations(
+        self, request: pb.ListOrganisationsRequest, context: RpcContext
+    ) -> pb.ListOrganisationsResponse:
         comparisons = parse_filter(request.filter, _ORG_FILTERS)
         comparisons = [
             type(c)(c.field, c.op, _org_kind_filter(c.value)) if c.field == "kind" else c for c in comparisons
         ]
         fingerprint = self.k.pager.fingerprint("organisations", request.filter)
         page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
-        orgs = await self.k.read(Scope.of(), lambda tx: service.list_organisations(
-            service.DirectoryUnitOfWork(tx), comparisons, page.after, page.size + 1))
-        response = pb.ListOrganisationsResponse(organisations=[organisation_to_proto(o) for o in orgs[: page.size]])
+        orgs = await self.k.read(
+            Scope.of(),
+            lambda tx: service.list_organisations(
+                service.DirectoryUnitOfWork(tx), comparisons, page.after, page.size + 1
+            ),
+        )
+        response = pb.ListOrganisationsResponse(
+            organisations=[organisation_to_proto(o) for o in orgs[: page.size]]
+        )
         if len(orgs) > page.size:
             response.next_page_token = self.k.pager.token_after((orgs[page.size - 1].code,), fingerprint)
         return response
 
-    async def CreateOrganisation(self, request: pb.CreateOrganisationRequest, context: grpc.aio.ServicerContext) -> organisation_pb2.Organisation:
+    async def CreateOrganisation(
+        self, request: pb.CreateOrganisationRequest, context: RpcContext
+    ) -> organisation_pb2.Organisation:
         o = request.organisation
         code = o.name.removeprefix("organisations/") if o.name.startswith("organisations/") else ""
         principal = self.k.caller()
         # Onboarding creates the organisation: its own chain holds the record.
         scope = Scope.of(code or "-")
-        org = await self.k.write(scope, request, organisation_pb2.Organisation, lambda tx: organisation_to_proto(
-            service.create_organisation(
-                service.DirectoryUnitOfWork(tx), actor_organisation=principal.organisation, code=code,
-                display_name=o.display_name, kind=_ORG_KINDS.get(o.kind), country=o.country,
-            )))
-        return org
+        return await self.k.write(
+            scope,
+            request,
+            organisation_pb2.Organisation,
+            lambda tx: organisation_to_proto(
+                service.create_organisation(
+                    service.DirectoryUnitOfWork(tx),
+                    actor_organisation=principal.organisation,
+                    code=code,
+                    display_name=o.display_name,
+                    kind=_ORG_KINDS.get(o.kind),
+                    country=o.country,
+                )
+            ),
+        )
 
-    async def CreateAgreement(self, request: pb.CreateAgreementRequest, context: grpc.aio.ServicerContext) -> agreement_pb2.Agreement:
+    async def CreateAgreement(
+        self, request: pb.CreateAgreementRequest, context: RpcContext
+    ) -> agreement_pb2.Agreement:
         a = request.agreement
         owner = OrganisationName.parse(a.organisation, "agreement.organisation")
         counterparty = OrganisationName.parse(a.counterparty, "agreement.counterparty")
@@ -141,55 +179,100 @@ class DirectoryServicer(directory_service_pb2_grpc.DirectoryServiceServicer):
         end = date_from_proto(a.end_date, "agreement.end_date")
         scope = await self.k.require_in(owner.code)
         today = self.k.today()
-        return await self.k.write(scope, request, agreement_pb2.Agreement, lambda tx: agreement_to_proto(
-            service.create_agreement(
-                service.DirectoryUnitOfWork(tx), display_name=a.display_name, kind=_AGREEMENT_KINDS.get(a.kind),
-                organisation=owner.code, counterparty=counterparty.code, functions=list(a.functions),
-                start_date=start, end_date=end,
-            ), today))
+        return await self.k.write(
+            scope,
+            request,
+            agreement_pb2.Agreement,
+            lambda tx: agreement_to_proto(
+                service.create_agreement(
+                    service.DirectoryUnitOfWork(tx),
+                    display_name=a.display_name,
+                    kind=_AGREEMENT_KINDS.get(a.kind),
+                    organisation=owner.code,
+                    counterparty=counterparty.code,
+                    functions=list(a.functions),
+                    start_date=start,
+                    end_date=end,
+                ),
+                today,
+            ),
+        )
 
-    async def GetAgreement(self, request: pb.GetAgreementRequest, context: grpc.aio.ServicerContext) -> agreement_pb2.Agreement:
+    async def GetAgreement(
+        self, request: pb.GetAgreementRequest, context: RpcContext
+    ) -> agreement_pb2.Agreement:
         agreement_id = _agreement_id(request.name)
         scope = await self.k.scope_everywhere()
-        found = await self.k.read(scope, lambda tx: service.get_agreement(service.DirectoryUnitOfWork(tx), agreement_id))
+        found = await self.k.read(
+            scope, lambda tx: service.get_agreement(service.DirectoryUnitOfWork(tx), agreement_id)
+        )
         return agreement_to_proto(found, self.k.today())
 
-    async def ListAgreements(self, request: pb.ListAgreementsRequest, context: grpc.aio.ServicerContext) -> pb.ListAgreementsResponse:
+    async def ListAgreements(
+        self, request: pb.ListAgreementsRequest, context: RpcContext
+    ) -> pb.ListAgreementsResponse:
         parent = OrganisationName.parse(request.parent)
         fingerprint = self.k.pager.fingerprint("agreements", parent)
         page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
         scope = await self.k.scope_in(parent.code)
-        found = await self.k.read(scope, lambda tx: service.DirectoryUnitOfWork(tx).agreements.page_for(
-            parent.code, page.after, page.size + 1))
+        found = await self.k.read(
+            scope,
+            lambda tx: service.DirectoryUnitOfWork(tx).agreements.page_for(
+                parent.code, page.after, page.size + 1
+            ),
+        )
         today = self.k.today()
-        response = pb.ListAgreementsResponse(agreements=[agreement_to_proto(a, today) for a in found[: page.size]])
+        response = pb.ListAgreementsResponse(
+            agreements=[agreement_to_proto(a, today) for a in found[: page.size]]
+        )
         if len(found) > page.size:
             response.next_page_token = self.k.pager.token_after((found[page.size - 1].id,), fingerprint)
         return response
 
-    async def TerminateAgreement(self, request: pb.TerminateAgreementRequest, context: grpc.aio.ServicerContext) -> agreement_pb2.Agreement:
+    async def TerminateAgreement(
+        self, request: pb.TerminateAgreementRequest, context: RpcContext
+    ) -> agreement_pb2.Agreement:
         agreement_id = _agreement_id(request.name)
         if not request.reason.strip():
             raise InvalidArgument.single("reason", "say why the agreement ends")
         visible = await self.k.scope_everywhere()
-        current = await self.k.read(visible, lambda tx: service.get_agreement(service.DirectoryUnitOfWork(tx), agreement_id))
+        current = await self.k.read(
+            visible, lambda tx: service.get_agreement(service.DirectoryUnitOfWork(tx), agreement_id)
+        )
         party = current.organisation if current.organisation in visible else current.counterparty
         scope = await self.k.scope_of(request.name, party)
         today = self.k.today()
-        return await self.k.write(scope, request, agreement_pb2.Agreement, lambda tx: agreement_to_proto(
-            service.terminate_agreement(service.DirectoryUnitOfWork(tx), agreement_id, reason=request.reason,
-                                        etag=request.etag, acting_party=party), today))
+        return await self.k.write(
+            scope,
+            request,
+            agreement_pb2.Agreement,
+            lambda tx: agreement_to_proto(
+                service.terminate_agreement(
+                    service.DirectoryUnitOfWork(tx),
+                    agreement_id,
+                    reason=request.reason,
+                    etag=request.etag,
+                    acting_party=party,
+                ),
+                today,
+            ),
+        )
 
-    async def ListGrants(self, request: pb.ListGrantsRequest, context: grpc.aio.ServicerContext) -> pb.ListGrantsResponse:
+    async def ListGrants(self, request: pb.ListGrantsRequest, context: RpcContext) -> pb.ListGrantsResponse:
         holder = OrganisationName.parse(request.organisation, "organisation")
         scope = await self.k.scope_in(holder.code)
         today = self.k.today()
-        agreements = await self.k.read(scope, lambda tx: AgreementRepository(tx.session).held_by(holder.code, today))
+        agreements = await self.k.read(
+            scope, lambda tx: AgreementRepository(tx.session).held_by(holder.code, today)
+        )
         grants = []
         for g in grants_of(agreements):
             msg = agreement_pb2.Grant(
-                organisation=f"organisations/{g.organisation}", kind=_AGREEMENT_KINDS_PB[AgreementKind[g.kind.name]],
-                function=g.function, start_date=date_to_proto(g.start_date), agreement=g.agreement,
+                organisation=f"organisations/{g.organisation}",
+                kind=_AGREEMENT_KINDS_PB[AgreementKind[g.kind.name]],
+                function=g.function,
+                start_date=date_to_proto(g.start_date),
+                agreement=g.agreement,
             )
             if g.end_date:
                 msg.end_date.CopyFrom(date_to_proto(g.end_date))

@@ -44,8 +44,11 @@ def check_new_organisation(
         "must be organisations/{code} with a GSS code (E23, W15, E06-E09, W06, E31, ...) "
         "or a project-local X code",
     )
-    v.check(0 < len(display_name.strip()) <= MAX_NAME, "organisation.display_name",
-            f"is required, at most {MAX_NAME} characters")
+    v.check(
+        0 < len(display_name.strip()) <= MAX_NAME,
+        "organisation.display_name",
+        f"is required, at most {MAX_NAME} characters",
+    )
     v.check(kind is not None, "organisation.kind", "is required")
     v.check(country in ("", "England", "Wales"), "organisation.country", "must be England or Wales")
     return v
@@ -114,21 +117,24 @@ def check_new_agreement(
     end_date: dt.date | None,
 ) -> Violations:
     v = Violations()
-    v.check(0 < len(display_name.strip()) <= MAX_NAME, "agreement.display_name",
-            f"is required, at most {MAX_NAME} characters")
+    v.check(
+        0 < len(display_name.strip()) <= MAX_NAME,
+        "agreement.display_name",
+        f"is required, at most {MAX_NAME} characters",
+    )
     v.check(kind is not None, "agreement.kind", "is required")
-    v.check(valid_organisation_code(organisation), "agreement.organisation",
-            "must be organisations/{code}")
-    v.check(valid_organisation_code(counterparty), "agreement.counterparty",
-            "must be organisations/{code}")
+    v.check(valid_organisation_code(organisation), "agreement.organisation", "must be organisations/{code}")
+    v.check(valid_organisation_code(counterparty), "agreement.counterparty", "must be organisations/{code}")
     if organisation and organisation == counterparty:
         v.add("agreement.counterparty", "must be another organisation than agreement.organisation")
     if not functions:
         v.add("agreement.functions", "name at least one function")
     for i, function in enumerate(functions):
         if function not in AGREEABLE_FUNCTIONS:
-            v.add(f"agreement.functions[{i}]",
-                  f"{function!r} is not a business function; known: {', '.join(sorted(AGREEABLE_FUNCTIONS))}")
+            v.add(
+                f"agreement.functions[{i}]",
+                f"{function!r} is not a business function; known: {', '.join(sorted(AGREEABLE_FUNCTIONS))}",
+            )
     if len(set(functions)) != len(functions):
         v.add("agreement.functions", "names a function twice")
     v.check(start_date is not None, "agreement.start_date", "is required (a full date)")
@@ -138,7 +144,10 @@ def check_new_agreement(
 
 
 def check_counterparty(kind: AgreementKind, counterparty: Organisation) -> None:
-    if kind is AgreementKind.SERVICE_PROVISION and counterparty.kind is not OrganisationKind.SHARED_SERVICE_UNIT:
+    if (
+        kind is AgreementKind.SERVICE_PROVISION
+        and counterparty.kind is not OrganisationKind.SHARED_SERVICE_UNIT
+    ):
         raise FailedPrecondition(
             f"{counterparty.name} is a {counterparty.kind.value.lower().replace('_', ' ')}, "
             "and only a shared-service unit can provide functions to an organisation",

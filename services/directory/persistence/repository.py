@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from libs.common.filtering import Comparison
 from libs.common.paging import JsonKey
@@ -36,7 +37,10 @@ def _agreement(row: AgreementRow) -> Agreement:
 
 
 class OrganisationRepository:
-    FILTERS = {"kind": OrganisationRow.kind, "country": OrganisationRow.country}
+    FILTERS: ClassVar[Mapping[str, InstrumentedAttribute[Any]]] = {
+        "kind": OrganisationRow.kind,
+        "country": OrganisationRow.country,
+    }
 
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -48,8 +52,11 @@ class OrganisationRepository:
     def add(self, org: Organisation) -> None:
         self._session.add(
             OrganisationRow(
-                code=org.code, display_name=org.display_name, kind=org.kind.value,
-                country=org.country, **record_values(org.info),
+                code=org.code,
+                display_name=org.display_name,
+                kind=org.kind.value,
+                country=org.country,
+                **record_values(org.info),
             )
         )
         self._session.flush()
@@ -71,10 +78,16 @@ class AgreementRepository:
     def add(self, a: Agreement) -> None:
         self._session.add(
             AgreementRow(
-                id=a.id, display_name=a.display_name, kind=a.kind.value,
-                organisation_code=a.organisation, counterparty_code=a.counterparty,
-                functions=",".join(a.functions), start_date=a.start_date, end_date=a.end_date,
-                terminate_time=a.terminate_time, termination_reason=a.termination_reason,
+                id=a.id,
+                display_name=a.display_name,
+                kind=a.kind.value,
+                organisation_code=a.organisation,
+                counterparty_code=a.counterparty,
+                functions=",".join(a.functions),
+                start_date=a.start_date,
+                end_date=a.end_date,
+                terminate_time=a.terminate_time,
+                termination_reason=a.termination_reason,
                 **record_values(a.info),
             )
         )
@@ -90,7 +103,9 @@ class AgreementRepository:
 
     def page_for(self, organisation: str, after: JsonKey | None, size: int) -> list[Agreement]:
         stmt = select(AgreementRow).where(
-            or_(AgreementRow.organisation_code == organisation, AgreementRow.counterparty_code == organisation)
+            or_(
+                AgreementRow.organisation_code == organisation, AgreementRow.counterparty_code == organisation
+            )
         )
         stmt = keyset_after(stmt, [AgreementRow.id], after).limit(size)
         return [_agreement(r) for r in self._session.scalars(stmt)]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from libs.common.filtering import Comparison
 from libs.common.paging import JsonKey
@@ -55,7 +55,7 @@ def _values(s: Supplier) -> dict[str, object]:
 
 
 class SqlSupplierRepository:
-    FILTERS = {
+    FILTERS: ClassVar[Mapping[str, InstrumentedAttribute[Any]]] = {
         "display_name": SupplierRow.display_name,
         "companies_house_number": SupplierRow.companies_house_number,
         "vat_number": SupplierRow.vat_number,
@@ -88,7 +88,9 @@ class SqlSupplierRepository:
         return _supplier(row) if row else None
 
     def add(self, supplier: Supplier) -> None:
-        self._session.add(SupplierRow(organisation_code=supplier.organisation, id=supplier.id, **_values(supplier)))
+        self._session.add(
+            SupplierRow(organisation_code=supplier.organisation, id=supplier.id, **_values(supplier))
+        )
         self._session.flush()
 
     def save(self, supplier: Supplier) -> None:

@@ -8,6 +8,7 @@ Create Date: 2026-11-23
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -21,7 +22,7 @@ branch_labels = None
 depends_on = None
 
 
-def _record_columns() -> list[sa.Column[object]]:
+def _record_columns() -> list[sa.Column[Any]]:
     return [
         sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
         sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
@@ -66,9 +67,15 @@ def upgrade() -> None:
         organisations,
         [
             {
-                "code": o.code, "display_name": o.display_name, "kind": o.kind, "country": o.country,
-                "create_time": now, "update_time": now, "create_principal": "system/reference-data",
-                "update_principal": "system/reference-data", "update_acting_organisation": None,
+                "code": o.code,
+                "display_name": o.display_name,
+                "kind": o.kind,
+                "country": o.country,
+                "create_time": now,
+                "update_time": now,
+                "create_principal": "system/reference-data",
+                "update_principal": "system/reference-data",
+                "update_acting_organisation": None,
                 "version": 1,
             }
             for o in reference_organisations()

@@ -38,8 +38,11 @@ def upgrade() -> None:
         sa.Column("update_acting_organisation", sa.String(9)),
         sa.Column("version", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("organisation_code", "id", name="pk_suppliers"),
-        sa.UniqueConstraint("organisation_code", "companies_house_number",
-                            name="uq_suppliers_organisation_code_companies_house_number"),
+        sa.UniqueConstraint(
+            "organisation_code",
+            "companies_house_number",
+            name="uq_suppliers_organisation_code_companies_house_number",
+        ),
     )
     enable_tenant_isolation("suppliers")
 
