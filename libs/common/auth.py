@@ -88,6 +88,10 @@ class TokenVerifier:
             raise ValueError("no token verification keys are configured")
         if "none" in (a.lower() for a in algorithms):
             raise ValueError("the 'none' algorithm may never be accepted")
+        if any(a.upper().startswith("HS") for a in algorithms):
+            # Verification keys are public: an HMAC algorithm would let anyone who has
+            # the public key sign tokens (algorithm confusion).
+            raise ValueError("HMAC algorithms (HS256, ...) may not verify tokens; use EdDSA, ES256 or RS256")
         self._keys = public_keys
         self._issuer = issuer
         self._audience = audience

@@ -58,8 +58,22 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
+_ESCAPE = re.compile(r"\\(.)")
+
+
+def _unquote(raw: str) -> str:
+    """The text of a quoted value; the escapes are \\", \\' and \\\\."""
+
+    def unescape(match: re.Match[str]) -> str:
+        if match.group(1) not in ('"', "'", "\\"):
+            raise _error(f"unknown escape \\{match.group(1)} in {raw}: only \\\", \\' and \\\\ are allowed")
+        return match.group(1)
+
+    return _ESCAPE.sub(unescape, raw[1:-1])
+
+
 def _convert(field_name: str, field_type: FieldType, kind: str, raw: str) -> str | bool | int | dt.date:
-    text = bytes(raw[1:-1], "utf-8").decode("unicode_escape") if kind == "string" else raw
+    text = _unquote(raw) if kind == "string" else raw
     try:
         if field_type is FieldType.BOOL:
             if text not in ("true", "false"):

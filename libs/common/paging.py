@@ -50,10 +50,10 @@ class Pager:
         try:
             body, signature = page_token.split(".", 1)
             payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-            if not hmac.compare_digest(signature, self._sign(payload)):
+            if not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
                 raise ValueError("bad signature")
             data: dict[str, Any] = json.loads(payload)
-        except (ValueError, binascii.Error) as err:
+        except (ValueError, binascii.Error, UnicodeError) as err:
             raise InvalidArgument.single("page_token", "is not a page token this service issued") from err
         if data.get("q") != fingerprint:
             raise InvalidArgument.single(

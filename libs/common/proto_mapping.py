@@ -48,6 +48,8 @@ def audit_metadata(info: RecordInfo) -> metadata_pb2.AuditMetadata:
 
 
 def money_to_proto(amount: Decimal, currency: str = "GBP") -> money_pb2.Money:
+    if amount != amount.quantize(Decimal("1e-9")):
+        raise ValueError(f"{amount} has more precision than Money carries (nine decimal places)")
     units = int(amount)  # truncates toward zero, as Money's units and nanos share a sign
     nanos = int((amount - units) * NANOS)
     return money_pb2.Money(currency_code=currency, units=units, nanos=nanos)

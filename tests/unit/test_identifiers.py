@@ -215,9 +215,7 @@ def test_normalise_company_number(raw: str, expected: str) -> None:
     assert normalise_company_number(raw) == expected
 
 
-@pytest.mark.parametrize(
-    "number", ["01234567", "12345678", "SC123456", "NI123456", "OC123456", "R0123456"]
-)
+@pytest.mark.parametrize("number", ["01234567", "12345678", "SC123456", "NI123456", "OC123456", "R0123456"])
 def test_valid_company_numbers(number: str) -> None:
     assert valid_company_number(number)
 
