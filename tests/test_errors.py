@@ -18,7 +18,9 @@ def test_unexpected_error_is_internal_with_only_a_request_id(
 ) -> None:
     officer = suite.caller(UNIT, "procurement.commercial")
     officer.procurement.CreateSupplier(
-        pb.CreateSupplierRequest(parent=f"organisations/{UNIT}", supplier=supplier_pb2.Supplier(display_name="A"))
+        pb.CreateSupplierRequest(
+            parent=f"organisations/{UNIT}", supplier=supplier_pb2.Supplier(display_name="A")
+        )
     )
     # Pull the table out from under the running service, as its owner.
     engine = create_engine(normalise_url(settings.database_url_for("procurement")))
