@@ -26,7 +26,7 @@ def _python() -> Path:
 
 
 def _ensure_venv(extras: str) -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036  # this script runs before any venv exists
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
     if not _python().exists():
         print(f"creating {VENV}", flush=True)

@@ -43,12 +43,16 @@ def generate(out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
         scripts = Path(sysconfig.get_path("scripts"))
         cmd = [
-            sys.executable, "-m", "grpc_tools.protoc",
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
             f"--descriptor_set_in={image}",
-            f"--python_out={out}", f"--grpc_python_out={out}",
+            f"--python_out={out}",
+            f"--grpc_python_out={out}",
             f"--plugin=protoc-gen-mypy={scripts / 'protoc-gen-mypy'}",
             f"--plugin=protoc-gen-mypy_grpc={scripts / 'protoc-gen-mypy_grpc'}",
-            f"--mypy_out={out}", f"--mypy_grpc_out={out}",
+            f"--mypy_out={out}",
+            f"--mypy_grpc_out={out}",
             *files,
         ]
         subprocess.run(cmd, cwd=ROOT, check=True)

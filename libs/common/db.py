@@ -88,6 +88,8 @@ def make_engine(
     schema: str | None = None,
     role: str | None = None,
     pool_size: int = 8,
+    lock_timeout_s: float = 10.0,
+    statement_timeout_s: float = 60.0,
 ) -> Engine:
     """An engine for a service. On PostgreSQL, `schema` is the service's own schema and
     `role` the unprivileged role its connections take on (SET ROLE) when the login user
@@ -105,6 +107,10 @@ def make_engine(
                         cur.execute(f"SET ROLE {quote_identifier(role)}")
                 if schema:
                     cur.execute(f"SET search_path TO {quote_identifier(schema)}")
+                # A call's database work is bounded, so a blocked call cannot hold a pod
+                # past its shutdown grace for ever.
+                cur.execute(f"SET lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
+                cur.execute(f"SET statement_timeout = '{int(statement_timeout_s * 1000)}ms'")
             dbapi_conn.commit()
 
         return engine
@@ -122,10 +128,14 @@ def make_engine(
         # never fail on a read-to-write lock upgrade.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        # busy_timeout first, so that every later statement waits for locks rather than
+        # failing at once; switching to WAL needs an exclusive lock, so only when needed
+        # (migrations leave the file in WAL already).
+        cur.execute("PRAGMA busy_timeout=30000")
+        if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
     @event.listens_for(engine, "begin")

@@ -8,6 +8,7 @@ declared access rule (deny by default).
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -98,6 +99,9 @@ class LoggingInterceptor(_UnaryInterceptor):
         code = "OK"
         try:
             return await inner(request, context)
+        except asyncio.CancelledError:
+            code = "CANCELLED"
+            raise
         except BaseException:
             code = call.extra.get("code", "UNKNOWN")
             raise

@@ -103,6 +103,10 @@ def upgrade(service: str, url: str, *, app_role: str | None, revision: str = "he
                 conn.commit()
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
+            if conn.dialect.name == "sqlite":
+                # WAL persists in the file: the services then never need the exclusive
+                # lock that switching modes takes.
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
             if conn.dialect.name == "postgresql":
                 if app_role:
                     grant_app_role(conn, service, app_role)

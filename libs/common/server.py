@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import grpc
@@ -30,6 +30,10 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
 ]
 
 
+async def _nothing() -> None:
+    return None
+
+
 @dataclass
 class ServiceApp:
     """One back-office service, ready to be served: built by its composition root."""
@@ -38,7 +42,7 @@ class ServiceApp:
     descriptors: Sequence[ServiceDescriptor]
     register: Callable[[grpc.aio.Server], None]
     catalogue: RoleCatalogue
-    close: Callable[[], None] = lambda: None
+    close: Callable[[], Awaitable[None]] = _nothing
 
 
 @dataclass
@@ -53,7 +57,7 @@ class RunningServer:
         """Stop taking calls (health goes NOT_SERVING), let calls in flight finish."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
-        self.app.close()
+        await self.app.close()
 
 
 async def create_server(

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime as dt
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
 from google.protobuf.message import Message
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from libs.common.access import AccessKind, AccessPolicy, AccessRule, Scope
@@ -32,9 +33,21 @@ from libs.common.paging import Pager
 T = TypeVar("T")
 R = TypeVar("R", bound=Message)
 
+# Set, in a worker thread, when the call it works for was cancelled.
+_cancelled: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("cancelled", default=None)
+
 # PostgreSQL serialization failure and deadlock: the whole transaction may simply be retried.
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}
 _MAX_ATTEMPTS = 3
+
+
+# Lock and statement timeouts (PostgreSQL), and SQLite's busy timeout running out.
+_BUSY_SQLSTATES = {"55P03", "57014"}
+
+
+def _busy(err: OperationalError) -> bool:
+    sqlstate = getattr(err.orig, "sqlstate", None)
+    return sqlstate in _BUSY_SQLSTATES or "database is locked" in str(err.orig)
 
 
 @dataclass
@@ -79,8 +92,11 @@ class ServiceKernel:
         # Database work runs on threads so that the event loop keeps serving other calls.
         self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix=f"{name}-db")
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
+    async def close(self) -> None:
+        # Work still running after the grace period is not waited for here: it sees its
+        # call cancelled and rolls back at its commit (see `write`), and the database's
+        # lock and statement timeouts bound how long it can block.
+        self._executor.shutdown(wait=False, cancel_futures=True)
         self.db.dispose()
 
     @staticmethod
@@ -126,8 +142,26 @@ class ServiceKernel:
         return await self.policy.scope_everywhere(call.principal, rule, self.today())
 
     async def _in_thread(self, fn: Callable[[], T]) -> T:
-        ctx = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(self._executor, ctx.run, fn)
+        cancelled = threading.Event()
+        token = _cancelled.set(cancelled)
+        try:
+            ctx = contextvars.copy_context()
+        finally:
+            _cancelled.reset(token)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, ctx.run, fn)
+        except OperationalError as err:
+            if _busy(err):
+                raise Aborted(
+                    "the database was too busy to finish this call in time; retry it",
+                    reason="DATABASE_BUSY",
+                ) from err
+            raise
+        except asyncio.CancelledError:
+            # The caller has gone (deadline, cancel, or shutdown past its grace): the
+            # thread keeps running, so tell it not to commit what nobody will hear of.
+            cancelled.set()
+            raise
 
     async def read(self, scope: Scope, fn: Callable[[Transaction], T]) -> T:
         call = current_call()
@@ -175,6 +209,11 @@ class ServiceKernel:
                 response = fn(Transaction(session, audit, scope, call))
                 if audit.records_written == 0:
                     raise RuntimeError(f"{call.method} changed data without an audit record")
+                if (cancelled := _cancelled.get()) is not None and cancelled.is_set():
+                    raise Aborted(
+                        "the call was cancelled before its change was committed",
+                        reason="CANCELLED_BEFORE_COMMIT",
+                    )
                 if request_id:
                     store.remember(
                         organisation=organisation,

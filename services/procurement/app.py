@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import grpc
 
@@ -26,7 +26,10 @@ def catalogue() -> RoleCatalogue:
 
 
 def build(
-    settings: Settings, page_secret: bytes, grants: GrantSource, on_close: Callable[[], None] = lambda: None
+    settings: Settings,
+    page_secret: bytes,
+    grants: GrantSource,
+    on_close: Callable[[], Awaitable[None]] | None = None,
 ) -> ServiceApp:
     engine = make_engine(
         settings.database_url_for(NAME),
@@ -47,8 +50,9 @@ def build(
     def register(server: grpc.aio.Server) -> None:
         procurement_service_pb2_grpc.add_ProcurementServiceServicer_to_server(servicer, server)
 
-    def close() -> None:
-        kernel.close()
-        on_close()
+    async def close() -> None:
+        await kernel.close()
+        if on_close is not None:
+            await on_close()
 
     return ServiceApp(NAME, DESCRIPTORS, register, catalogue(), close=close)

@@ -76,7 +76,7 @@ async def start_suite(
             )
             started.append(
                 await create_server(
-                    procurement_app.build(settings, secret, grants),
+                    procurement_app.build(settings, secret, grants, on_close=grants.close),
                     verifier,
                     host=settings.host,
                     port=port("procurement"),
