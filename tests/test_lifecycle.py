@@ -271,17 +271,22 @@ def refused_codes_until_unavailable(
     return codes
 
 
-def test_sigterm_drains_call_in_flight(settings: Settings, tmp_path: Path) -> None:
+def serve_env(settings: Settings, grace_seconds: int) -> tuple[dict[str, str], str, tuple[tuple[str, str]]]:
+    """Environment for `backoffice serve` on free ports, the procurement address, and the
+    metadata of a commercial officer of the unit."""
     directory_port, procurement_port = free_ports(2)
     env = settings_env(
         settings,
         BACKOFFICE_PORTS=json.dumps({"directory": directory_port, "procurement": procurement_port}),
-        BACKOFFICE_SHUTDOWN_GRACE_SECONDS="10",
+        BACKOFFICE_SHUTDOWN_GRACE_SECONDS=str(grace_seconds),
         BACKOFFICE_LOG_FORMAT="json",
     )
-    address = f"127.0.0.1:{procurement_port}"
     token = TokenIssuer.from_settings(settings).mint("cthomas", UNIT, [COMMERCIAL])
-    auth = (("authorization", f"Bearer {token}"),)
+    return env, f"127.0.0.1:{procurement_port}", (("authorization", f"Bearer {token}"),)
+
+
+def test_sigterm_drains_call_in_flight(settings: Settings, tmp_path: Path) -> None:
+    env, address, auth = serve_env(settings, grace_seconds=10)
     parent = f"organisations/{UNIT}"
     request = pb.CreateSupplierRequest(parent=parent, supplier=supplier_pb2.Supplier(display_name="Acme Ltd"))
 
@@ -350,16 +355,7 @@ def test_sigterm_drains_call_in_flight(settings: Settings, tmp_path: Path) -> No
 def test_call_cut_off_by_shutdown_does_not_commit_afterwards(settings: Settings, tmp_path: Path) -> None:
     """A call still blocked when the grace period ends is cancelled for its client; its
     work must then roll back, or a client that retries would create a second supplier."""
-    directory_port, procurement_port = free_ports(2)
-    env = settings_env(
-        settings,
-        BACKOFFICE_PORTS=json.dumps({"directory": directory_port, "procurement": procurement_port}),
-        BACKOFFICE_SHUTDOWN_GRACE_SECONDS="1",
-        BACKOFFICE_LOG_FORMAT="json",
-    )
-    address = f"127.0.0.1:{procurement_port}"
-    token = TokenIssuer.from_settings(settings).mint("cthomas", UNIT, [COMMERCIAL])
-    auth = (("authorization", f"Bearer {token}"),)
+    env, address, auth = serve_env(settings, grace_seconds=1)
     parent = f"organisations/{UNIT}"
     request = pb.CreateSupplierRequest(
         parent=parent, supplier=supplier_pb2.Supplier(display_name="Cut Off Ltd")
