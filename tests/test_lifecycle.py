@@ -32,6 +32,7 @@ from libs.common.config import Settings
 from libs.common.reference import REFERENCE_DIR
 from tests.support import UNIT, Suite, failure
 
+ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 BACKOFFICE = BIN / "backoffice"
 BUF = BIN / "buf"
@@ -128,10 +129,12 @@ class Serving:
 
 
 @contextlib.contextmanager
-def serving(args: Sequence[str], env: dict[str, str], cwd: Path, log: Path) -> Iterator[Serving]:
+def serving(
+    args: Sequence[str], env: dict[str, str], cwd: Path, log: Path, *, command: Sequence[str] = ()
+) -> Iterator[Serving]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(BACKOFFICE), *args],
+            [*(command or [str(BACKOFFICE)]), *args],
             env=env,
             cwd=cwd,
             stdout=out,
@@ -416,7 +419,10 @@ def test_readme_start_command_serves_and_reflection_works(tmp_path: Path) -> Non
     work = tmp_path / "checkout"
     work.mkdir()
 
-    with serving(["serve"], env, work, tmp_path / "serve.log") as server:
+    # Exactly the README's start command (tools/dev.py finds the project's .venv set up,
+    # as the README's test command leaves it, and hands over to `backoffice serve`).
+    readme_start = [sys.executable, str(ROOT / "tools" / "dev.py")]
+    with serving(["serve"], env, work, tmp_path / "serve.log", command=readme_start) as server:
         server.wait_for(lambda: "procurement listening on" in server.output(), "'procurement listening on'")
         out = server.output()
         assert f"procurement listening on 127.0.0.1:{procurement_port}" in out, out
