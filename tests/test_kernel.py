@@ -26,12 +26,12 @@ from libs.common.auth import TokenIssuer, TokenVerifier
 from libs.common.functions import BUSINESS_FUNCTIONS
 from libs.common.grpc_access import rule_of
 from libs.common.server import ServiceApp, create_server
-from services.directory import app as directory_app
 from services.procurement import app as procurement_app
 from services.suite import runtime
+from services.suite.registry import SERVICE_APPS
 from tests.support import UNIT, WEST_YORKSHIRE, Suite, failure
 
-CATALOGUES = {"directory": directory_app.catalogue(), "procurement": procurement_app.catalogue()}
+CATALOGUES = {m.NAME: m.catalogue() for m in SERVICE_APPS}
 
 
 def _our_services() -> Iterator[ServiceDescriptor]:

@@ -8,10 +8,9 @@ from libs.common.audit import ChainReport, verify_chains
 from libs.common.config import Settings
 from libs.common.db import ALL_ORGANISATIONS, Database, make_engine
 from libs.common.kernel_tables import KernelTables
-from services.directory.persistence.models import KERNEL as DIRECTORY_KERNEL
-from services.procurement.persistence.models import KERNEL as PROCUREMENT_KERNEL
+from services.suite.registry import SERVICE_APPS
 
-KERNELS: dict[str, KernelTables] = {"directory": DIRECTORY_KERNEL, "procurement": PROCUREMENT_KERNEL}
+KERNELS: dict[str, KernelTables] = {m.NAME: m.KERNEL for m in SERVICE_APPS}
 
 
 def verify_audit(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from libs.common.auth import TokenIssuer, TokenVerifier
 from libs.common.config import Settings
@@ -15,11 +15,10 @@ from libs.common.db import is_postgres
 from libs.common.grants import DirectoryGrantSource
 from libs.common.migrations import upgrade
 from libs.common.server import RunningServer, create_server
-from services.directory import app as directory_app
-from services.procurement import app as procurement_app
+from services.suite.registry import SERVICE_APPS, SERVICES
 
-# In dependency order: the directory answers the others' access questions.
-SERVICES = ("directory", "procurement")
+__all__ = ["SERVICES", "migrate", "start_suite"]
+
 SERVICE_ROLES = ("service.grants_reader",)
 
 
@@ -65,25 +64,34 @@ async def start_suite(
         return 0 if ephemeral_ports else settings.port_for(name)
 
     try:
-        directory = await create_server(
-            directory_app.build(settings, secret), verifier, host=settings.host, port=port("directory")
-        )
+        # The directory first: it answers the others' access questions.
+        directory_module, *others = SERVICE_APPS
+        directory_app = directory_module.build(settings, secret, None)
+        directory = await create_server(directory_app, verifier, host=settings.host, port=port("directory"))
         started.append(directory)
         target = settings.directory_target or directory.address
-        if "procurement" in services:
+        for module in others:
+            if module.NAME not in services:
+                continue
             grants = DirectoryGrantSource(
-                target, ServiceTokens(issuer, "procurement"), ttl_seconds=settings.grants_cache_seconds
+                target, ServiceTokens(issuer, module.NAME), ttl_seconds=settings.grants_cache_seconds
             )
-            started.append(
-                await create_server(
-                    procurement_app.build(settings, secret, grants, on_close=grants.close),
-                    verifier,
-                    host=settings.host,
-                    port=port("procurement"),
-                )
-            )
+            app = module.build(settings, secret, grants)
+            app.close = _closing_both(app.close, grants.close)
+            started.append(await create_server(app, verifier, host=settings.host, port=port(module.NAME)))
     except BaseException:
         for server in started:
             await server.stop(0)
         raise
     return started
+
+
+Closer = Callable[[], Awaitable[None]]
+
+
+def _closing_both(first: Closer, second: Closer) -> Closer:
+    async def close() -> None:
+        await first()
+        await second()
+
+    return close

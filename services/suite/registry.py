@@ -1,0 +1,15 @@
+"""Every service of the suite, in start-up order (the directory first).
+
+A service's `app` module offers NAME, DESCRIPTORS, KERNEL (its kernel tables),
+catalogue() and build(settings, page_secret, grants). Adding a service is one line here.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from services.directory import app as directory_app
+from services.procurement import app as procurement_app
+
+SERVICE_APPS: list[ModuleType] = [directory_app, procurement_app]
+SERVICES: tuple[str, ...] = tuple(m.NAME for m in SERVICE_APPS)
