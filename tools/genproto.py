@@ -79,9 +79,16 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="fail if gen/python is stale")
     args = parser.parse_args()
     if not args.check:
-        if (OUT / "backoffice").exists():
-            shutil.rmtree(OUT / "backoffice")
-        generate(OUT)
+        # Generate aside and swap in, so a failed build leaves the working code alone.
+        with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+            generate(Path(tmp))
+            old = OUT / ".backoffice-old"
+            if old.exists():
+                shutil.rmtree(old)
+            if (OUT / "backoffice").exists():
+                (OUT / "backoffice").rename(old)
+            (Path(tmp) / "backoffice").rename(OUT / "backoffice")
+            shutil.rmtree(old, ignore_errors=True)
         print(f"generated {OUT.relative_to(ROOT)}")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
