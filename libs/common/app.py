@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from libs.common.access import AccessPolicy, GrantSource
+from libs.common.access import AccessPolicy, GrantSource, RoleCatalogue
 from libs.common.config import Settings
 from libs.common.db import Database, make_engine
 from libs.common.kernel_tables import KernelTables
@@ -27,6 +27,7 @@ def build_kernel(
     grants: GrantSource,
     tables: KernelTables,
     *,
+    catalogue: RoleCatalogue | None = None,
     db: Database | None = None,
 ) -> ServiceKernel:
     return ServiceKernel(
@@ -35,5 +36,6 @@ def build_kernel(
         tables=tables,
         policy=AccessPolicy(grants),
         pager=Pager(page_secret),
+        catalogue=catalogue,
         pool_size=settings.db_pool_size,
     )

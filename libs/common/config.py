@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # Signs page tokens; every replica of a service must share it. Empty: derived from
     # the signing key (fine for one machine, not for several pods).
     page_token_secret: str | None = None
+    # The OCDS publisher prefix that every ocid starts with. Production needs one
+    # registered with the Open Contracting Partnership.
+    ocds_prefix: str = "ocds-b0ffce"
 
     def database_url_for(self, service: str) -> str:
         if service in self.database_urls:

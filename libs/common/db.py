@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import MetaData, String, create_engine, event, or_, text
+from sqlalchemy import MetaData, String, create_engine, event, exists, or_, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import (
     Mapped,
@@ -58,6 +58,38 @@ class PartyOwned:
 
     organisation_code: Mapped[str] = mapped_column(String(9), nullable=False)
     counterparty_code: Mapped[str] = mapped_column(String(9), nullable=False)
+
+
+class SharedWithParticipants:
+    """Mixin for rows owned by `organisation_code` and also visible to the organisations
+    that its participants table lists (a contract's participants, an aggregation's
+    invitees). Subclasses name `__participants__`: a PartyOwned model whose
+    `organisation_code` is the owner, `counterparty_code` the participant, and whose
+    `__participant_key__` attribute holds the shared row's `id`."""
+
+    organisation_code: Mapped[str] = mapped_column(String(9), nullable=False)
+    __participants__: ClassVar[Any]
+    __participant_key__: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__tablename__" in cls.__dict__:
+            _SHARED.append(cls)
+
+
+_SHARED: list[type[SharedWithParticipants]] = []
+
+
+def _shared_criteria(cls: type[SharedWithParticipants], codes: list[str]) -> Any:
+    participants = cls.__participants__
+    return or_(
+        cls.organisation_code.in_(codes),
+        exists().where(
+            participants.organisation_code == cls.organisation_code,
+            getattr(participants, cls.__participant_key__) == cls.id,  # type: ignore[attr-defined]
+            participants.counterparty_code.in_(codes),
+        ),
+    )
 
 
 class TenantScopeViolation(RuntimeError):
@@ -167,6 +199,9 @@ def _tenant_filter(state: ORMExecuteState) -> None:
             lambda cls: or_(cls.organisation_code.in_(codes), cls.counterparty_code.in_(codes)),
             include_aliases=True,
         ),
+        # Plain expressions (not lambdas), one per shared model: their codes are ordinary
+        # bound parameters of the statement.
+        *(with_loader_criteria(cls, _shared_criteria(cls, codes)) for cls in _SHARED),
     )
 
 
@@ -174,6 +209,16 @@ def _tenant_flush_guard(session: Session, _context: object, _instances: object) 
     scope = session.info.get(SCOPE_KEY)
     if scope is ALL_ORGANISATIONS:
         return
+    for obj in session.new:
+        # A shared row is created by its owner; participants may change one they can see
+        # (the domain decides what), which the query filter already limited.
+        if isinstance(obj, SharedWithParticipants) and (
+            not isinstance(scope, Scope) or obj.organisation_code not in scope
+        ):
+            raise TenantScopeViolation(
+                f"refusing to create a {type(obj).__name__} of organisation "
+                f"{obj.organisation_code} outside the call's scope"
+            )
     for obj in (*session.new, *session.dirty):
         if isinstance(obj, TenantOwned | PartyOwned):
             owners = {obj.organisation_code}

@@ -16,6 +16,7 @@ from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
+from libs.common.append_only import append_only_revocations
 from libs.common.db import is_postgres, normalise_url, quote_identifier
 from libs.common.kernel_tables import APPEND_ONLY_TABLES, KERNEL_TABLE_COLUMNS
 
@@ -37,6 +38,22 @@ def enable_tenant_isolation(table: str, *columns: str) -> None:
         return
     predicate = tenant_predicate(*(columns or ("organisation_code",)))
     name = quote_identifier(table)
+    op.execute(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY")
+    op.execute(f"CREATE POLICY tenant_isolation ON {name} USING ({predicate}) WITH CHECK ({predicate})")
+
+
+def enable_shared_isolation(table: str, participants: str, participant_key: str) -> None:
+    """Row-level security for a SharedWithParticipants table: its owner, or an
+    organisation its participants table lists, sees it (PostgreSQL only)."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    name, parts = quote_identifier(table), quote_identifier(participants)
+    key = quote_identifier(participant_key)
+    predicate = (
+        f"{tenant_predicate('organisation_code')} OR EXISTS (SELECT 1 FROM {parts} p "
+        f"WHERE p.organisation_code = {name}.organisation_code AND p.{key} = {name}.id "
+        f"AND p.counterparty_code = ANY ({SCOPE_ARRAY}))"
+    )
     op.execute(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY")
     op.execute(f"CREATE POLICY tenant_isolation ON {name} USING ({predicate}) WITH CHECK ({predicate})")
 
@@ -136,5 +153,7 @@ def grant_app_role(conn: Connection, schema_name: str, app_role: str) -> None:
         f"REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.{quote_identifier(t)} FROM {role}"
         for t in APPEND_ONLY_TABLES
     ]
+    # Tables a service's own migrations declared append-only (libs/common/append_only.py).
+    statements += append_only_revocations(conn, schema_name, app_role)
     for statement in statements:
         conn.execute(text(statement))

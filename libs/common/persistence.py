@@ -16,14 +16,15 @@ from libs.common.records import RecordInfo
 S = TypeVar("S", bound=Select[Any])
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
+def aware(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive UTC datetimes; PostgreSQL aware ones."""
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def record_info(row: Any) -> RecordInfo:
     return RecordInfo(
-        create_time=_aware(row.create_time),
-        update_time=_aware(row.update_time),
+        create_time=aware(row.create_time),
+        update_time=aware(row.update_time),
         create_principal=row.create_principal,
         update_principal=row.update_principal,
         update_acting_organisation=row.update_acting_organisation,

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 from google.protobuf import field_mask_pb2, timestamp_pb2
-from google.type import date_pb2, money_pb2
+from google.type import date_pb2, decimal_pb2, money_pb2
 
 from backoffice.common.v1 import metadata_pb2
 from libs.common.errors import InvalidArgument
@@ -63,6 +63,24 @@ def money_from_proto(value: money_pb2.Money, field_path: str, *, currency: str =
     if abs(value.nanos) >= 1_000_000_000:
         raise InvalidArgument.single(f"{field_path}.nanos", "must be below one unit")
     return Decimal(value.units) + Decimal(value.nanos) / NANOS
+
+
+def decimal_to_proto(value: Decimal) -> decimal_pb2.Decimal:
+    return decimal_pb2.Decimal(value=f"{value.normalize():f}")
+
+
+def decimal_from_proto(value: decimal_pb2.Decimal, field_path: str) -> Decimal | None:
+    """None when unset; INVALID_ARGUMENT for anything but a plain decimal number."""
+    text = value.value.strip()
+    if not text:
+        return None
+    try:
+        number = Decimal(text)
+    except ArithmeticError:
+        raise InvalidArgument.single(field_path, f"{text!r} is not a decimal number") from None
+    if not number.is_finite():
+        raise InvalidArgument.single(field_path, "must be a finite number")
+    return number
 
 
 def mask_paths(

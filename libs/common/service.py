@@ -19,8 +19,9 @@ from typing import TypeVar
 from google.protobuf.message import Message
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
-from libs.common.access import AccessKind, AccessPolicy, AccessRule, Scope
+from libs.common.access import AccessKind, AccessPolicy, AccessRule, RoleCatalogue, Scope
 from libs.common.audit import AuditLog
 from libs.common.clock import today_london
 from libs.common.context import Call, Principal, current_call
@@ -80,6 +81,7 @@ class ServiceKernel:
         tables: KernelTables,
         policy: AccessPolicy,
         pager: Pager,
+        catalogue: RoleCatalogue | None = None,
         pool_size: int = 8,
         today: Callable[[], dt.date] = today_london,
     ) -> None:
@@ -88,6 +90,7 @@ class ServiceKernel:
         self.tables = tables
         self.policy = policy
         self.pager = pager
+        self.catalogue = catalogue or RoleCatalogue()
         self.today = today
         # Database work runs on threads so that the event loop keeps serving other calls.
         self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix=f"{name}-db")
@@ -105,6 +108,11 @@ class ServiceKernel:
         if call.principal is None or call.rule is None:
             raise RuntimeError("no authenticated call: the auth interceptor did not run")
         return call, call.rule
+
+    def permits(self, permission: str) -> bool:
+        """Whether the caller's roles grant a permission beyond the method's own (to see
+        an OFFICIAL-SENSITIVE field, say)."""
+        return self.catalogue.grants(self.caller().roles, permission)
 
     def caller(self) -> Principal:
         call, _ = self._call_and_rule()
@@ -230,6 +238,11 @@ class ServiceKernel:
             for attempt_no in range(1, _MAX_ATTEMPTS + 1):
                 try:
                     return attempt()
+                except StaleDataError as err:
+                    raise Aborted(
+                        "the resource changed while this request was handled; read it again and retry",
+                        reason="CONCURRENT_CHANGE",
+                    ) from err
                 except IntegrityError as err:
                     # A concurrent retry of the same request may have committed first.
                     if request_id:

@@ -23,8 +23,8 @@ def catalogue() -> RoleCatalogue:
 
 
 def build(settings: Settings, page_secret: bytes, grants: GrantSource) -> ServiceApp:
-    kernel = build_kernel(NAME, settings, page_secret, grants, KERNEL)
-    servicer = ProcurementServicer(kernel)
+    kernel = build_kernel(NAME, settings, page_secret, grants, KERNEL, catalogue=catalogue())
+    servicer = ProcurementServicer(kernel, settings.ocds_prefix)
 
     def register(server: grpc.aio.Server) -> None:
         procurement_service_pb2_grpc.add_ProcurementServiceServicer_to_server(servicer, server)

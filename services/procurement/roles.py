@@ -2,11 +2,58 @@
 
 from __future__ import annotations
 
+from services.procurement.domain.policy import BUDGET_HOLDER, CHIEF_FINANCE_OFFICER, SENIOR_BUDGET_HOLDER
+
+# Beyond the methods' own permissions: who may read OFFICIAL-SENSITIVE supplier bank details.
+READ_BANK_DETAILS = "procurement.suppliers.bank_details"
+
+_READ_REGISTER = {"procurement.suppliers.get", "procurement.suppliers.list"}
+_READ_ORDERING = {
+    "procurement.requisitions.get",
+    "procurement.requisitions.list",
+    "procurement.orders.get",
+    "procurement.orders.list",
+    "procurement.contracts.get",
+    "procurement.contracts.list",
+    "procurement.policy.get",
+    "procurement.demand.get",
+}
+_APPROVE = {"procurement.requisitions.decide", *_READ_REGISTER, *_READ_ORDERING}
+
 ROLES: dict[str, frozenset[str]] = {
-    # A force's buyer reads the register to raise requisitions and orders.
-    "procurement.buyer": frozenset({"procurement.suppliers.get", "procurement.suppliers.list"}),
-    # A budget holder approves spending; reads suppliers to know who is paid.
-    "procurement.budget_holder": frozenset({"procurement.suppliers.get", "procurement.suppliers.list"}),
-    # Commercial officers (usually the shared-service unit's) keep the register.
-    "procurement.commercial": frozenset({"procurement.suppliers.*"}),
+    # A force's requester raises requisitions.
+    "procurement.requester": frozenset({"procurement.requisitions.create", *_READ_REGISTER, *_READ_ORDERING}),
+    # A buyer also raises, issues and receives orders, and adds demand to aggregations.
+    "procurement.buyer": frozenset(
+        {
+            "procurement.requisitions.create",
+            "procurement.orders.create",
+            "procurement.orders.issue",
+            "procurement.receipts.create",
+            "procurement.demand.add",
+            *_READ_REGISTER,
+            *_READ_ORDERING,
+        }
+    ),
+    # Approvers under the scheme of delegation; which band each may approve is the policy's.
+    BUDGET_HOLDER: frozenset(_APPROVE),
+    SENIOR_BUDGET_HOLDER: frozenset(_APPROVE),
+    CHIEF_FINANCE_OFFICER: frozenset({*_APPROVE, "procurement.policy.update"}),
+    # Commercial officers (usually the shared-service unit's) keep the register and the
+    # contracts, lead collaborative buying and set the procurement policy.
+    "procurement.commercial": frozenset(
+        {
+            # Explicit, not suppliers.*: bank details are finance's to read.
+            "procurement.suppliers.create",
+            "procurement.suppliers.update",
+            "procurement.suppliers.debar",
+            *_READ_REGISTER,
+            "procurement.contracts.*",
+            "procurement.demand.*",
+            "procurement.policy.*",
+            *_READ_ORDERING,
+        }
+    ),
+    # Finance staff see the register with bank details, and the orders they pay.
+    "finance.payables": frozenset({READ_BANK_DETAILS, *_READ_REGISTER, *_READ_ORDERING}),
 }

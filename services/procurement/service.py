@@ -1,26 +1,78 @@
-"""Procurement's use cases: take a unit of work and plain values, return domain objects."""
+"""Procurement's use cases: they take a unit of work and plain values and return domain
+objects; every change records its audit entry in the same transaction."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import secrets
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 
-from libs.common.errors import AlreadyExists, NotFound
+from libs.common.errors import AlreadyExists, InvalidArgument, NotFound
 from libs.common.filtering import Comparison
+from libs.common.money import ZERO
 from libs.common.names import check_resource_id
 from libs.common.paging import JsonKey
-from libs.common.records import RecordInfo, check_etag
+from libs.common.records import RecordInfo, check_etag, snapshot
 from libs.common.service import Transaction
-from services.procurement.domain.supplier import Supplier, SupplierDetails
-from services.procurement.persistence.repository import SqlSupplierRepository, SupplierRepository
+from services.procurement.domain.contract import Contract, ContractTerms, ocid_for
+from services.procurement.domain.demand import (
+    AggregationState,
+    DemandAggregation,
+    DemandLine,
+    allocations,
+    check_aggregation,
+    check_demand_line,
+)
+from services.procurement.domain.policy import ApprovalBand, ProcurementPolicy, check_policy
+from services.procurement.domain.purchase_order import (
+    GoodsReceipt,
+    OrderLine,
+    PurchaseOrder,
+    PurchaseOrderState,
+    ReceiptLine,
+    check_receipt,
+)
+from services.procurement.domain.requisition import Line, Requisition, RequisitionState, check_requisition
+from services.procurement.domain.supplier import Debarment, Supplier, SupplierDetails, check_reason
+from services.procurement.persistence.repository import (
+    SqlContractRepository,
+    SqlDemandRepository,
+    SqlGoodsReceiptRepository,
+    SqlPolicyRepository,
+    SqlPurchaseOrderRepository,
+    SqlRequisitionRepository,
+    SqlSupplierRepository,
+    SupplierRepository,
+)
 
 
 class ProcurementUnitOfWork:
     def __init__(self, tx: Transaction, suppliers: SupplierRepository | None = None) -> None:
         self.tx = tx
         self.suppliers: SupplierRepository = suppliers or SqlSupplierRepository(tx.session)
+        self.policies = SqlPolicyRepository(tx.session)
+        self.contracts = SqlContractRepository(tx.session)
+        self.requisitions = SqlRequisitionRepository(tx.session)
+        self.orders = SqlPurchaseOrderRepository(tx.session)
+        self.receipts = SqlGoodsReceiptRepository(tx.session)
+        self.demand = SqlDemandRepository(tx.session)
+
+    def new_info(self) -> RecordInfo:
+        return RecordInfo.new(self.tx.principal_id, self.tx.acting_organisation, _now())
+
+    def touch(self, info: RecordInfo) -> RecordInfo:
+        return info.touched(self.tx.principal_id, self.tx.acting_organisation, _now())
+
+    def audit(self, organisation: str, name: str, before: object, after: object) -> None:
+        self.tx.audit.record(
+            organisation,
+            name,
+            snapshot(before) if before is not None else None,
+            snapshot(after) if after is not None else None,
+        )
 
 
 def new_id(prefix: str) -> str:
@@ -33,7 +85,14 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _company_taken(organisation: str, number: str) -> AlreadyExists:
+def _not_found(name: str) -> NotFound:
+    return NotFound(name)
+
+
+# --- suppliers ------------------------------------------------------------------------------
+
+
+def _company_taken(number: str) -> AlreadyExists:
     return AlreadyExists(
         f"a supplier with Companies House number {number} is already in the register",
         reason="SUPPLIER_ALREADY_REGISTERED",
@@ -56,13 +115,8 @@ def create_supplier(
     if details.companies_house_number and uow.suppliers.by_company_number(
         organisation, details.companies_house_number
     ):
-        raise _company_taken(organisation, details.companies_house_number)
-    supplier = Supplier(
-        organisation=organisation,
-        id=supplier_id or new_id("s"),
-        details=details,
-        info=RecordInfo.new(uow.tx.principal_id, uow.tx.acting_organisation, _now()),
-    )
+        raise _company_taken(details.companies_house_number)
+    supplier = Supplier(organisation, supplier_id or new_id("s"), details, uow.new_info())
     uow.suppliers.add(supplier)
     uow.tx.audit.record(organisation, supplier.name, None, supplier.audit_view())
     return supplier
@@ -97,13 +151,453 @@ def update_supplier(
     if number and number != current.details.companies_house_number:
         other = uow.suppliers.by_company_number(organisation, number)
         if other is not None and other.id != supplier_id:
-            raise _company_taken(organisation, number)
-    updated = Supplier(
-        organisation,
-        supplier_id,
-        details,
-        current.info.touched(uow.tx.principal_id, uow.tx.acting_organisation, _now()),
-    )
+            raise _company_taken(number)
+    updated = dataclasses.replace(current, details=details, info=uow.touch(current.info))
     uow.suppliers.save(updated)
     uow.tx.audit.record(organisation, updated.name, current.audit_view(), updated.audit_view())
     return updated
+
+
+def _flag_contracts(uow: ProcurementUnitOfWork, supplier: Supplier) -> None:
+    """Debarment travels with the supplier onto the contracts let with it."""
+    for contract in uow.contracts.of_supplier(supplier.organisation, supplier.id):
+        flagged = dataclasses.replace(
+            contract, supplier_debarred=supplier.debarred, info=uow.touch(contract.info)
+        )
+        uow.contracts.save(flagged)
+        uow.audit(
+            contract.organisation,
+            contract.name,
+            {"supplier_debarred": contract.supplier_debarred},
+            {"supplier_debarred": flagged.supplier_debarred},
+        )
+
+
+def debar_supplier(
+    uow: ProcurementUnitOfWork,
+    organisation: str,
+    supplier_id: str,
+    *,
+    reason: str,
+    debarment_date: dt.date | None,
+    etag: str,
+) -> Supplier:
+    text = check_reason(reason)
+    if debarment_date is None:
+        raise InvalidArgument.single("debarment_date", "is required")
+    current = get_supplier(uow, organisation, supplier_id)
+    check_etag(current.name, etag, current.info)
+    debarment = Debarment(text, debarment_date, _now(), uow.tx.principal_id)
+    updated = current.debarred_by(debarment, uow.touch(current.info))
+    uow.suppliers.save(updated)
+    uow.tx.audit.record(organisation, updated.name, current.audit_view(), updated.audit_view())
+    _flag_contracts(uow, updated)
+    return updated
+
+
+def lift_debarment(
+    uow: ProcurementUnitOfWork, organisation: str, supplier_id: str, *, reason: str, etag: str
+) -> Supplier:
+    text = check_reason(reason)
+    current = get_supplier(uow, organisation, supplier_id)
+    check_etag(current.name, etag, current.info)
+    updated = current.debarment_lifted(uow.touch(current.info))
+    uow.suppliers.save(updated)
+    uow.tx.audit.record(
+        organisation, updated.name, current.audit_view(), {**updated.audit_view(), "reason": text}
+    )
+    _flag_contracts(uow, updated)
+    return updated
+
+
+# --- policy ---------------------------------------------------------------------------------
+
+
+def update_policy(
+    uow: ProcurementUnitOfWork,
+    organisation: str,
+    *,
+    bands: tuple[ApprovalBand, ...] | None,
+    tolerance: int | None,
+    etag: str,
+    known_roles: frozenset[str],
+) -> ProcurementPolicy:
+    current = uow.policies.get(organisation)
+    if current.info is not None:
+        check_etag(current.name, etag, current.info)
+    new_bands = current.approval_bands if bands is None else bands
+    new_tolerance = current.receipt_tolerance_percent if tolerance is None else tolerance
+    check_policy(new_bands, new_tolerance, known_roles)
+    info = uow.touch(current.info) if current.info else uow.new_info()
+    updated = ProcurementPolicy(organisation, new_bands, new_tolerance, info)
+    uow.policies.save(updated)
+    uow.audit(organisation, updated.name, current, updated)
+    return updated
+
+
+# --- contracts ------------------------------------------------------------------------------
+
+
+def create_contract(
+    uow: ProcurementUnitOfWork,
+    organisation: str,
+    terms: ContractTerms,
+    *,
+    ocds_prefix: str,
+    allocations_: Sequence[object] = (),
+) -> Contract:
+    terms = terms.checked(organisation)
+    supplier = uow.suppliers.get(organisation, terms.supplier_id)
+    if supplier is None:
+        raise InvalidArgument.single(
+            "contract.supplier",
+            f"organisations/{organisation}/suppliers/{terms.supplier_id} is not in the register",
+        )
+    supplier.require_not_debarred()
+    if uow.contracts.by_reference(organisation, terms.reference.strip()):
+        raise AlreadyExists(
+            f"a contract with reference {terms.reference} exists",
+            reason="CONTRACT_REFERENCE_TAKEN",
+            metadata={"reference": terms.reference},
+        )
+    contract_id = new_id("c")
+    contract = Contract(
+        organisation,
+        contract_id,
+        dataclasses.replace(terms, reference=terms.reference.strip(), title=terms.title.strip()),
+        ocid_for(ocds_prefix, organisation, contract_id),
+        False,
+        tuple(allocations_),  # type: ignore[arg-type]
+        uow.new_info(),
+    )
+    uow.contracts.add(contract)
+    uow.audit(organisation, contract.name, None, contract)
+    return contract
+
+
+def get_contract(uow: ProcurementUnitOfWork, organisation: str, contract_id: str) -> Contract:
+    contract = uow.contracts.get(organisation, contract_id)
+    if contract is None:
+        raise NotFound(f"organisations/{organisation}/contracts/{contract_id}")
+    return contract
+
+
+def update_contract(
+    uow: ProcurementUnitOfWork,
+    organisation: str,
+    contract_id: str,
+    changes: ContractTerms,
+    paths: frozenset[str],
+    etag: str,
+) -> Contract:
+    current = get_contract(uow, organisation, contract_id)
+    check_etag(current.name, etag, current.info)
+    terms = dataclasses.replace(current.terms, **{p: getattr(changes, p) for p in paths}).checked(
+        organisation
+    )
+    updated = dataclasses.replace(current, terms=terms, info=uow.touch(current.info))
+    uow.contracts.save(updated)
+    uow.audit(organisation, updated.name, current, updated)
+    return updated
+
+
+# --- requisitions ---------------------------------------------------------------------------
+
+
+def create_requisition(
+    uow: ProcurementUnitOfWork, organisation: str, title: str, lines: tuple[Line, ...]
+) -> Requisition:
+    check_requisition(title, lines)
+    requisition = Requisition(
+        organisation,
+        new_id("r"),
+        title.strip(),
+        lines,
+        RequisitionState.DRAFT,
+        uow.tx.principal_id,
+        None,
+        "",
+        uow.new_info(),
+    )
+    uow.requisitions.add(requisition)
+    uow.audit(organisation, requisition.name, None, requisition)
+    return requisition
+
+
+def get_requisition(uow: ProcurementUnitOfWork, organisation: str, requisition_id: str) -> Requisition:
+    requisition = uow.requisitions.get(organisation, requisition_id)
+    if requisition is None:
+        raise NotFound(f"organisations/{organisation}/requisitions/{requisition_id}")
+    return requisition
+
+
+def _changed_requisition(
+    uow: ProcurementUnitOfWork, current: Requisition, updated: Requisition
+) -> Requisition:
+    uow.requisitions.save(updated)
+    uow.audit(current.organisation, updated.name, current, updated)
+    return updated
+
+
+def update_requisition(
+    uow: ProcurementUnitOfWork,
+    organisation: str,
+    requisition_id: str,
+    *,
+    title: str | None,
+    lines: tuple[Line, ...] | None,
+    etag: str,
+) -> Requisition:
+    current = get_requisition(uow, organisation, requisition_id)
+    check_etag(current.name, etag, current.info)
+    new_title = current.title if title is None else title.strip()
+    new_lines = current.lines if lines is None else lines
+    check_requisition(new_title, new_lines)
+    return _changed_requisition(uow, current, current.amended(new_title, new_lines, uow.touch(current.info)))
+
+
+def submit_requisition(
+    uow: ProcurementUnitOfWork, organisation: str, requisition_id: str, etag: str
+) -> Requisition:
+    current = get_requisition(uow, organisation, requisition_id)
+    check_etag(current.name, etag, current.info)
+    return _changed_requisition(uow, current, current.submitted(uow.touch(current.info)))
+
+
+def decide_requisition(
+    uow: ProcurementUnitOfWork,
+    organisation: str,
+    requisition_id: str,
+    *,
+    approve: bool,
+    roles: frozenset[str],
+    reason: str,
+    etag: str,
+) -> Requisition:
+    current = get_requisition(uow, organisation, requisition_id)
+    check_etag(current.name, etag, current.info)
+    policy = uow.policies.get(organisation)
+    info = uow.touch(current.info)
+    if approve:
+        updated = current.approved(uow.tx.principal_id, roles, policy, _now(), info)
+    else:
+        updated = current.rejected(uow.tx.principal_id, roles, policy, check_reason(reason), _now(), info)
+    return _changed_requisition(uow, current, updated)
+
+
+def cancel_requisition(
+    uow: ProcurementUnitOfWork, organisation: str, requisition_id: str, etag: str
+) -> Requisition:
+    current = get_requisition(uow, organisation, requisition_id)
+    check_etag(current.name, etag, current.info)
+    return _changed_requisition(uow, current, current.cancelled(uow.touch(current.info)))
+
+
+# --- purchase orders ------------------------------------------------------------------------
+
+
+def _visible_contract(uow: ProcurementUnitOfWork, owner: str, contract_id: str) -> Contract:
+    contract = uow.contracts.get(owner, contract_id)
+    if contract is None:
+        raise NotFound(f"organisations/{owner}/contracts/{contract_id}")
+    return contract
+
+
+def create_purchase_order(
+    uow: ProcurementUnitOfWork,
+    organisation: str,
+    *,
+    requisition_id: str,
+    contract_owner: str,
+    contract_id: str,
+    delivery_address: str,
+    notes: str,
+    today: dt.date,
+) -> PurchaseOrder:
+    requisition = get_requisition(uow, organisation, requisition_id)
+    contract = _visible_contract(uow, contract_owner, contract_id)
+    contract.require_orderable(organisation, today)
+    order_id = new_id("po")
+    order = PurchaseOrder(
+        organisation,
+        order_id,
+        requisition.name,
+        contract.name,
+        contract.supplier_name,
+        tuple(OrderLine(i, line, ZERO) for i, line in enumerate(requisition.lines, 1)),
+        PurchaseOrderState.DRAFT,
+        delivery_address.strip(),
+        notes.strip(),
+        None,
+        "",
+        uow.new_info(),
+    )
+    ordered = requisition.ordered(order.name, uow.touch(requisition.info))
+    uow.orders.add(order)
+    _changed_requisition(uow, requisition, ordered)
+    uow.audit(organisation, order.name, None, order)
+    return order
+
+
+def get_purchase_order(uow: ProcurementUnitOfWork, organisation: str, order_id: str) -> PurchaseOrder:
+    order = uow.orders.get(organisation, order_id)
+    if order is None:
+        raise NotFound(f"organisations/{organisation}/purchaseOrders/{order_id}")
+    return order
+
+
+def _changed_order(
+    uow: ProcurementUnitOfWork, current: PurchaseOrder, updated: PurchaseOrder
+) -> PurchaseOrder:
+    uow.orders.save(updated)
+    uow.audit(current.organisation, updated.name, current, updated)
+    return updated
+
+
+def amend_purchase_order(
+    uow: ProcurementUnitOfWork,
+    organisation: str,
+    order_id: str,
+    *,
+    delivery_address: str | None,
+    notes: str | None,
+    etag: str,
+) -> PurchaseOrder:
+    current = get_purchase_order(uow, organisation, order_id)
+    check_etag(current.name, etag, current.info)
+    updated = current.amended(
+        current.delivery_address if delivery_address is None else delivery_address.strip(),
+        current.notes if notes is None else notes.strip(),
+        uow.touch(current.info),
+    )
+    return _changed_order(uow, current, updated)
+
+
+def issue_purchase_order(
+    uow: ProcurementUnitOfWork, organisation: str, order_id: str, *, etag: str, today: dt.date
+) -> PurchaseOrder:
+    current = get_purchase_order(uow, organisation, order_id)
+    check_etag(current.name, etag, current.info)
+    owner, _, contract_id = current.contract.removeprefix("organisations/").partition("/contracts/")
+    if current.state is PurchaseOrderState.DRAFT:
+        # A supplier debarred, or a contract ended, since the order was drafted stops it here.
+        _visible_contract(uow, owner, contract_id).require_orderable(organisation, today)
+    return _changed_order(uow, current, current.issued(_now(), uow.touch(current.info)))
+
+
+def end_purchase_order(
+    uow: ProcurementUnitOfWork, organisation: str, order_id: str, *, cancel: bool, reason: str, etag: str
+) -> PurchaseOrder:
+    current = get_purchase_order(uow, organisation, order_id)
+    check_etag(current.name, etag, current.info)
+    info = uow.touch(current.info)
+    updated = (
+        current.cancelled(check_reason(reason), info) if cancel else current.closed(reason.strip(), info)
+    )
+    return _changed_order(uow, current, updated)
+
+
+def receive_goods(
+    uow: ProcurementUnitOfWork,
+    organisation: str,
+    order_id: str,
+    *,
+    receipt_date: dt.date | None,
+    lines: tuple[ReceiptLine, ...],
+    note: str,
+    today: dt.date,
+) -> GoodsReceipt:
+    order = get_purchase_order(uow, organisation, order_id)
+    check_receipt(order, receipt_date, lines, today)
+    assert receipt_date is not None
+    tolerance = uow.policies.get(organisation).receipt_tolerance_percent
+    updated = order.received(lines, tolerance, uow.touch(order.info))
+    receipt = GoodsReceipt(
+        organisation, order_id, new_id("gr"), receipt_date, lines, note.strip(), uow.new_info()
+    )
+    _changed_order(uow, order, updated)
+    uow.receipts.add(receipt)
+    uow.audit(organisation, receipt.name, None, receipt)
+    return receipt
+
+
+# --- collaborative procurement ----------------------------------------------------------------
+
+
+def create_aggregation(
+    uow: ProcurementUnitOfWork, lead: str, *, title: str, cpv_code: str, invited: tuple[str, ...]
+) -> DemandAggregation:
+    check_aggregation(title, cpv_code, invited, lead)
+    aggregation = DemandAggregation(
+        lead,
+        new_id("da"),
+        title.strip(),
+        cpv_code,
+        invited,
+        AggregationState.OPEN,
+        0,
+        ZERO,
+        ZERO,
+        "",
+        uow.new_info(),
+    )
+    uow.demand.add(aggregation)
+    uow.audit(lead, aggregation.name, None, aggregation)
+    return aggregation
+
+
+def get_aggregation(uow: ProcurementUnitOfWork, lead: str, aggregation_id: str) -> DemandAggregation:
+    aggregation = uow.demand.get(lead, aggregation_id)
+    if aggregation is None:
+        raise NotFound(f"organisations/{lead}/demandAggregations/{aggregation_id}")
+    return aggregation
+
+
+def add_demand(
+    uow: ProcurementUnitOfWork,
+    lead: str,
+    aggregation_id: str,
+    *,
+    contributor: str,
+    description: str,
+    quantity: Decimal,
+    price: Decimal,
+) -> DemandLine:
+    check_demand_line(description, quantity, price)
+    aggregation = get_aggregation(uow, lead, aggregation_id)
+    line = DemandLine(
+        lead, aggregation_id, new_id("dl"), contributor, description.strip(), quantity, price, uow.new_info()
+    )
+    updated = aggregation.with_line(line, uow.touch(aggregation.info))
+    uow.demand.add_line(line)
+    uow.demand.save(updated)
+    uow.audit(contributor, line.name, None, line)
+    return line
+
+
+def close_aggregation(
+    uow: ProcurementUnitOfWork,
+    lead: str,
+    aggregation_id: str,
+    *,
+    terms: ContractTerms,
+    etag: str,
+    ocds_prefix: str,
+) -> DemandAggregation:
+    aggregation = get_aggregation(uow, lead, aggregation_id)
+    check_etag(aggregation.name, etag, aggregation.info)
+    aggregation.require_open()
+    lines = uow.demand.lines(lead, aggregation_id)
+    shares = allocations(lines)
+    participants = tuple(a.organisation for a in shares if a.organisation != lead)
+    contract = create_contract(
+        uow,
+        lead,
+        dataclasses.replace(terms, cpv_codes=(aggregation.cpv_code,), participants=participants),
+        ocds_prefix=ocds_prefix,
+        allocations_=shares,
+    )
+    closed = aggregation.closed_into(contract.name, lines, uow.touch(aggregation.info))
+    uow.demand.save(closed)
+    uow.audit(lead, closed.name, aggregation, closed)
+    return closed

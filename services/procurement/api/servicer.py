@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 from backoffice.procurement.v1 import (
-    procurement_service_pb2 as pb,
-)
-from backoffice.procurement.v1 import (
+    contract_pb2,
+    demand_aggregation_pb2,
+    policy_pb2,
     procurement_service_pb2_grpc,
+    purchase_order_pb2,
+    requisition_pb2,
     supplier_pb2,
 )
+from backoffice.procurement.v1 import (
+    procurement_service_pb2 as pb,
+)
+from libs.common.errors import InvalidArgument, Violations
 from libs.common.filtering import FieldType, parse_filter
 from libs.common.grpc_types import RpcContext
-from libs.common.names import ChildName, OrganisationName
-from libs.common.proto_mapping import audit_metadata, mask_paths
+from libs.common.names import ChildName, OrganisationName, valid_organisation_code
+from libs.common.proto_mapping import date_from_proto, mask_paths
+from libs.common.reference import reference_organisations
 from libs.common.service import ServiceKernel
 from services.procurement import service
-from services.procurement.domain.supplier import UPDATABLE, Supplier, SupplierDetails
+from services.procurement.api import mapping as m
+from services.procurement.domain import contract as contract_domain
+from services.procurement.domain import purchase_order as order_domain
+from services.procurement.domain import supplier as supplier_domain
+from services.procurement.domain.publication import ocds_package, register_csv
+from services.procurement.roles import READ_BANK_DETAILS
+from services.procurement.service import ProcurementUnitOfWork as Uow
 
 _SUPPLIER_FILTERS = {
     "display_name": FieldType.STRING,
@@ -25,105 +38,711 @@ _SUPPLIER_FILTERS = {
     "sme": FieldType.BOOL,
     "vcse": FieldType.BOOL,
 }
+_CONTRACT_FILTERS = {
+    "supplier": FieldType.STRING,
+    "kind": FieldType.ENUM,
+    "reference": FieldType.STRING,
+    "title": FieldType.STRING,
+    "start_date": FieldType.DATE,
+    "end_date": FieldType.DATE,
+}
+_REQUISITION_FILTERS = {"state": FieldType.ENUM, "requester": FieldType.STRING, "create_date": FieldType.DATE}
+_ORDER_FILTERS = {
+    "state": FieldType.ENUM,
+    "supplier": FieldType.STRING,
+    "contract": FieldType.STRING,
+    "create_date": FieldType.DATE,
+}
+_NAMES = {o.code: o.display_name for o in reference_organisations()}
 
 
-def supplier_to_proto(s: Supplier) -> supplier_pb2.Supplier:
-    d = s.details
-    return supplier_pb2.Supplier(
-        name=s.name,
-        display_name=d.display_name,
-        companies_house_number=d.companies_house_number,
-        vat_number=d.vat_number,
-        address_lines=list(d.address_lines),
-        postcode=d.postcode,
-        sme=d.sme,
-        vcse=d.vcse,
-        audit=audit_metadata(s.info),
-        etag=s.info.etag,
-    )
+def _nested(name: str, collection: str, child: str, field_path: str) -> tuple[str, str, str]:
+    """`organisations/{o}/{collection}/{id}/{child}/{child_id}` -> (o, id, child_id);
+    `child_id` is empty when `name` is the parent collection's resource itself."""
+    parts = name.split("/")
+    shape = f"organisations/{{code}}/{collection}/{{id}}" + (f"/{child}/{{id}}" if child else "")
+    ok = len(parts) in (4, 6) and parts[0] == "organisations" and parts[2] == collection and parts[3]
+    if len(parts) == 6:
+        ok = ok and parts[4] == child and bool(parts[5])
+    if not ok or not valid_organisation_code(parts[1]):
+        raise InvalidArgument.single(field_path, f"must look like {shape}")
+    return parts[1], parts[3], parts[5] if len(parts) == 6 else ""
 
 
-def supplier_details(msg: supplier_pb2.Supplier) -> SupplierDetails:
-    return SupplierDetails(
-        display_name=msg.display_name,
-        companies_house_number=msg.companies_house_number,
-        vat_number=msg.vat_number,
-        address_lines=tuple(msg.address_lines),
-        postcode=msg.postcode,
-        sme=msg.sme,
-        vcse=msg.vcse,
-    )
+def _enum_filter(comparisons: list, prefix: str) -> list:  # type: ignore[type-arg]
+    """Accept `state = ISSUED` as well as `state = PURCHASE_ORDER_STATE_ISSUED`."""
+    out = []
+    for c in comparisons:
+        if isinstance(c.value, str) and c.field in ("state", "kind"):
+            c = type(c)(c.field, c.op, c.value.removeprefix(prefix))
+        out.append(c)
+    return out
 
 
 class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceServicer):
-    def __init__(self, kernel: ServiceKernel) -> None:
+    def __init__(self, kernel: ServiceKernel, ocds_prefix: str) -> None:
         self.k = kernel
+        self.ocds_prefix = ocds_prefix
+
+    # --- paging shared by the Lists ---------------------------------------------------------
+
+    async def _page(
+        self, request: object, collection: str, filters: dict[str, FieldType], enum_prefix: str, fetch: object
+    ) -> tuple[list, str]:  # type: ignore[type-arg]
+        parent = OrganisationName.parse(request.parent, allow_wildcard=True)  # type: ignore[attr-defined]
+        text = getattr(request, "filter", "")
+        comparisons = _enum_filter(parse_filter(text, filters), enum_prefix) if filters else []
+        fingerprint = self.k.pager.fingerprint(collection, parent, text)
+        page = self.k.pager.request(request.page_size, request.page_token, fingerprint)  # type: ignore[attr-defined]
+        scope = await (self.k.scope_everywhere() if parent.is_wildcard else self.k.scope_in(parent.code))
+        found = await self.k.read(scope, lambda tx: fetch(Uow(tx), comparisons, page.after, page.size + 1))  # type: ignore[operator]
+        token = ""
+        if len(found) > page.size:
+            last = found[page.size - 1]
+            token = self.k.pager.token_after((last.organisation, last.id), fingerprint)
+        return found[: page.size], token
+
+    # --- suppliers ------------------------------------------------------------------------------
+
+    def _supplier(self, s: supplier_domain.Supplier) -> supplier_pb2.Supplier:
+        return m.supplier_to_proto(s, with_bank_details=self.k.permits(READ_BANK_DETAILS))
 
     async def CreateSupplier(
         self, request: pb.CreateSupplierRequest, context: RpcContext
     ) -> supplier_pb2.Supplier:
         parent = OrganisationName.parse(request.parent)
-        details = supplier_details(request.supplier)
+        details = m.supplier_details(request.supplier)
         scope = await self.k.require_in(parent.code)
         return await self.k.write(
             scope,
             request,
             supplier_pb2.Supplier,
-            lambda tx: supplier_to_proto(
-                service.create_supplier(
-                    service.ProcurementUnitOfWork(tx), parent.code, details, request.supplier_id
-                )
+            lambda tx: self._supplier(
+                service.create_supplier(Uow(tx), parent.code, details, request.supplier_id)
             ),
         )
 
     async def GetSupplier(self, request: pb.GetSupplierRequest, context: RpcContext) -> supplier_pb2.Supplier:
         name = ChildName.parse(request.name, "suppliers")
         scope = await self.k.scope_of(request.name, name.organisation)
-        found = await self.k.read(
-            scope,
-            lambda tx: service.get_supplier(service.ProcurementUnitOfWork(tx), name.organisation, name.id),
-        )
-        return supplier_to_proto(found)
+        found = await self.k.read(scope, lambda tx: service.get_supplier(Uow(tx), name.organisation, name.id))
+        return self._supplier(found)
 
     async def ListSuppliers(
         self, request: pb.ListSuppliersRequest, context: RpcContext
     ) -> pb.ListSuppliersResponse:
-        parent = OrganisationName.parse(request.parent, allow_wildcard=True)
-        comparisons = parse_filter(request.filter, _SUPPLIER_FILTERS)
-        fingerprint = self.k.pager.fingerprint("suppliers", parent, request.filter)
-        page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
-        scope = await (self.k.scope_everywhere() if parent.is_wildcard else self.k.scope_in(parent.code))
-        found = await self.k.read(
-            scope,
-            lambda tx: service.list_suppliers(
-                service.ProcurementUnitOfWork(tx), comparisons, page.after, page.size + 1
-            ),
+        found, token = await self._page(
+            request,
+            "suppliers",
+            _SUPPLIER_FILTERS,
+            "",
+            lambda uow, c, a, n: service.list_suppliers(uow, c, a, n),
         )
-        response = pb.ListSuppliersResponse(suppliers=[supplier_to_proto(s) for s in found[: page.size]])
-        if len(found) > page.size:
-            last = found[page.size - 1]
-            response.next_page_token = self.k.pager.token_after((last.organisation, last.id), fingerprint)
-        return response
+        return pb.ListSuppliersResponse(suppliers=[self._supplier(s) for s in found], next_page_token=token)
 
     async def UpdateSupplier(
         self, request: pb.UpdateSupplierRequest, context: RpcContext
     ) -> supplier_pb2.Supplier:
         name = ChildName.parse(request.supplier.name, "suppliers", "supplier.name")
-        paths = mask_paths(request.update_mask, UPDATABLE)
-        changes = supplier_details(request.supplier)
+        paths = mask_paths(request.update_mask, supplier_domain.UPDATABLE)
+        changes = m.supplier_details(request.supplier)
         scope = await self.k.scope_of(str(name), name.organisation)
         return await self.k.write(
             scope,
             request,
             supplier_pb2.Supplier,
-            lambda tx: supplier_to_proto(
+            lambda tx: self._supplier(
                 service.update_supplier(
-                    service.ProcurementUnitOfWork(tx),
+                    Uow(tx),
                     name.organisation,
                     supplier_id=name.id,
                     changes=changes,
                     paths=paths,
                     etag=request.supplier.etag,
+                )
+            ),
+        )
+
+    async def DebarSupplier(
+        self, request: pb.DebarSupplierRequest, context: RpcContext
+    ) -> supplier_pb2.Supplier:
+        name = ChildName.parse(request.name, "suppliers")
+        day = date_from_proto(request.debarment_date, "debarment_date")
+        scope = await self.k.scope_of(request.name, name.organisation)
+        return await self.k.write(
+            scope,
+            request,
+            supplier_pb2.Supplier,
+            lambda tx: self._supplier(
+                service.debar_supplier(
+                    Uow(tx),
+                    name.organisation,
+                    name.id,
+                    reason=request.reason,
+                    debarment_date=day,
+                    etag=request.etag,
+                )
+            ),
+        )
+
+    async def LiftDebarment(
+        self, request: pb.LiftDebarmentRequest, context: RpcContext
+    ) -> supplier_pb2.Supplier:
+        name = ChildName.parse(request.name, "suppliers")
+        scope = await self.k.scope_of(request.name, name.organisation)
+        return await self.k.write(
+            scope,
+            request,
+            supplier_pb2.Supplier,
+            lambda tx: self._supplier(
+                service.lift_debarment(
+                    Uow(tx), name.organisation, name.id, reason=request.reason, etag=request.etag
+                )
+            ),
+        )
+
+    # --- policy ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _policy_org(name: str, field_path: str) -> str:
+        parts = name.split("/")
+        if (
+            len(parts) != 3
+            or parts[0] != "organisations"
+            or parts[2] != "procurementPolicy"
+            or not valid_organisation_code(parts[1])
+        ):
+            raise InvalidArgument.single(field_path, "must look like organisations/{code}/procurementPolicy")
+        return parts[1]
+
+    async def GetProcurementPolicy(
+        self, request: pb.GetProcurementPolicyRequest, context: RpcContext
+    ) -> policy_pb2.ProcurementPolicy:
+        org = self._policy_org(request.name, "name")
+        scope = await self.k.scope_of(request.name, org)
+        return m.policy_to_proto(await self.k.read(scope, lambda tx: Uow(tx).policies.get(org)))
+
+    async def UpdateProcurementPolicy(
+        self, request: pb.UpdateProcurementPolicyRequest, context: RpcContext
+    ) -> policy_pb2.ProcurementPolicy:
+        org = self._policy_org(request.procurement_policy.name, "procurement_policy.name")
+        paths = mask_paths(request.update_mask, frozenset({"approval_bands", "receipt_tolerance_percent"}))
+        bands = m.bands_from_proto(request.procurement_policy) if "approval_bands" in paths else None
+        tolerance = (
+            request.procurement_policy.receipt_tolerance_percent
+            if "receipt_tolerance_percent" in paths
+            else None
+        )
+        scope = await self.k.scope_of(request.procurement_policy.name, org)
+        known = self.k.catalogue.roles
+        return await self.k.write(
+            scope,
+            request,
+            policy_pb2.ProcurementPolicy,
+            lambda tx: m.policy_to_proto(
+                service.update_policy(
+                    Uow(tx),
+                    org,
+                    bands=bands,
+                    tolerance=tolerance,
+                    etag=request.procurement_policy.etag,
+                    known_roles=known,
+                )
+            ),
+        )
+
+    # --- contracts ------------------------------------------------------------------------------
+
+    async def CreateContract(
+        self, request: pb.CreateContractRequest, context: RpcContext
+    ) -> contract_pb2.Contract:
+        parent = OrganisationName.parse(request.parent)
+        terms = m.contract_terms(request.contract, parent.code)
+        scope = await self.k.require_in(parent.code)
+        today = self.k.today()
+        return await self.k.write(
+            scope,
+            request,
+            contract_pb2.Contract,
+            lambda tx: m.contract_to_proto(
+                service.create_contract(Uow(tx), parent.code, terms, ocds_prefix=self.ocds_prefix), today
+            ),
+        )
+
+    async def GetContract(self, request: pb.GetContractRequest, context: RpcContext) -> contract_pb2.Contract:
+        name = ChildName.parse(request.name, "contracts")
+        # Participants see a contract through its participants list, whoever let it.
+        scope = await self.k.scope_everywhere()
+        found = await self.k.read(scope, lambda tx: service.get_contract(Uow(tx), name.organisation, name.id))
+        return m.contract_to_proto(found, self.k.today())
+
+    async def ListContracts(
+        self, request: pb.ListContractsRequest, context: RpcContext
+    ) -> pb.ListContractsResponse:
+        found, token = await self._page(
+            request,
+            "contracts",
+            _CONTRACT_FILTERS,
+            "CONTRACT_KIND_",
+            lambda uow, c, a, n: uow.contracts.page(c, a, n),
+        )
+        today = self.k.today()
+        return pb.ListContractsResponse(
+            contracts=[m.contract_to_proto(c, today) for c in found], next_page_token=token
+        )
+
+    async def UpdateContract(
+        self, request: pb.UpdateContractRequest, context: RpcContext
+    ) -> contract_pb2.Contract:
+        name = ChildName.parse(request.contract.name, "contracts", "contract.name")
+        paths = mask_paths(request.update_mask, contract_domain.UPDATABLE)
+        changes = m.contract_terms(request.contract, name.organisation) if paths else None
+        scope = await self.k.scope_of(str(name), name.organisation)
+        today = self.k.today()
+        assert changes is not None
+        return await self.k.write(
+            scope,
+            request,
+            contract_pb2.Contract,
+            lambda tx: m.contract_to_proto(
+                service.update_contract(
+                    Uow(tx), name.organisation, name.id, changes, paths, request.contract.etag
+                ),
+                today,
+            ),
+        )
+
+    async def ExportContractsRegister(
+        self, request: pb.ExportContractsRegisterRequest, context: RpcContext
+    ) -> pb.ExportContractsRegisterResponse:
+        parent = OrganisationName.parse(request.parent)
+        scope = await self.k.scope_of(request.parent, parent.code)
+
+        def work(tx: object) -> tuple[str, int]:
+            uow = Uow(tx)  # type: ignore[arg-type]
+            contracts = uow.contracts.let_by(parent.code)
+            suppliers = {
+                c.terms.supplier_id: service.get_supplier(uow, parent.code, c.terms.supplier_id)
+                for c in contracts
+            }
+            return register_csv(contracts, suppliers, _NAMES.get(parent.code, parent.code))
+
+        csv_text, rows = await self.k.read(scope, work)
+        return pb.ExportContractsRegisterResponse(csv=csv_text, row_count=rows)
+
+    async def ExportOcdsReleasePackage(
+        self, request: pb.ExportOcdsReleasePackageRequest, context: RpcContext
+    ) -> pb.ExportOcdsReleasePackageResponse:
+        name = ChildName.parse(request.name, "contracts")
+        # Publication is the letting organisation's: its register holds the supplier.
+        scope = await self.k.scope_of(request.name, name.organisation)
+
+        def work(tx: object) -> tuple[contract_domain.Contract, supplier_domain.Supplier]:
+            uow = Uow(tx)  # type: ignore[arg-type]
+            contract = service.get_contract(uow, name.organisation, name.id)
+            return contract, service.get_supplier(uow, name.organisation, contract.terms.supplier_id)
+
+        contract, supplier = await self.k.read(scope, work)
+        package = ocds_package(contract, supplier, _NAMES, self.k.today())
+        return pb.ExportOcdsReleasePackageResponse(release_package_json=package, ocid=contract.ocid)
+
+    # --- requisitions ---------------------------------------------------------------------------
+
+    async def CreateRequisition(
+        self, request: pb.CreateRequisitionRequest, context: RpcContext
+    ) -> requisition_pb2.Requisition:
+        parent = OrganisationName.parse(request.parent)
+        lines = m.lines_from_proto(list(request.requisition.lines), "requisition")
+        scope = await self.k.require_in(parent.code)
+        return await self.k.write(
+            scope,
+            request,
+            requisition_pb2.Requisition,
+            lambda tx: m.requisition_to_proto(
+                service.create_requisition(Uow(tx), parent.code, request.requisition.title, lines)
+            ),
+        )
+
+    async def GetRequisition(
+        self, request: pb.GetRequisitionRequest, context: RpcContext
+    ) -> requisition_pb2.Requisition:
+        name = ChildName.parse(request.name, "requisitions")
+        scope = await self.k.scope_of(request.name, name.organisation)
+        return m.requisition_to_proto(
+            await self.k.read(scope, lambda tx: service.get_requisition(Uow(tx), name.organisation, name.id))
+        )
+
+    async def ListRequisitions(
+        self, request: pb.ListRequisitionsRequest, context: RpcContext
+    ) -> pb.ListRequisitionsResponse:
+        found, token = await self._page(
+            request,
+            "requisitions",
+            _REQUISITION_FILTERS,
+            "REQUISITION_STATE_",
+            lambda uow, c, a, n: uow.requisitions.page(c, a, n),
+        )
+        return pb.ListRequisitionsResponse(
+            requisitions=[m.requisition_to_proto(r) for r in found], next_page_token=token
+        )
+
+    async def UpdateRequisition(
+        self, request: pb.UpdateRequisitionRequest, context: RpcContext
+    ) -> requisition_pb2.Requisition:
+        name = ChildName.parse(request.requisition.name, "requisitions", "requisition.name")
+        paths = mask_paths(request.update_mask, frozenset({"title", "lines"}))
+        lines = (
+            m.lines_from_proto(list(request.requisition.lines), "requisition") if "lines" in paths else None
+        )
+        title = request.requisition.title if "title" in paths else None
+        scope = await self.k.scope_of(str(name), name.organisation)
+        return await self.k.write(
+            scope,
+            request,
+            requisition_pb2.Requisition,
+            lambda tx: m.requisition_to_proto(
+                service.update_requisition(
+                    Uow(tx),
+                    name.organisation,
+                    name.id,
+                    title=title,
+                    lines=lines,
+                    etag=request.requisition.etag,
+                )
+            ),
+        )
+
+    async def _requisition_step(self, request: object, step: object) -> requisition_pb2.Requisition:
+        name = ChildName.parse(request.name, "requisitions")  # type: ignore[attr-defined]
+        scope = await self.k.scope_of(str(name), name.organisation)
+        return await self.k.write(
+            scope,
+            request,
+            requisition_pb2.Requisition,  # type: ignore[arg-type]
+            lambda tx: m.requisition_to_proto(step(Uow(tx), name)),
+        )  # type: ignore[operator]
+
+    async def SubmitRequisition(
+        self, request: pb.SubmitRequisitionRequest, context: RpcContext
+    ) -> requisition_pb2.Requisition:
+        return await self._requisition_step(
+            request,
+            lambda uow, name: service.submit_requisition(uow, name.organisation, name.id, request.etag),
+        )
+
+    async def ApproveRequisition(
+        self, request: pb.ApproveRequisitionRequest, context: RpcContext
+    ) -> requisition_pb2.Requisition:
+        roles = self.k.caller().roles
+        return await self._requisition_step(
+            request,
+            lambda uow, name: service.decide_requisition(
+                uow, name.organisation, name.id, approve=True, roles=roles, reason="", etag=request.etag
+            ),
+        )
+
+    async def RejectRequisition(
+        self, request: pb.RejectRequisitionRequest, context: RpcContext
+    ) -> requisition_pb2.Requisition:
+        roles = self.k.caller().roles
+        return await self._requisition_step(
+            request,
+            lambda uow, name: service.decide_requisition(
+                uow,
+                name.organisation,
+                name.id,
+                approve=False,
+                roles=roles,
+                reason=request.reason,
+                etag=request.etag,
+            ),
+        )
+
+    async def CancelRequisition(
+        self, request: pb.CancelRequisitionRequest, context: RpcContext
+    ) -> requisition_pb2.Requisition:
+        return await self._requisition_step(
+            request,
+            lambda uow, name: service.cancel_requisition(uow, name.organisation, name.id, request.etag),
+        )
+
+    # --- purchase orders ------------------------------------------------------------------------
+
+    async def CreatePurchaseOrder(
+        self, request: pb.CreatePurchaseOrderRequest, context: RpcContext
+    ) -> purchase_order_pb2.PurchaseOrder:
+        parent = OrganisationName.parse(request.parent)
+        requisition = ChildName.parse(
+            request.purchase_order.requisition, "requisitions", "purchase_order.requisition"
+        )
+        contract = ChildName.parse(request.purchase_order.contract, "contracts", "purchase_order.contract")
+        if requisition.organisation != parent.code:
+            raise InvalidArgument.single("purchase_order.requisition", "must be a requisition of the parent")
+        scope = await self.k.require_in(parent.code)
+        today = self.k.today()
+        po = request.purchase_order
+        return await self.k.write(
+            scope,
+            request,
+            purchase_order_pb2.PurchaseOrder,
+            lambda tx: m.order_to_proto(
+                service.create_purchase_order(
+                    Uow(tx),
+                    parent.code,
+                    requisition_id=requisition.id,
+                    contract_owner=contract.organisation,
+                    contract_id=contract.id,
+                    delivery_address=po.delivery_address,
+                    notes=po.notes,
+                    today=today,
+                )
+            ),
+        )
+
+    async def GetPurchaseOrder(
+        self, request: pb.GetPurchaseOrderRequest, context: RpcContext
+    ) -> purchase_order_pb2.PurchaseOrder:
+        name = ChildName.parse(request.name, "purchaseOrders")
+        scope = await self.k.scope_of(request.name, name.organisation)
+        return m.order_to_proto(
+            await self.k.read(
+                scope, lambda tx: service.get_purchase_order(Uow(tx), name.organisation, name.id)
+            )
+        )
+
+    async def ListPurchaseOrders(
+        self, request: pb.ListPurchaseOrdersRequest, context: RpcContext
+    ) -> pb.ListPurchaseOrdersResponse:
+        found, token = await self._page(
+            request,
+            "purchaseOrders",
+            _ORDER_FILTERS,
+            "PURCHASE_ORDER_STATE_",
+            lambda uow, c, a, n: uow.orders.page(c, a, n),
+        )
+        return pb.ListPurchaseOrdersResponse(
+            purchase_orders=[m.order_to_proto(o) for o in found], next_page_token=token
+        )
+
+    async def UpdatePurchaseOrder(
+        self, request: pb.UpdatePurchaseOrderRequest, context: RpcContext
+    ) -> purchase_order_pb2.PurchaseOrder:
+        name = ChildName.parse(request.purchase_order.name, "purchaseOrders", "purchase_order.name")
+        paths = mask_paths(request.update_mask, order_domain.UPDATABLE)
+        po = request.purchase_order
+        scope = await self.k.scope_of(str(name), name.organisation)
+        return await self.k.write(
+            scope,
+            request,
+            purchase_order_pb2.PurchaseOrder,
+            lambda tx: m.order_to_proto(
+                service.amend_purchase_order(
+                    Uow(tx),
+                    name.organisation,
+                    name.id,
+                    delivery_address=po.delivery_address if "delivery_address" in paths else None,
+                    notes=po.notes if "notes" in paths else None,
+                    etag=po.etag,
+                )
+            ),
+        )
+
+    async def _order_step(self, request: object, step: object) -> purchase_order_pb2.PurchaseOrder:
+        name = ChildName.parse(request.name, "purchaseOrders")  # type: ignore[attr-defined]
+        scope = await self.k.scope_of(str(name), name.organisation)
+        return await self.k.write(
+            scope,
+            request,
+            purchase_order_pb2.PurchaseOrder,  # type: ignore[arg-type]
+            lambda tx: m.order_to_proto(step(Uow(tx), name)),
+        )  # type: ignore[operator]
+
+    async def IssuePurchaseOrder(
+        self, request: pb.IssuePurchaseOrderRequest, context: RpcContext
+    ) -> purchase_order_pb2.PurchaseOrder:
+        today = self.k.today()
+        return await self._order_step(
+            request,
+            lambda uow, name: service.issue_purchase_order(
+                uow, name.organisation, name.id, etag=request.etag, today=today
+            ),
+        )
+
+    async def CancelPurchaseOrder(
+        self, request: pb.CancelPurchaseOrderRequest, context: RpcContext
+    ) -> purchase_order_pb2.PurchaseOrder:
+        return await self._order_step(
+            request,
+            lambda uow, name: service.end_purchase_order(
+                uow, name.organisation, name.id, cancel=True, reason=request.reason, etag=request.etag
+            ),
+        )
+
+    async def ClosePurchaseOrder(
+        self, request: pb.ClosePurchaseOrderRequest, context: RpcContext
+    ) -> purchase_order_pb2.PurchaseOrder:
+        return await self._order_step(
+            request,
+            lambda uow, name: service.end_purchase_order(
+                uow, name.organisation, name.id, cancel=False, reason=request.reason, etag=request.etag
+            ),
+        )
+
+    async def CreateGoodsReceipt(
+        self, request: pb.CreateGoodsReceiptRequest, context: RpcContext
+    ) -> purchase_order_pb2.GoodsReceipt:
+        org, order_id, _ = _nested(request.parent, "purchaseOrders", "", "parent")
+        lines = m.receipt_lines(request.goods_receipt)
+        day = date_from_proto(request.goods_receipt.receipt_date, "goods_receipt.receipt_date")
+        scope = await self.k.scope_of(request.parent, org)
+        today = self.k.today()
+        return await self.k.write(
+            scope,
+            request,
+            purchase_order_pb2.GoodsReceipt,
+            lambda tx: m.receipt_to_proto(
+                service.receive_goods(
+                    Uow(tx),
+                    org,
+                    order_id,
+                    receipt_date=day,
+                    lines=lines,
+                    note=request.goods_receipt.note,
+                    today=today,
+                )
+            ),
+        )
+
+    async def ListGoodsReceipts(
+        self, request: pb.ListGoodsReceiptsRequest, context: RpcContext
+    ) -> pb.ListGoodsReceiptsResponse:
+        org, order_id, _ = _nested(request.parent, "purchaseOrders", "", "parent")
+        fingerprint = self.k.pager.fingerprint("goodsReceipts", request.parent)
+        page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
+        scope = await self.k.scope_of(request.parent, org)
+
+        def work(tx: object) -> list[order_domain.GoodsReceipt]:
+            uow = Uow(tx)  # type: ignore[arg-type]
+            service.get_purchase_order(uow, org, order_id)
+            return uow.receipts.page(org, order_id, page.after, page.size + 1)
+
+        found = await self.k.read(scope, work)
+        response = pb.ListGoodsReceiptsResponse(
+            goods_receipts=[m.receipt_to_proto(g) for g in found[: page.size]]
+        )
+        if len(found) > page.size:
+            response.next_page_token = self.k.pager.token_after((found[page.size - 1].id,), fingerprint)
+        return response
+
+    # --- collaborative procurement --------------------------------------------------------------
+
+    async def CreateDemandAggregation(
+        self, request: pb.CreateDemandAggregationRequest, context: RpcContext
+    ) -> demand_aggregation_pb2.DemandAggregation:
+        parent = OrganisationName.parse(request.parent)
+        a = request.demand_aggregation
+        v = Violations()
+        invited = m.organisation_codes(list(a.invited), "demand_aggregation.invited", v)
+        v.raise_if_any()
+        scope = await self.k.require_in(parent.code)
+        return await self.k.write(
+            scope,
+            request,
+            demand_aggregation_pb2.DemandAggregation,
+            lambda tx: m.aggregation_to_proto(
+                service.create_aggregation(
+                    Uow(tx), parent.code, title=a.title, cpv_code=a.cpv_code, invited=invited
+                )
+            ),
+        )
+
+    async def GetDemandAggregation(
+        self, request: pb.GetDemandAggregationRequest, context: RpcContext
+    ) -> demand_aggregation_pb2.DemandAggregation:
+        name = ChildName.parse(request.name, "demandAggregations")
+        scope = await self.k.scope_everywhere()
+        return m.aggregation_to_proto(
+            await self.k.read(scope, lambda tx: service.get_aggregation(Uow(tx), name.organisation, name.id))
+        )
+
+    async def ListDemandAggregations(
+        self, request: pb.ListDemandAggregationsRequest, context: RpcContext
+    ) -> pb.ListDemandAggregationsResponse:
+        found, token = await self._page(
+            request, "demandAggregations", {}, "", lambda uow, c, a, n: uow.demand.page(a, n)
+        )
+        return pb.ListDemandAggregationsResponse(
+            demand_aggregations=[m.aggregation_to_proto(x) for x in found], next_page_token=token
+        )
+
+    async def CreateDemandLine(
+        self, request: pb.CreateDemandLineRequest, context: RpcContext
+    ) -> demand_aggregation_pb2.DemandLine:
+        lead, aggregation_id, _ = _nested(request.parent, "demandAggregations", "", "parent")
+        quantity, price = m.demand_values(request.demand_line)
+        contributor = (
+            OrganisationName.parse(request.acting_for, "acting_for").code
+            if request.acting_for
+            else self.k.caller().organisation
+        )
+        scope = await self.k.require_in(contributor)
+        return await self.k.write(
+            scope,
+            request,
+            demand_aggregation_pb2.DemandLine,
+            lambda tx: m.demand_line_to_proto(
+                service.add_demand(
+                    Uow(tx),
+                    lead,
+                    aggregation_id,
+                    contributor=contributor,
+                    description=request.demand_line.description,
+                    quantity=quantity,
+                    price=price,
+                )
+            ),
+        )
+
+    async def ListDemandLines(
+        self, request: pb.ListDemandLinesRequest, context: RpcContext
+    ) -> pb.ListDemandLinesResponse:
+        lead, aggregation_id, _ = _nested(request.parent, "demandAggregations", "", "parent")
+        fingerprint = self.k.pager.fingerprint("demandLines", request.parent)
+        page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
+        scope = await self.k.scope_everywhere()
+
+        def work(tx: object) -> list[object]:
+            uow = Uow(tx)  # type: ignore[arg-type]
+            service.get_aggregation(uow, lead, aggregation_id)
+            return uow.demand.lines(lead, aggregation_id, page.after, page.size + 1)  # type: ignore[return-value]
+
+        found = await self.k.read(scope, work)
+        response = pb.ListDemandLinesResponse(
+            demand_lines=[m.demand_line_to_proto(x) for x in found[: page.size]]
+        )  # type: ignore[arg-type]
+        if len(found) > page.size:
+            response.next_page_token = self.k.pager.token_after((found[page.size - 1].id,), fingerprint)  # type: ignore[attr-defined]
+        return response
+
+    async def CloseDemandAggregation(
+        self, request: pb.CloseDemandAggregationRequest, context: RpcContext
+    ) -> demand_aggregation_pb2.DemandAggregation:
+        name = ChildName.parse(request.name, "demandAggregations")
+        # Its CPV code and participants come from the aggregation when it closes.
+        terms = m.contract_terms(request.contract, name.organisation)
+        scope = await self.k.scope_of(request.name, name.organisation)
+        return await self.k.write(
+            scope,
+            request,
+            demand_aggregation_pb2.DemandAggregation,
+            lambda tx: m.aggregation_to_proto(
+                service.close_aggregation(
+                    Uow(tx),
+                    name.organisation,
+                    name.id,
+                    terms=terms,
+                    etag=request.etag,
+                    ocds_prefix=self.ocds_prefix,
                 )
             ),
         )

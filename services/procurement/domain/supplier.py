@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import re
 from dataclasses import dataclass, replace
 
-from libs.common.errors import Violations
+from libs.common.errors import FailedPrecondition, Violations
 from libs.common.records import RecordInfo
 from services.procurement.domain.identifiers import (
     normalise_company_number,
@@ -16,9 +18,39 @@ from services.procurement.domain.identifiers import (
 
 MAX_NAME = 200
 MAX_ADDRESS_LINES = 6
+MAX_REASON = 500
 UPDATABLE = frozenset(
-    {"display_name", "companies_house_number", "vat_number", "address_lines", "postcode", "sme", "vcse"}
+    {
+        "display_name",
+        "companies_house_number",
+        "vat_number",
+        "address_lines",
+        "postcode",
+        "sme",
+        "vcse",
+        "bank_details",
+    }
 )
+_SORT_CODE = re.compile(r"^\d{6}$")
+_ACCOUNT = re.compile(r"^\d{8}$")
+
+
+@dataclass(frozen=True)
+class BankDetails:
+    """OFFICIAL-SENSITIVE: returned only to finance roles."""
+
+    account_name: str
+    sort_code: str
+    account_number: str
+
+    def checked(self, prefix: str, v: Violations) -> BankDetails:
+        name = self.account_name.strip()
+        sort_code = re.sub(r"[\s-]", "", self.sort_code)
+        account = re.sub(r"\s", "", self.account_number)
+        v.check(0 < len(name) <= 140, f"{prefix}.account_name", "is required, at most 140 characters")
+        v.check(bool(_SORT_CODE.match(sort_code)), f"{prefix}.sort_code", "must be six digits")
+        v.check(bool(_ACCOUNT.match(account)), f"{prefix}.account_number", "must be eight digits")
+        return BankDetails(name, sort_code, account)
 
 
 @dataclass(frozen=True)
@@ -32,6 +64,7 @@ class SupplierDetails:
     postcode: str = ""
     sme: bool = False
     vcse: bool = False
+    bank_details: BankDetails | None = None
 
     def checked(self, prefix: str = "supplier") -> SupplierDetails:
         v = Violations()
@@ -55,6 +88,7 @@ class SupplierDetails:
         )
         postcode = " ".join(self.postcode.upper().split())
         v.check(len(postcode) <= 10, f"{prefix}.postcode", "is not a UK postcode")
+        bank = self.bank_details.checked(f"{prefix}.bank_details", v) if self.bank_details else None
         v.raise_if_any()
         return replace(
             self,
@@ -63,10 +97,19 @@ class SupplierDetails:
             vat_number=vat,
             address_lines=lines,
             postcode=postcode,
+            bank_details=bank,
         )
 
     def with_changes(self, changes: SupplierDetails, paths: frozenset[str]) -> SupplierDetails:
         return replace(self, **{p: getattr(changes, p) for p in paths})
+
+
+@dataclass(frozen=True)
+class Debarment:
+    reason: str
+    debarment_date: dt.date
+    record_time: dt.datetime
+    recorded_by: str
 
 
 @dataclass(frozen=True)
@@ -75,10 +118,54 @@ class Supplier:
     id: str
     details: SupplierDetails
     info: RecordInfo
+    debarment: Debarment | None = None
 
     @property
     def name(self) -> str:
         return f"organisations/{self.organisation}/suppliers/{self.id}"
 
+    @property
+    def debarred(self) -> bool:
+        return self.debarment is not None
+
+    def require_not_debarred(self) -> None:
+        if self.debarment is not None:
+            raise FailedPrecondition(
+                f"{self.name} is debarred ({self.debarment.reason}, from "
+                f"{self.debarment.debarment_date.isoformat()}): no new contracts or orders",
+                reason="SUPPLIER_DEBARRED",
+                metadata={"supplier": self.name},
+            )
+
+    def debarred_by(self, debarment: Debarment, info: RecordInfo) -> Supplier:
+        if self.debarment is not None:
+            raise FailedPrecondition(
+                f"{self.name} is already debarred",
+                reason="SUPPLIER_ALREADY_DEBARRED",
+                metadata={"supplier": self.name},
+            )
+        return replace(self, debarment=debarment, info=info)
+
+    def debarment_lifted(self, info: RecordInfo) -> Supplier:
+        if self.debarment is None:
+            raise FailedPrecondition(
+                f"{self.name} is not debarred",
+                reason="SUPPLIER_NOT_DEBARRED",
+                metadata={"supplier": self.name},
+            )
+        return replace(self, debarment=None, info=info)
+
     def audit_view(self) -> dict[str, object]:
-        return {"name": self.name, "version": self.info.version, **dataclasses.asdict(self.details)}
+        details = dataclasses.asdict(self.details)
+        # The audit log records that bank details changed, never the account itself.
+        details["bank_details"] = "on file" if self.details.bank_details else None
+        debarment = dataclasses.asdict(self.debarment) if self.debarment else None
+        return {"name": self.name, "version": self.info.version, "debarment": debarment, **details}
+
+
+def check_reason(reason: str, field_path: str = "reason") -> str:
+    text = reason.strip()
+    v = Violations()
+    v.check(0 < len(text) <= MAX_REASON, field_path, f"is required, at most {MAX_REASON} characters")
+    v.raise_if_any()
+    return text

@@ -23,14 +23,20 @@ _sym_db = _symbol_database.Default()
 
 
 from backoffice.common.v1 import access_pb2 as backoffice_dot_common_dot_v1_dot_access__pb2
+from backoffice.procurement.v1 import contract_pb2 as backoffice_dot_procurement_dot_v1_dot_contract__pb2
+from backoffice.procurement.v1 import demand_aggregation_pb2 as backoffice_dot_procurement_dot_v1_dot_demand__aggregation__pb2
+from backoffice.procurement.v1 import policy_pb2 as backoffice_dot_procurement_dot_v1_dot_policy__pb2
+from backoffice.procurement.v1 import purchase_order_pb2 as backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2
+from backoffice.procurement.v1 import requisition_pb2 as backoffice_dot_procurement_dot_v1_dot_requisition__pb2
 from backoffice.procurement.v1 import supplier_pb2 as backoffice_dot_procurement_dot_v1_dot_supplier__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
+from google.type import date_pb2 as google_dot_type_dot_date__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n3backoffice/procurement/v1/procurement_service.proto\x12\x19\x62\x61\x63koffice.procurement.v1\x1a!backoffice/common/v1/access.proto\x1a(backoffice/procurement/v1/supplier.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\"\xea\x01\n\x15\x43reateSupplierRequest\x12>\n\x06parent\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\x12\x1d\x62\x61\x63koffice.police.uk/SupplierR\x06parent\x12\x45\n\x08supplier\x18\x02 \x01(\x0b\x32#.backoffice.procurement.v1.SupplierB\x04\xe2\x41\x01\x02R\x08supplier\x12%\n\x0bsupplier_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\nsupplierId\x12#\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"P\n\x12GetSupplierRequest\x12:\n\x04name\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\n\x1d\x62\x61\x63koffice.police.uk/SupplierR\x04name\"\xbc\x01\n\x14ListSuppliersRequest\x12>\n\x06parent\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\x12\x1d\x62\x61\x63koffice.police.uk/SupplierR\x06parent\x12!\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01R\x08pageSize\x12#\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\tpageToken\x12\x1c\n\x06\x66ilter\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01R\x06\x66ilter\"\x82\x01\n\x15ListSuppliersResponse\x12\x41\n\tsuppliers\x18\x01 \x03(\x0b\x32#.backoffice.procurement.v1.SupplierR\tsuppliers\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc6\x01\n\x15UpdateSupplierRequest\x12\x45\n\x08supplier\x18\x01 \x01(\x0b\x32#.backoffice.procurement.v1.SupplierB\x04\xe2\x41\x01\x02R\x08supplier\x12\x41\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02R\nupdateMask\x12#\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId2\x85\x07\n\x12ProcurementService\x12\xdc\x01\n\x0e\x43reateSupplier\x12\x30.backoffice.procurement.v1.CreateSupplierRequest\x1a#.backoffice.procurement.v1.Supplier\"s\xa2\xbb\x18\x37\n\x1cprocurement.suppliers.create\x12\x15procurement.suppliers\x18\x02\x82\xd3\xe4\x93\x02\x32\"&/v1/{parent=organisations/*}/suppliers:\x08supplier\x12\xc9\x01\n\x0bGetSupplier\x12-.backoffice.procurement.v1.GetSupplierRequest\x1a#.backoffice.procurement.v1.Supplier\"f\xa2\xbb\x18\x34\n\x19procurement.suppliers.get\x12\x15procurement.suppliers\x18\x01\x82\xd3\xe4\x93\x02(\x12&/v1/{name=organisations/*/suppliers/*}\x12\xdb\x01\n\rListSuppliers\x12/.backoffice.procurement.v1.ListSuppliersRequest\x1a\x30.backoffice.procurement.v1.ListSuppliersResponse\"g\xa2\xbb\x18\x35\n\x1aprocurement.suppliers.list\x12\x15procurement.suppliers\x18\x01\x82\xd3\xe4\x93\x02(\x12&/v1/{parent=organisations/*}/suppliers\x12\xe5\x01\n\x0eUpdateSupplier\x12\x30.backoffice.procurement.v1.UpdateSupplierRequest\x1a#.backoffice.procurement.v1.Supplier\"|\xa2\xbb\x18\x37\n\x1cprocurement.suppliers.update\x12\x15procurement.suppliers\x18\x02\x82\xd3\xe4\x93\x02;2//v1/{supplier.name=organisations/*/suppliers/*}:\x08supplierb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n3backoffice/procurement/v1/procurement_service.proto\x12\x19\x62\x61\x63koffice.procurement.v1\x1a!backoffice/common/v1/access.proto\x1a(backoffice/procurement/v1/contract.proto\x1a\x32\x62\x61\x63koffice/procurement/v1/demand_aggregation.proto\x1a&backoffice/procurement/v1/policy.proto\x1a.backoffice/procurement/v1/purchase_order.proto\x1a+backoffice/procurement/v1/requisition.proto\x1a(backoffice/procurement/v1/supplier.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x16google/type/date.proto\"\xea\x01\n\x15\x43reateSupplierRequest\x12>\n\x06parent\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\x12\x1d\x62\x61\x63koffice.police.uk/SupplierR\x06parent\x12\x45\n\x08supplier\x18\x02 \x01(\x0b\x32#.backoffice.procurement.v1.SupplierB\x04\xe2\x41\x01\x02R\x08supplier\x12%\n\x0bsupplier_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\nsupplierId\x12#\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"P\n\x12GetSupplierRequest\x12:\n\x04name\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\n\x1d\x62\x61\x63koffice.police.uk/SupplierR\x04name\"\xbc\x01\n\x14ListSuppliersRequest\x12>\n\x06parent\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\x12\x1d\x62\x61\x63koffice.police.uk/SupplierR\x06parent\x12!\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01R\x08pageSize\x12#\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\tpageToken\x12\x1c\n\x06\x66ilter\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01R\x06\x66ilter\"\x82\x01\n\x15ListSuppliersResponse\x12\x41\n\tsuppliers\x18\x01 \x03(\x0b\x32#.backoffice.procurement.v1.SupplierR\tsuppliers\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc6\x01\n\x15UpdateSupplierRequest\x12\x45\n\x08supplier\x18\x01 \x01(\x0b\x32#.backoffice.procurement.v1.SupplierB\x04\xe2\x41\x01\x02R\x08supplier\x12\x41\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02R\nupdateMask\x12#\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"\xef\x01\n\x14\x44\x65\x62\x61rSupplierRequest\x12:\n\x04name\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\n\x1d\x62\x61\x63koffice.police.uk/SupplierR\x04name\x12\x1c\n\x06reason\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x06reason\x12>\n\x0e\x64\x65\x62\x61rment_date\x18\x03 \x01(\x0b\x32\x11.google.type.DateB\x04\xe2\x41\x01\x02R\rdebarmentDate\x12\x18\n\x04\x65tag\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01R\x04\x65tag\x12#\n\nrequest_id\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"\xaf\x01\n\x14LiftDebarmentRequest\x12:\n\x04name\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\n\x1d\x62\x61\x63koffice.police.uk/SupplierR\x04name\x12\x1c\n\x06reason\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x06reason\x12\x18\n\x04\x65tag\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\x04\x65tag\x12#\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"b\n\x1bGetProcurementPolicyRequest\x12\x43\n\x04name\x18\x01 \x01(\tB/\xe2\x41\x01\x02\xfa\x41(\n&backoffice.police.uk/ProcurementPolicyR\x04name\"\xeb\x01\n\x1eUpdateProcurementPolicyRequest\x12\x61\n\x12procurement_policy\x18\x01 \x01(\x0b\x32,.backoffice.procurement.v1.ProcurementPolicyB\x04\xe2\x41\x01\x02R\x11procurementPolicy\x12\x41\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02R\nupdateMask\x12#\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"\xc3\x01\n\x15\x43reateContractRequest\x12>\n\x06parent\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\x12\x1d\x62\x61\x63koffice.police.uk/ContractR\x06parent\x12\x45\n\x08\x63ontract\x18\x02 \x01(\x0b\x32#.backoffice.procurement.v1.ContractB\x04\xe2\x41\x01\x02R\x08\x63ontract\x12#\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"P\n\x12GetContractRequest\x12:\n\x04name\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\n\x1d\x62\x61\x63koffice.police.uk/ContractR\x04name\"\xbc\x01\n\x14ListContractsRequest\x12>\n\x06parent\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\x12\x1d\x62\x61\x63koffice.police.uk/ContractR\x06parent\x12!\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01R\x08pageSize\x12#\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\tpageToken\x12\x1c\n\x06\x66ilter\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01R\x06\x66ilter\"\x82\x01\n\x15ListContractsResponse\x12\x41\n\tcontracts\x18\x01 \x03(\x0b\x32#.backoffice.procurement.v1.ContractR\tcontracts\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc6\x01\n\x15UpdateContractRequest\x12\x45\n\x08\x63ontract\x18\x01 \x01(\x0b\x32#.backoffice.procurement.v1.ContractB\x04\xe2\x41\x01\x02R\x08\x63ontract\x12\x41\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02R\nupdateMask\x12#\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"`\n\x1e\x45xportContractsRegisterRequest\x12>\n\x06parent\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\x12\x1d\x62\x61\x63koffice.police.uk/ContractR\x06parent\"P\n\x1f\x45xportContractsRegisterResponse\x12\x10\n\x03\x63sv\x18\x01 \x01(\tR\x03\x63sv\x12\x1b\n\trow_count\x18\x02 \x01(\x05R\x08rowCount\"]\n\x1f\x45xportOcdsReleasePackageRequest\x12:\n\x04name\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\n\x1d\x62\x61\x63koffice.police.uk/ContractR\x04name\"h\n ExportOcdsReleasePackageResponse\x12\x30\n\x14release_package_json\x18\x01 \x01(\tR\x12releasePackageJson\x12\x12\n\x04ocid\x18\x02 \x01(\tR\x04ocid\"\xd2\x01\n\x18\x43reateRequisitionRequest\x12\x41\n\x06parent\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\x12 backoffice.police.uk/RequisitionR\x06parent\x12N\n\x0brequisition\x18\x02 \x01(\x0b\x32&.backoffice.procurement.v1.RequisitionB\x04\xe2\x41\x01\x02R\x0brequisition\x12#\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"V\n\x15GetRequisitionRequest\x12=\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\n backoffice.police.uk/RequisitionR\x04name\"\xc2\x01\n\x17ListRequisitionsRequest\x12\x41\n\x06parent\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\x12 backoffice.police.uk/RequisitionR\x06parent\x12!\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01R\x08pageSize\x12#\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\tpageToken\x12\x1c\n\x06\x66ilter\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01R\x06\x66ilter\"\x8e\x01\n\x18ListRequisitionsResponse\x12J\n\x0crequisitions\x18\x01 \x03(\x0b\x32&.backoffice.procurement.v1.RequisitionR\x0crequisitions\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd2\x01\n\x18UpdateRequisitionRequest\x12N\n\x0brequisition\x18\x01 \x01(\x0b\x32&.backoffice.procurement.v1.RequisitionB\x04\xe2\x41\x01\x02R\x0brequisition\x12\x41\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02R\nupdateMask\x12#\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"\x98\x01\n\x18SubmitRequisitionRequest\x12=\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\n backoffice.police.uk/RequisitionR\x04name\x12\x18\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01R\x04\x65tag\x12#\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"\x99\x01\n\x19\x41pproveRequisitionRequest\x12=\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\n backoffice.police.uk/RequisitionR\x04name\x12\x18\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01R\x04\x65tag\x12#\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"\xb6\x01\n\x18RejectRequisitionRequest\x12=\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\n backoffice.police.uk/RequisitionR\x04name\x12\x1c\n\x06reason\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x06reason\x12\x18\n\x04\x65tag\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\x04\x65tag\x12#\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"\xb6\x01\n\x18\x43\x61ncelRequisitionRequest\x12=\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\n backoffice.police.uk/RequisitionR\x04name\x12\x1c\n\x06reason\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01R\x06reason\x12\x18\n\x04\x65tag\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\x04\x65tag\x12#\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"\xdd\x01\n\x1a\x43reatePurchaseOrderRequest\x12\x43\n\x06parent\x18\x01 \x01(\tB+\xe2\x41\x01\x02\xfa\x41$\x12\"backoffice.police.uk/PurchaseOrderR\x06parent\x12U\n\x0epurchase_order\x18\x02 \x01(\x0b\x32(.backoffice.procurement.v1.PurchaseOrderB\x04\xe2\x41\x01\x02R\rpurchaseOrder\x12#\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"Z\n\x17GetPurchaseOrderRequest\x12?\n\x04name\x18\x01 \x01(\tB+\xe2\x41\x01\x02\xfa\x41$\n\"backoffice.police.uk/PurchaseOrderR\x04name\"\xc6\x01\n\x19ListPurchaseOrdersRequest\x12\x43\n\x06parent\x18\x01 \x01(\tB+\xe2\x41\x01\x02\xfa\x41$\x12\"backoffice.police.uk/PurchaseOrderR\x06parent\x12!\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01R\x08pageSize\x12#\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\tpageToken\x12\x1c\n\x06\x66ilter\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01R\x06\x66ilter\"\x97\x01\n\x1aListPurchaseOrdersResponse\x12Q\n\x0fpurchase_orders\x18\x01 \x03(\x0b\x32(.backoffice.procurement.v1.PurchaseOrderR\x0epurchaseOrders\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xdb\x01\n\x1aUpdatePurchaseOrderRequest\x12U\n\x0epurchase_order\x18\x01 \x01(\x0b\x32(.backoffice.procurement.v1.PurchaseOrderB\x04\xe2\x41\x01\x02R\rpurchaseOrder\x12\x41\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02R\nupdateMask\x12#\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"\x9b\x01\n\x19IssuePurchaseOrderRequest\x12?\n\x04name\x18\x01 \x01(\tB+\xe2\x41\x01\x02\xfa\x41$\n\"backoffice.police.uk/PurchaseOrderR\x04name\x12\x18\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01R\x04\x65tag\x12#\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"\xba\x01\n\x1a\x43\x61ncelPurchaseOrderRequest\x12?\n\x04name\x18\x01 \x01(\tB+\xe2\x41\x01\x02\xfa\x41$\n\"backoffice.police.uk/PurchaseOrderR\x04name\x12\x1c\n\x06reason\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x06reason\x12\x18\n\x04\x65tag\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\x04\x65tag\x12#\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"\xb9\x01\n\x19\x43losePurchaseOrderRequest\x12?\n\x04name\x18\x01 \x01(\tB+\xe2\x41\x01\x02\xfa\x41$\n\"backoffice.police.uk/PurchaseOrderR\x04name\x12\x1c\n\x06reason\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01R\x06reason\x12\x18\n\x04\x65tag\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\x04\x65tag\x12#\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"\xd8\x01\n\x19\x43reateGoodsReceiptRequest\x12\x42\n\x06parent\x18\x01 \x01(\tB*\xe2\x41\x01\x02\xfa\x41#\x12!backoffice.police.uk/GoodsReceiptR\x06parent\x12R\n\rgoods_receipt\x18\x02 \x01(\x0b\x32\'.backoffice.procurement.v1.GoodsReceiptB\x04\xe2\x41\x01\x02R\x0cgoodsReceipt\x12#\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"\xa6\x01\n\x18ListGoodsReceiptsRequest\x12\x42\n\x06parent\x18\x01 \x01(\tB*\xe2\x41\x01\x02\xfa\x41#\x12!backoffice.police.uk/GoodsReceiptR\x06parent\x12!\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01R\x08pageSize\x12#\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\tpageToken\"\x93\x01\n\x19ListGoodsReceiptsResponse\x12N\n\x0egoods_receipts\x18\x01 \x03(\x0b\x32\'.backoffice.procurement.v1.GoodsReceiptR\rgoodsReceipts\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xf1\x01\n\x1e\x43reateDemandAggregationRequest\x12G\n\x06parent\x18\x01 \x01(\tB/\xe2\x41\x01\x02\xfa\x41(\x12&backoffice.police.uk/DemandAggregationR\x06parent\x12\x61\n\x12\x64\x65mand_aggregation\x18\x02 \x01(\x0b\x32,.backoffice.procurement.v1.DemandAggregationB\x04\xe2\x41\x01\x02R\x11\x64\x65mandAggregation\x12#\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"b\n\x1bGetDemandAggregationRequest\x12\x43\n\x04name\x18\x01 \x01(\tB/\xe2\x41\x01\x02\xfa\x41(\n&backoffice.police.uk/DemandAggregationR\x04name\"\xb0\x01\n\x1dListDemandAggregationsRequest\x12G\n\x06parent\x18\x01 \x01(\tB/\xe2\x41\x01\x02\xfa\x41(\x12&backoffice.police.uk/DemandAggregationR\x06parent\x12!\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01R\x08pageSize\x12#\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\tpageToken\"\xa7\x01\n\x1eListDemandAggregationsResponse\x12]\n\x13\x64\x65mand_aggregations\x18\x01 \x03(\x0b\x32,.backoffice.procurement.v1.DemandAggregationR\x12\x64\x65mandAggregations\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xf3\x01\n\x17\x43reateDemandLineRequest\x12@\n\x06parent\x18\x01 \x01(\tB(\xe2\x41\x01\x02\xfa\x41!\x12\x1f\x62\x61\x63koffice.police.uk/DemandLineR\x06parent\x12L\n\x0b\x64\x65mand_line\x18\x02 \x01(\x0b\x32%.backoffice.procurement.v1.DemandLineB\x04\xe2\x41\x01\x02R\ndemandLine\x12#\n\nacting_for\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\tactingFor\x12#\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId\"\xa2\x01\n\x16ListDemandLinesRequest\x12@\n\x06parent\x18\x01 \x01(\tB(\xe2\x41\x01\x02\xfa\x41!\x12\x1f\x62\x61\x63koffice.police.uk/DemandLineR\x06parent\x12!\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01R\x08pageSize\x12#\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\tpageToken\"\x8b\x01\n\x17ListDemandLinesResponse\x12H\n\x0c\x64\x65mand_lines\x18\x01 \x03(\x0b\x32%.backoffice.procurement.v1.DemandLineR\x0b\x64\x65mandLines\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xea\x01\n\x1d\x43loseDemandAggregationRequest\x12\x43\n\x04name\x18\x01 \x01(\tB/\xe2\x41\x01\x02\xfa\x41(\n&backoffice.police.uk/DemandAggregationR\x04name\x12\x45\n\x08\x63ontract\x18\x02 \x01(\x0b\x32#.backoffice.procurement.v1.ContractB\x04\xe2\x41\x01\x02R\x08\x63ontract\x12\x18\n\x04\x65tag\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\x04\x65tag\x12#\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01R\trequestId2\x97\x45\n\x12ProcurementService\x12\xdc\x01\n\x0e\x43reateSupplier\x12\x30.backoffice.procurement.v1.CreateSupplierRequest\x1a#.backoffice.procurement.v1.Supplier\"s\xa2\xbb\x18\x37\n\x1cprocurement.suppliers.create\x12\x15procurement.suppliers\x18\x02\x82\xd3\xe4\x93\x02\x32\"&/v1/{parent=organisations/*}/suppliers:\x08supplier\x12\xc9\x01\n\x0bGetSupplier\x12-.backoffice.procurement.v1.GetSupplierRequest\x1a#.backoffice.procurement.v1.Supplier\"f\xa2\xbb\x18\x34\n\x19procurement.suppliers.get\x12\x15procurement.suppliers\x18\x01\x82\xd3\xe4\x93\x02(\x12&/v1/{name=organisations/*/suppliers/*}\x12\xdb\x01\n\rListSuppliers\x12/.backoffice.procurement.v1.ListSuppliersRequest\x1a\x30.backoffice.procurement.v1.ListSuppliersResponse\"g\xa2\xbb\x18\x35\n\x1aprocurement.suppliers.list\x12\x15procurement.suppliers\x18\x01\x82\xd3\xe4\x93\x02(\x12&/v1/{parent=organisations/*}/suppliers\x12\xe5\x01\n\x0eUpdateSupplier\x12\x30.backoffice.procurement.v1.UpdateSupplierRequest\x1a#.backoffice.procurement.v1.Supplier\"|\xa2\xbb\x18\x37\n\x1cprocurement.suppliers.update\x12\x15procurement.suppliers\x18\x02\x82\xd3\xe4\x93\x02;2//v1/{supplier.name=organisations/*/suppliers/*}:\x08supplier\x12\xd8\x01\n\rDebarSupplier\x12/.backoffice.procurement.v1.DebarSupplierRequest\x1a#.backoffice.procurement.v1.Supplier\"q\xa2\xbb\x18\x36\n\x1bprocurement.suppliers.debar\x12\x15procurement.suppliers\x18\x02\x82\xd3\xe4\x93\x02\x31\",/v1/{name=organisations/*/suppliers/*}:debar:\x01*\x12\xe0\x01\n\rLiftDebarment\x12/.backoffice.procurement.v1.LiftDebarmentRequest\x1a#.backoffice.procurement.v1.Supplier\"y\xa2\xbb\x18\x36\n\x1bprocurement.suppliers.debar\x12\x15procurement.suppliers\x18\x02\x82\xd3\xe4\x93\x02\x39\"4/v1/{name=organisations/*/suppliers/*}:liftDebarment:\x01*\x12\xe6\x01\n\x14GetProcurementPolicy\x12\x36.backoffice.procurement.v1.GetProcurementPolicyRequest\x1a,.backoffice.procurement.v1.ProcurementPolicy\"h\xa2\xbb\x18\x30\n\x16procurement.policy.get\x12\x14procurement.ordering\x18\x01\x82\xd3\xe4\x93\x02.\x12,/v1/{name=organisations/*/procurementPolicy}\x12\x97\x02\n\x17UpdateProcurementPolicy\x12\x39.backoffice.procurement.v1.UpdateProcurementPolicyRequest\x1a,.backoffice.procurement.v1.ProcurementPolicy\"\x92\x01\xa2\xbb\x18\x33\n\x19procurement.policy.update\x12\x14procurement.ordering\x18\x02\x82\xd3\xe4\x93\x02U2?/v1/{procurement_policy.name=organisations/*/procurementPolicy}:\x12procurement_policy\x12\xdc\x01\n\x0e\x43reateContract\x12\x30.backoffice.procurement.v1.CreateContractRequest\x1a#.backoffice.procurement.v1.Contract\"s\xa2\xbb\x18\x37\n\x1cprocurement.contracts.create\x12\x15procurement.contracts\x18\x02\x82\xd3\xe4\x93\x02\x32\"&/v1/{parent=organisations/*}/contracts:\x08\x63ontract\x12\xc9\x01\n\x0bGetContract\x12-.backoffice.procurement.v1.GetContractRequest\x1a#.backoffice.procurement.v1.Contract\"f\xa2\xbb\x18\x34\n\x19procurement.contracts.get\x12\x15procurement.contracts\x18\x01\x82\xd3\xe4\x93\x02(\x12&/v1/{name=organisations/*/contracts/*}\x12\xdb\x01\n\rListContracts\x12/.backoffice.procurement.v1.ListContractsRequest\x1a\x30.backoffice.procurement.v1.ListContractsResponse\"g\xa2\xbb\x18\x35\n\x1aprocurement.contracts.list\x12\x15procurement.contracts\x18\x01\x82\xd3\xe4\x93\x02(\x12&/v1/{parent=organisations/*}/contracts\x12\xe5\x01\n\x0eUpdateContract\x12\x30.backoffice.procurement.v1.UpdateContractRequest\x1a#.backoffice.procurement.v1.Contract\"|\xa2\xbb\x18\x37\n\x1cprocurement.contracts.update\x12\x15procurement.contracts\x18\x02\x82\xd3\xe4\x93\x02;2//v1/{contract.name=organisations/*/contracts/*}:\x08\x63ontract\x12\x88\x02\n\x17\x45xportContractsRegister\x12\x39.backoffice.procurement.v1.ExportContractsRegisterRequest\x1a:.backoffice.procurement.v1.ExportContractsRegisterResponse\"v\xa2\xbb\x18\x35\n\x1aprocurement.contracts.list\x12\x15procurement.contracts\x18\x01\x82\xd3\xe4\x93\x02\x37\x12\x35/v1/{parent=organisations/*}/contracts:exportRegister\x12\x86\x02\n\x18\x45xportOcdsReleasePackage\x12:.backoffice.procurement.v1.ExportOcdsReleasePackageRequest\x1a;.backoffice.procurement.v1.ExportOcdsReleasePackageResponse\"q\xa2\xbb\x18\x34\n\x19procurement.contracts.get\x12\x15procurement.contracts\x18\x01\x82\xd3\xe4\x93\x02\x33\x12\x31/v1/{name=organisations/*/contracts/*}:exportOcds\x12\xed\x01\n\x11\x43reateRequisition\x12\x33.backoffice.procurement.v1.CreateRequisitionRequest\x1a&.backoffice.procurement.v1.Requisition\"{\xa2\xbb\x18\x39\n\x1fprocurement.requisitions.create\x12\x14procurement.ordering\x18\x02\x82\xd3\xe4\x93\x02\x38\")/v1/{parent=organisations/*}/requisitions:\x0brequisition\x12\xd7\x01\n\x0eGetRequisition\x12\x30.backoffice.procurement.v1.GetRequisitionRequest\x1a&.backoffice.procurement.v1.Requisition\"k\xa2\xbb\x18\x36\n\x1cprocurement.requisitions.get\x12\x14procurement.ordering\x18\x01\x82\xd3\xe4\x93\x02+\x12)/v1/{name=organisations/*/requisitions/*}\x12\xe9\x01\n\x10ListRequisitions\x12\x32.backoffice.procurement.v1.ListRequisitionsRequest\x1a\x33.backoffice.procurement.v1.ListRequisitionsResponse\"l\xa2\xbb\x18\x37\n\x1dprocurement.requisitions.list\x12\x14procurement.ordering\x18\x01\x82\xd3\xe4\x93\x02+\x12)/v1/{parent=organisations/*}/requisitions\x12\xfa\x01\n\x11UpdateRequisition\x12\x33.backoffice.procurement.v1.UpdateRequisitionRequest\x1a&.backoffice.procurement.v1.Requisition\"\x87\x01\xa2\xbb\x18\x39\n\x1fprocurement.requisitions.create\x12\x14procurement.ordering\x18\x02\x82\xd3\xe4\x93\x02\x44\x32\x35/v1/{requisition.name=organisations/*/requisitions/*}:\x0brequisition\x12\xea\x01\n\x11SubmitRequisition\x12\x33.backoffice.procurement.v1.SubmitRequisitionRequest\x1a&.backoffice.procurement.v1.Requisition\"x\xa2\xbb\x18\x39\n\x1fprocurement.requisitions.create\x12\x14procurement.ordering\x18\x02\x82\xd3\xe4\x93\x02\x35\"0/v1/{name=organisations/*/requisitions/*}:submit:\x01*\x12\xed\x01\n\x12\x41pproveRequisition\x12\x34.backoffice.procurement.v1.ApproveRequisitionRequest\x1a&.backoffice.procurement.v1.Requisition\"y\xa2\xbb\x18\x39\n\x1fprocurement.requisitions.decide\x12\x14procurement.ordering\x18\x02\x82\xd3\xe4\x93\x02\x36\"1/v1/{name=organisations/*/requisitions/*}:approve:\x01*\x12\xea\x01\n\x11RejectRequisition\x12\x33.backoffice.procurement.v1.RejectRequisitionRequest\x1a&.backoffice.procurement.v1.Requisition\"x\xa2\xbb\x18\x39\n\x1fprocurement.requisitions.decide\x12\x14procurement.ordering\x18\x02\x82\xd3\xe4\x93\x02\x35\"0/v1/{name=organisations/*/requisitions/*}:reject:\x01*\x12\xea\x01\n\x11\x43\x61ncelRequisition\x12\x33.backoffice.procurement.v1.CancelRequisitionRequest\x1a&.backoffice.procurement.v1.Requisition\"x\xa2\xbb\x18\x39\n\x1fprocurement.requisitions.create\x12\x14procurement.ordering\x18\x02\x82\xd3\xe4\x93\x02\x35\"0/v1/{name=organisations/*/requisitions/*}:cancel:\x01*\x12\xf2\x01\n\x13\x43reatePurchaseOrder\x12\x35.backoffice.procurement.v1.CreatePurchaseOrderRequest\x1a(.backoffice.procurement.v1.PurchaseOrder\"z\xa2\xbb\x18\x33\n\x19procurement.orders.create\x12\x14procurement.ordering\x18\x02\x82\xd3\xe4\x93\x02=\"+/v1/{parent=organisations/*}/purchaseOrders:\x0epurchase_order\x12\xd9\x01\n\x10GetPurchaseOrder\x12\x32.backoffice.procurement.v1.GetPurchaseOrderRequest\x1a(.backoffice.procurement.v1.PurchaseOrder\"g\xa2\xbb\x18\x30\n\x16procurement.orders.get\x12\x14procurement.ordering\x18\x01\x82\xd3\xe4\x93\x02-\x12+/v1/{name=organisations/*/purchaseOrders/*}\x12\xeb\x01\n\x12ListPurchaseOrders\x12\x34.backoffice.procurement.v1.ListPurchaseOrdersRequest\x1a\x35.backoffice.procurement.v1.ListPurchaseOrdersResponse\"h\xa2\xbb\x18\x31\n\x17procurement.orders.list\x12\x14procurement.ordering\x18\x01\x82\xd3\xe4\x93\x02-\x12+/v1/{parent=organisations/*}/purchaseOrders\x12\x82\x02\n\x13UpdatePurchaseOrder\x12\x35.backoffice.procurement.v1.UpdatePurchaseOrderRequest\x1a(.backoffice.procurement.v1.PurchaseOrder\"\x89\x01\xa2\xbb\x18\x33\n\x19procurement.orders.create\x12\x14procurement.ordering\x18\x02\x82\xd3\xe4\x93\x02L2:/v1/{purchase_order.name=organisations/*/purchaseOrders/*}:\x0epurchase_order\x12\xe8\x01\n\x12IssuePurchaseOrder\x12\x34.backoffice.procurement.v1.IssuePurchaseOrderRequest\x1a(.backoffice.procurement.v1.PurchaseOrder\"r\xa2\xbb\x18\x32\n\x18procurement.orders.issue\x12\x14procurement.ordering\x18\x02\x82\xd3\xe4\x93\x02\x36\"1/v1/{name=organisations/*/purchaseOrders/*}:issue:\x01*\x12\xeb\x01\n\x13\x43\x61ncelPurchaseOrder\x12\x35.backoffice.procurement.v1.CancelPurchaseOrderRequest\x1a(.backoffice.procurement.v1.PurchaseOrder\"s\xa2\xbb\x18\x32\n\x18procurement.orders.issue\x12\x14procurement.ordering\x18\x02\x82\xd3\xe4\x93\x02\x37\"2/v1/{name=organisations/*/purchaseOrders/*}:cancel:\x01*\x12\xe8\x01\n\x12\x43losePurchaseOrder\x12\x34.backoffice.procurement.v1.ClosePurchaseOrderRequest\x1a(.backoffice.procurement.v1.PurchaseOrder\"r\xa2\xbb\x18\x32\n\x18procurement.orders.issue\x12\x14procurement.ordering\x18\x02\x82\xd3\xe4\x93\x02\x36\"1/v1/{name=organisations/*/purchaseOrders/*}:close:\x01*\x12\x81\x02\n\x12\x43reateGoodsReceipt\x12\x34.backoffice.procurement.v1.CreateGoodsReceiptRequest\x1a\'.backoffice.procurement.v1.GoodsReceipt\"\x8b\x01\xa2\xbb\x18\x35\n\x1bprocurement.receipts.create\x12\x14procurement.ordering\x18\x02\x82\xd3\xe4\x93\x02L\";/v1/{parent=organisations/*/purchaseOrders/*}/goodsReceipts:\rgoods_receipt\x12\xf7\x01\n\x11ListGoodsReceipts\x12\x33.backoffice.procurement.v1.ListGoodsReceiptsRequest\x1a\x34.backoffice.procurement.v1.ListGoodsReceiptsResponse\"w\xa2\xbb\x18\x30\n\x16procurement.orders.get\x12\x14procurement.ordering\x18\x01\x82\xd3\xe4\x93\x02=\x12;/v1/{parent=organisations/*/purchaseOrders/*}/goodsReceipts\x12\x86\x02\n\x17\x43reateDemandAggregation\x12\x39.backoffice.procurement.v1.CreateDemandAggregationRequest\x1a,.backoffice.procurement.v1.DemandAggregation\"\x81\x01\xa2\xbb\x18\x32\n\x17procurement.demand.lead\x12\x15procurement.contracts\x18\x02\x82\xd3\xe4\x93\x02\x45\"//v1/{parent=organisations/*}/demandAggregations:\x12\x64\x65mand_aggregation\x12\xe9\x01\n\x14GetDemandAggregation\x12\x36.backoffice.procurement.v1.GetDemandAggregationRequest\x1a,.backoffice.procurement.v1.DemandAggregation\"k\xa2\xbb\x18\x30\n\x16procurement.demand.get\x12\x14procurement.ordering\x18\x01\x82\xd3\xe4\x93\x02\x31\x12//v1/{name=organisations/*/demandAggregations/*}\x12\xfa\x01\n\x16ListDemandAggregations\x12\x38.backoffice.procurement.v1.ListDemandAggregationsRequest\x1a\x39.backoffice.procurement.v1.ListDemandAggregationsResponse\"k\xa2\xbb\x18\x30\n\x16procurement.demand.get\x12\x14procurement.ordering\x18\x01\x82\xd3\xe4\x93\x02\x31\x12//v1/{parent=organisations/*}/demandAggregations\x12\xf6\x01\n\x10\x43reateDemandLine\x12\x32.backoffice.procurement.v1.CreateDemandLineRequest\x1a%.backoffice.procurement.v1.DemandLine\"\x86\x01\xa2\xbb\x18\x30\n\x16procurement.demand.add\x12\x14procurement.ordering\x18\x02\x82\xd3\xe4\x93\x02L\"=/v1/{parent=organisations/*/demandAggregations/*}/demandLines:\x0b\x64\x65mand_line\x12\xf3\x01\n\x0fListDemandLines\x12\x31.backoffice.procurement.v1.ListDemandLinesRequest\x1a\x32.backoffice.procurement.v1.ListDemandLinesResponse\"y\xa2\xbb\x18\x30\n\x16procurement.demand.get\x12\x14procurement.ordering\x18\x01\x82\xd3\xe4\x93\x02?\x12=/v1/{parent=organisations/*/demandAggregations/*}/demandLines\x12\xf8\x01\n\x16\x43loseDemandAggregation\x12\x38.backoffice.procurement.v1.CloseDemandAggregationRequest\x1a,.backoffice.procurement.v1.DemandAggregation\"v\xa2\xbb\x18\x32\n\x17procurement.demand.lead\x12\x15procurement.contracts\x18\x02\x82\xd3\xe4\x93\x02:\"5/v1/{name=organisations/*/demandAggregations/*}:close:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -61,6 +67,200 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATESUPPLIERREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\002'
   _globals['_UPDATESUPPLIERREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_UPDATESUPPLIERREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_DEBARSUPPLIERREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_DEBARSUPPLIERREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\037\n\035backoffice.police.uk/Supplier'
+  _globals['_DEBARSUPPLIERREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_DEBARSUPPLIERREQUEST'].fields_by_name['reason']._serialized_options = b'\342A\001\002'
+  _globals['_DEBARSUPPLIERREQUEST'].fields_by_name['debarment_date']._loaded_options = None
+  _globals['_DEBARSUPPLIERREQUEST'].fields_by_name['debarment_date']._serialized_options = b'\342A\001\002'
+  _globals['_DEBARSUPPLIERREQUEST'].fields_by_name['etag']._loaded_options = None
+  _globals['_DEBARSUPPLIERREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_DEBARSUPPLIERREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_DEBARSUPPLIERREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_LIFTDEBARMENTREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_LIFTDEBARMENTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\037\n\035backoffice.police.uk/Supplier'
+  _globals['_LIFTDEBARMENTREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_LIFTDEBARMENTREQUEST'].fields_by_name['reason']._serialized_options = b'\342A\001\002'
+  _globals['_LIFTDEBARMENTREQUEST'].fields_by_name['etag']._loaded_options = None
+  _globals['_LIFTDEBARMENTREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_LIFTDEBARMENTREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_LIFTDEBARMENTREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_GETPROCUREMENTPOLICYREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_GETPROCUREMENTPOLICYREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A(\n&backoffice.police.uk/ProcurementPolicy'
+  _globals['_UPDATEPROCUREMENTPOLICYREQUEST'].fields_by_name['procurement_policy']._loaded_options = None
+  _globals['_UPDATEPROCUREMENTPOLICYREQUEST'].fields_by_name['procurement_policy']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEPROCUREMENTPOLICYREQUEST'].fields_by_name['update_mask']._loaded_options = None
+  _globals['_UPDATEPROCUREMENTPOLICYREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEPROCUREMENTPOLICYREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_UPDATEPROCUREMENTPOLICYREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_CREATECONTRACTREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_CREATECONTRACTREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\037\022\035backoffice.police.uk/Contract'
+  _globals['_CREATECONTRACTREQUEST'].fields_by_name['contract']._loaded_options = None
+  _globals['_CREATECONTRACTREQUEST'].fields_by_name['contract']._serialized_options = b'\342A\001\002'
+  _globals['_CREATECONTRACTREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CREATECONTRACTREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_GETCONTRACTREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_GETCONTRACTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\037\n\035backoffice.police.uk/Contract'
+  _globals['_LISTCONTRACTSREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_LISTCONTRACTSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\037\022\035backoffice.police.uk/Contract'
+  _globals['_LISTCONTRACTSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTCONTRACTSREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
+  _globals['_LISTCONTRACTSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTCONTRACTSREQUEST'].fields_by_name['page_token']._serialized_options = b'\342A\001\001'
+  _globals['_LISTCONTRACTSREQUEST'].fields_by_name['filter']._loaded_options = None
+  _globals['_LISTCONTRACTSREQUEST'].fields_by_name['filter']._serialized_options = b'\342A\001\001'
+  _globals['_UPDATECONTRACTREQUEST'].fields_by_name['contract']._loaded_options = None
+  _globals['_UPDATECONTRACTREQUEST'].fields_by_name['contract']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATECONTRACTREQUEST'].fields_by_name['update_mask']._loaded_options = None
+  _globals['_UPDATECONTRACTREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATECONTRACTREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_UPDATECONTRACTREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_EXPORTCONTRACTSREGISTERREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_EXPORTCONTRACTSREGISTERREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\037\022\035backoffice.police.uk/Contract'
+  _globals['_EXPORTOCDSRELEASEPACKAGEREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_EXPORTOCDSRELEASEPACKAGEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\037\n\035backoffice.police.uk/Contract'
+  _globals['_CREATEREQUISITIONREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_CREATEREQUISITIONREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\"\022 backoffice.police.uk/Requisition'
+  _globals['_CREATEREQUISITIONREQUEST'].fields_by_name['requisition']._loaded_options = None
+  _globals['_CREATEREQUISITIONREQUEST'].fields_by_name['requisition']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEREQUISITIONREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CREATEREQUISITIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_GETREQUISITIONREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_GETREQUISITIONREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\"\n backoffice.police.uk/Requisition'
+  _globals['_LISTREQUISITIONSREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_LISTREQUISITIONSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\"\022 backoffice.police.uk/Requisition'
+  _globals['_LISTREQUISITIONSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTREQUISITIONSREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
+  _globals['_LISTREQUISITIONSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTREQUISITIONSREQUEST'].fields_by_name['page_token']._serialized_options = b'\342A\001\001'
+  _globals['_LISTREQUISITIONSREQUEST'].fields_by_name['filter']._loaded_options = None
+  _globals['_LISTREQUISITIONSREQUEST'].fields_by_name['filter']._serialized_options = b'\342A\001\001'
+  _globals['_UPDATEREQUISITIONREQUEST'].fields_by_name['requisition']._loaded_options = None
+  _globals['_UPDATEREQUISITIONREQUEST'].fields_by_name['requisition']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEREQUISITIONREQUEST'].fields_by_name['update_mask']._loaded_options = None
+  _globals['_UPDATEREQUISITIONREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEREQUISITIONREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_UPDATEREQUISITIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_SUBMITREQUISITIONREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_SUBMITREQUISITIONREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\"\n backoffice.police.uk/Requisition'
+  _globals['_SUBMITREQUISITIONREQUEST'].fields_by_name['etag']._loaded_options = None
+  _globals['_SUBMITREQUISITIONREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_SUBMITREQUISITIONREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_SUBMITREQUISITIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_APPROVEREQUISITIONREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_APPROVEREQUISITIONREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\"\n backoffice.police.uk/Requisition'
+  _globals['_APPROVEREQUISITIONREQUEST'].fields_by_name['etag']._loaded_options = None
+  _globals['_APPROVEREQUISITIONREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_APPROVEREQUISITIONREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_APPROVEREQUISITIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_REJECTREQUISITIONREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_REJECTREQUISITIONREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\"\n backoffice.police.uk/Requisition'
+  _globals['_REJECTREQUISITIONREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_REJECTREQUISITIONREQUEST'].fields_by_name['reason']._serialized_options = b'\342A\001\002'
+  _globals['_REJECTREQUISITIONREQUEST'].fields_by_name['etag']._loaded_options = None
+  _globals['_REJECTREQUISITIONREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_REJECTREQUISITIONREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_REJECTREQUISITIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_CANCELREQUISITIONREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_CANCELREQUISITIONREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\"\n backoffice.police.uk/Requisition'
+  _globals['_CANCELREQUISITIONREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_CANCELREQUISITIONREQUEST'].fields_by_name['reason']._serialized_options = b'\342A\001\001'
+  _globals['_CANCELREQUISITIONREQUEST'].fields_by_name['etag']._loaded_options = None
+  _globals['_CANCELREQUISITIONREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_CANCELREQUISITIONREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CANCELREQUISITIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_CREATEPURCHASEORDERREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_CREATEPURCHASEORDERREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A$\022\"backoffice.police.uk/PurchaseOrder'
+  _globals['_CREATEPURCHASEORDERREQUEST'].fields_by_name['purchase_order']._loaded_options = None
+  _globals['_CREATEPURCHASEORDERREQUEST'].fields_by_name['purchase_order']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEPURCHASEORDERREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CREATEPURCHASEORDERREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_GETPURCHASEORDERREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_GETPURCHASEORDERREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A$\n\"backoffice.police.uk/PurchaseOrder'
+  _globals['_LISTPURCHASEORDERSREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_LISTPURCHASEORDERSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A$\022\"backoffice.police.uk/PurchaseOrder'
+  _globals['_LISTPURCHASEORDERSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTPURCHASEORDERSREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
+  _globals['_LISTPURCHASEORDERSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTPURCHASEORDERSREQUEST'].fields_by_name['page_token']._serialized_options = b'\342A\001\001'
+  _globals['_LISTPURCHASEORDERSREQUEST'].fields_by_name['filter']._loaded_options = None
+  _globals['_LISTPURCHASEORDERSREQUEST'].fields_by_name['filter']._serialized_options = b'\342A\001\001'
+  _globals['_UPDATEPURCHASEORDERREQUEST'].fields_by_name['purchase_order']._loaded_options = None
+  _globals['_UPDATEPURCHASEORDERREQUEST'].fields_by_name['purchase_order']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEPURCHASEORDERREQUEST'].fields_by_name['update_mask']._loaded_options = None
+  _globals['_UPDATEPURCHASEORDERREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEPURCHASEORDERREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_UPDATEPURCHASEORDERREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_ISSUEPURCHASEORDERREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_ISSUEPURCHASEORDERREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A$\n\"backoffice.police.uk/PurchaseOrder'
+  _globals['_ISSUEPURCHASEORDERREQUEST'].fields_by_name['etag']._loaded_options = None
+  _globals['_ISSUEPURCHASEORDERREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_ISSUEPURCHASEORDERREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_ISSUEPURCHASEORDERREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_CANCELPURCHASEORDERREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_CANCELPURCHASEORDERREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A$\n\"backoffice.police.uk/PurchaseOrder'
+  _globals['_CANCELPURCHASEORDERREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_CANCELPURCHASEORDERREQUEST'].fields_by_name['reason']._serialized_options = b'\342A\001\002'
+  _globals['_CANCELPURCHASEORDERREQUEST'].fields_by_name['etag']._loaded_options = None
+  _globals['_CANCELPURCHASEORDERREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_CANCELPURCHASEORDERREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CANCELPURCHASEORDERREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_CLOSEPURCHASEORDERREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_CLOSEPURCHASEORDERREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A$\n\"backoffice.police.uk/PurchaseOrder'
+  _globals['_CLOSEPURCHASEORDERREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_CLOSEPURCHASEORDERREQUEST'].fields_by_name['reason']._serialized_options = b'\342A\001\001'
+  _globals['_CLOSEPURCHASEORDERREQUEST'].fields_by_name['etag']._loaded_options = None
+  _globals['_CLOSEPURCHASEORDERREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_CLOSEPURCHASEORDERREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CLOSEPURCHASEORDERREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_CREATEGOODSRECEIPTREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_CREATEGOODSRECEIPTREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A#\022!backoffice.police.uk/GoodsReceipt'
+  _globals['_CREATEGOODSRECEIPTREQUEST'].fields_by_name['goods_receipt']._loaded_options = None
+  _globals['_CREATEGOODSRECEIPTREQUEST'].fields_by_name['goods_receipt']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEGOODSRECEIPTREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CREATEGOODSRECEIPTREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_LISTGOODSRECEIPTSREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_LISTGOODSRECEIPTSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A#\022!backoffice.police.uk/GoodsReceipt'
+  _globals['_LISTGOODSRECEIPTSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTGOODSRECEIPTSREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
+  _globals['_LISTGOODSRECEIPTSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTGOODSRECEIPTSREQUEST'].fields_by_name['page_token']._serialized_options = b'\342A\001\001'
+  _globals['_CREATEDEMANDAGGREGATIONREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_CREATEDEMANDAGGREGATIONREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A(\022&backoffice.police.uk/DemandAggregation'
+  _globals['_CREATEDEMANDAGGREGATIONREQUEST'].fields_by_name['demand_aggregation']._loaded_options = None
+  _globals['_CREATEDEMANDAGGREGATIONREQUEST'].fields_by_name['demand_aggregation']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEDEMANDAGGREGATIONREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CREATEDEMANDAGGREGATIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_GETDEMANDAGGREGATIONREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_GETDEMANDAGGREGATIONREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A(\n&backoffice.police.uk/DemandAggregation'
+  _globals['_LISTDEMANDAGGREGATIONSREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_LISTDEMANDAGGREGATIONSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A(\022&backoffice.police.uk/DemandAggregation'
+  _globals['_LISTDEMANDAGGREGATIONSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTDEMANDAGGREGATIONSREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
+  _globals['_LISTDEMANDAGGREGATIONSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTDEMANDAGGREGATIONSREQUEST'].fields_by_name['page_token']._serialized_options = b'\342A\001\001'
+  _globals['_CREATEDEMANDLINEREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_CREATEDEMANDLINEREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A!\022\037backoffice.police.uk/DemandLine'
+  _globals['_CREATEDEMANDLINEREQUEST'].fields_by_name['demand_line']._loaded_options = None
+  _globals['_CREATEDEMANDLINEREQUEST'].fields_by_name['demand_line']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEDEMANDLINEREQUEST'].fields_by_name['acting_for']._loaded_options = None
+  _globals['_CREATEDEMANDLINEREQUEST'].fields_by_name['acting_for']._serialized_options = b'\342A\001\001'
+  _globals['_CREATEDEMANDLINEREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CREATEDEMANDLINEREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_LISTDEMANDLINESREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_LISTDEMANDLINESREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A!\022\037backoffice.police.uk/DemandLine'
+  _globals['_LISTDEMANDLINESREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTDEMANDLINESREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
+  _globals['_LISTDEMANDLINESREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTDEMANDLINESREQUEST'].fields_by_name['page_token']._serialized_options = b'\342A\001\001'
+  _globals['_CLOSEDEMANDAGGREGATIONREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_CLOSEDEMANDAGGREGATIONREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A(\n&backoffice.police.uk/DemandAggregation'
+  _globals['_CLOSEDEMANDAGGREGATIONREQUEST'].fields_by_name['contract']._loaded_options = None
+  _globals['_CLOSEDEMANDAGGREGATIONREQUEST'].fields_by_name['contract']._serialized_options = b'\342A\001\002'
+  _globals['_CLOSEDEMANDAGGREGATIONREQUEST'].fields_by_name['etag']._loaded_options = None
+  _globals['_CLOSEDEMANDAGGREGATIONREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_CLOSEDEMANDAGGREGATIONREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CLOSEDEMANDAGGREGATIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_PROCUREMENTSERVICE'].methods_by_name['CreateSupplier']._loaded_options = None
   _globals['_PROCUREMENTSERVICE'].methods_by_name['CreateSupplier']._serialized_options = b'\242\273\0307\n\034procurement.suppliers.create\022\025procurement.suppliers\030\002\202\323\344\223\0022\"&/v1/{parent=organisations/*}/suppliers:\010supplier'
   _globals['_PROCUREMENTSERVICE'].methods_by_name['GetSupplier']._loaded_options = None
@@ -69,16 +269,164 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROCUREMENTSERVICE'].methods_by_name['ListSuppliers']._serialized_options = b'\242\273\0305\n\032procurement.suppliers.list\022\025procurement.suppliers\030\001\202\323\344\223\002(\022&/v1/{parent=organisations/*}/suppliers'
   _globals['_PROCUREMENTSERVICE'].methods_by_name['UpdateSupplier']._loaded_options = None
   _globals['_PROCUREMENTSERVICE'].methods_by_name['UpdateSupplier']._serialized_options = b'\242\273\0307\n\034procurement.suppliers.update\022\025procurement.suppliers\030\002\202\323\344\223\002;2//v1/{supplier.name=organisations/*/suppliers/*}:\010supplier'
-  _globals['_CREATESUPPLIERREQUEST']._serialized_start=284
-  _globals['_CREATESUPPLIERREQUEST']._serialized_end=518
-  _globals['_GETSUPPLIERREQUEST']._serialized_start=520
-  _globals['_GETSUPPLIERREQUEST']._serialized_end=600
-  _globals['_LISTSUPPLIERSREQUEST']._serialized_start=603
-  _globals['_LISTSUPPLIERSREQUEST']._serialized_end=791
-  _globals['_LISTSUPPLIERSRESPONSE']._serialized_start=794
-  _globals['_LISTSUPPLIERSRESPONSE']._serialized_end=924
-  _globals['_UPDATESUPPLIERREQUEST']._serialized_start=927
-  _globals['_UPDATESUPPLIERREQUEST']._serialized_end=1125
-  _globals['_PROCUREMENTSERVICE']._serialized_start=1128
-  _globals['_PROCUREMENTSERVICE']._serialized_end=2029
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['DebarSupplier']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['DebarSupplier']._serialized_options = b'\242\273\0306\n\033procurement.suppliers.debar\022\025procurement.suppliers\030\002\202\323\344\223\0021\",/v1/{name=organisations/*/suppliers/*}:debar:\001*'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['LiftDebarment']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['LiftDebarment']._serialized_options = b'\242\273\0306\n\033procurement.suppliers.debar\022\025procurement.suppliers\030\002\202\323\344\223\0029\"4/v1/{name=organisations/*/suppliers/*}:liftDebarment:\001*'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['GetProcurementPolicy']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['GetProcurementPolicy']._serialized_options = b'\242\273\0300\n\026procurement.policy.get\022\024procurement.ordering\030\001\202\323\344\223\002.\022,/v1/{name=organisations/*/procurementPolicy}'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['UpdateProcurementPolicy']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['UpdateProcurementPolicy']._serialized_options = b'\242\273\0303\n\031procurement.policy.update\022\024procurement.ordering\030\002\202\323\344\223\002U2?/v1/{procurement_policy.name=organisations/*/procurementPolicy}:\022procurement_policy'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['CreateContract']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['CreateContract']._serialized_options = b'\242\273\0307\n\034procurement.contracts.create\022\025procurement.contracts\030\002\202\323\344\223\0022\"&/v1/{parent=organisations/*}/contracts:\010contract'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['GetContract']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['GetContract']._serialized_options = b'\242\273\0304\n\031procurement.contracts.get\022\025procurement.contracts\030\001\202\323\344\223\002(\022&/v1/{name=organisations/*/contracts/*}'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ListContracts']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ListContracts']._serialized_options = b'\242\273\0305\n\032procurement.contracts.list\022\025procurement.contracts\030\001\202\323\344\223\002(\022&/v1/{parent=organisations/*}/contracts'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['UpdateContract']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['UpdateContract']._serialized_options = b'\242\273\0307\n\034procurement.contracts.update\022\025procurement.contracts\030\002\202\323\344\223\002;2//v1/{contract.name=organisations/*/contracts/*}:\010contract'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ExportContractsRegister']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ExportContractsRegister']._serialized_options = b'\242\273\0305\n\032procurement.contracts.list\022\025procurement.contracts\030\001\202\323\344\223\0027\0225/v1/{parent=organisations/*}/contracts:exportRegister'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ExportOcdsReleasePackage']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ExportOcdsReleasePackage']._serialized_options = b'\242\273\0304\n\031procurement.contracts.get\022\025procurement.contracts\030\001\202\323\344\223\0023\0221/v1/{name=organisations/*/contracts/*}:exportOcds'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['CreateRequisition']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['CreateRequisition']._serialized_options = b'\242\273\0309\n\037procurement.requisitions.create\022\024procurement.ordering\030\002\202\323\344\223\0028\")/v1/{parent=organisations/*}/requisitions:\013requisition'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['GetRequisition']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['GetRequisition']._serialized_options = b'\242\273\0306\n\034procurement.requisitions.get\022\024procurement.ordering\030\001\202\323\344\223\002+\022)/v1/{name=organisations/*/requisitions/*}'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ListRequisitions']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ListRequisitions']._serialized_options = b'\242\273\0307\n\035procurement.requisitions.list\022\024procurement.ordering\030\001\202\323\344\223\002+\022)/v1/{parent=organisations/*}/requisitions'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['UpdateRequisition']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['UpdateRequisition']._serialized_options = b'\242\273\0309\n\037procurement.requisitions.create\022\024procurement.ordering\030\002\202\323\344\223\002D25/v1/{requisition.name=organisations/*/requisitions/*}:\013requisition'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['SubmitRequisition']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['SubmitRequisition']._serialized_options = b'\242\273\0309\n\037procurement.requisitions.create\022\024procurement.ordering\030\002\202\323\344\223\0025\"0/v1/{name=organisations/*/requisitions/*}:submit:\001*'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ApproveRequisition']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ApproveRequisition']._serialized_options = b'\242\273\0309\n\037procurement.requisitions.decide\022\024procurement.ordering\030\002\202\323\344\223\0026\"1/v1/{name=organisations/*/requisitions/*}:approve:\001*'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['RejectRequisition']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['RejectRequisition']._serialized_options = b'\242\273\0309\n\037procurement.requisitions.decide\022\024procurement.ordering\030\002\202\323\344\223\0025\"0/v1/{name=organisations/*/requisitions/*}:reject:\001*'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['CancelRequisition']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['CancelRequisition']._serialized_options = b'\242\273\0309\n\037procurement.requisitions.create\022\024procurement.ordering\030\002\202\323\344\223\0025\"0/v1/{name=organisations/*/requisitions/*}:cancel:\001*'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['CreatePurchaseOrder']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['CreatePurchaseOrder']._serialized_options = b'\242\273\0303\n\031procurement.orders.create\022\024procurement.ordering\030\002\202\323\344\223\002=\"+/v1/{parent=organisations/*}/purchaseOrders:\016purchase_order'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['GetPurchaseOrder']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['GetPurchaseOrder']._serialized_options = b'\242\273\0300\n\026procurement.orders.get\022\024procurement.ordering\030\001\202\323\344\223\002-\022+/v1/{name=organisations/*/purchaseOrders/*}'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ListPurchaseOrders']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ListPurchaseOrders']._serialized_options = b'\242\273\0301\n\027procurement.orders.list\022\024procurement.ordering\030\001\202\323\344\223\002-\022+/v1/{parent=organisations/*}/purchaseOrders'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['UpdatePurchaseOrder']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['UpdatePurchaseOrder']._serialized_options = b'\242\273\0303\n\031procurement.orders.create\022\024procurement.ordering\030\002\202\323\344\223\002L2:/v1/{purchase_order.name=organisations/*/purchaseOrders/*}:\016purchase_order'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['IssuePurchaseOrder']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['IssuePurchaseOrder']._serialized_options = b'\242\273\0302\n\030procurement.orders.issue\022\024procurement.ordering\030\002\202\323\344\223\0026\"1/v1/{name=organisations/*/purchaseOrders/*}:issue:\001*'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['CancelPurchaseOrder']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['CancelPurchaseOrder']._serialized_options = b'\242\273\0302\n\030procurement.orders.issue\022\024procurement.ordering\030\002\202\323\344\223\0027\"2/v1/{name=organisations/*/purchaseOrders/*}:cancel:\001*'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ClosePurchaseOrder']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ClosePurchaseOrder']._serialized_options = b'\242\273\0302\n\030procurement.orders.issue\022\024procurement.ordering\030\002\202\323\344\223\0026\"1/v1/{name=organisations/*/purchaseOrders/*}:close:\001*'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['CreateGoodsReceipt']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['CreateGoodsReceipt']._serialized_options = b'\242\273\0305\n\033procurement.receipts.create\022\024procurement.ordering\030\002\202\323\344\223\002L\";/v1/{parent=organisations/*/purchaseOrders/*}/goodsReceipts:\rgoods_receipt'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ListGoodsReceipts']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ListGoodsReceipts']._serialized_options = b'\242\273\0300\n\026procurement.orders.get\022\024procurement.ordering\030\001\202\323\344\223\002=\022;/v1/{parent=organisations/*/purchaseOrders/*}/goodsReceipts'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['CreateDemandAggregation']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['CreateDemandAggregation']._serialized_options = b'\242\273\0302\n\027procurement.demand.lead\022\025procurement.contracts\030\002\202\323\344\223\002E\"//v1/{parent=organisations/*}/demandAggregations:\022demand_aggregation'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['GetDemandAggregation']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['GetDemandAggregation']._serialized_options = b'\242\273\0300\n\026procurement.demand.get\022\024procurement.ordering\030\001\202\323\344\223\0021\022//v1/{name=organisations/*/demandAggregations/*}'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ListDemandAggregations']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ListDemandAggregations']._serialized_options = b'\242\273\0300\n\026procurement.demand.get\022\024procurement.ordering\030\001\202\323\344\223\0021\022//v1/{parent=organisations/*}/demandAggregations'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['CreateDemandLine']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['CreateDemandLine']._serialized_options = b'\242\273\0300\n\026procurement.demand.add\022\024procurement.ordering\030\002\202\323\344\223\002L\"=/v1/{parent=organisations/*/demandAggregations/*}/demandLines:\013demand_line'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ListDemandLines']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['ListDemandLines']._serialized_options = b'\242\273\0300\n\026procurement.demand.get\022\024procurement.ordering\030\001\202\323\344\223\002?\022=/v1/{parent=organisations/*/demandAggregations/*}/demandLines'
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['CloseDemandAggregation']._loaded_options = None
+  _globals['_PROCUREMENTSERVICE'].methods_by_name['CloseDemandAggregation']._serialized_options = b'\242\273\0302\n\027procurement.demand.lead\022\025procurement.contracts\030\002\202\323\344\223\002:\"5/v1/{name=organisations/*/demandAggregations/*}:close:\001*'
+  _globals['_CREATESUPPLIERREQUEST']._serialized_start=535
+  _globals['_CREATESUPPLIERREQUEST']._serialized_end=769
+  _globals['_GETSUPPLIERREQUEST']._serialized_start=771
+  _globals['_GETSUPPLIERREQUEST']._serialized_end=851
+  _globals['_LISTSUPPLIERSREQUEST']._serialized_start=854
+  _globals['_LISTSUPPLIERSREQUEST']._serialized_end=1042
+  _globals['_LISTSUPPLIERSRESPONSE']._serialized_start=1045
+  _globals['_LISTSUPPLIERSRESPONSE']._serialized_end=1175
+  _globals['_UPDATESUPPLIERREQUEST']._serialized_start=1178
+  _globals['_UPDATESUPPLIERREQUEST']._serialized_end=1376
+  _globals['_DEBARSUPPLIERREQUEST']._serialized_start=1379
+  _globals['_DEBARSUPPLIERREQUEST']._serialized_end=1618
+  _globals['_LIFTDEBARMENTREQUEST']._serialized_start=1621
+  _globals['_LIFTDEBARMENTREQUEST']._serialized_end=1796
+  _globals['_GETPROCUREMENTPOLICYREQUEST']._serialized_start=1798
+  _globals['_GETPROCUREMENTPOLICYREQUEST']._serialized_end=1896
+  _globals['_UPDATEPROCUREMENTPOLICYREQUEST']._serialized_start=1899
+  _globals['_UPDATEPROCUREMENTPOLICYREQUEST']._serialized_end=2134
+  _globals['_CREATECONTRACTREQUEST']._serialized_start=2137
+  _globals['_CREATECONTRACTREQUEST']._serialized_end=2332
+  _globals['_GETCONTRACTREQUEST']._serialized_start=2334
+  _globals['_GETCONTRACTREQUEST']._serialized_end=2414
+  _globals['_LISTCONTRACTSREQUEST']._serialized_start=2417
+  _globals['_LISTCONTRACTSREQUEST']._serialized_end=2605
+  _globals['_LISTCONTRACTSRESPONSE']._serialized_start=2608
+  _globals['_LISTCONTRACTSRESPONSE']._serialized_end=2738
+  _globals['_UPDATECONTRACTREQUEST']._serialized_start=2741
+  _globals['_UPDATECONTRACTREQUEST']._serialized_end=2939
+  _globals['_EXPORTCONTRACTSREGISTERREQUEST']._serialized_start=2941
+  _globals['_EXPORTCONTRACTSREGISTERREQUEST']._serialized_end=3037
+  _globals['_EXPORTCONTRACTSREGISTERRESPONSE']._serialized_start=3039
+  _globals['_EXPORTCONTRACTSREGISTERRESPONSE']._serialized_end=3119
+  _globals['_EXPORTOCDSRELEASEPACKAGEREQUEST']._serialized_start=3121
+  _globals['_EXPORTOCDSRELEASEPACKAGEREQUEST']._serialized_end=3214
+  _globals['_EXPORTOCDSRELEASEPACKAGERESPONSE']._serialized_start=3216
+  _globals['_EXPORTOCDSRELEASEPACKAGERESPONSE']._serialized_end=3320
+  _globals['_CREATEREQUISITIONREQUEST']._serialized_start=3323
+  _globals['_CREATEREQUISITIONREQUEST']._serialized_end=3533
+  _globals['_GETREQUISITIONREQUEST']._serialized_start=3535
+  _globals['_GETREQUISITIONREQUEST']._serialized_end=3621
+  _globals['_LISTREQUISITIONSREQUEST']._serialized_start=3624
+  _globals['_LISTREQUISITIONSREQUEST']._serialized_end=3818
+  _globals['_LISTREQUISITIONSRESPONSE']._serialized_start=3821
+  _globals['_LISTREQUISITIONSRESPONSE']._serialized_end=3963
+  _globals['_UPDATEREQUISITIONREQUEST']._serialized_start=3966
+  _globals['_UPDATEREQUISITIONREQUEST']._serialized_end=4176
+  _globals['_SUBMITREQUISITIONREQUEST']._serialized_start=4179
+  _globals['_SUBMITREQUISITIONREQUEST']._serialized_end=4331
+  _globals['_APPROVEREQUISITIONREQUEST']._serialized_start=4334
+  _globals['_APPROVEREQUISITIONREQUEST']._serialized_end=4487
+  _globals['_REJECTREQUISITIONREQUEST']._serialized_start=4490
+  _globals['_REJECTREQUISITIONREQUEST']._serialized_end=4672
+  _globals['_CANCELREQUISITIONREQUEST']._serialized_start=4675
+  _globals['_CANCELREQUISITIONREQUEST']._serialized_end=4857
+  _globals['_CREATEPURCHASEORDERREQUEST']._serialized_start=4860
+  _globals['_CREATEPURCHASEORDERREQUEST']._serialized_end=5081
+  _globals['_GETPURCHASEORDERREQUEST']._serialized_start=5083
+  _globals['_GETPURCHASEORDERREQUEST']._serialized_end=5173
+  _globals['_LISTPURCHASEORDERSREQUEST']._serialized_start=5176
+  _globals['_LISTPURCHASEORDERSREQUEST']._serialized_end=5374
+  _globals['_LISTPURCHASEORDERSRESPONSE']._serialized_start=5377
+  _globals['_LISTPURCHASEORDERSRESPONSE']._serialized_end=5528
+  _globals['_UPDATEPURCHASEORDERREQUEST']._serialized_start=5531
+  _globals['_UPDATEPURCHASEORDERREQUEST']._serialized_end=5750
+  _globals['_ISSUEPURCHASEORDERREQUEST']._serialized_start=5753
+  _globals['_ISSUEPURCHASEORDERREQUEST']._serialized_end=5908
+  _globals['_CANCELPURCHASEORDERREQUEST']._serialized_start=5911
+  _globals['_CANCELPURCHASEORDERREQUEST']._serialized_end=6097
+  _globals['_CLOSEPURCHASEORDERREQUEST']._serialized_start=6100
+  _globals['_CLOSEPURCHASEORDERREQUEST']._serialized_end=6285
+  _globals['_CREATEGOODSRECEIPTREQUEST']._serialized_start=6288
+  _globals['_CREATEGOODSRECEIPTREQUEST']._serialized_end=6504
+  _globals['_LISTGOODSRECEIPTSREQUEST']._serialized_start=6507
+  _globals['_LISTGOODSRECEIPTSREQUEST']._serialized_end=6673
+  _globals['_LISTGOODSRECEIPTSRESPONSE']._serialized_start=6676
+  _globals['_LISTGOODSRECEIPTSRESPONSE']._serialized_end=6823
+  _globals['_CREATEDEMANDAGGREGATIONREQUEST']._serialized_start=6826
+  _globals['_CREATEDEMANDAGGREGATIONREQUEST']._serialized_end=7067
+  _globals['_GETDEMANDAGGREGATIONREQUEST']._serialized_start=7069
+  _globals['_GETDEMANDAGGREGATIONREQUEST']._serialized_end=7167
+  _globals['_LISTDEMANDAGGREGATIONSREQUEST']._serialized_start=7170
+  _globals['_LISTDEMANDAGGREGATIONSREQUEST']._serialized_end=7346
+  _globals['_LISTDEMANDAGGREGATIONSRESPONSE']._serialized_start=7349
+  _globals['_LISTDEMANDAGGREGATIONSRESPONSE']._serialized_end=7516
+  _globals['_CREATEDEMANDLINEREQUEST']._serialized_start=7519
+  _globals['_CREATEDEMANDLINEREQUEST']._serialized_end=7762
+  _globals['_LISTDEMANDLINESREQUEST']._serialized_start=7765
+  _globals['_LISTDEMANDLINESREQUEST']._serialized_end=7927
+  _globals['_LISTDEMANDLINESRESPONSE']._serialized_start=7930
+  _globals['_LISTDEMANDLINESRESPONSE']._serialized_end=8069
+  _globals['_CLOSEDEMANDAGGREGATIONREQUEST']._serialized_start=8072
+  _globals['_CLOSEDEMANDAGGREGATIONREQUEST']._serialized_end=8306
+  _globals['_PROCUREMENTSERVICE']._serialized_start=8309
+  _globals['_PROCUREMENTSERVICE']._serialized_end=17164
 # @@protoc_insertion_point(module_scope)

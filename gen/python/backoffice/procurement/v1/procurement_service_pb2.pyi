@@ -3,12 +3,18 @@
 isort:skip_file
 """
 
+from backoffice.procurement.v1 import contract_pb2 as _contract_pb2
+from backoffice.procurement.v1 import demand_aggregation_pb2 as _demand_aggregation_pb2
+from backoffice.procurement.v1 import policy_pb2 as _policy_pb2
+from backoffice.procurement.v1 import purchase_order_pb2 as _purchase_order_pb2
+from backoffice.procurement.v1 import requisition_pb2 as _requisition_pb2
 from backoffice.procurement.v1 import supplier_pb2 as _supplier_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.type import date_pb2 as _date_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -189,3 +195,1237 @@ class UpdateSupplierRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateSupplierRequest: _TypeAlias = UpdateSupplierRequest  # noqa: Y015
+
+@_typing.final
+class DebarSupplierRequest(_message.Message):
+    """The request of `DebarSupplier`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DEBARMENT_DATE_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The supplier, as `organisations/{code}/suppliers/{supplier}`."""
+    reason: _builtins.str
+    """The grounds, 1 to 500 characters."""
+    etag: _builtins.str
+    """The etag of the supplier last read; a stale one is ABORTED (`ETAG_MISMATCH`)."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    @_builtins.property
+    def debarment_date(self) -> _date_pb2.Date:
+        """The date from which the debarment applies."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        debarment_date: _date_pb2.Date | None = ...,
+        etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["debarment_date", b"debarment_date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["debarment_date", b"debarment_date", "etag", b"etag", "name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DebarSupplierRequest: _TypeAlias = DebarSupplierRequest  # noqa: Y015
+
+@_typing.final
+class LiftDebarmentRequest(_message.Message):
+    """The request of `LiftDebarment`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The supplier, as `organisations/{code}/suppliers/{supplier}`."""
+    reason: _builtins.str
+    """Why the debarment ends, 1 to 500 characters."""
+    etag: _builtins.str
+    """The etag of the supplier last read; a stale one is ABORTED (`ETAG_MISMATCH`)."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LiftDebarmentRequest: _TypeAlias = LiftDebarmentRequest  # noqa: Y015
+
+@_typing.final
+class GetProcurementPolicyRequest(_message.Message):
+    """The request of `GetProcurementPolicy`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The procurementpolicy, as `organisations/{code}/procurementPolicy`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetProcurementPolicyRequest: _TypeAlias = GetProcurementPolicyRequest  # noqa: Y015
+
+@_typing.final
+class UpdateProcurementPolicyRequest(_message.Message):
+    """The request of `UpdateProcurementPolicy`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROCUREMENT_POLICY_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    @_builtins.property
+    def procurement_policy(self) -> _policy_pb2.ProcurementPolicy:
+        """The policy with its `name`, new values and the `etag` last read."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields to change: `approval_bands`, `receipt_tolerance_percent`, or `*`."""
+
+    def __init__(
+        self,
+        *,
+        procurement_policy: _policy_pb2.ProcurementPolicy | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["procurement_policy", b"procurement_policy", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["procurement_policy", b"procurement_policy", "request_id", b"request_id", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateProcurementPolicyRequest: _TypeAlias = UpdateProcurementPolicyRequest  # noqa: Y015
+
+@_typing.final
+class CreateContractRequest(_message.Message):
+    """The request of `CreateContract`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    CONTRACT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """Where to create or list, as `organisations/{code}`."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    @_builtins.property
+    def contract(self) -> _contract_pb2.Contract:
+        """The contract to record."""
+
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        contract: _contract_pb2.Contract | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contract", b"contract"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contract", b"contract", "parent", b"parent", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateContractRequest: _TypeAlias = CreateContractRequest  # noqa: Y015
+
+@_typing.final
+class GetContractRequest(_message.Message):
+    """The request of `GetContract`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The contract, as `organisations/{code}/contracts/{contract}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContractRequest: _TypeAlias = GetContractRequest  # noqa: Y015
+
+@_typing.final
+class ListContractsRequest(_message.Message):
+    """The request of `ListContracts`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """Where to create or list, as `organisations/{code}` or `organisations/-`."""
+    page_size: _builtins.int
+    """At most this many results; 0 means 50, the most is 1000."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call with the same parent and filter."""
+    filter: _builtins.str
+    """An AIP-160 filter (comparisons joined by AND) over `supplier`, `kind` (CONTRACT or FRAMEWORK), `reference`, `title`, `start_date` and `end_date`."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        filter: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListContractsRequest: _TypeAlias = ListContractsRequest  # noqa: Y015
+
+@_typing.final
+class ListContractsResponse(_message.Message):
+    """The response of `ListContracts`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTRACTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass this as `page_token` for the next page; empty on the last page."""
+    @_builtins.property
+    def contracts(self) -> _containers.RepeatedCompositeFieldContainer[_contract_pb2.Contract]:
+        """The contracts of this page."""
+
+    def __init__(
+        self,
+        *,
+        contracts: _abc.Iterable[_contract_pb2.Contract] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contracts", b"contracts", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListContractsResponse: _TypeAlias = ListContractsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateContractRequest(_message.Message):
+    """The request of `UpdateContract`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTRACT_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    @_builtins.property
+    def contract(self) -> _contract_pb2.Contract:
+        """The contract with its `name`, new values and the `etag` last read."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields to change: `title`, `description`, `department`, `value`, `irrecoverable_vat`, `end_date`, `review_date`, `participants`, or `*`."""
+
+    def __init__(
+        self,
+        *,
+        contract: _contract_pb2.Contract | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contract", b"contract", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contract", b"contract", "request_id", b"request_id", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateContractRequest: _TypeAlias = UpdateContractRequest  # noqa: Y015
+
+@_typing.final
+class ExportContractsRegisterRequest(_message.Message):
+    """The request of `ExportContractsRegister`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """Where to create or list, as `organisations/{code}`."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportContractsRegisterRequest: _TypeAlias = ExportContractsRegisterRequest  # noqa: Y015
+
+@_typing.final
+class ExportContractsRegisterResponse(_message.Message):
+    """The response of `ExportContractsRegister`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CSV_FIELD_NUMBER: _builtins.int
+    ROW_COUNT_FIELD_NUMBER: _builtins.int
+    csv: _builtins.str
+    """The register as CSV (UTF-8, a header row, one row per contract over £5,000)."""
+    row_count: _builtins.int
+    """How many contracts it lists."""
+    def __init__(
+        self,
+        *,
+        csv: _builtins.str = ...,
+        row_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["csv", b"csv", "row_count", b"row_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportContractsRegisterResponse: _TypeAlias = ExportContractsRegisterResponse  # noqa: Y015
+
+@_typing.final
+class ExportOcdsReleasePackageRequest(_message.Message):
+    """The request of `ExportOcdsReleasePackage`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The contract, as `organisations/{code}/contracts/{contract}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportOcdsReleasePackageRequest: _TypeAlias = ExportOcdsReleasePackageRequest  # noqa: Y015
+
+@_typing.final
+class ExportOcdsReleasePackageResponse(_message.Message):
+    """The response of `ExportOcdsReleasePackage`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RELEASE_PACKAGE_JSON_FIELD_NUMBER: _builtins.int
+    OCID_FIELD_NUMBER: _builtins.int
+    release_package_json: _builtins.str
+    """The OCDS 1.1 release package, as JSON."""
+    ocid: _builtins.str
+    """The contract's ocid."""
+    def __init__(
+        self,
+        *,
+        release_package_json: _builtins.str = ...,
+        ocid: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ocid", b"ocid", "release_package_json", b"release_package_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportOcdsReleasePackageResponse: _TypeAlias = ExportOcdsReleasePackageResponse  # noqa: Y015
+
+@_typing.final
+class CreateRequisitionRequest(_message.Message):
+    """The request of `CreateRequisition`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    REQUISITION_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """Where to create or list, as `organisations/{code}`."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    @_builtins.property
+    def requisition(self) -> _requisition_pb2.Requisition:
+        """The requisition to raise."""
+
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        requisition: _requisition_pb2.Requisition | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["requisition", b"requisition"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["parent", b"parent", "request_id", b"request_id", "requisition", b"requisition"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateRequisitionRequest: _TypeAlias = CreateRequisitionRequest  # noqa: Y015
+
+@_typing.final
+class GetRequisitionRequest(_message.Message):
+    """The request of `GetRequisition`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The requisition, as `organisations/{code}/requisitions/{requisition}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRequisitionRequest: _TypeAlias = GetRequisitionRequest  # noqa: Y015
+
+@_typing.final
+class ListRequisitionsRequest(_message.Message):
+    """The request of `ListRequisitions`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """Where to create or list, as `organisations/{code}` or `organisations/-`."""
+    page_size: _builtins.int
+    """At most this many results; 0 means 50, the most is 1000."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call with the same parent and filter."""
+    filter: _builtins.str
+    """An AIP-160 filter (comparisons joined by AND) over `state` (for example `state = SUBMITTED`), `requester` and `create_date`."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        filter: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRequisitionsRequest: _TypeAlias = ListRequisitionsRequest  # noqa: Y015
+
+@_typing.final
+class ListRequisitionsResponse(_message.Message):
+    """The response of `ListRequisitions`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUISITIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass this as `page_token` for the next page; empty on the last page."""
+    @_builtins.property
+    def requisitions(self) -> _containers.RepeatedCompositeFieldContainer[_requisition_pb2.Requisition]:
+        """The requisitions of this page."""
+
+    def __init__(
+        self,
+        *,
+        requisitions: _abc.Iterable[_requisition_pb2.Requisition] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "requisitions", b"requisitions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRequisitionsResponse: _TypeAlias = ListRequisitionsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateRequisitionRequest(_message.Message):
+    """The request of `UpdateRequisition`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUISITION_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    @_builtins.property
+    def requisition(self) -> _requisition_pb2.Requisition:
+        """The requisition with its `name`, new values and the `etag` last read."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields to change: `title`, `lines`, or `*`."""
+
+    def __init__(
+        self,
+        *,
+        requisition: _requisition_pb2.Requisition | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["requisition", b"requisition", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "requisition", b"requisition", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateRequisitionRequest: _TypeAlias = UpdateRequisitionRequest  # noqa: Y015
+
+@_typing.final
+class SubmitRequisitionRequest(_message.Message):
+    """The request of `SubmitRequisition`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The requisition, as `organisations/{code}/requisitions/{requisition}`."""
+    etag: _builtins.str
+    """The etag of the requisition last read; a stale one is ABORTED (`ETAG_MISMATCH`)."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitRequisitionRequest: _TypeAlias = SubmitRequisitionRequest  # noqa: Y015
+
+@_typing.final
+class ApproveRequisitionRequest(_message.Message):
+    """The request of `ApproveRequisition`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The requisition, as `organisations/{code}/requisitions/{requisition}`."""
+    etag: _builtins.str
+    """The etag of the requisition last read; a stale one is ABORTED (`ETAG_MISMATCH`)."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveRequisitionRequest: _TypeAlias = ApproveRequisitionRequest  # noqa: Y015
+
+@_typing.final
+class RejectRequisitionRequest(_message.Message):
+    """The request of `RejectRequisition`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The requisition, as `organisations/{code}/requisitions/{requisition}`."""
+    reason: _builtins.str
+    """Why, 1 to 500 characters."""
+    etag: _builtins.str
+    """The etag of the requisition last read; a stale one is ABORTED (`ETAG_MISMATCH`)."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectRequisitionRequest: _TypeAlias = RejectRequisitionRequest  # noqa: Y015
+
+@_typing.final
+class CancelRequisitionRequest(_message.Message):
+    """The request of `CancelRequisition`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The requisition, as `organisations/{code}/requisitions/{requisition}`."""
+    reason: _builtins.str
+    """Why, up to 500 characters."""
+    etag: _builtins.str
+    """The etag of the requisition last read; a stale one is ABORTED (`ETAG_MISMATCH`)."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelRequisitionRequest: _TypeAlias = CancelRequisitionRequest  # noqa: Y015
+
+@_typing.final
+class CreatePurchaseOrderRequest(_message.Message):
+    """The request of `CreatePurchaseOrder`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    PURCHASE_ORDER_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """Where to create or list, as `organisations/{code}`."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    @_builtins.property
+    def purchase_order(self) -> _purchase_order_pb2.PurchaseOrder:
+        """The order: its `requisition` and `contract`, and optionally delivery address and notes."""
+
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        purchase_order: _purchase_order_pb2.PurchaseOrder | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["purchase_order", b"purchase_order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["parent", b"parent", "purchase_order", b"purchase_order", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreatePurchaseOrderRequest: _TypeAlias = CreatePurchaseOrderRequest  # noqa: Y015
+
+@_typing.final
+class GetPurchaseOrderRequest(_message.Message):
+    """The request of `GetPurchaseOrder`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The purchaseorder, as `organisations/{code}/purchaseOrders/{purchase_order}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPurchaseOrderRequest: _TypeAlias = GetPurchaseOrderRequest  # noqa: Y015
+
+@_typing.final
+class ListPurchaseOrdersRequest(_message.Message):
+    """The request of `ListPurchaseOrders`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """Where to create or list, as `organisations/{code}` or `organisations/-`."""
+    page_size: _builtins.int
+    """At most this many results; 0 means 50, the most is 1000."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call with the same parent and filter."""
+    filter: _builtins.str
+    """An AIP-160 filter (comparisons joined by AND) over `state` (for example `state = ISSUED`), `supplier`, `contract` and `create_date`."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        filter: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPurchaseOrdersRequest: _TypeAlias = ListPurchaseOrdersRequest  # noqa: Y015
+
+@_typing.final
+class ListPurchaseOrdersResponse(_message.Message):
+    """The response of `ListPurchaseOrders`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURCHASE_ORDERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass this as `page_token` for the next page; empty on the last page."""
+    @_builtins.property
+    def purchase_orders(self) -> _containers.RepeatedCompositeFieldContainer[_purchase_order_pb2.PurchaseOrder]:
+        """The orders of this page."""
+
+    def __init__(
+        self,
+        *,
+        purchase_orders: _abc.Iterable[_purchase_order_pb2.PurchaseOrder] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "purchase_orders", b"purchase_orders"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPurchaseOrdersResponse: _TypeAlias = ListPurchaseOrdersResponse  # noqa: Y015
+
+@_typing.final
+class UpdatePurchaseOrderRequest(_message.Message):
+    """The request of `UpdatePurchaseOrder`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURCHASE_ORDER_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    @_builtins.property
+    def purchase_order(self) -> _purchase_order_pb2.PurchaseOrder:
+        """The order with its `name`, new values and the `etag` last read."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields to change: `delivery_address`, `notes`, or `*`."""
+
+    def __init__(
+        self,
+        *,
+        purchase_order: _purchase_order_pb2.PurchaseOrder | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["purchase_order", b"purchase_order", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["purchase_order", b"purchase_order", "request_id", b"request_id", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdatePurchaseOrderRequest: _TypeAlias = UpdatePurchaseOrderRequest  # noqa: Y015
+
+@_typing.final
+class IssuePurchaseOrderRequest(_message.Message):
+    """The request of `IssuePurchaseOrder`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The purchaseorder, as `organisations/{code}/purchaseOrders/{purchase_order}`."""
+    etag: _builtins.str
+    """The etag of the order last read; a stale one is ABORTED (`ETAG_MISMATCH`)."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssuePurchaseOrderRequest: _TypeAlias = IssuePurchaseOrderRequest  # noqa: Y015
+
+@_typing.final
+class CancelPurchaseOrderRequest(_message.Message):
+    """The request of `CancelPurchaseOrder`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The purchaseorder, as `organisations/{code}/purchaseOrders/{purchase_order}`."""
+    reason: _builtins.str
+    """Why, 1 to 500 characters."""
+    etag: _builtins.str
+    """The etag of the order last read; a stale one is ABORTED (`ETAG_MISMATCH`)."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelPurchaseOrderRequest: _TypeAlias = CancelPurchaseOrderRequest  # noqa: Y015
+
+@_typing.final
+class ClosePurchaseOrderRequest(_message.Message):
+    """The request of `ClosePurchaseOrder`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The purchaseorder, as `organisations/{code}/purchaseOrders/{purchase_order}`."""
+    reason: _builtins.str
+    """Why it closes short; required unless the order is RECEIVED."""
+    etag: _builtins.str
+    """The etag of the order last read; a stale one is ABORTED (`ETAG_MISMATCH`)."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClosePurchaseOrderRequest: _TypeAlias = ClosePurchaseOrderRequest  # noqa: Y015
+
+@_typing.final
+class CreateGoodsReceiptRequest(_message.Message):
+    """The request of `CreateGoodsReceipt`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    GOODS_RECEIPT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """Where to create or list, as `organisations/{code}/purchaseOrders/{purchase_order}`."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    @_builtins.property
+    def goods_receipt(self) -> _purchase_order_pb2.GoodsReceipt:
+        """What arrived."""
+
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        goods_receipt: _purchase_order_pb2.GoodsReceipt | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["goods_receipt", b"goods_receipt"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["goods_receipt", b"goods_receipt", "parent", b"parent", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateGoodsReceiptRequest: _TypeAlias = CreateGoodsReceiptRequest  # noqa: Y015
+
+@_typing.final
+class ListGoodsReceiptsRequest(_message.Message):
+    """The request of `ListGoodsReceipts`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """Where to create or list, as `organisations/{code}/purchaseOrders/{purchase_order}`."""
+    page_size: _builtins.int
+    """At most this many results; 0 means 50, the most is 1000."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call with the same parent and filter."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListGoodsReceiptsRequest: _TypeAlias = ListGoodsReceiptsRequest  # noqa: Y015
+
+@_typing.final
+class ListGoodsReceiptsResponse(_message.Message):
+    """The response of `ListGoodsReceipts`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GOODS_RECEIPTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass this as `page_token` for the next page; empty on the last page."""
+    @_builtins.property
+    def goods_receipts(self) -> _containers.RepeatedCompositeFieldContainer[_purchase_order_pb2.GoodsReceipt]:
+        """The receipts of this page."""
+
+    def __init__(
+        self,
+        *,
+        goods_receipts: _abc.Iterable[_purchase_order_pb2.GoodsReceipt] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["goods_receipts", b"goods_receipts", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListGoodsReceiptsResponse: _TypeAlias = ListGoodsReceiptsResponse  # noqa: Y015
+
+@_typing.final
+class CreateDemandAggregationRequest(_message.Message):
+    """The request of `CreateDemandAggregation`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    DEMAND_AGGREGATION_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """Where to create or list, as `organisations/{code}`."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    @_builtins.property
+    def demand_aggregation(self) -> _demand_aggregation_pb2.DemandAggregation:
+        """The aggregation to open."""
+
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        demand_aggregation: _demand_aggregation_pb2.DemandAggregation | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["demand_aggregation", b"demand_aggregation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["demand_aggregation", b"demand_aggregation", "parent", b"parent", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateDemandAggregationRequest: _TypeAlias = CreateDemandAggregationRequest  # noqa: Y015
+
+@_typing.final
+class GetDemandAggregationRequest(_message.Message):
+    """The request of `GetDemandAggregation`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The demandaggregation, as `organisations/{code}/demandAggregations/{demand_aggregation}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDemandAggregationRequest: _TypeAlias = GetDemandAggregationRequest  # noqa: Y015
+
+@_typing.final
+class ListDemandAggregationsRequest(_message.Message):
+    """The request of `ListDemandAggregations`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """Where to create or list, as `organisations/{code}` or `organisations/-`."""
+    page_size: _builtins.int
+    """At most this many results; 0 means 50, the most is 1000."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call with the same parent and filter."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDemandAggregationsRequest: _TypeAlias = ListDemandAggregationsRequest  # noqa: Y015
+
+@_typing.final
+class ListDemandAggregationsResponse(_message.Message):
+    """The response of `ListDemandAggregations`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEMAND_AGGREGATIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass this as `page_token` for the next page; empty on the last page."""
+    @_builtins.property
+    def demand_aggregations(self) -> _containers.RepeatedCompositeFieldContainer[_demand_aggregation_pb2.DemandAggregation]:
+        """The aggregations of this page."""
+
+    def __init__(
+        self,
+        *,
+        demand_aggregations: _abc.Iterable[_demand_aggregation_pb2.DemandAggregation] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["demand_aggregations", b"demand_aggregations", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDemandAggregationsResponse: _TypeAlias = ListDemandAggregationsResponse  # noqa: Y015
+
+@_typing.final
+class CreateDemandLineRequest(_message.Message):
+    """The request of `CreateDemandLine`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    DEMAND_LINE_FIELD_NUMBER: _builtins.int
+    ACTING_FOR_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """Where to create or list, as `organisations/{code}/demandAggregations/{demand_aggregation}`."""
+    acting_for: _builtins.str
+    """The organisation whose demand this is, as `organisations/{code}`, when a unit adds it for a member; empty for the caller's own organisation."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    @_builtins.property
+    def demand_line(self) -> _demand_aggregation_pb2.DemandLine:
+        """The demand to add."""
+
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        demand_line: _demand_aggregation_pb2.DemandLine | None = ...,
+        acting_for: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["demand_line", b"demand_line"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acting_for", b"acting_for", "demand_line", b"demand_line", "parent", b"parent", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateDemandLineRequest: _TypeAlias = CreateDemandLineRequest  # noqa: Y015
+
+@_typing.final
+class ListDemandLinesRequest(_message.Message):
+    """The request of `ListDemandLines`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """Where to create or list, as `organisations/{code}/demandAggregations/{demand_aggregation}`."""
+    page_size: _builtins.int
+    """At most this many results; 0 means 50, the most is 1000."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call with the same parent and filter."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDemandLinesRequest: _TypeAlias = ListDemandLinesRequest  # noqa: Y015
+
+@_typing.final
+class ListDemandLinesResponse(_message.Message):
+    """The response of `ListDemandLines`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEMAND_LINES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass this as `page_token` for the next page; empty on the last page."""
+    @_builtins.property
+    def demand_lines(self) -> _containers.RepeatedCompositeFieldContainer[_demand_aggregation_pb2.DemandLine]:
+        """The lines of this page."""
+
+    def __init__(
+        self,
+        *,
+        demand_lines: _abc.Iterable[_demand_aggregation_pb2.DemandLine] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["demand_lines", b"demand_lines", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDemandLinesResponse: _TypeAlias = ListDemandLinesResponse  # noqa: Y015
+
+@_typing.final
+class CloseDemandAggregationRequest(_message.Message):
+    """The request of `CloseDemandAggregation`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CONTRACT_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The demandaggregation, as `organisations/{code}/demandAggregations/{demand_aggregation}`."""
+    etag: _builtins.str
+    """The etag of the aggregation last read; a stale one is ABORTED (`ETAG_MISMATCH`)."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    @_builtins.property
+    def contract(self) -> _contract_pb2.Contract:
+        """The joint contract's terms: reference, title, supplier (from the lead's register), kind, value, dates and procurement method; its CPV code and participants come from the aggregation."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        contract: _contract_pb2.Contract | None = ...,
+        etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contract", b"contract"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contract", b"contract", "etag", b"etag", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseDemandAggregationRequest: _TypeAlias = CloseDemandAggregationRequest  # noqa: Y015

@@ -3,7 +3,12 @@
 import grpc
 import warnings
 
+from backoffice.procurement.v1 import contract_pb2 as backoffice_dot_procurement_dot_v1_dot_contract__pb2
+from backoffice.procurement.v1 import demand_aggregation_pb2 as backoffice_dot_procurement_dot_v1_dot_demand__aggregation__pb2
+from backoffice.procurement.v1 import policy_pb2 as backoffice_dot_procurement_dot_v1_dot_policy__pb2
 from backoffice.procurement.v1 import procurement_service_pb2 as backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2
+from backoffice.procurement.v1 import purchase_order_pb2 as backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2
+from backoffice.procurement.v1 import requisition_pb2 as backoffice_dot_procurement_dot_v1_dot_requisition__pb2
 from backoffice.procurement.v1 import supplier_pb2 as backoffice_dot_procurement_dot_v1_dot_supplier__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -27,8 +32,9 @@ if _version_not_supported:
 
 
 class ProcurementServiceStub:
-    """Procurement for the organisations of the shared back office: the supplier register
-    (and, as it grows, contracts, requisitions, purchase orders and goods receipts).
+    """Procurement for the organisations of the shared back office: the shared supplier
+    register, frameworks and contracts, requisitions under a scheme of delegation,
+    purchase orders and goods receipts, collaborative buying, and publication.
 
     Every method takes the organisation from its resource names; the caller's own
     organisation comes from its token. A caller that may not see an organisation's data
@@ -61,11 +67,177 @@ class ProcurementServiceStub:
                 request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.UpdateSupplierRequest.SerializeToString,
                 response_deserializer=backoffice_dot_procurement_dot_v1_dot_supplier__pb2.Supplier.FromString,
                 _registered_method=True)
+        self.DebarSupplier = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/DebarSupplier',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.DebarSupplierRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_supplier__pb2.Supplier.FromString,
+                _registered_method=True)
+        self.LiftDebarment = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/LiftDebarment',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.LiftDebarmentRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_supplier__pb2.Supplier.FromString,
+                _registered_method=True)
+        self.GetProcurementPolicy = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/GetProcurementPolicy',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.GetProcurementPolicyRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_policy__pb2.ProcurementPolicy.FromString,
+                _registered_method=True)
+        self.UpdateProcurementPolicy = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/UpdateProcurementPolicy',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.UpdateProcurementPolicyRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_policy__pb2.ProcurementPolicy.FromString,
+                _registered_method=True)
+        self.CreateContract = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/CreateContract',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CreateContractRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_contract__pb2.Contract.FromString,
+                _registered_method=True)
+        self.GetContract = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/GetContract',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.GetContractRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_contract__pb2.Contract.FromString,
+                _registered_method=True)
+        self.ListContracts = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/ListContracts',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListContractsRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListContractsResponse.FromString,
+                _registered_method=True)
+        self.UpdateContract = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/UpdateContract',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.UpdateContractRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_contract__pb2.Contract.FromString,
+                _registered_method=True)
+        self.ExportContractsRegister = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/ExportContractsRegister',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ExportContractsRegisterRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ExportContractsRegisterResponse.FromString,
+                _registered_method=True)
+        self.ExportOcdsReleasePackage = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/ExportOcdsReleasePackage',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ExportOcdsReleasePackageRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ExportOcdsReleasePackageResponse.FromString,
+                _registered_method=True)
+        self.CreateRequisition = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/CreateRequisition',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CreateRequisitionRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.FromString,
+                _registered_method=True)
+        self.GetRequisition = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/GetRequisition',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.GetRequisitionRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.FromString,
+                _registered_method=True)
+        self.ListRequisitions = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/ListRequisitions',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListRequisitionsRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListRequisitionsResponse.FromString,
+                _registered_method=True)
+        self.UpdateRequisition = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/UpdateRequisition',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.UpdateRequisitionRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.FromString,
+                _registered_method=True)
+        self.SubmitRequisition = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/SubmitRequisition',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.SubmitRequisitionRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.FromString,
+                _registered_method=True)
+        self.ApproveRequisition = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/ApproveRequisition',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ApproveRequisitionRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.FromString,
+                _registered_method=True)
+        self.RejectRequisition = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/RejectRequisition',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.RejectRequisitionRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.FromString,
+                _registered_method=True)
+        self.CancelRequisition = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/CancelRequisition',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CancelRequisitionRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.FromString,
+                _registered_method=True)
+        self.CreatePurchaseOrder = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/CreatePurchaseOrder',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CreatePurchaseOrderRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.PurchaseOrder.FromString,
+                _registered_method=True)
+        self.GetPurchaseOrder = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/GetPurchaseOrder',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.GetPurchaseOrderRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.PurchaseOrder.FromString,
+                _registered_method=True)
+        self.ListPurchaseOrders = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/ListPurchaseOrders',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListPurchaseOrdersRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListPurchaseOrdersResponse.FromString,
+                _registered_method=True)
+        self.UpdatePurchaseOrder = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/UpdatePurchaseOrder',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.UpdatePurchaseOrderRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.PurchaseOrder.FromString,
+                _registered_method=True)
+        self.IssuePurchaseOrder = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/IssuePurchaseOrder',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.IssuePurchaseOrderRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.PurchaseOrder.FromString,
+                _registered_method=True)
+        self.CancelPurchaseOrder = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/CancelPurchaseOrder',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CancelPurchaseOrderRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.PurchaseOrder.FromString,
+                _registered_method=True)
+        self.ClosePurchaseOrder = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/ClosePurchaseOrder',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ClosePurchaseOrderRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.PurchaseOrder.FromString,
+                _registered_method=True)
+        self.CreateGoodsReceipt = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/CreateGoodsReceipt',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CreateGoodsReceiptRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.GoodsReceipt.FromString,
+                _registered_method=True)
+        self.ListGoodsReceipts = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/ListGoodsReceipts',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListGoodsReceiptsRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListGoodsReceiptsResponse.FromString,
+                _registered_method=True)
+        self.CreateDemandAggregation = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/CreateDemandAggregation',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CreateDemandAggregationRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_demand__aggregation__pb2.DemandAggregation.FromString,
+                _registered_method=True)
+        self.GetDemandAggregation = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/GetDemandAggregation',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.GetDemandAggregationRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_demand__aggregation__pb2.DemandAggregation.FromString,
+                _registered_method=True)
+        self.ListDemandAggregations = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/ListDemandAggregations',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListDemandAggregationsRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListDemandAggregationsResponse.FromString,
+                _registered_method=True)
+        self.CreateDemandLine = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/CreateDemandLine',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CreateDemandLineRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_demand__aggregation__pb2.DemandLine.FromString,
+                _registered_method=True)
+        self.ListDemandLines = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/ListDemandLines',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListDemandLinesRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListDemandLinesResponse.FromString,
+                _registered_method=True)
+        self.CloseDemandAggregation = channel.unary_unary(
+                '/backoffice.procurement.v1.ProcurementService/CloseDemandAggregation',
+                request_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CloseDemandAggregationRequest.SerializeToString,
+                response_deserializer=backoffice_dot_procurement_dot_v1_dot_demand__aggregation__pb2.DemandAggregation.FromString,
+                _registered_method=True)
 
 
 class ProcurementServiceServicer:
-    """Procurement for the organisations of the shared back office: the supplier register
-    (and, as it grows, contracts, requisitions, purchase orders and goods receipts).
+    """Procurement for the organisations of the shared back office: the shared supplier
+    register, frameworks and contracts, requisitions under a scheme of delegation,
+    purchase orders and goods receipts, collaborative buying, and publication.
 
     Every method takes the organisation from its resource names; the caller's own
     organisation comes from its token. A caller that may not see an organisation's data
@@ -75,16 +247,16 @@ class ProcurementServiceServicer:
     def CreateSupplier(self, request, context):
         """Registers a supplier.
         Errors: INVALID_ARGUMENT with a field violation per bad field (name missing, VAT
-        number with bad check digits, malformed Companies House number); ALREADY_EXISTS
-        (`SUPPLIER_ALREADY_REGISTERED`) when the Companies House number or id is taken;
-        PERMISSION_DENIED when the caller's roles do not include the commercial role.
+        number with bad check digits, malformed Companies House number or bank details);
+        ALREADY_EXISTS (`SUPPLIER_ALREADY_REGISTERED`) when the Companies House number or id is
+        taken; PERMISSION_DENIED when the caller's roles do not include the commercial role.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetSupplier(self, request, context):
-        """Returns a supplier.
+        """Returns a supplier. Bank details are included only for finance roles.
         Errors: NOT_FOUND when there is no such supplier or the caller may not see it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -107,6 +279,302 @@ class ProcurementServiceServicer:
         Errors: INVALID_ARGUMENT for an unknown or output-only path in the mask or a bad
         value; NOT_FOUND; ABORTED (`ETAG_MISMATCH`) when `supplier.etag` is stale;
         ALREADY_EXISTS when the new Companies House number is taken.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DebarSupplier(self, request, context):
+        """Records that a supplier is debarred. From then on no contract or purchase order may
+        be made or issued with it.
+        Errors: INVALID_ARGUMENT without a reason or date; FAILED_PRECONDITION
+        `SUPPLIER_ALREADY_DEBARRED`; ABORTED `ETAG_MISMATCH`; NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LiftDebarment(self, request, context):
+        """Ends a supplier's debarment, with the reason kept in the audit log.
+        Errors: INVALID_ARGUMENT without a reason; FAILED_PRECONDITION `SUPPLIER_NOT_DEBARRED`;
+        ABORTED `ETAG_MISMATCH`; NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProcurementPolicy(self, request, context):
+        """Returns an organisation's scheme of delegation and receipt tolerance (the defaults
+        until changed).
+        Errors: NOT_FOUND when the caller may not see the organisation's procurement.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateProcurementPolicy(self, request, context):
+        """Changes the scheme of delegation or the receipt tolerance. Decisions already made
+        stand; pending requisitions are approved under the new scheme.
+        Errors: INVALID_ARGUMENT for bands out of order, a band without roles, an unknown
+        role, a missing open-ended last band or a tolerance outside 0-100; ABORTED
+        `ETAG_MISMATCH`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateContract(self, request, context):
+        """Records a framework or contract with a supplier of the same organisation's register.
+        Errors: INVALID_ARGUMENT per bad field (CPV codes, dates, value, participants);
+        NOT_FOUND for an unknown supplier; FAILED_PRECONDITION `SUPPLIER_DEBARRED`;
+        ALREADY_EXISTS `CONTRACT_REFERENCE_TAKEN`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetContract(self, request, context):
+        """Returns a contract to its letting organisation and its participants.
+        Errors: NOT_FOUND for anyone else.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListContracts(self, request, context):
+        """Lists the contracts an organisation lets or participates in, oldest first; parent
+        `organisations/-` lists every one the caller may see.
+        Errors: INVALID_ARGUMENT for a bad filter, page size or token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateContract(self, request, context):
+        """Changes a contract's title, description, department, end or review date, value or
+        participants.
+        Errors: INVALID_ARGUMENT; NOT_FOUND; ABORTED `ETAG_MISMATCH`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportContractsRegister(self, request, context):
+        """Exports the organisation's contracts over £5,000 as the Local Government
+        Transparency Code's contracts register, CSV.
+        Errors: NOT_FOUND when the caller may not see the organisation's contracts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportOcdsReleasePackage(self, request, context):
+        """Exports a contract's planning, tender, award and contract releases as an OCDS 1.1
+        release package (JSON), all under the contract's `ocid`.
+        Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateRequisition(self, request, context):
+        """Raises a requisition in DRAFT; the caller becomes its requester.
+        Errors: INVALID_ARGUMENT with every bad line field (CPV code, quantity, price, VAT
+        rate, cost centre).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRequisition(self, request, context):
+        """Returns a requisition.
+        Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRequisitions(self, request, context):
+        """Lists requisitions, oldest first; filter on `state`, `requester` and `create_date`.
+        Errors: INVALID_ARGUMENT for a bad filter, page size or token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRequisition(self, request, context):
+        """Changes a DRAFT requisition's title or lines.
+        Errors: INVALID_ARGUMENT; FAILED_PRECONDITION `INVALID_STATE_TRANSITION` when not
+        DRAFT; ABORTED `ETAG_MISMATCH`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitRequisition(self, request, context):
+        """Submits a DRAFT requisition for a decision.
+        Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveRequisition(self, request, context):
+        """Approves a SUBMITTED requisition under the scheme of delegation.
+        Errors: PERMISSION_DENIED `SELF_APPROVAL` for its requester, `APPROVAL_LIMIT` when
+        none of the caller's roles may approve its gross total; FAILED_PRECONDITION
+        `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectRequisition(self, request, context):
+        """Rejects a SUBMITTED requisition, with a reason.
+        Errors: INVALID_ARGUMENT without a reason; PERMISSION_DENIED `SELF_APPROVAL`,
+        `APPROVAL_LIMIT`; FAILED_PRECONDITION `INVALID_STATE_TRANSITION`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRequisition(self, request, context):
+        """Withdraws a DRAFT or SUBMITTED requisition.
+        Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreatePurchaseOrder(self, request, context):
+        """Raises a DRAFT purchase order from an APPROVED requisition against a live contract the
+        organisation participates in.
+        Errors: NOT_FOUND for an invisible requisition or contract; FAILED_PRECONDITION
+        `REQUISITION_NOT_APPROVED`, `CONTRACT_NOT_LIVE`, `SUPPLIER_DEBARRED`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPurchaseOrder(self, request, context):
+        """Returns a purchase order.
+        Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPurchaseOrders(self, request, context):
+        """Lists purchase orders, oldest first; filter on `state`, `supplier`, `contract` and
+        `create_date`.
+        Errors: INVALID_ARGUMENT for a bad filter, page size or token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePurchaseOrder(self, request, context):
+        """Amends a DRAFT purchase order's delivery address or notes.
+        Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION` when not DRAFT; ABORTED
+        `ETAG_MISMATCH`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssuePurchaseOrder(self, request, context):
+        """Issues a DRAFT order to the supplier.
+        Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`, `SUPPLIER_DEBARRED`,
+        `CONTRACT_NOT_LIVE`; ABORTED `ETAG_MISMATCH`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelPurchaseOrder(self, request, context):
+        """Cancels a DRAFT or ISSUED order before anything is received, with a reason.
+        Errors: INVALID_ARGUMENT without a reason; FAILED_PRECONDITION
+        `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClosePurchaseOrder(self, request, context):
+        """Closes a RECEIVED order, or a PARTIALLY_RECEIVED one short (with a reason).
+        Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; INVALID_ARGUMENT for a short
+        close without a reason; ABORTED `ETAG_MISMATCH`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateGoodsReceipt(self, request, context):
+        """Records goods received against an ISSUED or PARTIALLY_RECEIVED order; the order moves
+        to PARTIALLY_RECEIVED or RECEIVED.
+        Errors: INVALID_ARGUMENT per bad line; FAILED_PRECONDITION `RECEIPT_EXCEEDS_ORDER`
+        (with the line and what may still be received), `INVALID_STATE_TRANSITION`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListGoodsReceipts(self, request, context):
+        """Lists an order's goods receipts, oldest first.
+        Errors: NOT_FOUND for an invisible order; INVALID_ARGUMENT for a bad page size or token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateDemandAggregation(self, request, context):
+        """Opens a demand aggregation for a category and invites organisations to it.
+        Errors: INVALID_ARGUMENT per bad field.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDemandAggregation(self, request, context):
+        """Returns an aggregation, with its totals, to its lead and the invited organisations.
+        Errors: NOT_FOUND for anyone else.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDemandAggregations(self, request, context):
+        """Lists the aggregations an organisation leads or is invited to; parent
+        `organisations/-` lists all the caller may see.
+        Errors: INVALID_ARGUMENT for a bad page size or token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateDemandLine(self, request, context):
+        """Adds the caller's organisation's demand to an OPEN aggregation it is invited to. The
+        `acting_for` organisation (or the caller's own) owns the line.
+        Errors: INVALID_ARGUMENT per bad field; NOT_FOUND when not invited;
+        FAILED_PRECONDITION `AGGREGATION_CLOSED`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDemandLines(self, request, context):
+        """Lists demand lines: all of them for the lead, only its own for a participant.
+        Errors: NOT_FOUND for an invisible aggregation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseDemandAggregation(self, request, context):
+        """Closes an OPEN aggregation into one joint contract with the named supplier, whose
+        participants are the organisations that added demand, each with its allocation.
+        Errors: INVALID_ARGUMENT per bad contract field; FAILED_PRECONDITION
+        `AGGREGATION_CLOSED`, `NO_DEMAND`, `SUPPLIER_DEBARRED`; ABORTED `ETAG_MISMATCH`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -135,6 +603,171 @@ def add_ProcurementServiceServicer_to_server(servicer, server):
                     request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.UpdateSupplierRequest.FromString,
                     response_serializer=backoffice_dot_procurement_dot_v1_dot_supplier__pb2.Supplier.SerializeToString,
             ),
+            'DebarSupplier': grpc.unary_unary_rpc_method_handler(
+                    servicer.DebarSupplier,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.DebarSupplierRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_supplier__pb2.Supplier.SerializeToString,
+            ),
+            'LiftDebarment': grpc.unary_unary_rpc_method_handler(
+                    servicer.LiftDebarment,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.LiftDebarmentRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_supplier__pb2.Supplier.SerializeToString,
+            ),
+            'GetProcurementPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProcurementPolicy,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.GetProcurementPolicyRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_policy__pb2.ProcurementPolicy.SerializeToString,
+            ),
+            'UpdateProcurementPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateProcurementPolicy,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.UpdateProcurementPolicyRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_policy__pb2.ProcurementPolicy.SerializeToString,
+            ),
+            'CreateContract': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateContract,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CreateContractRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_contract__pb2.Contract.SerializeToString,
+            ),
+            'GetContract': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetContract,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.GetContractRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_contract__pb2.Contract.SerializeToString,
+            ),
+            'ListContracts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListContracts,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListContractsRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListContractsResponse.SerializeToString,
+            ),
+            'UpdateContract': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateContract,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.UpdateContractRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_contract__pb2.Contract.SerializeToString,
+            ),
+            'ExportContractsRegister': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportContractsRegister,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ExportContractsRegisterRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ExportContractsRegisterResponse.SerializeToString,
+            ),
+            'ExportOcdsReleasePackage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportOcdsReleasePackage,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ExportOcdsReleasePackageRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ExportOcdsReleasePackageResponse.SerializeToString,
+            ),
+            'CreateRequisition': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRequisition,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CreateRequisitionRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.SerializeToString,
+            ),
+            'GetRequisition': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRequisition,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.GetRequisitionRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.SerializeToString,
+            ),
+            'ListRequisitions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRequisitions,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListRequisitionsRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListRequisitionsResponse.SerializeToString,
+            ),
+            'UpdateRequisition': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRequisition,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.UpdateRequisitionRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.SerializeToString,
+            ),
+            'SubmitRequisition': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitRequisition,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.SubmitRequisitionRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.SerializeToString,
+            ),
+            'ApproveRequisition': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveRequisition,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ApproveRequisitionRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.SerializeToString,
+            ),
+            'RejectRequisition': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectRequisition,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.RejectRequisitionRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.SerializeToString,
+            ),
+            'CancelRequisition': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRequisition,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CancelRequisitionRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.SerializeToString,
+            ),
+            'CreatePurchaseOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePurchaseOrder,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CreatePurchaseOrderRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.PurchaseOrder.SerializeToString,
+            ),
+            'GetPurchaseOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPurchaseOrder,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.GetPurchaseOrderRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.PurchaseOrder.SerializeToString,
+            ),
+            'ListPurchaseOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPurchaseOrders,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListPurchaseOrdersRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListPurchaseOrdersResponse.SerializeToString,
+            ),
+            'UpdatePurchaseOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePurchaseOrder,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.UpdatePurchaseOrderRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.PurchaseOrder.SerializeToString,
+            ),
+            'IssuePurchaseOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssuePurchaseOrder,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.IssuePurchaseOrderRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.PurchaseOrder.SerializeToString,
+            ),
+            'CancelPurchaseOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelPurchaseOrder,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CancelPurchaseOrderRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.PurchaseOrder.SerializeToString,
+            ),
+            'ClosePurchaseOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClosePurchaseOrder,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ClosePurchaseOrderRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.PurchaseOrder.SerializeToString,
+            ),
+            'CreateGoodsReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateGoodsReceipt,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CreateGoodsReceiptRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.GoodsReceipt.SerializeToString,
+            ),
+            'ListGoodsReceipts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGoodsReceipts,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListGoodsReceiptsRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListGoodsReceiptsResponse.SerializeToString,
+            ),
+            'CreateDemandAggregation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateDemandAggregation,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CreateDemandAggregationRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_demand__aggregation__pb2.DemandAggregation.SerializeToString,
+            ),
+            'GetDemandAggregation': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDemandAggregation,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.GetDemandAggregationRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_demand__aggregation__pb2.DemandAggregation.SerializeToString,
+            ),
+            'ListDemandAggregations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDemandAggregations,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListDemandAggregationsRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListDemandAggregationsResponse.SerializeToString,
+            ),
+            'CreateDemandLine': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateDemandLine,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CreateDemandLineRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_demand__aggregation__pb2.DemandLine.SerializeToString,
+            ),
+            'ListDemandLines': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDemandLines,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListDemandLinesRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListDemandLinesResponse.SerializeToString,
+            ),
+            'CloseDemandAggregation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseDemandAggregation,
+                    request_deserializer=backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CloseDemandAggregationRequest.FromString,
+                    response_serializer=backoffice_dot_procurement_dot_v1_dot_demand__aggregation__pb2.DemandAggregation.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'backoffice.procurement.v1.ProcurementService', rpc_method_handlers)
@@ -144,8 +777,9 @@ def add_ProcurementServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ProcurementService:
-    """Procurement for the organisations of the shared back office: the supplier register
-    (and, as it grows, contracts, requisitions, purchase orders and goods receipts).
+    """Procurement for the organisations of the shared back office: the shared supplier
+    register, frameworks and contracts, requisitions under a scheme of delegation,
+    purchase orders and goods receipts, collaborative buying, and publication.
 
     Every method takes the organisation from its resource names; the caller's own
     organisation comes from its token. A caller that may not see an organisation's data
@@ -250,6 +884,897 @@ class ProcurementService:
             '/backoffice.procurement.v1.ProcurementService/UpdateSupplier',
             backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.UpdateSupplierRequest.SerializeToString,
             backoffice_dot_procurement_dot_v1_dot_supplier__pb2.Supplier.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DebarSupplier(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/DebarSupplier',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.DebarSupplierRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_supplier__pb2.Supplier.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LiftDebarment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/LiftDebarment',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.LiftDebarmentRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_supplier__pb2.Supplier.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProcurementPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/GetProcurementPolicy',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.GetProcurementPolicyRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_policy__pb2.ProcurementPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateProcurementPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/UpdateProcurementPolicy',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.UpdateProcurementPolicyRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_policy__pb2.ProcurementPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateContract(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/CreateContract',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CreateContractRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_contract__pb2.Contract.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetContract(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/GetContract',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.GetContractRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_contract__pb2.Contract.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListContracts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/ListContracts',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListContractsRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListContractsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateContract(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/UpdateContract',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.UpdateContractRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_contract__pb2.Contract.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportContractsRegister(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/ExportContractsRegister',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ExportContractsRegisterRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ExportContractsRegisterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportOcdsReleasePackage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/ExportOcdsReleasePackage',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ExportOcdsReleasePackageRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ExportOcdsReleasePackageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRequisition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/CreateRequisition',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CreateRequisitionRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRequisition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/GetRequisition',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.GetRequisitionRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRequisitions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/ListRequisitions',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListRequisitionsRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListRequisitionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRequisition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/UpdateRequisition',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.UpdateRequisitionRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitRequisition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/SubmitRequisition',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.SubmitRequisitionRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveRequisition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/ApproveRequisition',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ApproveRequisitionRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectRequisition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/RejectRequisition',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.RejectRequisitionRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRequisition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/CancelRequisition',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CancelRequisitionRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_requisition__pb2.Requisition.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePurchaseOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/CreatePurchaseOrder',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CreatePurchaseOrderRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.PurchaseOrder.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPurchaseOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/GetPurchaseOrder',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.GetPurchaseOrderRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.PurchaseOrder.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPurchaseOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/ListPurchaseOrders',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListPurchaseOrdersRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListPurchaseOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePurchaseOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/UpdatePurchaseOrder',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.UpdatePurchaseOrderRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.PurchaseOrder.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssuePurchaseOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/IssuePurchaseOrder',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.IssuePurchaseOrderRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.PurchaseOrder.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelPurchaseOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/CancelPurchaseOrder',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CancelPurchaseOrderRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.PurchaseOrder.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClosePurchaseOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/ClosePurchaseOrder',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ClosePurchaseOrderRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.PurchaseOrder.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateGoodsReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/CreateGoodsReceipt',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CreateGoodsReceiptRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_purchase__order__pb2.GoodsReceipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGoodsReceipts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/ListGoodsReceipts',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListGoodsReceiptsRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListGoodsReceiptsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateDemandAggregation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/CreateDemandAggregation',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CreateDemandAggregationRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_demand__aggregation__pb2.DemandAggregation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDemandAggregation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/GetDemandAggregation',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.GetDemandAggregationRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_demand__aggregation__pb2.DemandAggregation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDemandAggregations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/ListDemandAggregations',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListDemandAggregationsRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListDemandAggregationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateDemandLine(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/CreateDemandLine',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CreateDemandLineRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_demand__aggregation__pb2.DemandLine.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDemandLines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/ListDemandLines',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListDemandLinesRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.ListDemandLinesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseDemandAggregation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.procurement.v1.ProcurementService/CloseDemandAggregation',
+            backoffice_dot_procurement_dot_v1_dot_procurement__service__pb2.CloseDemandAggregationRequest.SerializeToString,
+            backoffice_dot_procurement_dot_v1_dot_demand__aggregation__pb2.DemandAggregation.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,7 +3,12 @@
 isort:skip_file
 """
 
+from backoffice.procurement.v1 import contract_pb2 as _contract_pb2
+from backoffice.procurement.v1 import demand_aggregation_pb2 as _demand_aggregation_pb2
+from backoffice.procurement.v1 import policy_pb2 as _policy_pb2
 from backoffice.procurement.v1 import procurement_service_pb2 as _procurement_service_pb2
+from backoffice.procurement.v1 import purchase_order_pb2 as _purchase_order_pb2
+from backoffice.procurement.v1 import requisition_pb2 as _requisition_pb2
 from backoffice.procurement.v1 import supplier_pb2 as _supplier_pb2
 from collections import abc as _abc
 from grpc import aio as _aio
@@ -28,8 +33,9 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class ProcurementServiceStub:
-    """Procurement for the organisations of the shared back office: the supplier register
-    (and, as it grows, contracts, requisitions, purchase orders and goods receipts).
+    """Procurement for the organisations of the shared back office: the shared supplier
+    register, frameworks and contracts, requisitions under a scheme of delegation,
+    purchase orders and goods receipts, collaborative buying, and publication.
 
     Every method takes the organisation from its resource names; the caller's own
     organisation comes from its token. A caller that may not see an organisation's data
@@ -43,12 +49,12 @@ class ProcurementServiceStub:
     CreateSupplier: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.CreateSupplierRequest, _supplier_pb2.Supplier]
     """Registers a supplier.
     Errors: INVALID_ARGUMENT with a field violation per bad field (name missing, VAT
-    number with bad check digits, malformed Companies House number); ALREADY_EXISTS
-    (`SUPPLIER_ALREADY_REGISTERED`) when the Companies House number or id is taken;
-    PERMISSION_DENIED when the caller's roles do not include the commercial role.
+    number with bad check digits, malformed Companies House number or bank details);
+    ALREADY_EXISTS (`SUPPLIER_ALREADY_REGISTERED`) when the Companies House number or id is
+    taken; PERMISSION_DENIED when the caller's roles do not include the commercial role.
     """
     GetSupplier: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.GetSupplierRequest, _supplier_pb2.Supplier]
-    """Returns a supplier.
+    """Returns a supplier. Bank details are included only for finance roles.
     Errors: NOT_FOUND when there is no such supplier or the caller may not see it.
     """
     ListSuppliers: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.ListSuppliersRequest, _procurement_service_pb2.ListSuppliersResponse]
@@ -64,11 +70,176 @@ class ProcurementServiceStub:
     value; NOT_FOUND; ABORTED (`ETAG_MISMATCH`) when `supplier.etag` is stale;
     ALREADY_EXISTS when the new Companies House number is taken.
     """
+    DebarSupplier: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.DebarSupplierRequest, _supplier_pb2.Supplier]
+    """Records that a supplier is debarred. From then on no contract or purchase order may
+    be made or issued with it.
+    Errors: INVALID_ARGUMENT without a reason or date; FAILED_PRECONDITION
+    `SUPPLIER_ALREADY_DEBARRED`; ABORTED `ETAG_MISMATCH`; NOT_FOUND.
+    """
+    LiftDebarment: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.LiftDebarmentRequest, _supplier_pb2.Supplier]
+    """Ends a supplier's debarment, with the reason kept in the audit log.
+    Errors: INVALID_ARGUMENT without a reason; FAILED_PRECONDITION `SUPPLIER_NOT_DEBARRED`;
+    ABORTED `ETAG_MISMATCH`; NOT_FOUND.
+    """
+    GetProcurementPolicy: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.GetProcurementPolicyRequest, _policy_pb2.ProcurementPolicy]
+    """Returns an organisation's scheme of delegation and receipt tolerance (the defaults
+    until changed).
+    Errors: NOT_FOUND when the caller may not see the organisation's procurement.
+    """
+    UpdateProcurementPolicy: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.UpdateProcurementPolicyRequest, _policy_pb2.ProcurementPolicy]
+    """Changes the scheme of delegation or the receipt tolerance. Decisions already made
+    stand; pending requisitions are approved under the new scheme.
+    Errors: INVALID_ARGUMENT for bands out of order, a band without roles, an unknown
+    role, a missing open-ended last band or a tolerance outside 0-100; ABORTED
+    `ETAG_MISMATCH`.
+    """
+    CreateContract: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.CreateContractRequest, _contract_pb2.Contract]
+    """Records a framework or contract with a supplier of the same organisation's register.
+    Errors: INVALID_ARGUMENT per bad field (CPV codes, dates, value, participants);
+    NOT_FOUND for an unknown supplier; FAILED_PRECONDITION `SUPPLIER_DEBARRED`;
+    ALREADY_EXISTS `CONTRACT_REFERENCE_TAKEN`.
+    """
+    GetContract: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.GetContractRequest, _contract_pb2.Contract]
+    """Returns a contract to its letting organisation and its participants.
+    Errors: NOT_FOUND for anyone else.
+    """
+    ListContracts: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.ListContractsRequest, _procurement_service_pb2.ListContractsResponse]
+    """Lists the contracts an organisation lets or participates in, oldest first; parent
+    `organisations/-` lists every one the caller may see.
+    Errors: INVALID_ARGUMENT for a bad filter, page size or token.
+    """
+    UpdateContract: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.UpdateContractRequest, _contract_pb2.Contract]
+    """Changes a contract's title, description, department, end or review date, value or
+    participants.
+    Errors: INVALID_ARGUMENT; NOT_FOUND; ABORTED `ETAG_MISMATCH`.
+    """
+    ExportContractsRegister: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.ExportContractsRegisterRequest, _procurement_service_pb2.ExportContractsRegisterResponse]
+    """Exports the organisation's contracts over £5,000 as the Local Government
+    Transparency Code's contracts register, CSV.
+    Errors: NOT_FOUND when the caller may not see the organisation's contracts.
+    """
+    ExportOcdsReleasePackage: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.ExportOcdsReleasePackageRequest, _procurement_service_pb2.ExportOcdsReleasePackageResponse]
+    """Exports a contract's planning, tender, award and contract releases as an OCDS 1.1
+    release package (JSON), all under the contract's `ocid`.
+    Errors: NOT_FOUND.
+    """
+    CreateRequisition: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.CreateRequisitionRequest, _requisition_pb2.Requisition]
+    """Raises a requisition in DRAFT; the caller becomes its requester.
+    Errors: INVALID_ARGUMENT with every bad line field (CPV code, quantity, price, VAT
+    rate, cost centre).
+    """
+    GetRequisition: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.GetRequisitionRequest, _requisition_pb2.Requisition]
+    """Returns a requisition.
+    Errors: NOT_FOUND.
+    """
+    ListRequisitions: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.ListRequisitionsRequest, _procurement_service_pb2.ListRequisitionsResponse]
+    """Lists requisitions, oldest first; filter on `state`, `requester` and `create_date`.
+    Errors: INVALID_ARGUMENT for a bad filter, page size or token.
+    """
+    UpdateRequisition: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.UpdateRequisitionRequest, _requisition_pb2.Requisition]
+    """Changes a DRAFT requisition's title or lines.
+    Errors: INVALID_ARGUMENT; FAILED_PRECONDITION `INVALID_STATE_TRANSITION` when not
+    DRAFT; ABORTED `ETAG_MISMATCH`.
+    """
+    SubmitRequisition: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.SubmitRequisitionRequest, _requisition_pb2.Requisition]
+    """Submits a DRAFT requisition for a decision.
+    Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+    """
+    ApproveRequisition: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.ApproveRequisitionRequest, _requisition_pb2.Requisition]
+    """Approves a SUBMITTED requisition under the scheme of delegation.
+    Errors: PERMISSION_DENIED `SELF_APPROVAL` for its requester, `APPROVAL_LIMIT` when
+    none of the caller's roles may approve its gross total; FAILED_PRECONDITION
+    `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+    """
+    RejectRequisition: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.RejectRequisitionRequest, _requisition_pb2.Requisition]
+    """Rejects a SUBMITTED requisition, with a reason.
+    Errors: INVALID_ARGUMENT without a reason; PERMISSION_DENIED `SELF_APPROVAL`,
+    `APPROVAL_LIMIT`; FAILED_PRECONDITION `INVALID_STATE_TRANSITION`.
+    """
+    CancelRequisition: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.CancelRequisitionRequest, _requisition_pb2.Requisition]
+    """Withdraws a DRAFT or SUBMITTED requisition.
+    Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+    """
+    CreatePurchaseOrder: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.CreatePurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]
+    """Raises a DRAFT purchase order from an APPROVED requisition against a live contract the
+    organisation participates in.
+    Errors: NOT_FOUND for an invisible requisition or contract; FAILED_PRECONDITION
+    `REQUISITION_NOT_APPROVED`, `CONTRACT_NOT_LIVE`, `SUPPLIER_DEBARRED`.
+    """
+    GetPurchaseOrder: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.GetPurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]
+    """Returns a purchase order.
+    Errors: NOT_FOUND.
+    """
+    ListPurchaseOrders: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.ListPurchaseOrdersRequest, _procurement_service_pb2.ListPurchaseOrdersResponse]
+    """Lists purchase orders, oldest first; filter on `state`, `supplier`, `contract` and
+    `create_date`.
+    Errors: INVALID_ARGUMENT for a bad filter, page size or token.
+    """
+    UpdatePurchaseOrder: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.UpdatePurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]
+    """Amends a DRAFT purchase order's delivery address or notes.
+    Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION` when not DRAFT; ABORTED
+    `ETAG_MISMATCH`.
+    """
+    IssuePurchaseOrder: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.IssuePurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]
+    """Issues a DRAFT order to the supplier.
+    Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`, `SUPPLIER_DEBARRED`,
+    `CONTRACT_NOT_LIVE`; ABORTED `ETAG_MISMATCH`.
+    """
+    CancelPurchaseOrder: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.CancelPurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]
+    """Cancels a DRAFT or ISSUED order before anything is received, with a reason.
+    Errors: INVALID_ARGUMENT without a reason; FAILED_PRECONDITION
+    `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+    """
+    ClosePurchaseOrder: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.ClosePurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]
+    """Closes a RECEIVED order, or a PARTIALLY_RECEIVED one short (with a reason).
+    Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; INVALID_ARGUMENT for a short
+    close without a reason; ABORTED `ETAG_MISMATCH`.
+    """
+    CreateGoodsReceipt: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.CreateGoodsReceiptRequest, _purchase_order_pb2.GoodsReceipt]
+    """Records goods received against an ISSUED or PARTIALLY_RECEIVED order; the order moves
+    to PARTIALLY_RECEIVED or RECEIVED.
+    Errors: INVALID_ARGUMENT per bad line; FAILED_PRECONDITION `RECEIPT_EXCEEDS_ORDER`
+    (with the line and what may still be received), `INVALID_STATE_TRANSITION`.
+    """
+    ListGoodsReceipts: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.ListGoodsReceiptsRequest, _procurement_service_pb2.ListGoodsReceiptsResponse]
+    """Lists an order's goods receipts, oldest first.
+    Errors: NOT_FOUND for an invisible order; INVALID_ARGUMENT for a bad page size or token.
+    """
+    CreateDemandAggregation: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.CreateDemandAggregationRequest, _demand_aggregation_pb2.DemandAggregation]
+    """Opens a demand aggregation for a category and invites organisations to it.
+    Errors: INVALID_ARGUMENT per bad field.
+    """
+    GetDemandAggregation: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.GetDemandAggregationRequest, _demand_aggregation_pb2.DemandAggregation]
+    """Returns an aggregation, with its totals, to its lead and the invited organisations.
+    Errors: NOT_FOUND for anyone else.
+    """
+    ListDemandAggregations: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.ListDemandAggregationsRequest, _procurement_service_pb2.ListDemandAggregationsResponse]
+    """Lists the aggregations an organisation leads or is invited to; parent
+    `organisations/-` lists all the caller may see.
+    Errors: INVALID_ARGUMENT for a bad page size or token.
+    """
+    CreateDemandLine: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.CreateDemandLineRequest, _demand_aggregation_pb2.DemandLine]
+    """Adds the caller's organisation's demand to an OPEN aggregation it is invited to. The
+    `acting_for` organisation (or the caller's own) owns the line.
+    Errors: INVALID_ARGUMENT per bad field; NOT_FOUND when not invited;
+    FAILED_PRECONDITION `AGGREGATION_CLOSED`.
+    """
+    ListDemandLines: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.ListDemandLinesRequest, _procurement_service_pb2.ListDemandLinesResponse]
+    """Lists demand lines: all of them for the lead, only its own for a participant.
+    Errors: NOT_FOUND for an invisible aggregation.
+    """
+    CloseDemandAggregation: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.CloseDemandAggregationRequest, _demand_aggregation_pb2.DemandAggregation]
+    """Closes an OPEN aggregation into one joint contract with the named supplier, whose
+    participants are the organisations that added demand, each with its allocation.
+    Errors: INVALID_ARGUMENT per bad contract field; FAILED_PRECONDITION
+    `AGGREGATION_CLOSED`, `NO_DEMAND`, `SUPPLIER_DEBARRED`; ABORTED `ETAG_MISMATCH`.
+    """
 
 @_typing.type_check_only
 class ProcurementServiceAsyncStub(ProcurementServiceStub):
-    """Procurement for the organisations of the shared back office: the supplier register
-    (and, as it grows, contracts, requisitions, purchase orders and goods receipts).
+    """Procurement for the organisations of the shared back office: the shared supplier
+    register, frameworks and contracts, requisitions under a scheme of delegation,
+    purchase orders and goods receipts, collaborative buying, and publication.
 
     Every method takes the organisation from its resource names; the caller's own
     organisation comes from its token. A caller that may not see an organisation's data
@@ -79,12 +250,12 @@ class ProcurementServiceAsyncStub(ProcurementServiceStub):
     CreateSupplier: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.CreateSupplierRequest, _supplier_pb2.Supplier]  # type: ignore[assignment]
     """Registers a supplier.
     Errors: INVALID_ARGUMENT with a field violation per bad field (name missing, VAT
-    number with bad check digits, malformed Companies House number); ALREADY_EXISTS
-    (`SUPPLIER_ALREADY_REGISTERED`) when the Companies House number or id is taken;
-    PERMISSION_DENIED when the caller's roles do not include the commercial role.
+    number with bad check digits, malformed Companies House number or bank details);
+    ALREADY_EXISTS (`SUPPLIER_ALREADY_REGISTERED`) when the Companies House number or id is
+    taken; PERMISSION_DENIED when the caller's roles do not include the commercial role.
     """
     GetSupplier: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.GetSupplierRequest, _supplier_pb2.Supplier]  # type: ignore[assignment]
-    """Returns a supplier.
+    """Returns a supplier. Bank details are included only for finance roles.
     Errors: NOT_FOUND when there is no such supplier or the caller may not see it.
     """
     ListSuppliers: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.ListSuppliersRequest, _procurement_service_pb2.ListSuppliersResponse]  # type: ignore[assignment]
@@ -100,10 +271,175 @@ class ProcurementServiceAsyncStub(ProcurementServiceStub):
     value; NOT_FOUND; ABORTED (`ETAG_MISMATCH`) when `supplier.etag` is stale;
     ALREADY_EXISTS when the new Companies House number is taken.
     """
+    DebarSupplier: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.DebarSupplierRequest, _supplier_pb2.Supplier]  # type: ignore[assignment]
+    """Records that a supplier is debarred. From then on no contract or purchase order may
+    be made or issued with it.
+    Errors: INVALID_ARGUMENT without a reason or date; FAILED_PRECONDITION
+    `SUPPLIER_ALREADY_DEBARRED`; ABORTED `ETAG_MISMATCH`; NOT_FOUND.
+    """
+    LiftDebarment: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.LiftDebarmentRequest, _supplier_pb2.Supplier]  # type: ignore[assignment]
+    """Ends a supplier's debarment, with the reason kept in the audit log.
+    Errors: INVALID_ARGUMENT without a reason; FAILED_PRECONDITION `SUPPLIER_NOT_DEBARRED`;
+    ABORTED `ETAG_MISMATCH`; NOT_FOUND.
+    """
+    GetProcurementPolicy: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.GetProcurementPolicyRequest, _policy_pb2.ProcurementPolicy]  # type: ignore[assignment]
+    """Returns an organisation's scheme of delegation and receipt tolerance (the defaults
+    until changed).
+    Errors: NOT_FOUND when the caller may not see the organisation's procurement.
+    """
+    UpdateProcurementPolicy: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.UpdateProcurementPolicyRequest, _policy_pb2.ProcurementPolicy]  # type: ignore[assignment]
+    """Changes the scheme of delegation or the receipt tolerance. Decisions already made
+    stand; pending requisitions are approved under the new scheme.
+    Errors: INVALID_ARGUMENT for bands out of order, a band without roles, an unknown
+    role, a missing open-ended last band or a tolerance outside 0-100; ABORTED
+    `ETAG_MISMATCH`.
+    """
+    CreateContract: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.CreateContractRequest, _contract_pb2.Contract]  # type: ignore[assignment]
+    """Records a framework or contract with a supplier of the same organisation's register.
+    Errors: INVALID_ARGUMENT per bad field (CPV codes, dates, value, participants);
+    NOT_FOUND for an unknown supplier; FAILED_PRECONDITION `SUPPLIER_DEBARRED`;
+    ALREADY_EXISTS `CONTRACT_REFERENCE_TAKEN`.
+    """
+    GetContract: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.GetContractRequest, _contract_pb2.Contract]  # type: ignore[assignment]
+    """Returns a contract to its letting organisation and its participants.
+    Errors: NOT_FOUND for anyone else.
+    """
+    ListContracts: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.ListContractsRequest, _procurement_service_pb2.ListContractsResponse]  # type: ignore[assignment]
+    """Lists the contracts an organisation lets or participates in, oldest first; parent
+    `organisations/-` lists every one the caller may see.
+    Errors: INVALID_ARGUMENT for a bad filter, page size or token.
+    """
+    UpdateContract: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.UpdateContractRequest, _contract_pb2.Contract]  # type: ignore[assignment]
+    """Changes a contract's title, description, department, end or review date, value or
+    participants.
+    Errors: INVALID_ARGUMENT; NOT_FOUND; ABORTED `ETAG_MISMATCH`.
+    """
+    ExportContractsRegister: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.ExportContractsRegisterRequest, _procurement_service_pb2.ExportContractsRegisterResponse]  # type: ignore[assignment]
+    """Exports the organisation's contracts over £5,000 as the Local Government
+    Transparency Code's contracts register, CSV.
+    Errors: NOT_FOUND when the caller may not see the organisation's contracts.
+    """
+    ExportOcdsReleasePackage: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.ExportOcdsReleasePackageRequest, _procurement_service_pb2.ExportOcdsReleasePackageResponse]  # type: ignore[assignment]
+    """Exports a contract's planning, tender, award and contract releases as an OCDS 1.1
+    release package (JSON), all under the contract's `ocid`.
+    Errors: NOT_FOUND.
+    """
+    CreateRequisition: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.CreateRequisitionRequest, _requisition_pb2.Requisition]  # type: ignore[assignment]
+    """Raises a requisition in DRAFT; the caller becomes its requester.
+    Errors: INVALID_ARGUMENT with every bad line field (CPV code, quantity, price, VAT
+    rate, cost centre).
+    """
+    GetRequisition: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.GetRequisitionRequest, _requisition_pb2.Requisition]  # type: ignore[assignment]
+    """Returns a requisition.
+    Errors: NOT_FOUND.
+    """
+    ListRequisitions: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.ListRequisitionsRequest, _procurement_service_pb2.ListRequisitionsResponse]  # type: ignore[assignment]
+    """Lists requisitions, oldest first; filter on `state`, `requester` and `create_date`.
+    Errors: INVALID_ARGUMENT for a bad filter, page size or token.
+    """
+    UpdateRequisition: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.UpdateRequisitionRequest, _requisition_pb2.Requisition]  # type: ignore[assignment]
+    """Changes a DRAFT requisition's title or lines.
+    Errors: INVALID_ARGUMENT; FAILED_PRECONDITION `INVALID_STATE_TRANSITION` when not
+    DRAFT; ABORTED `ETAG_MISMATCH`.
+    """
+    SubmitRequisition: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.SubmitRequisitionRequest, _requisition_pb2.Requisition]  # type: ignore[assignment]
+    """Submits a DRAFT requisition for a decision.
+    Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+    """
+    ApproveRequisition: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.ApproveRequisitionRequest, _requisition_pb2.Requisition]  # type: ignore[assignment]
+    """Approves a SUBMITTED requisition under the scheme of delegation.
+    Errors: PERMISSION_DENIED `SELF_APPROVAL` for its requester, `APPROVAL_LIMIT` when
+    none of the caller's roles may approve its gross total; FAILED_PRECONDITION
+    `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+    """
+    RejectRequisition: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.RejectRequisitionRequest, _requisition_pb2.Requisition]  # type: ignore[assignment]
+    """Rejects a SUBMITTED requisition, with a reason.
+    Errors: INVALID_ARGUMENT without a reason; PERMISSION_DENIED `SELF_APPROVAL`,
+    `APPROVAL_LIMIT`; FAILED_PRECONDITION `INVALID_STATE_TRANSITION`.
+    """
+    CancelRequisition: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.CancelRequisitionRequest, _requisition_pb2.Requisition]  # type: ignore[assignment]
+    """Withdraws a DRAFT or SUBMITTED requisition.
+    Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+    """
+    CreatePurchaseOrder: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.CreatePurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]  # type: ignore[assignment]
+    """Raises a DRAFT purchase order from an APPROVED requisition against a live contract the
+    organisation participates in.
+    Errors: NOT_FOUND for an invisible requisition or contract; FAILED_PRECONDITION
+    `REQUISITION_NOT_APPROVED`, `CONTRACT_NOT_LIVE`, `SUPPLIER_DEBARRED`.
+    """
+    GetPurchaseOrder: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.GetPurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]  # type: ignore[assignment]
+    """Returns a purchase order.
+    Errors: NOT_FOUND.
+    """
+    ListPurchaseOrders: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.ListPurchaseOrdersRequest, _procurement_service_pb2.ListPurchaseOrdersResponse]  # type: ignore[assignment]
+    """Lists purchase orders, oldest first; filter on `state`, `supplier`, `contract` and
+    `create_date`.
+    Errors: INVALID_ARGUMENT for a bad filter, page size or token.
+    """
+    UpdatePurchaseOrder: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.UpdatePurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]  # type: ignore[assignment]
+    """Amends a DRAFT purchase order's delivery address or notes.
+    Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION` when not DRAFT; ABORTED
+    `ETAG_MISMATCH`.
+    """
+    IssuePurchaseOrder: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.IssuePurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]  # type: ignore[assignment]
+    """Issues a DRAFT order to the supplier.
+    Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`, `SUPPLIER_DEBARRED`,
+    `CONTRACT_NOT_LIVE`; ABORTED `ETAG_MISMATCH`.
+    """
+    CancelPurchaseOrder: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.CancelPurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]  # type: ignore[assignment]
+    """Cancels a DRAFT or ISSUED order before anything is received, with a reason.
+    Errors: INVALID_ARGUMENT without a reason; FAILED_PRECONDITION
+    `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+    """
+    ClosePurchaseOrder: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.ClosePurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]  # type: ignore[assignment]
+    """Closes a RECEIVED order, or a PARTIALLY_RECEIVED one short (with a reason).
+    Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; INVALID_ARGUMENT for a short
+    close without a reason; ABORTED `ETAG_MISMATCH`.
+    """
+    CreateGoodsReceipt: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.CreateGoodsReceiptRequest, _purchase_order_pb2.GoodsReceipt]  # type: ignore[assignment]
+    """Records goods received against an ISSUED or PARTIALLY_RECEIVED order; the order moves
+    to PARTIALLY_RECEIVED or RECEIVED.
+    Errors: INVALID_ARGUMENT per bad line; FAILED_PRECONDITION `RECEIPT_EXCEEDS_ORDER`
+    (with the line and what may still be received), `INVALID_STATE_TRANSITION`.
+    """
+    ListGoodsReceipts: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.ListGoodsReceiptsRequest, _procurement_service_pb2.ListGoodsReceiptsResponse]  # type: ignore[assignment]
+    """Lists an order's goods receipts, oldest first.
+    Errors: NOT_FOUND for an invisible order; INVALID_ARGUMENT for a bad page size or token.
+    """
+    CreateDemandAggregation: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.CreateDemandAggregationRequest, _demand_aggregation_pb2.DemandAggregation]  # type: ignore[assignment]
+    """Opens a demand aggregation for a category and invites organisations to it.
+    Errors: INVALID_ARGUMENT per bad field.
+    """
+    GetDemandAggregation: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.GetDemandAggregationRequest, _demand_aggregation_pb2.DemandAggregation]  # type: ignore[assignment]
+    """Returns an aggregation, with its totals, to its lead and the invited organisations.
+    Errors: NOT_FOUND for anyone else.
+    """
+    ListDemandAggregations: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.ListDemandAggregationsRequest, _procurement_service_pb2.ListDemandAggregationsResponse]  # type: ignore[assignment]
+    """Lists the aggregations an organisation leads or is invited to; parent
+    `organisations/-` lists all the caller may see.
+    Errors: INVALID_ARGUMENT for a bad page size or token.
+    """
+    CreateDemandLine: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.CreateDemandLineRequest, _demand_aggregation_pb2.DemandLine]  # type: ignore[assignment]
+    """Adds the caller's organisation's demand to an OPEN aggregation it is invited to. The
+    `acting_for` organisation (or the caller's own) owns the line.
+    Errors: INVALID_ARGUMENT per bad field; NOT_FOUND when not invited;
+    FAILED_PRECONDITION `AGGREGATION_CLOSED`.
+    """
+    ListDemandLines: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.ListDemandLinesRequest, _procurement_service_pb2.ListDemandLinesResponse]  # type: ignore[assignment]
+    """Lists demand lines: all of them for the lead, only its own for a participant.
+    Errors: NOT_FOUND for an invisible aggregation.
+    """
+    CloseDemandAggregation: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.CloseDemandAggregationRequest, _demand_aggregation_pb2.DemandAggregation]  # type: ignore[assignment]
+    """Closes an OPEN aggregation into one joint contract with the named supplier, whose
+    participants are the organisations that added demand, each with its allocation.
+    Errors: INVALID_ARGUMENT per bad contract field; FAILED_PRECONDITION
+    `AGGREGATION_CLOSED`, `NO_DEMAND`, `SUPPLIER_DEBARRED`; ABORTED `ETAG_MISMATCH`.
+    """
 
 class ProcurementServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Procurement for the organisations of the shared back office: the supplier register
-    (and, as it grows, contracts, requisitions, purchase orders and goods receipts).
+    """Procurement for the organisations of the shared back office: the shared supplier
+    register, frameworks and contracts, requisitions under a scheme of delegation,
+    purchase orders and goods receipts, collaborative buying, and publication.
 
     Every method takes the organisation from its resource names; the caller's own
     organisation comes from its token. A caller that may not see an organisation's data
@@ -118,9 +454,9 @@ class ProcurementServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_supplier_pb2.Supplier, _abc.Awaitable[_supplier_pb2.Supplier]]:
         """Registers a supplier.
         Errors: INVALID_ARGUMENT with a field violation per bad field (name missing, VAT
-        number with bad check digits, malformed Companies House number); ALREADY_EXISTS
-        (`SUPPLIER_ALREADY_REGISTERED`) when the Companies House number or id is taken;
-        PERMISSION_DENIED when the caller's roles do not include the commercial role.
+        number with bad check digits, malformed Companies House number or bank details);
+        ALREADY_EXISTS (`SUPPLIER_ALREADY_REGISTERED`) when the Companies House number or id is
+        taken; PERMISSION_DENIED when the caller's roles do not include the commercial role.
         """
 
     @_abc_1.abstractmethod
@@ -129,7 +465,7 @@ class ProcurementServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _procurement_service_pb2.GetSupplierRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_supplier_pb2.Supplier, _abc.Awaitable[_supplier_pb2.Supplier]]:
-        """Returns a supplier.
+        """Returns a supplier. Bank details are included only for finance roles.
         Errors: NOT_FOUND when there is no such supplier or the caller may not see it.
         """
 
@@ -156,6 +492,368 @@ class ProcurementServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT for an unknown or output-only path in the mask or a bad
         value; NOT_FOUND; ABORTED (`ETAG_MISMATCH`) when `supplier.etag` is stale;
         ALREADY_EXISTS when the new Companies House number is taken.
+        """
+
+    @_abc_1.abstractmethod
+    def DebarSupplier(
+        self,
+        request: _procurement_service_pb2.DebarSupplierRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_supplier_pb2.Supplier, _abc.Awaitable[_supplier_pb2.Supplier]]:
+        """Records that a supplier is debarred. From then on no contract or purchase order may
+        be made or issued with it.
+        Errors: INVALID_ARGUMENT without a reason or date; FAILED_PRECONDITION
+        `SUPPLIER_ALREADY_DEBARRED`; ABORTED `ETAG_MISMATCH`; NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def LiftDebarment(
+        self,
+        request: _procurement_service_pb2.LiftDebarmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_supplier_pb2.Supplier, _abc.Awaitable[_supplier_pb2.Supplier]]:
+        """Ends a supplier's debarment, with the reason kept in the audit log.
+        Errors: INVALID_ARGUMENT without a reason; FAILED_PRECONDITION `SUPPLIER_NOT_DEBARRED`;
+        ABORTED `ETAG_MISMATCH`; NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def GetProcurementPolicy(
+        self,
+        request: _procurement_service_pb2.GetProcurementPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_policy_pb2.ProcurementPolicy, _abc.Awaitable[_policy_pb2.ProcurementPolicy]]:
+        """Returns an organisation's scheme of delegation and receipt tolerance (the defaults
+        until changed).
+        Errors: NOT_FOUND when the caller may not see the organisation's procurement.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateProcurementPolicy(
+        self,
+        request: _procurement_service_pb2.UpdateProcurementPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_policy_pb2.ProcurementPolicy, _abc.Awaitable[_policy_pb2.ProcurementPolicy]]:
+        """Changes the scheme of delegation or the receipt tolerance. Decisions already made
+        stand; pending requisitions are approved under the new scheme.
+        Errors: INVALID_ARGUMENT for bands out of order, a band without roles, an unknown
+        role, a missing open-ended last band or a tolerance outside 0-100; ABORTED
+        `ETAG_MISMATCH`.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateContract(
+        self,
+        request: _procurement_service_pb2.CreateContractRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contract_pb2.Contract, _abc.Awaitable[_contract_pb2.Contract]]:
+        """Records a framework or contract with a supplier of the same organisation's register.
+        Errors: INVALID_ARGUMENT per bad field (CPV codes, dates, value, participants);
+        NOT_FOUND for an unknown supplier; FAILED_PRECONDITION `SUPPLIER_DEBARRED`;
+        ALREADY_EXISTS `CONTRACT_REFERENCE_TAKEN`.
+        """
+
+    @_abc_1.abstractmethod
+    def GetContract(
+        self,
+        request: _procurement_service_pb2.GetContractRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contract_pb2.Contract, _abc.Awaitable[_contract_pb2.Contract]]:
+        """Returns a contract to its letting organisation and its participants.
+        Errors: NOT_FOUND for anyone else.
+        """
+
+    @_abc_1.abstractmethod
+    def ListContracts(
+        self,
+        request: _procurement_service_pb2.ListContractsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_procurement_service_pb2.ListContractsResponse, _abc.Awaitable[_procurement_service_pb2.ListContractsResponse]]:
+        """Lists the contracts an organisation lets or participates in, oldest first; parent
+        `organisations/-` lists every one the caller may see.
+        Errors: INVALID_ARGUMENT for a bad filter, page size or token.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateContract(
+        self,
+        request: _procurement_service_pb2.UpdateContractRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contract_pb2.Contract, _abc.Awaitable[_contract_pb2.Contract]]:
+        """Changes a contract's title, description, department, end or review date, value or
+        participants.
+        Errors: INVALID_ARGUMENT; NOT_FOUND; ABORTED `ETAG_MISMATCH`.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportContractsRegister(
+        self,
+        request: _procurement_service_pb2.ExportContractsRegisterRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_procurement_service_pb2.ExportContractsRegisterResponse, _abc.Awaitable[_procurement_service_pb2.ExportContractsRegisterResponse]]:
+        """Exports the organisation's contracts over £5,000 as the Local Government
+        Transparency Code's contracts register, CSV.
+        Errors: NOT_FOUND when the caller may not see the organisation's contracts.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportOcdsReleasePackage(
+        self,
+        request: _procurement_service_pb2.ExportOcdsReleasePackageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_procurement_service_pb2.ExportOcdsReleasePackageResponse, _abc.Awaitable[_procurement_service_pb2.ExportOcdsReleasePackageResponse]]:
+        """Exports a contract's planning, tender, award and contract releases as an OCDS 1.1
+        release package (JSON), all under the contract's `ocid`.
+        Errors: NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateRequisition(
+        self,
+        request: _procurement_service_pb2.CreateRequisitionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_requisition_pb2.Requisition, _abc.Awaitable[_requisition_pb2.Requisition]]:
+        """Raises a requisition in DRAFT; the caller becomes its requester.
+        Errors: INVALID_ARGUMENT with every bad line field (CPV code, quantity, price, VAT
+        rate, cost centre).
+        """
+
+    @_abc_1.abstractmethod
+    def GetRequisition(
+        self,
+        request: _procurement_service_pb2.GetRequisitionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_requisition_pb2.Requisition, _abc.Awaitable[_requisition_pb2.Requisition]]:
+        """Returns a requisition.
+        Errors: NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def ListRequisitions(
+        self,
+        request: _procurement_service_pb2.ListRequisitionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_procurement_service_pb2.ListRequisitionsResponse, _abc.Awaitable[_procurement_service_pb2.ListRequisitionsResponse]]:
+        """Lists requisitions, oldest first; filter on `state`, `requester` and `create_date`.
+        Errors: INVALID_ARGUMENT for a bad filter, page size or token.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateRequisition(
+        self,
+        request: _procurement_service_pb2.UpdateRequisitionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_requisition_pb2.Requisition, _abc.Awaitable[_requisition_pb2.Requisition]]:
+        """Changes a DRAFT requisition's title or lines.
+        Errors: INVALID_ARGUMENT; FAILED_PRECONDITION `INVALID_STATE_TRANSITION` when not
+        DRAFT; ABORTED `ETAG_MISMATCH`.
+        """
+
+    @_abc_1.abstractmethod
+    def SubmitRequisition(
+        self,
+        request: _procurement_service_pb2.SubmitRequisitionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_requisition_pb2.Requisition, _abc.Awaitable[_requisition_pb2.Requisition]]:
+        """Submits a DRAFT requisition for a decision.
+        Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+        """
+
+    @_abc_1.abstractmethod
+    def ApproveRequisition(
+        self,
+        request: _procurement_service_pb2.ApproveRequisitionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_requisition_pb2.Requisition, _abc.Awaitable[_requisition_pb2.Requisition]]:
+        """Approves a SUBMITTED requisition under the scheme of delegation.
+        Errors: PERMISSION_DENIED `SELF_APPROVAL` for its requester, `APPROVAL_LIMIT` when
+        none of the caller's roles may approve its gross total; FAILED_PRECONDITION
+        `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+        """
+
+    @_abc_1.abstractmethod
+    def RejectRequisition(
+        self,
+        request: _procurement_service_pb2.RejectRequisitionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_requisition_pb2.Requisition, _abc.Awaitable[_requisition_pb2.Requisition]]:
+        """Rejects a SUBMITTED requisition, with a reason.
+        Errors: INVALID_ARGUMENT without a reason; PERMISSION_DENIED `SELF_APPROVAL`,
+        `APPROVAL_LIMIT`; FAILED_PRECONDITION `INVALID_STATE_TRANSITION`.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelRequisition(
+        self,
+        request: _procurement_service_pb2.CancelRequisitionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_requisition_pb2.Requisition, _abc.Awaitable[_requisition_pb2.Requisition]]:
+        """Withdraws a DRAFT or SUBMITTED requisition.
+        Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+        """
+
+    @_abc_1.abstractmethod
+    def CreatePurchaseOrder(
+        self,
+        request: _procurement_service_pb2.CreatePurchaseOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_purchase_order_pb2.PurchaseOrder, _abc.Awaitable[_purchase_order_pb2.PurchaseOrder]]:
+        """Raises a DRAFT purchase order from an APPROVED requisition against a live contract the
+        organisation participates in.
+        Errors: NOT_FOUND for an invisible requisition or contract; FAILED_PRECONDITION
+        `REQUISITION_NOT_APPROVED`, `CONTRACT_NOT_LIVE`, `SUPPLIER_DEBARRED`.
+        """
+
+    @_abc_1.abstractmethod
+    def GetPurchaseOrder(
+        self,
+        request: _procurement_service_pb2.GetPurchaseOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_purchase_order_pb2.PurchaseOrder, _abc.Awaitable[_purchase_order_pb2.PurchaseOrder]]:
+        """Returns a purchase order.
+        Errors: NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def ListPurchaseOrders(
+        self,
+        request: _procurement_service_pb2.ListPurchaseOrdersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_procurement_service_pb2.ListPurchaseOrdersResponse, _abc.Awaitable[_procurement_service_pb2.ListPurchaseOrdersResponse]]:
+        """Lists purchase orders, oldest first; filter on `state`, `supplier`, `contract` and
+        `create_date`.
+        Errors: INVALID_ARGUMENT for a bad filter, page size or token.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdatePurchaseOrder(
+        self,
+        request: _procurement_service_pb2.UpdatePurchaseOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_purchase_order_pb2.PurchaseOrder, _abc.Awaitable[_purchase_order_pb2.PurchaseOrder]]:
+        """Amends a DRAFT purchase order's delivery address or notes.
+        Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION` when not DRAFT; ABORTED
+        `ETAG_MISMATCH`.
+        """
+
+    @_abc_1.abstractmethod
+    def IssuePurchaseOrder(
+        self,
+        request: _procurement_service_pb2.IssuePurchaseOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_purchase_order_pb2.PurchaseOrder, _abc.Awaitable[_purchase_order_pb2.PurchaseOrder]]:
+        """Issues a DRAFT order to the supplier.
+        Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`, `SUPPLIER_DEBARRED`,
+        `CONTRACT_NOT_LIVE`; ABORTED `ETAG_MISMATCH`.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelPurchaseOrder(
+        self,
+        request: _procurement_service_pb2.CancelPurchaseOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_purchase_order_pb2.PurchaseOrder, _abc.Awaitable[_purchase_order_pb2.PurchaseOrder]]:
+        """Cancels a DRAFT or ISSUED order before anything is received, with a reason.
+        Errors: INVALID_ARGUMENT without a reason; FAILED_PRECONDITION
+        `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+        """
+
+    @_abc_1.abstractmethod
+    def ClosePurchaseOrder(
+        self,
+        request: _procurement_service_pb2.ClosePurchaseOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_purchase_order_pb2.PurchaseOrder, _abc.Awaitable[_purchase_order_pb2.PurchaseOrder]]:
+        """Closes a RECEIVED order, or a PARTIALLY_RECEIVED one short (with a reason).
+        Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; INVALID_ARGUMENT for a short
+        close without a reason; ABORTED `ETAG_MISMATCH`.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateGoodsReceipt(
+        self,
+        request: _procurement_service_pb2.CreateGoodsReceiptRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_purchase_order_pb2.GoodsReceipt, _abc.Awaitable[_purchase_order_pb2.GoodsReceipt]]:
+        """Records goods received against an ISSUED or PARTIALLY_RECEIVED order; the order moves
+        to PARTIALLY_RECEIVED or RECEIVED.
+        Errors: INVALID_ARGUMENT per bad line; FAILED_PRECONDITION `RECEIPT_EXCEEDS_ORDER`
+        (with the line and what may still be received), `INVALID_STATE_TRANSITION`.
+        """
+
+    @_abc_1.abstractmethod
+    def ListGoodsReceipts(
+        self,
+        request: _procurement_service_pb2.ListGoodsReceiptsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_procurement_service_pb2.ListGoodsReceiptsResponse, _abc.Awaitable[_procurement_service_pb2.ListGoodsReceiptsResponse]]:
+        """Lists an order's goods receipts, oldest first.
+        Errors: NOT_FOUND for an invisible order; INVALID_ARGUMENT for a bad page size or token.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateDemandAggregation(
+        self,
+        request: _procurement_service_pb2.CreateDemandAggregationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_demand_aggregation_pb2.DemandAggregation, _abc.Awaitable[_demand_aggregation_pb2.DemandAggregation]]:
+        """Opens a demand aggregation for a category and invites organisations to it.
+        Errors: INVALID_ARGUMENT per bad field.
+        """
+
+    @_abc_1.abstractmethod
+    def GetDemandAggregation(
+        self,
+        request: _procurement_service_pb2.GetDemandAggregationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_demand_aggregation_pb2.DemandAggregation, _abc.Awaitable[_demand_aggregation_pb2.DemandAggregation]]:
+        """Returns an aggregation, with its totals, to its lead and the invited organisations.
+        Errors: NOT_FOUND for anyone else.
+        """
+
+    @_abc_1.abstractmethod
+    def ListDemandAggregations(
+        self,
+        request: _procurement_service_pb2.ListDemandAggregationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_procurement_service_pb2.ListDemandAggregationsResponse, _abc.Awaitable[_procurement_service_pb2.ListDemandAggregationsResponse]]:
+        """Lists the aggregations an organisation leads or is invited to; parent
+        `organisations/-` lists all the caller may see.
+        Errors: INVALID_ARGUMENT for a bad page size or token.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateDemandLine(
+        self,
+        request: _procurement_service_pb2.CreateDemandLineRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_demand_aggregation_pb2.DemandLine, _abc.Awaitable[_demand_aggregation_pb2.DemandLine]]:
+        """Adds the caller's organisation's demand to an OPEN aggregation it is invited to. The
+        `acting_for` organisation (or the caller's own) owns the line.
+        Errors: INVALID_ARGUMENT per bad field; NOT_FOUND when not invited;
+        FAILED_PRECONDITION `AGGREGATION_CLOSED`.
+        """
+
+    @_abc_1.abstractmethod
+    def ListDemandLines(
+        self,
+        request: _procurement_service_pb2.ListDemandLinesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_procurement_service_pb2.ListDemandLinesResponse, _abc.Awaitable[_procurement_service_pb2.ListDemandLinesResponse]]:
+        """Lists demand lines: all of them for the lead, only its own for a participant.
+        Errors: NOT_FOUND for an invisible aggregation.
+        """
+
+    @_abc_1.abstractmethod
+    def CloseDemandAggregation(
+        self,
+        request: _procurement_service_pb2.CloseDemandAggregationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_demand_aggregation_pb2.DemandAggregation, _abc.Awaitable[_demand_aggregation_pb2.DemandAggregation]]:
+        """Closes an OPEN aggregation into one joint contract with the named supplier, whose
+        participants are the organisations that added demand, each with its allocation.
+        Errors: INVALID_ARGUMENT per bad contract field; FAILED_PRECONDITION
+        `AGGREGATION_CLOSED`, `NO_DEMAND`, `SUPPLIER_DEBARRED`; ABORTED `ETAG_MISMATCH`.
         """
 
 def add_ProcurementServiceServicer_to_server(servicer: ProcurementServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

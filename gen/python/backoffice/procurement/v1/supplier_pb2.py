@@ -25,9 +25,11 @@ _sym_db = _symbol_database.Default()
 from backoffice.common.v1 import metadata_pb2 as backoffice_dot_common_dot_v1_dot_metadata__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.type import date_pb2 as google_dot_type_dot_date__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(backoffice/procurement/v1/supplier.proto\x12\x19\x62\x61\x63koffice.procurement.v1\x1a#backoffice/common/v1/metadata.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\"\xf4\x03\n\x08Supplier\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\'\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x0b\x64isplayName\x12:\n\x16\x63ompanies_house_number\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\x14\x63ompaniesHouseNumber\x12#\n\nvat_number\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01R\tvatNumber\x12)\n\raddress_lines\x18\x05 \x03(\tB\x04\xe2\x41\x01\x01R\x0c\x61\x64\x64ressLines\x12 \n\x08postcode\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01R\x08postcode\x12\x16\n\x03sme\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x01R\x03sme\x12\x18\n\x04vcse\x18\x08 \x01(\x08\x42\x04\xe2\x41\x01\x01R\x04vcse\x12?\n\x05\x61udit\x18\t \x01(\x0b\x32#.backoffice.common.v1.AuditMetadataB\x04\xe2\x41\x01\x03R\x05\x61udit\x12\x18\n\x04\x65tag\x18\n \x01(\tB\x04\xe2\x41\x01\x01R\x04\x65tag:j\xea\x41g\n\x1d\x62\x61\x63koffice.police.uk/Supplier\x12\x31organisations/{organisation}/suppliers/{supplier}*\tsuppliers2\x08supplierb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(backoffice/procurement/v1/supplier.proto\x12\x19\x62\x61\x63koffice.procurement.v1\x1a#backoffice/common/v1/metadata.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\"\x8f\x06\n\x08Supplier\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\'\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x0b\x64isplayName\x12:\n\x16\x63ompanies_house_number\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\x14\x63ompaniesHouseNumber\x12#\n\nvat_number\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01R\tvatNumber\x12)\n\raddress_lines\x18\x05 \x03(\tB\x04\xe2\x41\x01\x01R\x0c\x61\x64\x64ressLines\x12 \n\x08postcode\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01R\x08postcode\x12\x16\n\x03sme\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x01R\x03sme\x12\x18\n\x04vcse\x18\x08 \x01(\x08\x42\x04\xe2\x41\x01\x01R\x04vcse\x12?\n\x05\x61udit\x18\t \x01(\x0b\x32#.backoffice.common.v1.AuditMetadataB\x04\xe2\x41\x01\x03R\x05\x61udit\x12\x18\n\x04\x65tag\x18\n \x01(\tB\x04\xe2\x41\x01\x01R\x04\x65tag\x12H\n\tdebarment\x18\x0b \x01(\x0b\x32$.backoffice.procurement.v1.DebarmentB\x04\xe2\x41\x01\x03R\tdebarment\x12O\n\x0c\x62\x61nk_details\x18\x0c \x01(\x0b\x32&.backoffice.procurement.v1.BankDetailsB\x04\xe2\x41\x01\x01R\x0b\x62\x61nkDetails\x12\x35\n\x14\x62\x61nk_details_on_file\x18\r \x01(\x08\x42\x04\xe2\x41\x01\x03R\x11\x62\x61nkDetailsOnFile\x12G\n\x07marking\x18\x0e \x01(\x0e\x32\'.backoffice.common.v1.ProtectiveMarkingB\x04\xe2\x41\x01\x03R\x07marking:j\xea\x41g\n\x1d\x62\x61\x63koffice.police.uk/Supplier\x12\x31organisations/{organisation}/suppliers/{supplier}*\tsuppliers2\x08supplier\"\xd3\x01\n\tDebarment\x12\x1c\n\x06reason\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06reason\x12>\n\x0e\x64\x65\x62\x61rment_date\x18\x02 \x01(\x0b\x32\x11.google.type.DateB\x04\xe2\x41\x01\x02R\rdebarmentDate\x12\x41\n\x0brecord_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nrecordTime\x12%\n\x0brecorded_by\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03R\nrecordedBy\"\x86\x01\n\x0b\x42\x61nkDetails\x12\'\n\x0c\x61\x63\x63ount_name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x0b\x61\x63\x63ountName\x12!\n\tsort_code\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x08sortCode\x12+\n\x0e\x61\x63\x63ount_number\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\raccountNumberb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -54,8 +56,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUPPLIER'].fields_by_name['audit']._serialized_options = b'\342A\001\003'
   _globals['_SUPPLIER'].fields_by_name['etag']._loaded_options = None
   _globals['_SUPPLIER'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_SUPPLIER'].fields_by_name['debarment']._loaded_options = None
+  _globals['_SUPPLIER'].fields_by_name['debarment']._serialized_options = b'\342A\001\003'
+  _globals['_SUPPLIER'].fields_by_name['bank_details']._loaded_options = None
+  _globals['_SUPPLIER'].fields_by_name['bank_details']._serialized_options = b'\342A\001\001'
+  _globals['_SUPPLIER'].fields_by_name['bank_details_on_file']._loaded_options = None
+  _globals['_SUPPLIER'].fields_by_name['bank_details_on_file']._serialized_options = b'\342A\001\003'
+  _globals['_SUPPLIER'].fields_by_name['marking']._loaded_options = None
+  _globals['_SUPPLIER'].fields_by_name['marking']._serialized_options = b'\342A\001\003'
   _globals['_SUPPLIER']._loaded_options = None
   _globals['_SUPPLIER']._serialized_options = b'\352Ag\n\035backoffice.police.uk/Supplier\0221organisations/{organisation}/suppliers/{supplier}*\tsuppliers2\010supplier'
-  _globals['_SUPPLIER']._serialized_start=169
-  _globals['_SUPPLIER']._serialized_end=669
+  _globals['_DEBARMENT'].fields_by_name['reason']._loaded_options = None
+  _globals['_DEBARMENT'].fields_by_name['reason']._serialized_options = b'\342A\001\002'
+  _globals['_DEBARMENT'].fields_by_name['debarment_date']._loaded_options = None
+  _globals['_DEBARMENT'].fields_by_name['debarment_date']._serialized_options = b'\342A\001\002'
+  _globals['_DEBARMENT'].fields_by_name['record_time']._loaded_options = None
+  _globals['_DEBARMENT'].fields_by_name['record_time']._serialized_options = b'\342A\001\003'
+  _globals['_DEBARMENT'].fields_by_name['recorded_by']._loaded_options = None
+  _globals['_DEBARMENT'].fields_by_name['recorded_by']._serialized_options = b'\342A\001\003'
+  _globals['_BANKDETAILS'].fields_by_name['account_name']._loaded_options = None
+  _globals['_BANKDETAILS'].fields_by_name['account_name']._serialized_options = b'\342A\001\002'
+  _globals['_BANKDETAILS'].fields_by_name['sort_code']._loaded_options = None
+  _globals['_BANKDETAILS'].fields_by_name['sort_code']._serialized_options = b'\342A\001\002'
+  _globals['_BANKDETAILS'].fields_by_name['account_number']._loaded_options = None
+  _globals['_BANKDETAILS'].fields_by_name['account_number']._serialized_options = b'\342A\001\002'
+  _globals['_SUPPLIER']._serialized_start=226
+  _globals['_SUPPLIER']._serialized_end=1009
+  _globals['_DEBARMENT']._serialized_start=1012
+  _globals['_DEBARMENT']._serialized_end=1223
+  _globals['_BANKDETAILS']._serialized_start=1226
+  _globals['_BANKDETAILS']._serialized_end=1360
 # @@protoc_insertion_point(module_scope)

@@ -7,7 +7,9 @@ from backoffice.common.v1 import metadata_pb2 as _metadata_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.type import date_pb2 as _date_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -38,6 +40,10 @@ class Supplier(_message.Message):
     VCSE_FIELD_NUMBER: _builtins.int
     AUDIT_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    DEBARMENT_FIELD_NUMBER: _builtins.int
+    BANK_DETAILS_FIELD_NUMBER: _builtins.int
+    BANK_DETAILS_ON_FILE_FIELD_NUMBER: _builtins.int
+    MARKING_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The resource name, `organisations/{code}/suppliers/{supplier}`, assigned on create."""
     display_name: _builtins.str
@@ -65,6 +71,10 @@ class Supplier(_message.Message):
     """The entity tag of this version. Send it back in `UpdateSupplier`; a stale one is
     refused with ABORTED (reason `ETAG_MISMATCH`). An empty etag skips the check.
     """
+    bank_details_on_file: _builtins.bool
+    """Whether bank details are on file, for callers who may not read them."""
+    marking: _metadata_pb2.ProtectiveMarking.ValueType
+    """The marking of the most sensitive data this record holds."""
     @_builtins.property
     def address_lines(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The supplier's postal address lines, in order."""
@@ -72,6 +82,21 @@ class Supplier(_message.Message):
     @_builtins.property
     def audit(self) -> _metadata_pb2.AuditMetadata:
         """Who created and last changed the supplier, and when."""
+
+    @_builtins.property
+    def debarment(self) -> Global___Debarment:
+        """Set while the supplier is debarred (Procurement Act 2023 debarment list, or a local
+        exclusion). A debarred supplier gets no new contract or purchase order: those calls
+        fail with FAILED_PRECONDITION, reason `SUPPLIER_DEBARRED`. Changed only through
+        `DebarSupplier` and `LiftDebarment`.
+        """
+
+    @_builtins.property
+    def bank_details(self) -> Global___BankDetails:
+        """Where the supplier is paid. OFFICIAL-SENSITIVE: set by commercial staff on create or
+        update, but returned only to callers with a finance role (`finance.payables`); for
+        everyone else it is left empty and `bank_details_on_file` says whether it is set.
+        """
 
     def __init__(
         self,
@@ -86,11 +111,83 @@ class Supplier(_message.Message):
         vcse: _builtins.bool = ...,
         audit: _metadata_pb2.AuditMetadata | None = ...,
         etag: _builtins.str = ...,
+        debarment: Global___Debarment | None = ...,
+        bank_details: Global___BankDetails | None = ...,
+        bank_details_on_file: _builtins.bool = ...,
+        marking: _metadata_pb2.ProtectiveMarking.ValueType = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit", "bank_details", b"bank_details", "debarment", b"debarment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address_lines", b"address_lines", "audit", b"audit", "companies_house_number", b"companies_house_number", "display_name", b"display_name", "etag", b"etag", "name", b"name", "postcode", b"postcode", "sme", b"sme", "vat_number", b"vat_number", "vcse", b"vcse"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address_lines", b"address_lines", "audit", b"audit", "bank_details", b"bank_details", "bank_details_on_file", b"bank_details_on_file", "companies_house_number", b"companies_house_number", "debarment", b"debarment", "display_name", b"display_name", "etag", b"etag", "marking", b"marking", "name", b"name", "postcode", b"postcode", "sme", b"sme", "vat_number", b"vat_number", "vcse", b"vcse"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Supplier: _TypeAlias = Supplier  # noqa: Y015
+
+@_typing.final
+class Debarment(_message.Message):
+    """Why and since when a supplier is excluded."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    DEBARMENT_DATE_FIELD_NUMBER: _builtins.int
+    RECORD_TIME_FIELD_NUMBER: _builtins.int
+    RECORDED_BY_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """The grounds, as recorded on the debarment list or in the decision, 1 to 500 characters."""
+    recorded_by: _builtins.str
+    """Who recorded it."""
+    @_builtins.property
+    def debarment_date(self) -> _date_pb2.Date:
+        """The date from which the debarment applies."""
+
+    @_builtins.property
+    def record_time(self) -> _timestamp_pb2.Timestamp:
+        """When the debarment was recorded here."""
+
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        debarment_date: _date_pb2.Date | None = ...,
+        record_time: _timestamp_pb2.Timestamp | None = ...,
+        recorded_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["debarment_date", b"debarment_date", "record_time", b"record_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["debarment_date", b"debarment_date", "reason", b"reason", "record_time", b"record_time", "recorded_by", b"recorded_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Debarment: _TypeAlias = Debarment  # noqa: Y015
+
+@_typing.final
+class BankDetails(_message.Message):
+    """A UK bank account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_NAME_FIELD_NUMBER: _builtins.int
+    SORT_CODE_FIELD_NUMBER: _builtins.int
+    ACCOUNT_NUMBER_FIELD_NUMBER: _builtins.int
+    account_name: _builtins.str
+    """The name on the account, 1 to 140 characters."""
+    sort_code: _builtins.str
+    """The six-digit sort code; `12-34-56` and `123456` are both accepted."""
+    account_number: _builtins.str
+    """The eight-digit account number."""
+    def __init__(
+        self,
+        *,
+        account_name: _builtins.str = ...,
+        sort_code: _builtins.str = ...,
+        account_number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_name", b"account_name", "account_number", b"account_number", "sort_code", b"sort_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BankDetails: _TypeAlias = BankDetails  # noqa: Y015

@@ -1,0 +1,28 @@
+"""Exact money: Decimal pounds, rounded half up to the penny where a rule says so."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+PENNY = Decimal("0.01")
+ZERO = Decimal(0)
+
+
+def to_pennies(amount: Decimal) -> Decimal:
+    return amount.quantize(PENNY, rounding=ROUND_HALF_UP)
+
+
+def to_minor(amount: Decimal, places: int) -> int:
+    """An exact integer count of 10**-places units (pence are places=2); refuses to round."""
+    scaled = amount.scaleb(places)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} has more than {places} decimal places")
+    return int(scaled)
+
+
+def from_minor(units: int, places: int) -> Decimal:
+    return Decimal(units).scaleb(-places)
+
+
+def format_pounds(amount: Decimal) -> str:
+    return f"{to_pennies(amount):.2f}"

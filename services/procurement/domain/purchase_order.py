@@ -1,0 +1,161 @@
+"""Purchase orders and the goods received against them.
+
+DRAFT -> ISSUED -> PARTIALLY_RECEIVED -> RECEIVED -> CLOSED; DRAFT or ISSUED with nothing
+received -> CANCELLED; PARTIALLY_RECEIVED -> CLOSED closes short (with a reason).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from libs.common.errors import FailedPrecondition, InvalidArgument, Violations
+from libs.common.money import ZERO
+from libs.common.records import RecordInfo
+from services.procurement.domain.requisition import Line, Totals
+from services.procurement.domain.transitions import refuse
+
+UPDATABLE = frozenset({"delivery_address", "notes"})
+
+
+class PurchaseOrderState(enum.Enum):
+    DRAFT = "DRAFT"
+    ISSUED = "ISSUED"
+    PARTIALLY_RECEIVED = "PARTIALLY_RECEIVED"
+    RECEIVED = "RECEIVED"
+    CLOSED = "CLOSED"
+    CANCELLED = "CANCELLED"
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    line_number: int
+    item: Line
+    received: Decimal
+
+    def receivable(self, tolerance_percent: int) -> Decimal:
+        """How much more may be received, over-receipt tolerance included."""
+        ceiling = self.item.quantity * (100 + tolerance_percent) / 100
+        return max(ceiling - self.received, ZERO)
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    line_number: int
+    quantity: Decimal
+
+
+@dataclass(frozen=True)
+class GoodsReceipt:
+    organisation: str
+    order_id: str
+    id: str
+    receipt_date: dt.date
+    lines: tuple[ReceiptLine, ...]
+    note: str
+    info: RecordInfo
+
+    @property
+    def name(self) -> str:
+        return f"organisations/{self.organisation}/purchaseOrders/{self.order_id}/goodsReceipts/{self.id}"
+
+
+@dataclass(frozen=True)
+class PurchaseOrder:
+    organisation: str
+    id: str
+    requisition: str
+    contract: str
+    supplier: str
+    lines: tuple[OrderLine, ...]
+    state: PurchaseOrderState
+    delivery_address: str
+    notes: str
+    issue_time: dt.datetime | None
+    closure_reason: str
+    info: RecordInfo
+
+    @property
+    def name(self) -> str:
+        return f"organisations/{self.organisation}/purchaseOrders/{self.id}"
+
+    @property
+    def totals(self) -> Totals:
+        return Totals.of(line.item for line in self.lines)
+
+    def _require(self, action: str, *states: PurchaseOrderState) -> None:
+        if self.state not in states:
+            raise refuse(self.name, action, self.state)
+
+    def amended(self, delivery_address: str, notes: str, info: RecordInfo) -> PurchaseOrder:
+        self._require("amend", PurchaseOrderState.DRAFT)
+        return replace(self, delivery_address=delivery_address, notes=notes, info=info)
+
+    def issued(self, now: dt.datetime, info: RecordInfo) -> PurchaseOrder:
+        self._require("issue", PurchaseOrderState.DRAFT)
+        return replace(self, state=PurchaseOrderState.ISSUED, issue_time=now, info=info)
+
+    def cancelled(self, reason: str, info: RecordInfo) -> PurchaseOrder:
+        self._require("cancel", PurchaseOrderState.DRAFT, PurchaseOrderState.ISSUED)
+        return replace(self, state=PurchaseOrderState.CANCELLED, closure_reason=reason, info=info)
+
+    def closed(self, reason: str, info: RecordInfo) -> PurchaseOrder:
+        self._require("close", PurchaseOrderState.RECEIVED, PurchaseOrderState.PARTIALLY_RECEIVED)
+        if self.state is PurchaseOrderState.PARTIALLY_RECEIVED and not reason:
+            raise InvalidArgument.single("reason", "say why the order closes short of what was ordered")
+        return replace(self, state=PurchaseOrderState.CLOSED, closure_reason=reason, info=info)
+
+    def received(
+        self, lines: Sequence[ReceiptLine], tolerance_percent: int, info: RecordInfo
+    ) -> PurchaseOrder:
+        self._require("receive against", PurchaseOrderState.ISSUED, PurchaseOrderState.PARTIALLY_RECEIVED)
+        by_number = {line.line_number: line for line in self.lines}
+        updated = dict(by_number)
+        for receipt in lines:
+            line = by_number[receipt.line_number]
+            room = line.receivable(tolerance_percent)
+            if receipt.quantity > room:
+                raise FailedPrecondition(
+                    f"line {line.line_number} of {self.name}: receiving {receipt.quantity} would pass "
+                    f"the {line.item.quantity} ordered (tolerance {tolerance_percent}%); at most "
+                    f"{room.normalize():f} more may be received",
+                    reason="RECEIPT_EXCEEDS_ORDER",
+                    metadata={
+                        "line_number": str(line.line_number),
+                        "ordered": str(line.item.quantity),
+                        "received": str(line.received),
+                        "receivable": f"{room.normalize():f}",
+                    },
+                )
+            updated[line.line_number] = replace(line, received=line.received + receipt.quantity)
+        new_lines = tuple(updated[n] for n in sorted(updated))
+        complete = all(line.received >= line.item.quantity for line in new_lines)
+        state = PurchaseOrderState.RECEIVED if complete else PurchaseOrderState.PARTIALLY_RECEIVED
+        return replace(self, lines=new_lines, state=state, info=info)
+
+
+def check_receipt(
+    order: PurchaseOrder, receipt_date: dt.date | None, lines: Sequence[ReceiptLine], today: dt.date
+) -> None:
+    v = Violations()
+    if receipt_date is None:
+        v.add("goods_receipt.receipt_date", "is required")
+    elif receipt_date > today:
+        v.add("goods_receipt.receipt_date", "must not be in the future")
+    if not lines:
+        v.add("goods_receipt.lines", "add at least one line")
+    numbers = {line.line_number for line in order.lines}
+    seen: set[int] = set()
+    for i, line in enumerate(lines):
+        path = f"goods_receipt.lines[{i}]"
+        if line.line_number not in numbers:
+            v.add(f"{path}.line_number", f"the order has lines 1 to {len(order.lines)}")
+        if line.line_number in seen:
+            v.add(f"{path}.line_number", "names a line twice")
+        seen.add(line.line_number)
+        if line.quantity <= 0:
+            v.add(f"{path}.quantity", "must be greater than zero")
+    v.raise_if_any()

@@ -1,0 +1,556 @@
+"""Procurement end to end through real servers, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+
+import grpc
+from google.protobuf import field_mask_pb2
+
+from backoffice.directory.v1 import agreement_pb2
+from backoffice.directory.v1 import directory_service_pb2 as dpb
+from backoffice.procurement.v1 import (
+    contract_pb2,
+    demand_aggregation_pb2,
+    policy_pb2,
+    purchase_order_pb2,
+    requisition_pb2,
+    supplier_pb2,
+)
+from backoffice.procurement.v1 import procurement_service_pb2 as pb
+from libs.common.proto_mapping import date_to_proto
+from tests.procurement.helpers import (
+    approved,
+    contract,
+    decimal,
+    gbp,
+    line,
+    order,
+    receive,
+    requisition,
+    supplier,
+)
+from tests.support import CUMBRIA, LEEDS, SOUTH_YORKSHIRE, UNIT, WEST_YORKSHIRE, Suite, failure, today
+
+WY = WEST_YORKSHIRE
+
+
+def _people(suite: Suite) -> dict[str, object]:
+    return {
+        "officer": suite.caller(UNIT, "procurement.commercial", subject="commercial"),
+        "requester": suite.caller(WY, "procurement.requester", subject="requester"),
+        "approver": suite.caller(WY, "procurement.budget_holder", subject="approver"),
+        "buyer": suite.caller(WY, "procurement.buyer", subject="buyer"),
+    }
+
+
+def test_requisition_to_receipt(suite: Suite) -> None:
+    officer = suite.caller(UNIT, "procurement.commercial", subject="commercial")
+    requester = suite.caller(WY, "procurement.requester", subject="requester")
+    approver = suite.caller(WY, "procurement.budget_holder", subject="approver")
+    buyer = suite.caller(WY, "procurement.buyer", subject="buyer")
+    acme = supplier(officer)
+    framework = contract(officer, acme.name, [WY])
+    assert framework.state == contract_pb2.CONTRACT_STATE_LIVE
+    assert framework.ocid.endswith(framework.name.rsplit("/", 1)[1])
+    # The participant sees the framework the unit let.
+    assert buyer.procurement.GetContract(pb.GetContractRequest(name=framework.name)).name == framework.name
+
+    r = requisition(
+        requester, WY, line(quantity="10", price="450.00"), line("Trauma kit", "3", "33.333", "20")
+    )
+    assert r.state == requisition_pb2.REQUISITION_STATE_DRAFT
+    # 10 x 450.00 = 4500.00 (VAT 900.00); 3 x 33.333 = 99.999 -> 100.00 (VAT 20.00)
+    assert (r.net_total.units, r.net_total.nanos) == (4600, 0)
+    assert (r.vat_total.units, r.gross_total.units) == (920, 5520)
+    r = requester.procurement.SubmitRequisition(pb.SubmitRequisitionRequest(name=r.name, etag=r.etag))
+    r = approver.procurement.ApproveRequisition(pb.ApproveRequisitionRequest(name=r.name, etag=r.etag))
+    assert r.state == requisition_pb2.REQUISITION_STATE_APPROVED
+    assert r.decision.decided_by == f"{WY}/approver"
+    assert r.decision.approver_role == "procurement.budget_holder"
+
+    po = order(buyer, WY, r.name, framework.name)
+    assert po.state == purchase_order_pb2.PURCHASE_ORDER_STATE_DRAFT
+    assert po.supplier == acme.name and len(po.lines) == 2
+    r = requester.procurement.GetRequisition(pb.GetRequisitionRequest(name=r.name))
+    assert r.state == requisition_pb2.REQUISITION_STATE_ORDERED and r.purchase_order == po.name
+    # A second order from the same requisition is refused.
+    again = failure(
+        buyer.procurement.CreatePurchaseOrder,
+        pb.CreatePurchaseOrderRequest(
+            parent=f"organisations/{WY}",
+            purchase_order=purchase_order_pb2.PurchaseOrder(requisition=r.name, contract=framework.name),
+        ),
+    )
+    assert again.code is grpc.StatusCode.FAILED_PRECONDITION and again.reason == "REQUISITION_NOT_APPROVED"
+
+    po = buyer.procurement.IssuePurchaseOrder(pb.IssuePurchaseOrderRequest(name=po.name, etag=po.etag))
+    assert po.state == purchase_order_pb2.PURCHASE_ORDER_STATE_ISSUED
+    receive(buyer, po.name, (1, "4"))
+    po = buyer.procurement.GetPurchaseOrder(pb.GetPurchaseOrderRequest(name=po.name))
+    assert po.state == purchase_order_pb2.PURCHASE_ORDER_STATE_PARTIALLY_RECEIVED
+    assert po.lines[0].received_quantity.value == "4"
+    too_much = failure(receive, buyer, po.name, (1, "7"))
+    assert too_much.code is grpc.StatusCode.FAILED_PRECONDITION and too_much.reason == "RECEIPT_EXCEEDS_ORDER"
+    assert too_much.metadata["receivable"] == "6"
+    receive(buyer, po.name, (1, "6"), (2, "3"))
+    po = buyer.procurement.GetPurchaseOrder(pb.GetPurchaseOrderRequest(name=po.name))
+    assert po.state == purchase_order_pb2.PURCHASE_ORDER_STATE_RECEIVED
+    receipts = buyer.procurement.ListGoodsReceipts(pb.ListGoodsReceiptsRequest(parent=po.name)).goods_receipts
+    assert len(receipts) == 2
+    po = buyer.procurement.ClosePurchaseOrder(pb.ClosePurchaseOrderRequest(name=po.name, etag=po.etag))
+    assert po.state == purchase_order_pb2.PURCHASE_ORDER_STATE_CLOSED
+    listed = buyer.procurement.ListPurchaseOrders(
+        pb.ListPurchaseOrdersRequest(parent=f"organisations/{WY}", filter="state = CLOSED")
+    )
+    assert [o.name for o in listed.purchase_orders] == [po.name]
+
+
+def test_illegal_transitions_say_the_current_state(suite: Suite) -> None:
+    officer = suite.caller(UNIT, "procurement.commercial")
+    buyer = suite.caller(WY, "procurement.buyer", subject="buyer")
+    approver = suite.caller(WY, "procurement.budget_holder", subject="approver")
+    framework = contract(officer, supplier(officer).name, [WY])
+    r = approved(buyer, approver, WY)
+    po = order(buyer, WY, r.name, framework.name)
+    f = failure(receive, buyer, po.name, (1, "1"))
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "INVALID_STATE_TRANSITION"
+    assert f.metadata["current_state"] == "DRAFT"
+    po = buyer.procurement.IssuePurchaseOrder(pb.IssuePurchaseOrderRequest(name=po.name))
+    f = failure(buyer.procurement.IssuePurchaseOrder, pb.IssuePurchaseOrderRequest(name=po.name))
+    assert f.reason == "INVALID_STATE_TRANSITION" and f.metadata["current_state"] == "ISSUED"
+    f = failure(
+        buyer.procurement.UpdatePurchaseOrder,
+        pb.UpdatePurchaseOrderRequest(
+            purchase_order=purchase_order_pb2.PurchaseOrder(name=po.name, notes="late change"),
+            update_mask=field_mask_pb2.FieldMask(paths=["notes"]),
+        ),
+    )
+    assert f.reason == "INVALID_STATE_TRANSITION"
+    stale = failure(
+        buyer.procurement.CancelPurchaseOrder,
+        pb.CancelPurchaseOrderRequest(name=po.name, reason="no longer needed", etag='W/"1"'),
+    )
+    assert stale.code is grpc.StatusCode.ABORTED
+    po = buyer.procurement.CancelPurchaseOrder(
+        pb.CancelPurchaseOrderRequest(name=po.name, reason="budget cut")
+    )
+    assert po.state == purchase_order_pb2.PURCHASE_ORDER_STATE_CANCELLED
+    f = failure(buyer.procurement.SubmitRequisition, pb.SubmitRequisitionRequest(name=r.name))
+    assert f.reason == "INVALID_STATE_TRANSITION" and f.metadata["current_state"] == "ORDERED"
+
+
+def test_separation_of_duties_and_scheme_of_delegation(suite: Suite) -> None:
+    requester = suite.caller(WY, "procurement.requester", "procurement.budget_holder", subject="ann")
+    holder = suite.caller(WY, "procurement.budget_holder", subject="bob")
+    senior = suite.caller(WY, "procurement.senior_budget_holder", subject="cat")
+    small = requisition(requester, WY)
+    small = requester.procurement.SubmitRequisition(pb.SubmitRequisitionRequest(name=small.name))
+    f = failure(requester.procurement.ApproveRequisition, pb.ApproveRequisitionRequest(name=small.name))
+    assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "SELF_APPROVAL"
+    big = requisition(requester, WY, line(quantity="100", price="450.00"))  # £54,000 gross
+    big = requester.procurement.SubmitRequisition(pb.SubmitRequisitionRequest(name=big.name))
+    f = failure(holder.procurement.ApproveRequisition, pb.ApproveRequisitionRequest(name=big.name))
+    assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "APPROVAL_LIMIT"
+    assert "procurement.senior_budget_holder" in f.metadata["approver_roles"]
+    assert (
+        senior.procurement.ApproveRequisition(
+            pb.ApproveRequisitionRequest(name=big.name)
+        ).decision.approver_role
+        == "procurement.senior_budget_holder"
+    )
+    f = failure(holder.procurement.RejectRequisition, pb.RejectRequisitionRequest(name=small.name))
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT and "reason" in f.violations
+    rejected = holder.procurement.RejectRequisition(
+        pb.RejectRequisitionRequest(name=small.name, reason="use stock")
+    )
+    assert (
+        rejected.state == requisition_pb2.REQUISITION_STATE_REJECTED
+        and rejected.decision.reason == "use stock"
+    )
+    # The organisation changes its scheme: budget holders now approve up to £100,000.
+    cfo = suite.caller(WY, "procurement.chief_finance_officer", subject="cfo")
+    policy = cfo.procurement.GetProcurementPolicy(
+        pb.GetProcurementPolicyRequest(name=f"organisations/{WY}/procurementPolicy")
+    )
+    assert [b.up_to.units for b in policy.approval_bands] == [25000, 250000, 0]
+    new = policy_pb2.ProcurementPolicy(
+        name=policy.name,
+        approval_bands=[
+            policy_pb2.ApprovalBand(up_to=gbp("100000"), approver_roles=["procurement.budget_holder"]),
+            policy_pb2.ApprovalBand(approver_roles=["procurement.chief_finance_officer"]),
+        ],
+        receipt_tolerance_percent=10,
+    )
+    cfo.procurement.UpdateProcurementPolicy(
+        pb.UpdateProcurementPolicyRequest(
+            procurement_policy=new, update_mask=field_mask_pb2.FieldMask(paths=["*"])
+        )
+    )
+    another = requisition(requester, WY, line(quantity="100", price="450.00"))
+    another = requester.procurement.SubmitRequisition(pb.SubmitRequisitionRequest(name=another.name))
+    assert (
+        holder.procurement.ApproveRequisition(pb.ApproveRequisitionRequest(name=another.name)).state
+        == requisition_pb2.REQUISITION_STATE_APPROVED
+    )
+    bad = policy_pb2.ProcurementPolicy(
+        name=policy.name,
+        approval_bands=[
+            policy_pb2.ApprovalBand(up_to=gbp("100"), approver_roles=["procurement.tea_maker"]),
+        ],
+        receipt_tolerance_percent=101,
+    )
+    f = failure(
+        cfo.procurement.UpdateProcurementPolicy,
+        pb.UpdateProcurementPolicyRequest(
+            procurement_policy=bad, update_mask=field_mask_pb2.FieldMask(paths=["*"])
+        ),
+    )
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert {
+        "procurement_policy.approval_bands[0].up_to",
+        "procurement_policy.approval_bands[0].approver_roles[0]",
+        "procurement_policy.receipt_tolerance_percent",
+    } <= set(f.violations)
+
+
+def test_debarment_blocks_new_contracts_and_orders(suite: Suite) -> None:
+    officer = suite.caller(UNIT, "procurement.commercial")
+    buyer = suite.caller(WY, "procurement.buyer", subject="buyer")
+    approver = suite.caller(WY, "procurement.budget_holder", subject="approver")
+    acme = supplier(officer)
+    framework = contract(officer, acme.name, [WY])
+    drafted = order(buyer, WY, approved(buyer, approver, WY).name, framework.name)
+    acme = officer.procurement.DebarSupplier(
+        pb.DebarSupplierRequest(
+            name=acme.name,
+            reason="Debarment list entry: professional misconduct",
+            debarment_date=date_to_proto(today()),
+            etag=acme.etag,
+        )
+    )
+    assert acme.debarment.reason.startswith("Debarment list")
+    assert buyer.procurement.GetContract(pb.GetContractRequest(name=framework.name)).supplier_debarred
+    f = failure(order, buyer, WY, approved(buyer, approver, WY).name, framework.name)
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "SUPPLIER_DEBARRED"
+    f = failure(buyer.procurement.IssuePurchaseOrder, pb.IssuePurchaseOrderRequest(name=drafted.name))
+    assert f.reason == "SUPPLIER_DEBARRED"
+    f = failure(contract, officer, acme.name, [WY], reference="YHSS-2026-099")
+    assert f.reason == "SUPPLIER_DEBARRED"
+    f = failure(
+        officer.procurement.DebarSupplier,
+        pb.DebarSupplierRequest(name=acme.name, reason="again", debarment_date=date_to_proto(today())),
+    )
+    assert f.reason == "SUPPLIER_ALREADY_DEBARRED"
+    officer.procurement.LiftDebarment(pb.LiftDebarmentRequest(name=acme.name, reason="appeal upheld"))
+    assert (
+        buyer.procurement.IssuePurchaseOrder(pb.IssuePurchaseOrderRequest(name=drafted.name)).state
+        == purchase_order_pb2.PURCHASE_ORDER_STATE_ISSUED
+    )
+
+
+def test_bank_details_are_for_finance_only(suite: Suite) -> None:
+    officer = suite.caller(UNIT, "procurement.commercial")
+    finance = suite.caller(UNIT, "finance.payables")
+    created = supplier(
+        officer,
+        bank_details=supplier_pb2.BankDetails(
+            account_name="Acme Ltd", sort_code="12-34-56", account_number="12345678"
+        ),
+    )
+    assert not created.HasField("bank_details") and created.bank_details_on_file
+    seen = finance.procurement.GetSupplier(pb.GetSupplierRequest(name=created.name))
+    assert seen.bank_details.sort_code == "123456" and seen.bank_details.account_number == "12345678"
+    assert not officer.procurement.GetSupplier(pb.GetSupplierRequest(name=created.name)).HasField(
+        "bank_details"
+    )
+    f = failure(
+        supplier,
+        officer,
+        "Bad Bank Ltd",
+        bank_details=supplier_pb2.BankDetails(account_name="", sort_code="12", account_number="x"),
+    )
+    assert {
+        "supplier.bank_details.account_name",
+        "supplier.bank_details.sort_code",
+        "supplier.bank_details.account_number",
+    } <= set(f.violations)
+
+
+def test_isolation_across_three_forces_and_a_partner(suite: Suite) -> None:
+    officer = suite.caller(UNIT, "procurement.commercial")
+    framework = contract(officer, supplier(officer).name, [WY, SOUTH_YORKSHIRE])
+    made = {}
+    for org in (WY, SOUTH_YORKSHIRE, CUMBRIA):
+        buyer = suite.caller(org, "procurement.buyer", subject="buyer")
+        approver = suite.caller(org, "procurement.budget_holder", subject="approver")
+        r = approved(buyer, approver, org)
+        made[org] = (buyer, r)
+    # Cumbria does not participate: it neither sees the framework nor orders from it.
+    cumbria, cumbria_req = made[CUMBRIA]
+    f = failure(cumbria.procurement.GetContract, pb.GetContractRequest(name=framework.name))
+    assert f.code is grpc.StatusCode.NOT_FOUND
+    assert (
+        failure(order, cumbria, CUMBRIA, cumbria_req.name, framework.name).code is grpc.StatusCode.NOT_FOUND
+    )
+    assert not cumbria.procurement.ListContracts(pb.ListContractsRequest(parent="organisations/-")).contracts
+    orders = {
+        org: order(made[org][0], org, made[org][1].name, framework.name) for org in (WY, SOUTH_YORKSHIRE)
+    }
+    south = made[SOUTH_YORKSHIRE][0]
+    f = failure(south.procurement.GetPurchaseOrder, pb.GetPurchaseOrderRequest(name=orders[WY].name))
+    assert f.code is grpc.StatusCode.NOT_FOUND
+    f = failure(south.procurement.GetRequisition, pb.GetRequisitionRequest(name=made[WY][1].name))
+    assert f.code is grpc.StatusCode.NOT_FOUND
+    assert [
+        o.name
+        for o in south.procurement.ListPurchaseOrders(
+            pb.ListPurchaseOrdersRequest(parent="organisations/-")
+        ).purchase_orders
+    ] == [orders[SOUTH_YORKSHIRE].name]
+    assert not south.procurement.ListRequisitions(
+        pb.ListRequisitionsRequest(parent=f"organisations/{WY}")
+    ).requisitions
+    # A partner council reads West Yorkshire's orders under a data-sharing agreement, and only reads.
+    council = suite.caller(LEEDS, "procurement.buyer", subject="council")
+    assert (
+        failure(council.procurement.GetPurchaseOrder, pb.GetPurchaseOrderRequest(name=orders[WY].name)).code
+        is grpc.StatusCode.NOT_FOUND
+    )
+    suite.caller(WY, "directory.admin").directory.CreateAgreement(
+        dpb.CreateAgreementRequest(
+            agreement=agreement_pb2.Agreement(
+                display_name="Orders shared with Leeds",
+                kind=agreement_pb2.AGREEMENT_KIND_DATA_SHARING,
+                organisation=f"organisations/{WY}",
+                counterparty=f"organisations/{LEEDS}",
+                functions=["procurement.ordering"],
+                start_date=date_to_proto(today() - dt.timedelta(days=1)),
+            )
+        )
+    )
+    assert (
+        council.procurement.GetPurchaseOrder(pb.GetPurchaseOrderRequest(name=orders[WY].name)).name
+        == orders[WY].name
+    )
+    f = failure(council.procurement.IssuePurchaseOrder, pb.IssuePurchaseOrderRequest(name=orders[WY].name))
+    assert f.code is grpc.StatusCode.NOT_FOUND
+    f = failure(
+        council.procurement.CreateRequisition,
+        pb.CreateRequisitionRequest(
+            parent=f"organisations/{WY}", requisition=requisition_pb2.Requisition(title="x", lines=[line()])
+        ),
+    )
+    assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "NO_AGREEMENT"
+
+
+def test_bad_input_on_every_create(suite: Suite) -> None:
+    officer = suite.caller(UNIT, "procurement.commercial")
+    buyer = suite.caller(WY, "procurement.buyer")
+    f = failure(
+        officer.procurement.CreateContract,
+        pb.CreateContractRequest(
+            parent=f"organisations/{UNIT}",
+            contract=contract_pb2.Contract(
+                supplier=f"organisations/{WY}/suppliers/s-x",
+                cpv_codes=["1234"],
+                value=gbp("-5"),
+                start_date=date_to_proto(today()),
+                end_date=date_to_proto(today() - dt.timedelta(days=1)),
+                participants=["organisations/NOPE"],
+            ),
+        ),
+    )
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert {"contract.supplier", "contract.participants[0]"} <= set(f.violations)
+    f = failure(
+        officer.procurement.CreateContract,
+        pb.CreateContractRequest(
+            parent=f"organisations/{UNIT}",
+            contract=contract_pb2.Contract(
+                supplier=f"organisations/{UNIT}/suppliers/s-x",
+                cpv_codes=["1234"],
+                value=gbp("-5"),
+                start_date=date_to_proto(today()),
+                end_date=date_to_proto(today() - dt.timedelta(days=1)),
+            ),
+        ),
+    )
+    assert {
+        "contract.reference",
+        "contract.title",
+        "contract.kind",
+        "contract.cpv_codes[0]",
+        "contract.value",
+        "contract.end_date",
+        "contract.procurement_method",
+    } <= set(f.violations)
+    bad_line = requisition_pb2.RequisitionLine(
+        description="",
+        cpv_code="x",
+        quantity=decimal("0"),  # type: ignore[arg-type]
+        unit_price=gbp("-1"),
+        vat_rate_percent=decimal("17.5"),
+    )  # type: ignore[arg-type]
+    f = failure(
+        buyer.procurement.CreateRequisition,
+        pb.CreateRequisitionRequest(
+            parent=f"organisations/{WY}", requisition=requisition_pb2.Requisition(lines=[bad_line])
+        ),
+    )
+    assert {
+        "requisition.title",
+        "requisition.lines[0].description",
+        "requisition.lines[0].cpv_code",
+        "requisition.lines[0].quantity",
+        "requisition.lines[0].unit_price",
+        "requisition.lines[0].vat_rate_percent",
+        "requisition.lines[0].cost_centre",
+    } <= set(f.violations)
+    f = failure(
+        buyer.procurement.CreateRequisition,
+        pb.CreateRequisitionRequest(
+            parent=f"organisations/{WY}",
+            requisition=requisition_pb2.Requisition(
+                title="x", lines=[requisition_pb2.RequisitionLine(quantity=decimal("lots"))]
+            ),
+        ),
+    )  # type: ignore[arg-type]
+    assert "requisition.lines[0].quantity" in f.violations
+    f = failure(
+        buyer.procurement.CreatePurchaseOrder,
+        pb.CreatePurchaseOrderRequest(
+            parent=f"organisations/{WY}",
+            purchase_order=purchase_order_pb2.PurchaseOrder(requisition="x", contract="y"),
+        ),
+    )
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT
+    f = failure(
+        buyer.procurement.CreateGoodsReceipt,
+        pb.CreateGoodsReceiptRequest(
+            parent=f"organisations/{WY}/purchaseOrders/po-missing",
+            goods_receipt=purchase_order_pb2.GoodsReceipt(),
+        ),
+    )
+    assert f.code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND)
+    f = failure(
+        officer.procurement.CreateDemandAggregation,
+        pb.CreateDemandAggregationRequest(
+            parent=f"organisations/{UNIT}",
+            demand_aggregation=demand_aggregation_pb2.DemandAggregation(
+                cpv_code="bad", invited=[f"organisations/{UNIT}"]
+            ),
+        ),
+    )
+    assert {
+        "demand_aggregation.title",
+        "demand_aggregation.cpv_code",
+        "demand_aggregation.invited[0]",
+    } <= set(f.violations)
+    # Nothing half-written.
+    assert not buyer.procurement.ListRequisitions(
+        pb.ListRequisitionsRequest(parent=f"organisations/{WY}")
+    ).requisitions
+    assert not officer.procurement.ListContracts(
+        pb.ListContractsRequest(parent=f"organisations/{UNIT}")
+    ).contracts
+
+
+def test_collaborative_procurement(suite: Suite) -> None:
+    lead = suite.caller(UNIT, "procurement.commercial")
+    acme = supplier(lead)
+    aggregation = lead.procurement.CreateDemandAggregation(
+        pb.CreateDemandAggregationRequest(
+            parent=f"organisations/{UNIT}",
+            demand_aggregation=demand_aggregation_pb2.DemandAggregation(
+                title="Patrol vehicles 2027",
+                cpv_code="34144210-3",
+                invited=[f"organisations/{WY}", f"organisations/{SOUTH_YORKSHIRE}"],
+            ),
+        )
+    )
+    west = suite.caller(WY, "procurement.buyer", subject="west")
+    south = suite.caller(SOUTH_YORKSHIRE, "procurement.buyer", subject="south")
+    outsider = suite.caller(CUMBRIA, "procurement.buyer")
+
+    def add(caller: object, description: str, quantity: str, price: str) -> demand_aggregation_pb2.DemandLine:
+        result: demand_aggregation_pb2.DemandLine = caller.procurement.CreateDemandLine(  # type: ignore[attr-defined]
+            pb.CreateDemandLineRequest(
+                parent=aggregation.name,
+                demand_line=demand_aggregation_pb2.DemandLine(
+                    description=description, quantity=decimal(quantity), estimated_unit_price=gbp(price)
+                ),
+            )
+        )  # type: ignore[arg-type]
+        return result
+
+    add(west, "Estate cars", "12", "31000")
+    add(west, "Vans", "3", "42000.50")
+    add(south, "Estate cars", "8", "31000")
+    assert failure(add, outsider, "Cars", "1", "1").code is grpc.StatusCode.NOT_FOUND
+    mine = west.procurement.ListDemandLines(pb.ListDemandLinesRequest(parent=aggregation.name)).demand_lines
+    assert {x.organisation for x in mine} == {f"organisations/{WY}"} and len(mine) == 2
+    totals = west.procurement.GetDemandAggregation(pb.GetDemandAggregationRequest(name=aggregation.name))
+    assert totals.line_count == 3 and totals.total_quantity.value == "23"
+    assert (totals.total_value.units, totals.total_value.nanos) == (
+        12 * 31000 + 126001 + 8 * 31000,
+        500_000_000,
+    )
+    assert (
+        len(lead.procurement.ListDemandLines(pb.ListDemandLinesRequest(parent=aggregation.name)).demand_lines)
+        == 3
+    )
+    assert (
+        failure(
+            outsider.procurement.GetDemandAggregation, pb.GetDemandAggregationRequest(name=aggregation.name)
+        ).code
+        is grpc.StatusCode.NOT_FOUND
+    )
+    closed = lead.procurement.CloseDemandAggregation(
+        pb.CloseDemandAggregationRequest(
+            name=aggregation.name,
+            contract=contract_pb2.Contract(
+                reference="YHSS-VEH-2027",
+                title="Patrol vehicles",
+                supplier=acme.name,
+                kind=contract_pb2.CONTRACT_KIND_CONTRACT,
+                value=gbp("746001.50"),
+                start_date=date_to_proto(today()),
+                end_date=date_to_proto(today() + dt.timedelta(days=730)),
+                procurement_method=contract_pb2.PROCUREMENT_METHOD_OPEN,
+            ),
+        )
+    )
+    assert closed.state == demand_aggregation_pb2.DEMAND_AGGREGATION_STATE_CLOSED
+    joint = south.procurement.GetContract(pb.GetContractRequest(name=closed.contract))
+    assert sorted(joint.participants) == sorted([f"organisations/{WY}", f"organisations/{SOUTH_YORKSHIRE}"])
+    shares = {a.organisation: (a.quantity.value, a.value.units) for a in joint.allocations}
+    assert shares == {
+        f"organisations/{WY}": ("15", 498001),
+        f"organisations/{SOUTH_YORKSHIRE}": ("8", 248000),
+    }
+    f = failure(add, west, "More", "1", "1")
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "AGGREGATION_CLOSED"
+
+
+def test_contracts_register_and_ocds_export(suite: Suite) -> None:
+    officer = suite.caller(UNIT, "procurement.commercial")
+    acme = supplier(officer, "=cmd Ltd", companies_house_number="01234567", sme=True)
+    big = contract(officer, acme.name, [WY], reference="YHSS-1", value="5000.01")
+    contract(officer, acme.name, [WY], reference="YHSS-2", value="5000.00")
+    register = officer.procurement.ExportContractsRegister(
+        pb.ExportContractsRegisterRequest(parent=f"organisations/{UNIT}")
+    )
+    rows = list(csv.reader(io.StringIO(register.csv)))
+    assert register.row_count == 1 and len(rows) == 2
+    assert "YHSS-1" in rows[1] and not any(cell.startswith("=") for cell in rows[1])
+    package = officer.procurement.ExportOcdsReleasePackage(pb.ExportOcdsReleasePackageRequest(name=big.name))
+    data = json.loads(package.release_package_json)
+    assert {r["ocid"] for r in data["releases"]} == {big.ocid} == {package.ocid}
+    # A participant may read the contract but publication is the letting organisation's.
+    buyer = suite.caller(WY, "procurement.buyer")
+    f = failure(buyer.procurement.ExportOcdsReleasePackage, pb.ExportOcdsReleasePackageRequest(name=big.name))
+    assert f.code is grpc.StatusCode.NOT_FOUND
