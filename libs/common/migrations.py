@@ -49,8 +49,9 @@ def enable_shared_isolation(table: str, participants: str, participant_key: str)
         return
     name, parts = quote_identifier(table), quote_identifier(participants)
     key = quote_identifier(participant_key)
+    # Identifiers only, each checked by quote_identifier; no values are interpolated.
     predicate = (
-        f"{tenant_predicate('organisation_code')} OR EXISTS (SELECT 1 FROM {parts} p "
+        f"{tenant_predicate('organisation_code')} OR EXISTS (SELECT 1 FROM {parts} p "  # noqa: S608
         f"WHERE p.organisation_code = {name}.organisation_code AND p.{key} = {name}.id "
         f"AND p.counterparty_code = ANY ({SCOPE_ARRAY}))"
     )

@@ -286,6 +286,7 @@ def update_contract(
     uow: ProcurementUnitOfWork,
     organisation: str,
     contract_id: str,
+    *,
     changes: ContractTerms,
     paths: frozenset[str],
     etag: str,
@@ -379,9 +380,16 @@ def decide_requisition(
     policy = uow.policies.get(organisation)
     info = uow.touch(current.info)
     if approve:
-        updated = current.approved(uow.tx.principal_id, roles, policy, _now(), info)
+        updated = current.approved(uow.tx.principal_id, roles=roles, policy=policy, now=_now(), info=info)
     else:
-        updated = current.rejected(uow.tx.principal_id, roles, policy, check_reason(reason), _now(), info)
+        updated = current.rejected(
+            uow.tx.principal_id,
+            roles=roles,
+            policy=policy,
+            reason=check_reason(reason),
+            now=_now(),
+            info=info,
+        )
     return _changed_requisition(uow, current, updated)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from google.type import money_pb2
 
@@ -21,12 +22,12 @@ def decimal(text: str) -> dict[str, str]:
     return {"value": text}
 
 
-def supplier(officer: Caller, name: str = "Acme Ltd", **fields: object) -> supplier_pb2.Supplier:
+def supplier(officer: Caller, name: str = "Acme Ltd", **fields: Any) -> supplier_pb2.Supplier:
     created: supplier_pb2.Supplier = officer.procurement.CreateSupplier(
         pb.CreateSupplierRequest(
             parent=f"organisations/{UNIT}", supplier=supplier_pb2.Supplier(display_name=name, **fields)
         )
-    )  # type: ignore[arg-type]
+    )
     return created
 
 
@@ -72,11 +73,11 @@ def line(
     return requisition_pb2.RequisitionLine(
         description=description,
         cpv_code="35811200-4",
-        quantity=decimal(quantity),  # type: ignore[arg-type]
+        quantity=decimal(quantity),
         unit_price=gbp(price),
         vat_rate_percent=decimal(vat),
         cost_centre=cost_centre,
-    )  # type: ignore[arg-type]
+    )
 
 
 def requisition(
@@ -123,7 +124,7 @@ def receive(buyer: Caller, order_name: str, *lines: tuple[int, str]) -> purchase
             goods_receipt=purchase_order_pb2.GoodsReceipt(
                 receipt_date=date_to_proto(today()),
                 lines=[purchase_order_pb2.ReceiptLine(line_number=n, quantity=decimal(q)) for n, q in lines],
-            ),  # type: ignore[arg-type]
+            ),
         )
     )
     return created

@@ -33,7 +33,7 @@ from tests.procurement.helpers import (
     requisition,
     supplier,
 )
-from tests.support import CUMBRIA, LEEDS, SOUTH_YORKSHIRE, UNIT, WEST_YORKSHIRE, Suite, failure, today
+from tests.support import CUMBRIA, LEEDS, SOUTH_YORKSHIRE, UNIT, WEST_YORKSHIRE, Caller, Suite, failure, today
 
 WY = WEST_YORKSHIRE
 
@@ -391,10 +391,10 @@ def test_bad_input_on_every_create(suite: Suite) -> None:
     bad_line = requisition_pb2.RequisitionLine(
         description="",
         cpv_code="x",
-        quantity=decimal("0"),  # type: ignore[arg-type]
+        quantity=decimal("0"),
         unit_price=gbp("-1"),
         vat_rate_percent=decimal("17.5"),
-    )  # type: ignore[arg-type]
+    )
     f = failure(
         buyer.procurement.CreateRequisition,
         pb.CreateRequisitionRequest(
@@ -418,7 +418,7 @@ def test_bad_input_on_every_create(suite: Suite) -> None:
                 title="x", lines=[requisition_pb2.RequisitionLine(quantity=decimal("lots"))]
             ),
         ),
-    )  # type: ignore[arg-type]
+    )
     assert "requisition.lines[0].quantity" in f.violations
     f = failure(
         buyer.procurement.CreatePurchaseOrder,
@@ -476,15 +476,15 @@ def test_collaborative_procurement(suite: Suite) -> None:
     south = suite.caller(SOUTH_YORKSHIRE, "procurement.buyer", subject="south")
     outsider = suite.caller(CUMBRIA, "procurement.buyer")
 
-    def add(caller: object, description: str, quantity: str, price: str) -> demand_aggregation_pb2.DemandLine:
-        result: demand_aggregation_pb2.DemandLine = caller.procurement.CreateDemandLine(  # type: ignore[attr-defined]
+    def add(caller: Caller, description: str, quantity: str, price: str) -> demand_aggregation_pb2.DemandLine:
+        result: demand_aggregation_pb2.DemandLine = caller.procurement.CreateDemandLine(
             pb.CreateDemandLineRequest(
                 parent=aggregation.name,
                 demand_line=demand_aggregation_pb2.DemandLine(
                     description=description, quantity=decimal(quantity), estimated_unit_price=gbp(price)
                 ),
             )
-        )  # type: ignore[arg-type]
+        )
         return result
 
     add(west, "Estate cars", "12", "31000")

@@ -61,7 +61,7 @@ class RequisitionMachine(RuleBasedStateMachine):
     def approve(self, by_requester: bool, senior: bool) -> None:
         who = "E23000010/requester" if by_requester else "E23000010/approver"
         roles = {CHIEF_FINANCE_OFFICER} if senior else {BUDGET_HOLDER}
-        err = self._try(lambda: self.r.approved(who, roles, POLICY, NOW, INFO))
+        err = self._try(lambda: self.r.approved(who, roles=roles, policy=POLICY, now=NOW, info=INFO))
         if self.model is not R.SUBMITTED:
             assert _refused(err)
         elif by_requester:
@@ -73,7 +73,9 @@ class RequisitionMachine(RuleBasedStateMachine):
     @rule()
     def reject(self) -> None:
         err = self._try(
-            lambda: self.r.rejected("E23000010/approver", {BUDGET_HOLDER}, POLICY, "no", NOW, INFO)
+            lambda: self.r.rejected(
+                "E23000010/approver", roles={BUDGET_HOLDER}, policy=POLICY, reason="no", now=NOW, info=INFO
+            )
         )
         if self.model is R.SUBMITTED:
             assert err is None

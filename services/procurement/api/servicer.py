@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
+
+from google.protobuf.message import Message
+
 from backoffice.procurement.v1 import (
     contract_pb2,
     demand_aggregation_pb2,
@@ -15,18 +20,22 @@ from backoffice.procurement.v1 import (
     procurement_service_pb2 as pb,
 )
 from libs.common.errors import InvalidArgument, Violations
-from libs.common.filtering import FieldType, parse_filter
+from libs.common.filtering import Comparison, FieldType, parse_filter
 from libs.common.grpc_types import RpcContext
 from libs.common.names import ChildName, OrganisationName, valid_organisation_code
+from libs.common.paging import JsonKey
 from libs.common.proto_mapping import date_from_proto, mask_paths
 from libs.common.reference import reference_organisations
-from libs.common.service import ServiceKernel
+from libs.common.service import ServiceKernel, Transaction
 from services.procurement import service
 from services.procurement.api import mapping as m
 from services.procurement.domain import contract as contract_domain
 from services.procurement.domain import purchase_order as order_domain
 from services.procurement.domain import supplier as supplier_domain
+from services.procurement.domain.demand import DemandLine
 from services.procurement.domain.publication import ocds_package, register_csv
+from services.procurement.domain.purchase_order import PurchaseOrder
+from services.procurement.domain.requisition import Requisition
 from services.procurement.roles import READ_BANK_DETAILS
 from services.procurement.service import ProcurementUnitOfWork as Uow
 
@@ -56,26 +65,36 @@ _ORDER_FILTERS = {
 _NAMES = {o.code: o.display_name for o in reference_organisations()}
 
 
-def _nested(name: str, collection: str, child: str, field_path: str) -> tuple[str, str, str]:
-    """`organisations/{o}/{collection}/{id}/{child}/{child_id}` -> (o, id, child_id);
-    `child_id` is empty when `name` is the parent collection's resource itself."""
-    parts = name.split("/")
-    shape = f"organisations/{{code}}/{collection}/{{id}}" + (f"/{child}/{{id}}" if child else "")
-    ok = len(parts) in (4, 6) and parts[0] == "organisations" and parts[2] == collection and parts[3]
-    if len(parts) == 6:
-        ok = ok and parts[4] == child and bool(parts[5])
-    if not ok or not valid_organisation_code(parts[1]):
-        raise InvalidArgument.single(field_path, f"must look like {shape}")
-    return parts[1], parts[3], parts[5] if len(parts) == 6 else ""
+def _parent(name: str, collection: str) -> tuple[str, str]:
+    """`organisations/{code}/{collection}/{id}` as the parent of a child collection."""
+    parsed = ChildName.parse(name, collection, "parent")
+    return parsed.organisation, parsed.id
 
 
-def _enum_filter(comparisons: list, prefix: str) -> list:  # type: ignore[type-arg]
+class _ListRequest(Protocol):
+    parent: str
+    page_size: int
+    page_token: str
+
+
+class _Keyed(Protocol):
+    @property
+    def organisation(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+
+
+K = TypeVar("K", bound=_Keyed)
+
+
+def _enum_filter(comparisons: list[Comparison], prefix: str) -> list[Comparison]:
     """Accept `state = ISSUED` as well as `state = PURCHASE_ORDER_STATE_ISSUED`."""
-    out = []
+    out: list[Comparison] = []
     for c in comparisons:
         if isinstance(c.value, str) and c.field in ("state", "kind"):
-            c = type(c)(c.field, c.op, c.value.removeprefix(prefix))
-        out.append(c)
+            out.append(type(c)(c.field, c.op, c.value.removeprefix(prefix)))
+        else:
+            out.append(c)
     return out
 
 
@@ -87,15 +106,20 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
     # --- paging shared by the Lists ---------------------------------------------------------
 
     async def _page(
-        self, request: object, collection: str, filters: dict[str, FieldType], enum_prefix: str, fetch: object
-    ) -> tuple[list, str]:  # type: ignore[type-arg]
-        parent = OrganisationName.parse(request.parent, allow_wildcard=True)  # type: ignore[attr-defined]
-        text = getattr(request, "filter", "")
+        self,
+        request: _ListRequest,
+        collection: str,
+        filters: dict[str, FieldType],
+        enum_prefix: str,
+        fetch: Callable[[Uow, list[Comparison], JsonKey | None, int], Sequence[K]],
+    ) -> tuple[Sequence[K], str]:
+        parent = OrganisationName.parse(request.parent, allow_wildcard=True)
+        text: str = getattr(request, "filter", "")
         comparisons = _enum_filter(parse_filter(text, filters), enum_prefix) if filters else []
         fingerprint = self.k.pager.fingerprint(collection, parent, text)
-        page = self.k.pager.request(request.page_size, request.page_token, fingerprint)  # type: ignore[attr-defined]
+        page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
         scope = await (self.k.scope_everywhere() if parent.is_wildcard else self.k.scope_in(parent.code))
-        found = await self.k.read(scope, lambda tx: fetch(Uow(tx), comparisons, page.after, page.size + 1))  # type: ignore[operator]
+        found = await self.k.read(scope, lambda tx: fetch(Uow(tx), comparisons, page.after, page.size + 1))
         token = ""
         if len(found) > page.size:
             last = found[page.size - 1]
@@ -136,7 +160,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
             "suppliers",
             _SUPPLIER_FILTERS,
             "",
-            lambda uow, c, a, n: service.list_suppliers(uow, c, a, n),
+            service.list_suppliers,
         )
         return pb.ListSuppliersResponse(suppliers=[self._supplier(s) for s in found], next_page_token=token)
 
@@ -306,7 +330,12 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
             contract_pb2.Contract,
             lambda tx: m.contract_to_proto(
                 service.update_contract(
-                    Uow(tx), name.organisation, name.id, changes, paths, request.contract.etag
+                    Uow(tx),
+                    name.organisation,
+                    name.id,
+                    changes=changes,
+                    paths=paths,
+                    etag=request.contract.etag,
                 ),
                 today,
             ),
@@ -318,8 +347,8 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         parent = OrganisationName.parse(request.parent)
         scope = await self.k.scope_of(request.parent, parent.code)
 
-        def work(tx: object) -> tuple[str, int]:
-            uow = Uow(tx)  # type: ignore[arg-type]
+        def work(tx: Transaction) -> tuple[str, int]:
+            uow = Uow(tx)
             contracts = uow.contracts.let_by(parent.code)
             suppliers = {
                 c.terms.supplier_id: service.get_supplier(uow, parent.code, c.terms.supplier_id)
@@ -337,8 +366,8 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         # Publication is the letting organisation's: its register holds the supplier.
         scope = await self.k.scope_of(request.name, name.organisation)
 
-        def work(tx: object) -> tuple[contract_domain.Contract, supplier_domain.Supplier]:
-            uow = Uow(tx)  # type: ignore[arg-type]
+        def work(tx: Transaction) -> tuple[contract_domain.Contract, supplier_domain.Supplier]:
+            uow = Uow(tx)
             contract = service.get_contract(uow, name.organisation, name.id)
             return contract, service.get_supplier(uow, name.organisation, contract.terms.supplier_id)
 
@@ -412,21 +441,24 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
             ),
         )
 
-    async def _requisition_step(self, request: object, step: object) -> requisition_pb2.Requisition:
-        name = ChildName.parse(request.name, "requisitions")  # type: ignore[attr-defined]
+    async def _requisition_step(
+        self, request: Message, name_text: str, step: Callable[[Uow, ChildName], Requisition]
+    ) -> requisition_pb2.Requisition:
+        name = ChildName.parse(name_text, "requisitions")
         scope = await self.k.scope_of(str(name), name.organisation)
         return await self.k.write(
             scope,
             request,
-            requisition_pb2.Requisition,  # type: ignore[arg-type]
+            requisition_pb2.Requisition,
             lambda tx: m.requisition_to_proto(step(Uow(tx), name)),
-        )  # type: ignore[operator]
+        )
 
     async def SubmitRequisition(
         self, request: pb.SubmitRequisitionRequest, context: RpcContext
     ) -> requisition_pb2.Requisition:
         return await self._requisition_step(
             request,
+            request.name,
             lambda uow, name: service.submit_requisition(uow, name.organisation, name.id, request.etag),
         )
 
@@ -436,6 +468,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         roles = self.k.caller().roles
         return await self._requisition_step(
             request,
+            request.name,
             lambda uow, name: service.decide_requisition(
                 uow, name.organisation, name.id, approve=True, roles=roles, reason="", etag=request.etag
             ),
@@ -447,6 +480,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         roles = self.k.caller().roles
         return await self._requisition_step(
             request,
+            request.name,
             lambda uow, name: service.decide_requisition(
                 uow,
                 name.organisation,
@@ -463,6 +497,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
     ) -> requisition_pb2.Requisition:
         return await self._requisition_step(
             request,
+            request.name,
             lambda uow, name: service.cancel_requisition(uow, name.organisation, name.id, request.etag),
         )
 
@@ -547,15 +582,17 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
             ),
         )
 
-    async def _order_step(self, request: object, step: object) -> purchase_order_pb2.PurchaseOrder:
-        name = ChildName.parse(request.name, "purchaseOrders")  # type: ignore[attr-defined]
+    async def _order_step(
+        self, request: Message, name_text: str, step: Callable[[Uow, ChildName], PurchaseOrder]
+    ) -> purchase_order_pb2.PurchaseOrder:
+        name = ChildName.parse(name_text, "purchaseOrders")
         scope = await self.k.scope_of(str(name), name.organisation)
         return await self.k.write(
             scope,
             request,
-            purchase_order_pb2.PurchaseOrder,  # type: ignore[arg-type]
+            purchase_order_pb2.PurchaseOrder,
             lambda tx: m.order_to_proto(step(Uow(tx), name)),
-        )  # type: ignore[operator]
+        )
 
     async def IssuePurchaseOrder(
         self, request: pb.IssuePurchaseOrderRequest, context: RpcContext
@@ -563,6 +600,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         today = self.k.today()
         return await self._order_step(
             request,
+            request.name,
             lambda uow, name: service.issue_purchase_order(
                 uow, name.organisation, name.id, etag=request.etag, today=today
             ),
@@ -573,6 +611,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
     ) -> purchase_order_pb2.PurchaseOrder:
         return await self._order_step(
             request,
+            request.name,
             lambda uow, name: service.end_purchase_order(
                 uow, name.organisation, name.id, cancel=True, reason=request.reason, etag=request.etag
             ),
@@ -583,6 +622,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
     ) -> purchase_order_pb2.PurchaseOrder:
         return await self._order_step(
             request,
+            request.name,
             lambda uow, name: service.end_purchase_order(
                 uow, name.organisation, name.id, cancel=False, reason=request.reason, etag=request.etag
             ),
@@ -591,7 +631,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
     async def CreateGoodsReceipt(
         self, request: pb.CreateGoodsReceiptRequest, context: RpcContext
     ) -> purchase_order_pb2.GoodsReceipt:
-        org, order_id, _ = _nested(request.parent, "purchaseOrders", "", "parent")
+        org, order_id = _parent(request.parent, "purchaseOrders")
         lines = m.receipt_lines(request.goods_receipt)
         day = date_from_proto(request.goods_receipt.receipt_date, "goods_receipt.receipt_date")
         scope = await self.k.scope_of(request.parent, org)
@@ -616,13 +656,13 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
     async def ListGoodsReceipts(
         self, request: pb.ListGoodsReceiptsRequest, context: RpcContext
     ) -> pb.ListGoodsReceiptsResponse:
-        org, order_id, _ = _nested(request.parent, "purchaseOrders", "", "parent")
+        org, order_id = _parent(request.parent, "purchaseOrders")
         fingerprint = self.k.pager.fingerprint("goodsReceipts", request.parent)
         page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
         scope = await self.k.scope_of(request.parent, org)
 
-        def work(tx: object) -> list[order_domain.GoodsReceipt]:
-            uow = Uow(tx)  # type: ignore[arg-type]
+        def work(tx: Transaction) -> list[order_domain.GoodsReceipt]:
+            uow = Uow(tx)
             service.get_purchase_order(uow, org, order_id)
             return uow.receipts.page(org, order_id, page.after, page.size + 1)
 
@@ -678,7 +718,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
     async def CreateDemandLine(
         self, request: pb.CreateDemandLineRequest, context: RpcContext
     ) -> demand_aggregation_pb2.DemandLine:
-        lead, aggregation_id, _ = _nested(request.parent, "demandAggregations", "", "parent")
+        lead, aggregation_id = _parent(request.parent, "demandAggregations")
         quantity, price = m.demand_values(request.demand_line)
         contributor = (
             OrganisationName.parse(request.acting_for, "acting_for").code
@@ -706,22 +746,22 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
     async def ListDemandLines(
         self, request: pb.ListDemandLinesRequest, context: RpcContext
     ) -> pb.ListDemandLinesResponse:
-        lead, aggregation_id, _ = _nested(request.parent, "demandAggregations", "", "parent")
+        lead, aggregation_id = _parent(request.parent, "demandAggregations")
         fingerprint = self.k.pager.fingerprint("demandLines", request.parent)
         page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
         scope = await self.k.scope_everywhere()
 
-        def work(tx: object) -> list[object]:
-            uow = Uow(tx)  # type: ignore[arg-type]
+        def work(tx: Transaction) -> list[DemandLine]:
+            uow = Uow(tx)
             service.get_aggregation(uow, lead, aggregation_id)
-            return uow.demand.lines(lead, aggregation_id, page.after, page.size + 1)  # type: ignore[return-value]
+            return uow.demand.lines(lead, aggregation_id, page.after, page.size + 1)
 
         found = await self.k.read(scope, work)
         response = pb.ListDemandLinesResponse(
             demand_lines=[m.demand_line_to_proto(x) for x in found[: page.size]]
-        )  # type: ignore[arg-type]
+        )
         if len(found) > page.size:
-            response.next_page_token = self.k.pager.token_after((found[page.size - 1].id,), fingerprint)  # type: ignore[attr-defined]
+            response.next_page_token = self.k.pager.token_after((found[page.size - 1].id,), fingerprint)
         return response
 
     async def CloseDemandAggregation(

@@ -140,6 +140,7 @@ class Requisition:
 
     def _decided(
         self,
+        *,
         approve: bool,
         principal: str,
         roles: Iterable[str],
@@ -162,23 +163,29 @@ class Requisition:
     def approved(
         self,
         principal: str,
+        *,
         roles: Iterable[str],
         policy: ProcurementPolicy,
         now: dt.datetime,
         info: RecordInfo,
     ) -> Requisition:
-        return self._decided(True, principal, roles, policy, "", now, info)
+        return self._decided(
+            approve=True, principal=principal, roles=roles, policy=policy, reason="", now=now, info=info
+        )
 
     def rejected(
         self,
         principal: str,
+        *,
         roles: Iterable[str],
         policy: ProcurementPolicy,
         reason: str,
         now: dt.datetime,
         info: RecordInfo,
     ) -> Requisition:
-        return self._decided(False, principal, roles, policy, reason, now, info)
+        return self._decided(
+            approve=False, principal=principal, roles=roles, policy=policy, reason=reason, now=now, info=info
+        )
 
     def cancelled(self, info: RecordInfo) -> Requisition:
         self._require("cancel", RequisitionState.DRAFT, RequisitionState.SUBMITTED)

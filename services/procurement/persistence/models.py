@@ -31,7 +31,7 @@ class Recorded:
     version: Mapped[int] = mapped_column(Integer)
 
     @declared_attr.directive
-    def __mapper_args__(cls) -> dict[str, Any]:
+    def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805  # a declared_attr takes the class
         # The domain sets each new version; the ORM still updates WHERE version = old.
         return {"version_id_col": cls.version, "version_id_generator": False}
 
