@@ -372,7 +372,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
             return contract, service.get_supplier(uow, name.organisation, contract.terms.supplier_id)
 
         contract, supplier = await self.k.read(scope, work)
-        package = ocds_package(contract, supplier, _NAMES, self.k.today())
+        package = ocds_package(contract, supplier, _NAMES)
         return pb.ExportOcdsReleasePackageResponse(release_package_json=package, ocid=contract.ocid)
 
     # --- requisitions ---------------------------------------------------------------------------

@@ -192,33 +192,29 @@ def dumps(package: Mapping[str, object]) -> str:
 
 def _encode(value: object, level: int) -> str:
     pad, inner = "  " * level, "  " * (level + 1)
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
+    if isinstance(value, Mapping):
+        members = []
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"object keys must be strings, not {key!r}")
+            members.append(f"{inner}{json.dumps(key)}: {_encode(item, level + 1)}")
+        return "{\n" + ",\n".join(members) + f"\n{pad}}}" if members else "{}"
+    if isinstance(value, list | tuple):
+        items = [f"{inner}{_encode(item, level + 1)}" for item in value]
+        return "[\n" + ",\n".join(items) + f"\n{pad}]" if items else "[]"
+    return _scalar(value)
+
+
+def _scalar(value: object) -> str:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{value} is not a JSON number")
         return format(value, "f")
     if isinstance(value, float):
         raise TypeError("floats are not written: use Decimal for amounts")
-    if isinstance(value, str):
+    if value is None or isinstance(value, bool | int | str):
+        # json writes these exactly: null, true/false, integers, escaped strings.
         return json.dumps(value)
-    if isinstance(value, Mapping):
-        if not value:
-            return "{}"
-        members = []
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"object keys must be strings, not {key!r}")
-            members.append(f"{inner}{json.dumps(key)}: {_encode(item, level + 1)}")
-        return "{\n" + ",\n".join(members) + f"\n{pad}}}"
-    if isinstance(value, list | tuple):
-        if not value:
-            return "[]"
-        return "[\n" + ",\n".join(f"{inner}{_encode(item, level + 1)}" for item in value) + f"\n{pad}]"
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 

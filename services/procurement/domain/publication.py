@@ -7,15 +7,15 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 
 from services.procurement.domain.contract import Contract
+from services.procurement.domain.ocds import dumps, release_package
+from services.procurement.domain.register import contracts_register_csv
 from services.procurement.domain.supplier import Supplier
 
 PUBLISHER = "Shared back-office services"
 
 
-def ocds_package(contract: Contract, supplier: Supplier, names: Mapping[str, str], today: dt.date) -> str:
-    from services.procurement.domain.ocds import dumps, release_package  # TEMPORARY: lands with helper
-
-    published = dt.datetime.combine(today, dt.time(), tzinfo=dt.UTC)
+def ocds_package(contract: Contract, supplier: Supplier, names: Mapping[str, str]) -> str:
+    published = dt.datetime.now(dt.UTC)
     package = release_package(
         contract,
         supplier,
@@ -30,6 +30,4 @@ def ocds_package(contract: Contract, supplier: Supplier, names: Mapping[str, str
 def register_csv(
     contracts: Sequence[Contract], suppliers: Mapping[str, Supplier], department: str
 ) -> tuple[str, int]:
-    from services.procurement.domain.register import contracts_register_csv  # TEMPORARY
-
     return contracts_register_csv(contracts, suppliers, department)
