@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, func, literal, or_, tuple_
+from sqlalchemy import DateTime, Select, and_, func, literal, or_, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from libs.common.filtering import Comparison
@@ -53,12 +53,29 @@ def keyset_after(stmt: S, columns: Sequence[InstrumentedAttribute[Any]], after: 
     return stmt.where(tuple_(*columns) > tuple_(*(literal(v) for v in after)))
 
 
+def _day_clause(column: InstrumentedAttribute[Any], op: str, day: dt.date) -> Any:
+    """A date against a timestamp column means the whole (UTC) day."""
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=1)
+    return {
+        "=": and_(column >= start, column < end),
+        "!=": or_(column < start, column >= end),
+        "<": column < start,
+        "<=": column < end,
+        ">": column >= end,
+        ">=": column >= start,
+    }[op]
+
+
 def apply_filter(
     stmt: S, comparisons: Sequence[Comparison], columns: Mapping[str, InstrumentedAttribute[Any]]
 ) -> S:
-    clauses = []
+    clauses: list[Any] = []
     for c in comparisons:
         column = columns[c.field]
+        if isinstance(c.value, dt.date) and isinstance(column.type, DateTime):
+            clauses.append(_day_clause(column, c.op, c.value))
+            continue
         if c.op == ":":
             clauses.append(func.lower(column).contains(str(c.value).lower(), autoescape=True))
         elif c.op == "=":

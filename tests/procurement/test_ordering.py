@@ -554,3 +554,60 @@ def test_contracts_register_and_ocds_export(suite: Suite) -> None:
     buyer = suite.caller(WY, "procurement.buyer")
     f = failure(buyer.procurement.ExportOcdsReleasePackage, pb.ExportOcdsReleasePackageRequest(name=big.name))
     assert f.code is grpc.StatusCode.NOT_FOUND
+
+
+def test_lists_filter_by_state_and_dates(suite: Suite) -> None:
+    buyer = suite.caller(WY, "procurement.buyer", subject="buyer")
+    drafts = [requisition(buyer, WY, title=f"Req {i}") for i in range(3)]
+    buyer.procurement.SubmitRequisition(pb.SubmitRequisitionRequest(name=drafts[0].name))
+    parent = f"organisations/{WY}"
+
+    def names(filter_text: str) -> list[str]:
+        return [
+            r.name
+            for r in buyer.procurement.ListRequisitions(
+                pb.ListRequisitionsRequest(parent=parent, filter=filter_text)
+            ).requisitions
+        ]
+
+    assert names("state = SUBMITTED") == [drafts[0].name]
+    assert names("state = REQUISITION_STATE_DRAFT") == [d.name for d in drafts[1:]]
+    day = dt.datetime.now(dt.UTC).date()
+    assert names(f"create_date = {day.isoformat()}") == [d.name for d in drafts]
+    assert names(f"create_date < {day.isoformat()}") == []
+    assert names(f"create_date >= {day.isoformat()} AND state != SUBMITTED") == [d.name for d in drafts[1:]]
+    f = failure(
+        buyer.procurement.ListRequisitions, pb.ListRequisitionsRequest(parent=parent, filter="state > 3")
+    )
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_demand_line_bad_input(suite: Suite) -> None:
+    lead = suite.caller(UNIT, "procurement.commercial")
+    aggregation = lead.procurement.CreateDemandAggregation(
+        pb.CreateDemandAggregationRequest(
+            parent=f"organisations/{UNIT}",
+            demand_aggregation=demand_aggregation_pb2.DemandAggregation(
+                title="Radios", cpv_code="32344210-1", invited=[f"organisations/{WY}"]
+            ),
+        )
+    )
+    west = suite.caller(WY, "procurement.buyer")
+    f = failure(
+        west.procurement.CreateDemandLine,
+        pb.CreateDemandLineRequest(
+            parent=aggregation.name,
+            demand_line=demand_aggregation_pb2.DemandLine(
+                quantity=decimal("-1"), estimated_unit_price=gbp("10")
+            ),
+        ),
+    )
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert {"demand_line.description", "demand_line.quantity"} <= set(f.violations)
+    f = failure(
+        west.procurement.CreateDemandLine,
+        pb.CreateDemandLineRequest(
+            parent=aggregation.name, demand_line=demand_aggregation_pb2.DemandLine(description="Radios")
+        ),
+    )
+    assert {"demand_line.quantity", "demand_line.estimated_unit_price"} <= set(f.violations)
