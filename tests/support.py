@@ -16,6 +16,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from backoffice.directory.v1 import directory_service_pb2_grpc
+from backoffice.hr.v1 import hr_service_pb2_grpc
 from backoffice.procurement.v1 import procurement_service_pb2_grpc
 from libs.common.auth import TokenIssuer
 from libs.common.config import Settings
@@ -41,6 +42,9 @@ class Caller:
         )
         self.procurement: procurement_service_pb2_grpc.ProcurementServiceStub = (
             procurement_service_pb2_grpc.ProcurementServiceStub(self._channel(suite.addresses["procurement"]))
+        )
+        self.hr: hr_service_pb2_grpc.HrServiceStub = hr_service_pb2_grpc.HrServiceStub(
+            self._channel(suite.addresses["hr"])
         )
 
     def _channel(self, address: str) -> grpc.Channel:

@@ -8,7 +8,6 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SERVICES = ("directory", "procurement")
 DEFAULT_PORTS = {"directory": 50050, "procurement": 50051, "hr": 50052, "finance": 50053}
 
 

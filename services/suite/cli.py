@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from libs.common.config import Settings
+from services.hr.cli import app as hr_cli
 
 app = typer.Typer(
     help="Shared back-office services for police forces and their partners.", no_args_is_help=True
@@ -19,6 +20,7 @@ app = typer.Typer(
 orgs_app = typer.Typer(help="Reference organisations.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
+app.add_typer(hr_cli, name="hr", help="HR records: bulk import of a force's people.")
 app.add_typer(audit_app, name="audit")
 console = Console()
 

@@ -1,0 +1,118 @@
+"""Workforce statistics in the shape of the Home Office police workforce tables: headcount
+and FTE by worker type, rank, sex and ethnic group, as at a date, and joiners and leavers
+over a period."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from services.hr.domain.establishment import RANK_ORDER, Assignment, Grade, Rank
+from services.hr.domain.person import Person, WorkerType
+from services.hr.domain.values import ZERO, Period
+
+NOT_RECORDED = "Not recorded"
+_WORKER_ORDER = {w: i for i, w in enumerate(WorkerType)}
+
+
+@dataclass(frozen=True)
+class Figure:
+    worker_type: WorkerType
+    category: str
+    headcount: int
+    fte: Decimal
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    by_worker_type: tuple[Figure, ...]
+    by_rank: tuple[Figure, ...]
+    by_sex: tuple[Figure, ...]
+    by_ethnic_group: tuple[Figure, ...]
+
+
+@dataclass(frozen=True)
+class Counted:
+    """One person counted on one day: what the tables break them down by."""
+
+    worker_type: WorkerType
+    rank: str
+    sex: str
+    ethnic_group: str
+    fte: Decimal
+
+
+def _rank_on(person_assignments: Sequence[Assignment], grades: Mapping[str, Grade], day: dt.date) -> str:
+    ranks: list[Rank] = []
+    for a in person_assignments:
+        grade = grades.get(a.terms.grade_id)
+        if a.active_on(day) and grade is not None and grade.details.rank is not None:
+            ranks.append(grade.details.rank)
+    # A person acting in two posts is counted once, at the higher rank.
+    return max(ranks, key=lambda r: RANK_ORDER[r]).label if ranks else NOT_RECORDED
+
+
+def counted(
+    person: Person, person_assignments: Sequence[Assignment], grades: Mapping[str, Grade], day: dt.date
+) -> Counted:
+    assert person.details.sex is not None and person.details.ethnicity is not None
+    return Counted(
+        person.worker_type,
+        _rank_on(person_assignments, grades, day) if person.worker_type.warranted else "",
+        person.details.sex.label,
+        person.details.ethnicity.group,
+        sum((a.fte for a in person_assignments if a.active_on(day)), ZERO),
+    )
+
+
+def _figures(people: Sequence[Counted], key: Callable[[Counted], str]) -> tuple[Figure, ...]:
+    cells: dict[tuple[WorkerType, str], list[Counted]] = defaultdict(list)
+    for c in people:
+        cells[(c.worker_type, key(c))].append(c)
+    rank_labels = {r.label: i for i, r in enumerate(Rank)}
+    ordered = sorted(cells, key=lambda k: (_WORKER_ORDER[k[0]], rank_labels.get(k[1], 99), k[1]))
+    return tuple(
+        Figure(w, cat, len(cells[(w, cat)]), sum((c.fte for c in cells[(w, cat)]), ZERO))
+        for w, cat in ordered
+    )
+
+
+def breakdown(people: Sequence[Counted]) -> Breakdown:
+    return Breakdown(
+        by_worker_type=_figures(people, lambda c: ""),
+        by_rank=_figures([c for c in people if c.worker_type.warranted], lambda c: c.rank),
+        by_sex=_figures(people, lambda c: c.sex),
+        by_ethnic_group=_figures(people, lambda c: c.ethnic_group),
+    )
+
+
+def _by_person(assignments: Sequence[Assignment]) -> dict[str, list[Assignment]]:
+    out: dict[str, list[Assignment]] = defaultdict(list)
+    for a in assignments:
+        out[a.terms.person_id].append(a)
+    return out
+
+
+def strength_on(
+    people: Sequence[Person], assignments: Sequence[Assignment], grades: Mapping[str, Grade], day: dt.date
+) -> Breakdown:
+    """Everyone in service on `day`, with the FTE of their assignments that day."""
+    mine = _by_person(assignments)
+    return breakdown([counted(p, mine[p.id], grades, day) for p in people if p.in_service_on(day)])
+
+
+def joiners_and_leavers(
+    people: Sequence[Person], assignments: Sequence[Assignment], grades: Mapping[str, Grade], period: Period
+) -> tuple[Breakdown, Breakdown]:
+    """Joiners counted on their first day, leavers on their last."""
+    mine = _by_person(assignments)
+    joiners = [counted(p, mine[p.id], grades, p.join_date) for p in people if period.contains(p.join_date)]
+    leavers = [
+        counted(p, mine[p.id], grades, p.leaving_date)
+        for p in people
+        if p.leaving_date is not None and period.contains(p.leaving_date)
+    ]
+    return breakdown(joiners), breakdown(leavers)

@@ -1,0 +1,159 @@
+"""Annual leave pro rata to FTE, with no overlaps and no negative balance; sickness."""
+
+from __future__ import annotations
+
+import grpc
+
+from backoffice.hr.v1 import absence_pb2, person_pb2
+from backoffice.hr.v1 import hr_service_pb2 as pb
+from libs.common.proto_mapping import date_to_proto
+from tests.hr.helpers import START, D, add_person, assign, grade, post, staff, unit
+from tests.support import SOUTH_YORKSHIRE, WEST_YORKSHIRE, Caller, Suite, failure
+
+WEST = f"organisations/{WEST_YORKSHIRE}"
+
+
+def _staff_member(hr: Caller, fte: str, joined: D = START, leave_days: str = "25") -> str:
+    g = grade(hr, WEST_YORKSHIRE, f"Scale 6 {fte} {joined}")
+    p = post(
+        hr,
+        WEST_YORKSHIRE,
+        unit(hr, WEST_YORKSHIRE).name,
+        g.name,
+        title="Clerk",
+        worker_type=person_pb2.WORKER_TYPE_POLICE_STAFF,
+    )
+    person = add_person(
+        hr, WEST_YORKSHIRE, staff(join_date=date_to_proto(joined), full_time_leave_days=leave_days)
+    )
+    assign(hr, WEST_YORKSHIRE, person.name, p.name, fte=fte, start=joined)
+    return person.name
+
+
+def _leave(c: Caller, person: str, start: D, end: D, days: str) -> absence_pb2.LeaveRequest:
+    return c.hr.CreateLeaveRequest(
+        pb.CreateLeaveRequestRequest(
+            parent=WEST,
+            leave_request=absence_pb2.LeaveRequest(
+                person=person, start_date=date_to_proto(start), end_date=date_to_proto(end), days=days
+            ),
+        )
+    )
+
+
+def _balance(c: Caller, person: str) -> tuple[str, str, str, str]:
+    b = c.hr.GetLeaveBalance(pb.GetLeaveBalanceRequest(person=person, date=date_to_proto(D(2024, 6, 1))))
+    return b.entitlement_days, b.approved_days, b.requested_days, b.remaining_days
+
+
+def test_entitlement_is_pro_rata_to_fte_and_service(suite: Suite) -> None:
+    hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    assert _balance(hr, _staff_member(hr, "1", leave_days="27"))[0] == "27"
+    assert _balance(hr, _staff_member(hr, "0.6"))[0] == "15"
+    # Joined 1 October 2024: 182 of the year's 365 days, 25 x 182 / 365 = 12.47 -> 12.5.
+    late = _staff_member(hr, "1", joined=D(2024, 10, 1))
+    b = hr.hr.GetLeaveBalance(pb.GetLeaveBalanceRequest(person=late, date=date_to_proto(D(2024, 12, 1))))
+    assert b.entitlement_days == "12.5" and b.leave_year_start.month == 4
+
+
+def test_requests_overlaps_balance_and_decisions(suite: Suite) -> None:
+    hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    manager = suite.caller(WEST_YORKSHIRE, "hr.line_manager", subject="sgt-manager")
+    person = _staff_member(hr, "0.6")  # 15 days
+    first = _leave(manager, person, D(2024, 5, 1), D(2024, 5, 14), "10")
+    assert first.state == absence_pb2.LEAVE_REQUEST_STATE_REQUESTED
+    f = failure(_leave, manager, person, D(2024, 5, 10), D(2024, 5, 20), "1")
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "LEAVE_OVERLAPS"
+    f = failure(_leave, manager, person, D(2024, 7, 1), D(2024, 7, 10), "6")
+    assert f.reason == "INSUFFICIENT_LEAVE_BALANCE" and f.metadata["remaining_days"] == "5"
+    second = _leave(manager, person, D(2024, 7, 1), D(2024, 7, 10), "5")
+    assert _balance(manager, person) == ("15", "0", "15", "0")
+    approved = manager.hr.ApproveLeaveRequest(pb.ApproveLeaveRequestRequest(name=first.name, etag=first.etag))
+    assert approved.state == absence_pb2.LEAVE_REQUEST_STATE_APPROVED
+    assert approved.decided_by == f"{WEST_YORKSHIRE}/sgt-manager"
+    f = failure(manager.hr.ApproveLeaveRequest, pb.ApproveLeaveRequestRequest(name=first.name))
+    assert f.reason == "LEAVE_NOT_REQUESTED"
+    f = failure(
+        manager.hr.RejectLeaveRequest, pb.RejectLeaveRequestRequest(name=second.name, etag=approved.etag)
+    )
+    assert f.reason == "ETAG_MISMATCH"
+    manager.hr.RejectLeaveRequest(pb.RejectLeaveRequestRequest(name=second.name, note="short-staffed"))
+    assert _balance(manager, person) == ("15", "10", "0", "5")
+    manager.hr.CancelLeaveRequest(pb.CancelLeaveRequestRequest(name=first.name))
+    assert _balance(manager, person) == ("15", "0", "0", "15")
+    f = failure(manager.hr.CancelLeaveRequest, pb.CancelLeaveRequestRequest(name=second.name))
+    assert f.reason == "LEAVE_NOT_CANCELLABLE"
+    # The cancelled days are free again, and the dates too.
+    _leave(manager, person, D(2024, 5, 1), D(2024, 5, 14), "10")
+    listed = manager.hr.ListLeaveRequests(pb.ListLeaveRequestsRequest(parent=WEST, person=person))
+    assert len(listed.leave_requests) == 3
+
+
+def test_bad_leave_and_sickness_input(suite: Suite) -> None:
+    hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    person = _staff_member(hr, "1")
+    f = failure(
+        hr.hr.CreateLeaveRequest,
+        pb.CreateLeaveRequestRequest(parent=WEST, leave_request=absence_pb2.LeaveRequest(days="0.3")),
+    )
+    assert set(f.violations) == {
+        "leave_request.person",
+        "leave_request.start_date",
+        "leave_request.end_date",
+        "leave_request.days",
+    }
+    f = failure(_leave, hr, person, D(2025, 3, 30), D(2025, 4, 2), "2")
+    assert set(f.violations) == {"leave_request.end_date"}
+    f = failure(_leave, hr, person, D(2024, 5, 1), D(2024, 5, 2), "3")
+    assert "calendar days" in f.violations["leave_request.days"]
+    f = failure(
+        hr.hr.CreateSicknessAbsence,
+        pb.CreateSicknessAbsenceRequest(parent=WEST, sickness_absence=absence_pb2.SicknessAbsence()),
+    )
+    assert set(f.violations) == {
+        "sickness_absence.person",
+        "sickness_absence.start_date",
+        "sickness_absence.reason",
+    }
+
+
+def test_sickness_records_do_not_overlap(suite: Suite) -> None:
+    hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    manager = suite.caller(WEST_YORKSHIRE, "hr.line_manager")
+    person = _staff_member(hr, "1")
+
+    def sick(start: D, end: D | None = None) -> absence_pb2.SicknessAbsence:
+        record = absence_pb2.SicknessAbsence(
+            person=person, start_date=date_to_proto(start), reason="back injury"
+        )
+        if end:
+            record.end_date.CopyFrom(date_to_proto(end))
+        return manager.hr.CreateSicknessAbsence(
+            pb.CreateSicknessAbsenceRequest(parent=WEST, sickness_absence=record)
+        )
+
+    open_ended = sick(D(2024, 6, 1))
+    f = failure(sick, D(2024, 7, 1), D(2024, 7, 2))
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "SICKNESS_OVERLAPS"
+    ended = manager.hr.EndSicknessAbsence(
+        pb.EndSicknessAbsenceRequest(name=open_ended.name, end_date=date_to_proto(D(2024, 6, 10)))
+    )
+    assert ended.end_date.day == 10
+    f = failure(
+        manager.hr.EndSicknessAbsence,
+        pb.EndSicknessAbsenceRequest(name=open_ended.name, end_date=date_to_proto(D(2024, 6, 12))),
+    )
+    assert f.reason == "SICKNESS_ENDED"
+    sick(D(2024, 7, 1), D(2024, 7, 2))
+    assert (
+        len(manager.hr.ListSicknessAbsences(pb.ListSicknessAbsencesRequest(parent=WEST)).sickness_absences)
+        == 2
+    )
+    south = suite.caller(SOUTH_YORKSHIRE, "hr.line_manager")
+    assert not south.hr.ListSicknessAbsences(pb.ListSicknessAbsencesRequest(parent=WEST)).sickness_absences
+    planner = suite.caller(WEST_YORKSHIRE, "hr.workforce_planner")
+    f = failure(
+        planner.hr.CreateSicknessAbsence,
+        pb.CreateSicknessAbsenceRequest(parent=WEST, sickness_absence=absence_pb2.SicknessAbsence()),
+    )
+    assert f.code is grpc.StatusCode.PERMISSION_DENIED

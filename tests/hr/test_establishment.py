@@ -1,0 +1,195 @@
+"""Grades, units, posts and assignments; vacancies and "as at" questions over history."""
+
+from __future__ import annotations
+
+import grpc
+
+from backoffice.hr.v1 import establishment_pb2, person_pb2
+from backoffice.hr.v1 import hr_service_pb2 as pb
+from libs.common.proto_mapping import date_to_proto
+from tests.hr.helpers import D, add_person, assign, gbp, grade, officer, post, staff, unit
+from tests.support import SOUTH_YORKSHIRE, WEST_YORKSHIRE, Suite, failure
+
+WEST = f"organisations/{WEST_YORKSHIRE}"
+
+
+def _establishment(c: object, day: D) -> dict[str, tuple[str, str, list[str]]]:
+    got = c.hr.GetEstablishment(pb.GetEstablishmentRequest(parent=WEST, as_at_date=date_to_proto(day)))  # type: ignore[attr-defined]
+    return {
+        line.post_display_name: (line.strength_fte, line.vacancy_fte, list(line.holders))
+        for line in got.lines
+    }
+
+
+def test_as_at_history_movers_leavers_and_vacancies(suite: Suite) -> None:
+    hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    constable = grade(hr, WEST_YORKSHIRE, "Constable", establishment_pb2.RANK_CONSTABLE)
+    sergeant = grade(hr, WEST_YORKSHIRE, "Sergeant", establishment_pb2.RANK_SERGEANT, salary=45000)
+    response = unit(hr, WEST_YORKSHIRE)
+    pc_post = post(hr, WEST_YORKSHIRE, response.name, constable.name, budget="2")
+    ps_post = post(hr, WEST_YORKSHIRE, response.name, sergeant.name, title="Response Sergeant")
+    p1 = add_person(hr, WEST_YORKSHIRE, officer(collar="1"))
+    p2 = add_person(hr, WEST_YORKSHIRE, officer(collar="2"))
+    first = assign(hr, WEST_YORKSHIRE, p1.name, pc_post.name)
+    assert first.rank == establishment_pb2.RANK_CONSTABLE and first.grade == constable.name
+    assign(hr, WEST_YORKSHIRE, p2.name, pc_post.name, fte="0.5", start=D(2021, 1, 1))
+    promoted = hr.hr.MovePerson(
+        pb.MovePersonRequest(
+            name=p1.name,
+            post=ps_post.name,
+            fte="1",
+            pay_point="2",
+            effective_date=date_to_proto(D(2023, 4, 1)),
+        )
+    )
+    assert promoted.rank == establishment_pb2.RANK_SERGEANT
+
+    assert _establishment(hr, D(2022, 4, 1)) == {
+        "Response Constable": ("1.5", "0.5", sorted([p1.name, p2.name])),
+        "Response Sergeant": ("0", "1", []),
+    }
+    assert _establishment(hr, D(2023, 4, 1)) == {
+        "Response Constable": ("0.5", "1.5", [p2.name]),
+        "Response Sergeant": ("1", "0", [p1.name]),
+    }
+    # Who held the constable post on 1 April 2022, and what did p1 hold on 1 April 2023?
+    held = hr.hr.ListAssignments(
+        pb.ListAssignmentsRequest(parent=WEST, post=pc_post.name, as_at_date=date_to_proto(D(2022, 4, 1)))
+    )
+    assert sorted(a.person for a in held.assignments) == sorted([p1.name, p2.name])
+    now = hr.hr.ListAssignments(
+        pb.ListAssignmentsRequest(parent=WEST, person=p1.name, as_at_date=date_to_proto(D(2023, 4, 1)))
+    )
+    assert [a.post for a in now.assignments] == [ps_post.name]
+    history = hr.hr.ListAssignments(pb.ListAssignmentsRequest(parent=WEST, person=p1.name)).assignments
+    assert [(a.post, a.end_date.year, a.end_date.month, a.end_date.day) for a in history] == [
+        (pc_post.name, 2023, 3, 31),
+        (ps_post.name, 0, 0, 0),
+    ]
+    # A second post that would take p2 above 1 FTE.
+    f = failure(assign, hr, WEST_YORKSHIRE, p2.name, ps_post.name, "0.6", D(2021, 6, 1))
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "FTE_EXCEEDED"
+    # The leaver's assignments end with their service; the post falls vacant.
+    left = hr.hr.RecordLeaver(
+        pb.RecordLeaverRequest(
+            name=p2.name,
+            leaving_date=date_to_proto(D(2024, 1, 31)),
+            leaving_reason=person_pb2.LEAVING_REASON_RETIREMENT,
+        )
+    )
+    assert left.leaving_date.year == 2024 and left.leaving_reason == person_pb2.LEAVING_REASON_RETIREMENT
+    assert _establishment(hr, D(2024, 2, 1))["Response Constable"] == ("0", "2", [])
+    assert _establishment(hr, D(2024, 1, 31))["Response Constable"] == ("0.5", "1.5", [p2.name])
+    again = failure(
+        hr.hr.RecordLeaver,
+        pb.RecordLeaverRequest(
+            name=p2.name,
+            leaving_date=date_to_proto(D(2024, 2, 1)),
+            leaving_reason=person_pb2.LEAVING_REASON_OTHER,
+        ),
+    )
+    assert again.code is grpc.StatusCode.FAILED_PRECONDITION and again.reason == "PERSON_ALREADY_LEFT"
+    f = failure(assign, hr, WEST_YORKSHIRE, p2.name, pc_post.name, "0.5", D(2024, 3, 1))
+    assert f.reason == "NOT_IN_SERVICE"
+
+
+def test_bad_input_on_every_establishment_create(suite: Suite) -> None:
+    hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    f = failure(
+        hr.hr.CreateGrade,
+        pb.CreateGradeRequest(
+            parent=WEST,
+            grade=establishment_pb2.Grade(
+                pay_points=[
+                    establishment_pb2.PayPoint(code="1", annual_salary=gbp(0)),
+                    establishment_pb2.PayPoint(code="1", annual_salary=gbp(100)),
+                ]
+            ),
+        ),
+    )
+    assert set(f.violations) == {
+        "grade.display_name",
+        "grade.pay_points[0].annual_salary",
+        "grade.pay_points[1].code",
+    }
+    f = failure(
+        hr.hr.CreateOrgUnit, pb.CreateOrgUnitRequest(parent=WEST, org_unit=establishment_pb2.OrgUnit())
+    )
+    assert set(f.violations) == {"org_unit.display_name"}
+    f = failure(
+        hr.hr.CreateOrgUnit,
+        pb.CreateOrgUnitRequest(
+            parent=WEST,
+            org_unit=establishment_pb2.OrgUnit(display_name="x", parent_unit=f"{WEST}/orgUnits/none"),
+        ),
+    )
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "ORG_UNIT_NOT_FOUND"
+    f = failure(
+        hr.hr.CreatePost,
+        pb.CreatePostRequest(
+            parent=WEST,
+            post=establishment_pb2.Post(
+                worker_type=person_pb2.WORKER_TYPE_POLICE_OFFICER,
+                budgeted_fte="-1",
+                start_date=date_to_proto(D(2024, 1, 1)),
+                end_date=date_to_proto(D(2023, 1, 1)),
+            ),
+        ),
+    )
+    assert set(f.violations) == {
+        "post.display_name",
+        "post.org_unit",
+        "post.budgeted_fte",
+        "post.end_date",
+        "post.grade",
+    }
+    scale6 = grade(hr, WEST_YORKSHIRE, "Scale 6")
+    u = unit(hr, WEST_YORKSHIRE)
+    f = failure(post, hr, WEST_YORKSHIRE, u.name, scale6.name)
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "GRADE_MISMATCH"
+    analyst = post(
+        hr,
+        WEST_YORKSHIRE,
+        u.name,
+        scale6.name,
+        title="Analyst",
+        worker_type=person_pb2.WORKER_TYPE_POLICE_STAFF,
+    )
+    f = failure(
+        hr.hr.CreateAssignment,
+        pb.CreateAssignmentRequest(parent=WEST, assignment=establishment_pb2.Assignment(fte="1.5")),
+    )
+    assert set(f.violations) == {
+        "assignment.person",
+        "assignment.post",
+        "assignment.fte",
+        "assignment.start_date",
+    }
+    pc = add_person(hr, WEST_YORKSHIRE, officer())
+    f = failure(assign, hr, WEST_YORKSHIRE, pc.name, analyst.name)
+    assert f.reason == "WORKER_TYPE_MISMATCH"
+    clerk = add_person(hr, WEST_YORKSHIRE, staff())
+    f = failure(assign, hr, WEST_YORKSHIRE, clerk.name, analyst.name, "1", D(2020, 4, 1), "99")
+    assert f.reason == "PAY_POINT_NOT_FOUND"
+    f = failure(assign, hr, WEST_YORKSHIRE, clerk.name, analyst.name, "1", D(2019, 4, 1))
+    assert f.reason == "NOT_IN_SERVICE"
+    f = failure(assign, hr, WEST_YORKSHIRE, f"organisations/{SOUTH_YORKSHIRE}/people/p-x", analyst.name)
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT and "assignment.person" in f.violations
+
+
+def test_establishment_is_the_forces_own(suite: Suite) -> None:
+    hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    south = suite.caller(SOUTH_YORKSHIRE, "hr.officer")
+    planner = suite.caller(WEST_YORKSHIRE, "hr.workforce_planner")
+    g = grade(hr, WEST_YORKSHIRE, "Constable", establishment_pb2.RANK_CONSTABLE)
+    p = post(hr, WEST_YORKSHIRE, unit(hr, WEST_YORKSHIRE).name, g.name)
+    assert failure(south.hr.GetPost, pb.GetPostRequest(name=p.name)).code is grpc.StatusCode.NOT_FOUND
+    assert not south.hr.ListPosts(pb.ListPostsRequest(parent=WEST)).posts
+    f = failure(south.hr.GetEstablishment, pb.GetEstablishmentRequest(parent=WEST))
+    assert f.code is grpc.StatusCode.NOT_FOUND
+    # The planner reads the establishment but cannot change it.
+    assert [
+        line.post for line in planner.hr.GetEstablishment(pb.GetEstablishmentRequest(parent=WEST)).lines
+    ] == [p.name]
+    f = failure(grade, planner, WEST_YORKSHIRE, "Sergeant", establishment_pb2.RANK_SERGEANT)
+    assert f.code is grpc.StatusCode.PERMISSION_DENIED

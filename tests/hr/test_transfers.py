@@ -1,0 +1,145 @@
+"""Transfers and secondments: the sending force offers, the receiving force accepts or
+declines; the record continues with its history; nothing else crosses."""
+
+from __future__ import annotations
+
+import grpc
+
+from backoffice.hr.v1 import establishment_pb2, person_pb2, transfer_pb2
+from backoffice.hr.v1 import hr_service_pb2 as pb
+from libs.common.proto_mapping import date_to_proto
+from tests.hr.helpers import D, add_person, assign, grade, officer, post, unit
+from tests.support import CUMBRIA, SOUTH_YORKSHIRE, WEST_YORKSHIRE, Caller, Suite, failure
+
+WEST = f"organisations/{WEST_YORKSHIRE}"
+SOUTH = f"organisations/{SOUTH_YORKSHIRE}"
+
+
+def _offer(c: Caller, person: str, kind: int, end: D | None = None) -> transfer_pb2.Transfer:
+    t = transfer_pb2.Transfer(
+        kind=kind,  # type: ignore[arg-type]
+        person=person,
+        receiving_organisation=SOUTH,
+        effective_date=date_to_proto(D(2024, 6, 1)),
+    )
+    if end:
+        t.end_date.CopyFrom(date_to_proto(end))
+    return c.hr.CreateTransfer(pb.CreateTransferRequest(parent=WEST, transfer=t))
+
+
+def _serving_officer(west: Caller) -> str:
+    g = grade(west, WEST_YORKSHIRE, "Sergeant", establishment_pb2.RANK_SERGEANT)
+    p = post(west, WEST_YORKSHIRE, unit(west, WEST_YORKSHIRE).name, g.name, title="Custody Sergeant")
+    person = add_person(west, WEST_YORKSHIRE, officer(collar="77", national_insurance_number="AB123456C"))
+    assign(west, WEST_YORKSHIRE, person.name, p.name)
+    return person.name
+
+
+def test_accepted_transfer_continues_the_record_in_the_receiving_force(suite: Suite) -> None:
+    west = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    south = suite.caller(SOUTH_YORKSHIRE, "hr.officer")
+    person = _serving_officer(west)
+    offered = _offer(west, person, transfer_pb2.TRANSFER_KIND_TRANSFER)
+    assert offered.state == transfer_pb2.TRANSFER_STATE_PENDING
+    assert offered.grade_display_name == "Sergeant" and offered.display_name == "Sam Smith"
+    # The receiving force sees the offer under its own name, but not the person behind it.
+    incoming = f"{SOUTH}/transfers/{offered.name.rsplit('/', 1)[1]}"
+    assert south.hr.GetTransfer(pb.GetTransferRequest(name=incoming)).name == offered.name
+    assert [t.name for t in south.hr.ListTransfers(pb.ListTransfersRequest(parent=SOUTH)).transfers] == [
+        offered.name
+    ]
+    assert failure(south.hr.GetPerson, pb.GetPersonRequest(name=person)).code is grpc.StatusCode.NOT_FOUND
+    # Only the receiving force decides; a third force sees nothing.
+    f = failure(west.hr.AcceptTransfer, pb.AcceptTransferRequest(name=offered.name))
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "NOT_RECEIVING_FORCE"
+    cumbria = suite.caller(CUMBRIA, "hr.officer")
+    f = failure(cumbria.hr.GetTransfer, pb.GetTransferRequest(name=f"organisations/{CUMBRIA}/transfers/x"))
+    assert f.code is grpc.StatusCode.NOT_FOUND
+    assert not cumbria.hr.ListTransfers(pb.ListTransfersRequest(parent=f"organisations/{CUMBRIA}")).transfers
+
+    accepted = south.hr.AcceptTransfer(pb.AcceptTransferRequest(name=incoming, etag=offered.etag))
+    assert accepted.state == transfer_pb2.TRANSFER_STATE_ACCEPTED
+    assert accepted.receiving_person.startswith(f"{SOUTH}/people/")
+    arrived = south.hr.GetPerson(pb.GetPersonRequest(name=accepted.receiving_person))
+    assert arrived.collar_number == "77" and arrived.national_insurance_number == "AB123456C"
+    assert (arrived.join_date.year, arrived.join_date.month, arrived.join_date.day) == (2024, 6, 1)
+    assert [(h.organisation, h.post_display_name, h.grade_display_name) for h in arrived.prior_service] == [
+        (WEST, "Custody Sergeant", "Sergeant")
+    ]
+    assert arrived.prior_service[0].end_date.day == 31
+    # In the sending force the person is a leaver the day before, by transfer.
+    gone = west.hr.GetPerson(pb.GetPersonRequest(name=person))
+    assert (gone.leaving_date.month, gone.leaving_date.day) == (5, 31)
+    assert gone.leaving_reason == person_pb2.LEAVING_REASON_TRANSFER
+    west_people = west.hr.ListPeople(pb.ListPeopleRequest(parent="organisations/-")).people
+    assert [p.name for p in west_people] == [person]
+    assert [p.name for p in south.hr.ListPeople(pb.ListPeopleRequest(parent="organisations/-")).people] == [
+        arrived.name
+    ]
+    f = failure(south.hr.DeclineTransfer, pb.DeclineTransferRequest(name=incoming, reason="too late"))
+    assert f.reason == "TRANSFER_NOT_PENDING"
+
+
+def test_declined_transfer_changes_nothing_and_secondment_shares_only_itself(suite: Suite) -> None:
+    west = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    south = suite.caller(SOUTH_YORKSHIRE, "hr.officer")
+    person = _serving_officer(west)
+    offered = _offer(west, person, transfer_pb2.TRANSFER_KIND_TRANSFER)
+    f = failure(_offer, west, person, transfer_pb2.TRANSFER_KIND_TRANSFER)
+    assert f.reason == "TRANSFER_ALREADY_PENDING"
+    incoming = f"{SOUTH}/transfers/{offered.name.rsplit('/', 1)[1]}"
+    f = failure(south.hr.DeclineTransfer, pb.DeclineTransferRequest(name=incoming, reason=" "))
+    assert set(f.violations) == {"reason"}
+    declined = south.hr.DeclineTransfer(pb.DeclineTransferRequest(name=incoming, reason="no vacancy"))
+    assert declined.state == transfer_pb2.TRANSFER_STATE_DECLINED and declined.decline_reason == "no vacancy"
+    assert not west.hr.GetPerson(pb.GetPersonRequest(name=person)).HasField("leaving_date")
+    assert not south.hr.ListPeople(pb.ListPeopleRequest(parent=SOUTH)).people
+
+    secondment = _offer(west, person, transfer_pb2.TRANSFER_KIND_SECONDMENT, end=D(2025, 5, 31))
+    incoming = f"{SOUTH}/transfers/{secondment.name.rsplit('/', 1)[1]}"
+    accepted = south.hr.AcceptTransfer(pb.AcceptTransferRequest(name=incoming))
+    assert accepted.state == transfer_pb2.TRANSFER_STATE_ACCEPTED and not accepted.receiving_person
+    # The person stays with the sending force; the host sees the secondment, not the record.
+    assert not west.hr.GetPerson(pb.GetPersonRequest(name=person)).HasField("leaving_date")
+    assert failure(south.hr.GetPerson, pb.GetPersonRequest(name=person)).code is grpc.StatusCode.NOT_FOUND
+    assert not south.hr.ListPeople(pb.ListPeopleRequest(parent=SOUTH)).people
+
+
+def test_bad_transfer_input(suite: Suite) -> None:
+    west = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    f = failure(
+        west.hr.CreateTransfer, pb.CreateTransferRequest(parent=WEST, transfer=transfer_pb2.Transfer())
+    )
+    assert set(f.violations) == {
+        "transfer.kind",
+        "transfer.person",
+        "transfer.receiving_organisation",
+        "transfer.effective_date",
+    }
+    person = _serving_officer(west)
+    f = failure(
+        west.hr.CreateTransfer,
+        pb.CreateTransferRequest(
+            parent=WEST,
+            transfer=transfer_pb2.Transfer(
+                kind=transfer_pb2.TRANSFER_KIND_SECONDMENT,
+                person=person,
+                receiving_organisation=WEST,
+                effective_date=date_to_proto(D(2024, 6, 1)),
+            ),
+        ),
+    )
+    assert set(f.violations) == {"transfer.receiving_organisation", "transfer.end_date"}
+    f = failure(
+        west.hr.CreateTransfer,
+        pb.CreateTransferRequest(
+            parent=WEST,
+            transfer=transfer_pb2.Transfer(
+                kind=transfer_pb2.TRANSFER_KIND_TRANSFER,
+                person=f"{WEST}/people/p-nobody",
+                receiving_organisation=SOUTH,
+                effective_date=date_to_proto(D(2024, 6, 1)),
+            ),
+        ),
+    )
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "PERSON_NOT_FOUND"
