@@ -16,6 +16,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from backoffice.directory.v1 import directory_service_pb2_grpc
+from backoffice.finance.v1 import finance_service_pb2_grpc
 from backoffice.hr.v1 import hr_service_pb2_grpc
 from backoffice.procurement.v1 import procurement_service_pb2_grpc
 from libs.common.auth import TokenIssuer
@@ -45,6 +46,9 @@ class Caller:
         )
         self.hr: hr_service_pb2_grpc.HrServiceStub = hr_service_pb2_grpc.HrServiceStub(
             self._channel(suite.addresses["hr"])
+        )
+        self.finance: finance_service_pb2_grpc.FinanceServiceStub = (
+            finance_service_pb2_grpc.FinanceServiceStub(self._channel(suite.addresses["finance"]))
         )
 
     def _channel(self, address: str) -> grpc.Channel:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from types import ModuleType
 
 from services.directory import app as directory_app
+from services.finance import app as finance_app
 from services.hr import app as hr_app
 from services.procurement import app as procurement_app
 
-SERVICE_APPS: list[ModuleType] = [directory_app, procurement_app, hr_app]
+SERVICE_APPS: list[ModuleType] = [directory_app, procurement_app, finance_app, hr_app]
 SERVICES: tuple[str, ...] = tuple(m.NAME for m in SERVICE_APPS)

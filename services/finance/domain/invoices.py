@@ -1,0 +1,277 @@
+"""Supplier invoices: capture with VAT, three-way match, approval and posting, payment."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from libs.common.errors import FailedPrecondition, Violations
+from libs.common.records import RecordInfo
+from services.finance.domain.chart import Account, AccountType
+from services.finance.domain.journals import JournalLine
+from services.finance.domain.matching import BilledLine, Discrepancy
+from services.finance.domain.money import PENNY, ZERO, whole_pence
+
+DEFAULT_TERMS_DAYS = 30
+MAX_TEXT = 200
+
+
+class VatUse(enum.Enum):
+    NON_BUSINESS = "NON_BUSINESS"
+    BUSINESS = "BUSINESS"
+    EXEMPT = "EXEMPT"
+
+    @property
+    def recoverable(self) -> bool:
+        """Business input tax and, under VAT Act 1994 s33, non-business VAT of a police
+        body or council are recovered; exempt-input VAT is a cost here."""
+        return self is not VatUse.EXEMPT
+
+
+class InvoiceState(enum.Enum):
+    RECEIVED = "RECEIVED"
+    APPROVED = "APPROVED"
+    PAID = "PAID"
+
+
+class MatchState(enum.Enum):
+    UNMATCHED = "UNMATCHED"
+    MATCHED = "MATCHED"
+    OUT_OF_TOLERANCE = "OUT_OF_TOLERANCE"
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    account: str
+    cost_centre: str
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    net: Decimal
+    vat: Decimal
+    vat_use: VatUse | None
+    order_line: str = ""
+
+    @property
+    def recoverable_vat(self) -> Decimal:
+        return self.vat if self.vat_use is not None and self.vat_use.recoverable else ZERO
+
+    @property
+    def cost(self) -> Decimal:
+        """What the line costs the body: net plus any VAT it cannot recover."""
+        return self.net + self.vat - self.recoverable_vat
+
+
+@dataclass(frozen=True)
+class InvoiceDetails:
+    supplier: str
+    supplier_display_name: str
+    supplier_invoice_number: str
+    invoice_date: dt.date | None
+    received_date: dt.date | None
+    due_date: dt.date | None
+    purchase_order: str
+    commitment: str
+    lines: tuple[InvoiceLine, ...]
+
+    @property
+    def net_total(self) -> Decimal:
+        return sum((line.net for line in self.lines), ZERO)
+
+    @property
+    def vat_total(self) -> Decimal:
+        return sum((line.vat for line in self.lines), ZERO)
+
+    @property
+    def gross_total(self) -> Decimal:
+        return self.net_total + self.vat_total
+
+    def checked(
+        self, accounts: Mapping[str, Account], cost_centres: frozenset[str], prefix: str = "invoice"
+    ) -> InvoiceDetails:
+        v = Violations()
+        v.check(0 < len(self.supplier) <= 300, f"{prefix}.supplier", "is required")
+        name = self.supplier_display_name.strip()
+        v.check(0 < len(name) <= MAX_TEXT, f"{prefix}.supplier_display_name", "is required")
+        number = self.supplier_invoice_number.strip()
+        v.check(0 < len(number) <= 100, f"{prefix}.supplier_invoice_number", "is required")
+        v.check(self.invoice_date is not None, f"{prefix}.invoice_date", "is required")
+        v.check(self.received_date is not None, f"{prefix}.received_date", "is required")
+        if self.invoice_date and self.received_date:
+            v.check(
+                self.received_date >= self.invoice_date,
+                f"{prefix}.received_date",
+                "cannot be before the invoice date",
+            )
+        due = self.due_date
+        if due is None and self.received_date is not None:
+            due = self.received_date + dt.timedelta(days=DEFAULT_TERMS_DAYS)
+        if due and self.received_date:
+            v.check(due >= self.received_date, f"{prefix}.due_date", "cannot be before the day of receipt")
+        v.check(len(self.purchase_order) <= 100, f"{prefix}.purchase_order", "is too long")
+        v.check(1 <= len(self.lines) <= 500, f"{prefix}.lines", "an invoice has from 1 to 500 lines")
+        for i, line in enumerate(self.lines):
+            at = f"{prefix}.lines[{i}]"
+            account = accounts.get(line.account)
+            v.check(
+                account is not None and account.type is AccountType.EXPENDITURE,
+                f"{at}.account",
+                f"{line.account!r} is not an expenditure account of the chart",
+            )
+            v.check(line.cost_centre in cost_centres, f"{at}.cost_centre", "is not a cost centre")
+            v.check(0 < len(line.description.strip()) <= MAX_TEXT, f"{at}.description", "is required")
+            v.check(line.quantity > 0, f"{at}.quantity", "must be more than zero")
+            v.check(
+                line.unit_price >= 0 and line.unit_price == line.unit_price.quantize(Decimal("1e-6")),
+                f"{at}.unit_price",
+                "must be at least zero, to at most six decimal places",
+            )
+            net_ok = v.check(
+                line.net >= 0 and whole_pence(line.net), f"{at}.net", "must be at least zero, in whole pence"
+            )
+            if net_ok and line.quantity > 0:
+                v.check(
+                    abs(line.quantity * line.unit_price - line.net) <= PENNY,
+                    f"{at}.net",
+                    f"must be quantity x unit price ({line.quantity * line.unit_price}) to within a penny",
+                )
+            v.check(
+                line.vat >= 0 and whole_pence(line.vat), f"{at}.vat", "must be at least zero, in whole pence"
+            )
+            v.check(
+                line.vat_use is not None, f"{at}.vat_use", "is required (business, non-business or exempt)"
+            )
+            if self.purchase_order:
+                v.check(
+                    bool(line.order_line),
+                    f"{at}.order_line",
+                    "is required on an invoice with a purchase order",
+                )
+        v.raise_if_any()
+        return replace(
+            self,
+            supplier_display_name=name,
+            supplier_invoice_number=number,
+            due_date=due,
+            lines=tuple(replace(line, description=line.description.strip()) for line in self.lines),
+        )
+
+
+@dataclass(frozen=True)
+class Invoice:
+    organisation: str
+    ledger: str
+    id: str
+    details: InvoiceDetails
+    state: InvoiceState
+    match_state: MatchState
+    discrepancies: tuple[Discrepancy, ...]
+    info: RecordInfo
+    journal: str = ""
+    posting_date: dt.date | None = None
+    payment_run: str = ""
+    paid_date: dt.date | None = None
+
+    @property
+    def name(self) -> str:
+        return f"organisations/{self.organisation}/ledgers/{self.ledger}/invoices/{self.id}"
+
+    def audit_view(self) -> dict[str, object]:
+        d = self.details
+        return {
+            "name": self.name,
+            "supplier": d.supplier,
+            "supplier_invoice_number": d.supplier_invoice_number,
+            "gross_total": str(d.gross_total),
+            "state": self.state.value,
+            "match_state": self.match_state.value,
+            "journal": self.journal,
+            "payment_run": self.payment_run,
+            "paid_date": self.paid_date.isoformat() if self.paid_date else None,
+        }
+
+    def billed_lines(self) -> list[BilledLine]:
+        return [
+            BilledLine(i, line.order_line, line.quantity, line.unit_price)
+            for i, line in enumerate(self.details.lines)
+        ]
+
+    def require_received(self) -> None:
+        if self.state is not InvoiceState.RECEIVED:
+            raise FailedPrecondition(
+                f"{self.name} is {self.state.value.lower()}, no longer awaiting approval",
+                reason="INVOICE_NOT_RECEIVED",
+            )
+
+    def check_approvable(self) -> None:
+        self.require_received()
+        if self.details.purchase_order and self.match_state is MatchState.UNMATCHED:
+            raise FailedPrecondition(
+                f"{self.name} bills purchase order {self.details.purchase_order}: match it first",
+                reason="MATCH_REQUIRED",
+            )
+        if self.match_state is MatchState.OUT_OF_TOLERANCE:
+            raise FailedPrecondition(
+                f"{self.name} does not match its order and receipts within the tolerance",
+                reason="MATCH_OUT_OF_TOLERANCE",
+                metadata={"discrepancies": str(len(self.discrepancies))},
+            )
+
+
+def posting_lines(details: InvoiceDetails, *, vat_account: str, creditors_account: str) -> list[JournalLine]:
+    """The invoice's posting: each line's cost (net and irrecoverable VAT) debited to its
+    account and cost centre, recoverable VAT to the VAT account, the gross credited to
+    creditors."""
+    lines = [
+        JournalLine.dr(line.account, line.cost_centre, line.cost, line.description)
+        for line in details.lines
+        if line.cost > 0
+    ]
+    recoverable = sum((line.recoverable_vat for line in details.lines), ZERO)
+    if recoverable > 0:
+        lines.append(JournalLine.dr(vat_account, "", recoverable, "VAT recoverable"))
+    if details.gross_total > 0:
+        lines.append(
+            JournalLine.cr(creditors_account, "", details.gross_total, details.supplier_display_name)
+        )
+    return lines
+
+
+def payment_lines(
+    invoices: Sequence[Invoice], *, bank_account: str, creditors_account: str
+) -> list[JournalLine]:
+    total = sum((i.details.gross_total for i in invoices), ZERO)
+    return [
+        JournalLine.dr(creditors_account, "", total, "payment run"),
+        JournalLine.cr(bank_account, "", total, "payment run"),
+    ]
+
+
+@dataclass(frozen=True)
+class PaymentRun:
+    organisation: str
+    ledger: str
+    id: str
+    payment_date: dt.date
+    due_by: dt.date
+    journal: str
+    total: Decimal
+    invoices: tuple[str, ...]
+    info: RecordInfo
+
+    @property
+    def name(self) -> str:
+        return f"organisations/{self.organisation}/ledgers/{self.ledger}/paymentRuns/{self.id}"
+
+    def audit_view(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "payment_date": self.payment_date.isoformat(),
+            "due_by": self.due_by.isoformat(),
+            "journal": self.journal,
+            "total": str(self.total),
+            "invoices": list(self.invoices),
+        }

@@ -1,0 +1,153 @@
+"""The three-way match: invoice against purchase order and goods receipts.
+
+The rule is pure; where the order and receipt lines come from is a port
+(`OrderSource`), so that the gRPC adapter reading procurement's API (issue 7) can
+replace the adapter that takes them from the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+NOT_ON_ORDER = "NOT_ON_ORDER"
+PRICE_OUT_OF_TOLERANCE = "PRICE_OUT_OF_TOLERANCE"
+QUANTITY_NOT_RECEIVED = "QUANTITY_NOT_RECEIVED"
+QUANTITY_OVER_ORDERED = "QUANTITY_OVER_ORDERED"
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far an invoice may stray from the order and receipts and still match.
+
+    A unit price may exceed the order's by at most `price_percent` per cent AND at most
+    `price_amount` pounds (the lesser of the two binds); an invoice may bill at most
+    `quantity_percent` per cent more than was received (and ordered). Charging less than
+    the order, or billing less than was received, always matches."""
+
+    price_percent: Decimal = Decimal("2")
+    price_amount: Decimal = Decimal("5.00")
+    quantity_percent: Decimal = Decimal("0")
+
+
+DEFAULT_TOLERANCE = Tolerance()
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    line: str
+    quantity: Decimal
+    unit_price: Decimal
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    line: str
+    quantity: Decimal
+
+
+@dataclass(frozen=True)
+class OrderEvidence:
+    """An order's lines and what its goods receipts recorded against them."""
+
+    order_lines: tuple[OrderLine, ...]
+    receipt_lines: tuple[ReceiptLine, ...]
+
+
+@dataclass(frozen=True)
+class BilledLine:
+    """What an invoice line bills: its index, the order line it cites, quantity, price."""
+
+    index: int
+    order_line: str
+    quantity: Decimal
+    unit_price: Decimal
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    line: int
+    code: str
+    description: str
+
+
+class OrderSource(Protocol):
+    """Reads a purchase order's lines and receipts; None when it cannot."""
+
+    def evidence(self, organisation: str, purchase_order: str) -> OrderEvidence | None: ...
+
+
+def _over(value: Decimal, limit: Decimal, percent: Decimal) -> bool:
+    return value > limit * (1 + percent / 100)
+
+
+def three_way_match(
+    billed: Sequence[BilledLine], evidence: OrderEvidence, tolerance: Tolerance = DEFAULT_TOLERANCE
+) -> list[Discrepancy]:
+    """Every discrepancy between the invoice lines, the order and the receipts; an empty
+    list is a match."""
+    ordered = {o.line: o for o in evidence.order_lines}
+    received: dict[str, Decimal] = {}
+    for r in evidence.receipt_lines:
+        received[r.line] = received.get(r.line, Decimal(0)) + r.quantity
+    billed_per_line: dict[str, Decimal] = {}
+    found: list[Discrepancy] = []
+    for b in billed:
+        order = ordered.get(b.order_line)
+        if order is None:
+            found.append(
+                Discrepancy(
+                    b.index, NOT_ON_ORDER, f"order line {b.order_line!r} is not on the purchase order"
+                )
+            )
+            continue
+        difference = b.unit_price - order.unit_price
+        if difference > 0 and (
+            difference > tolerance.price_amount
+            or (order.unit_price == 0 or difference * 100 / order.unit_price > tolerance.price_percent)
+        ):
+            found.append(
+                Discrepancy(
+                    b.index,
+                    PRICE_OUT_OF_TOLERANCE,
+                    f"unit price {b.unit_price} exceeds the order's {order.unit_price} by more than "
+                    f"{tolerance.price_percent}% or £{tolerance.price_amount}",
+                )
+            )
+        billed_per_line[b.order_line] = billed_per_line.get(b.order_line, Decimal(0)) + b.quantity
+        total = billed_per_line[b.order_line]
+        if _over(total, order.quantity, tolerance.quantity_percent):
+            found.append(
+                Discrepancy(
+                    b.index,
+                    QUANTITY_OVER_ORDERED,
+                    f"{total} billed against order line {b.order_line}, which ordered {order.quantity}",
+                )
+            )
+        elif _over(total, received.get(b.order_line, Decimal(0)), tolerance.quantity_percent):
+            found.append(
+                Discrepancy(
+                    b.index,
+                    QUANTITY_NOT_RECEIVED,
+                    f"{total} billed against order line {b.order_line}, of which "
+                    f"{received.get(b.order_line, Decimal(0))} has been received",
+                )
+            )
+    return found
+
+
+class SuppliedOrderSource:
+    """The interim adapter: order and receipt lines supplied with the match request.
+
+    TODO(issue 7): replace with an adapter that reads the purchase order and its goods
+    receipts from procurement's gRPC API (as the finance service's own principal,
+    acting for the invoice's organisation), never its database.
+    """
+
+    def __init__(self, supplied: OrderEvidence | None) -> None:
+        self._supplied = supplied
+
+    def evidence(self, organisation: str, purchase_order: str) -> OrderEvidence | None:
+        return self._supplied
