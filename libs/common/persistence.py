@@ -6,14 +6,35 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Select, and_, func, literal, or_, tuple_
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy import DateTime, Integer, Select, String, and_, func, literal, or_, tuple_
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, declared_attr, mapped_column
 
 from libs.common.filtering import Comparison
 from libs.common.paging import JsonKey
 from libs.common.records import RecordInfo
 
 S = TypeVar("S", bound=Select[Any])
+
+
+class Recorded:
+    """Who created and last changed a row, and its version (see libs.common.records)."""
+
+    create_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    update_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    create_principal: Mapped[str] = mapped_column(String(200))
+    update_principal: Mapped[str] = mapped_column(String(200))
+    update_acting_organisation: Mapped[str | None] = mapped_column(String(9))
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class VersionGuarded(Recorded):
+    """Every update also says WHERE version = <the version read>: a writer that lost a race
+    is refused (StaleDataError, which the kernel reports as ABORTED) instead of silently
+    overwriting. The domain sets each new version itself."""
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805  # a declared_attr takes the class
+        return {"version_id_col": cls.version, "version_id_generator": False}
 
 
 def aware(moment: dt.datetime) -> dt.datetime:

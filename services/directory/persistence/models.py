@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, DateTime, Index, Integer, String, Text
+from sqlalchemy import Date, DateTime, Index, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from libs.common.db import PartyOwned, new_metadata
 from libs.common.kernel_tables import add_kernel_tables
+from libs.common.persistence import Recorded
 
 
 class Base(DeclarativeBase):
@@ -18,16 +19,7 @@ class Base(DeclarativeBase):
 KERNEL = add_kernel_tables(Base.metadata)
 
 
-class RecordColumns:
-    create_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    update_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    create_principal: Mapped[str] = mapped_column(String(200))
-    update_principal: Mapped[str] = mapped_column(String(200))
-    update_acting_organisation: Mapped[str | None] = mapped_column(String(9))
-    version: Mapped[int] = mapped_column(Integer)
-
-
-class OrganisationRow(RecordColumns, Base):
+class OrganisationRow(Recorded, Base):
     """Public reference data: every signed-in caller may read it, so not tenant-owned."""
 
     __tablename__ = "organisations"
@@ -38,7 +30,7 @@ class OrganisationRow(RecordColumns, Base):
     country: Mapped[str] = mapped_column(String(20))
 
 
-class AgreementRow(PartyOwned, RecordColumns, Base):
+class AgreementRow(PartyOwned, Recorded, Base):
     __tablename__ = "agreements"
     __table_args__ = (
         Index("ix_agreements_organisation_code", "organisation_code"),

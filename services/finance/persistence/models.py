@@ -10,6 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from libs.common.db import PartyOwned, TenantOwned, new_metadata
 from libs.common.kernel_tables import add_kernel_tables
+from libs.common.persistence import Recorded
 
 
 class Base(DeclarativeBase):
@@ -20,17 +21,6 @@ KERNEL = add_kernel_tables(Base.metadata)
 
 # journals, journal_lines and budget_revisions are append-only: their migration protects
 # them (libs/common/append_only.py), so the application role may insert and read only.
-
-
-class Recorded:
-    """Who created and last changed a row, and its version (see libs.common.records)."""
-
-    create_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    update_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    create_principal: Mapped[str] = mapped_column(String(200))
-    update_principal: Mapped[str] = mapped_column(String(200))
-    update_acting_organisation: Mapped[str | None] = mapped_column(String(9))
-    version: Mapped[int] = mapped_column(Integer)
 
 
 class LedgerRow(TenantOwned, Recorded, Base):

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Date, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from libs.common.db import PartyOwned, TenantOwned, new_metadata
 from libs.common.kernel_tables import add_kernel_tables
+from libs.common.persistence import Recorded
 
 
 class Base(DeclarativeBase):
@@ -18,17 +19,6 @@ class Base(DeclarativeBase):
 
 
 KERNEL = add_kernel_tables(Base.metadata)
-
-
-class Recorded:
-    """Who made and last changed a row, and its version (see RecordInfo)."""
-
-    create_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    update_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    create_principal: Mapped[str] = mapped_column(String(200))
-    update_principal: Mapped[str] = mapped_column(String(200))
-    update_acting_organisation: Mapped[str | None] = mapped_column(String(9))
-    version: Mapped[int] = mapped_column(Integer)
 
 
 class PersonRow(TenantOwned, Recorded, Base):

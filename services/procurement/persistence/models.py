@@ -4,13 +4,13 @@ integer millionths of a pound: exact on SQLite and PostgreSQL alike."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from libs.common.db import PartyOwned, SharedWithParticipants, TenantOwned, new_metadata
 from libs.common.kernel_tables import add_kernel_tables
+from libs.common.persistence import VersionGuarded
 
 
 class Base(DeclarativeBase):
@@ -20,23 +20,7 @@ class Base(DeclarativeBase):
 KERNEL = add_kernel_tables(Base.metadata)
 
 
-class Recorded:
-    """Record bookkeeping; `version` guards every update (a stale writer is refused)."""
-
-    create_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    update_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    create_principal: Mapped[str] = mapped_column(String(200))
-    update_principal: Mapped[str] = mapped_column(String(200))
-    update_acting_organisation: Mapped[str | None] = mapped_column(String(9))
-    version: Mapped[int] = mapped_column(Integer)
-
-    @declared_attr.directive
-    def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805  # a declared_attr takes the class
-        # The domain sets each new version; the ORM still updates WHERE version = old.
-        return {"version_id_col": cls.version, "version_id_generator": False}
-
-
-class SupplierRow(TenantOwned, Recorded, Base):
+class SupplierRow(TenantOwned, VersionGuarded, Base):
     __tablename__ = "suppliers"
     __table_args__ = (UniqueConstraint("organisation_code", "companies_house_number"),)
 
@@ -60,7 +44,7 @@ class SupplierRow(TenantOwned, Recorded, Base):
     debarment_recorded_by: Mapped[str | None] = mapped_column(String(200))
 
 
-class PolicyRow(TenantOwned, Recorded, Base):
+class PolicyRow(TenantOwned, VersionGuarded, Base):
     __tablename__ = "procurement_policies"
 
     organisation_code: Mapped[str] = mapped_column(String(9), primary_key=True)
@@ -79,7 +63,7 @@ class ContractParticipantRow(PartyOwned, Base):
     counterparty_code: Mapped[str] = mapped_column(String(9), primary_key=True)
 
 
-class ContractRow(SharedWithParticipants, Recorded, Base):
+class ContractRow(SharedWithParticipants, VersionGuarded, Base):
     __tablename__ = "contracts"
     __table_args__ = (UniqueConstraint("organisation_code", "reference"),)
     __participants__ = ContractParticipantRow
@@ -107,7 +91,7 @@ class ContractRow(SharedWithParticipants, Recorded, Base):
     allocations: Mapped[str] = mapped_column(Text, default="[]")
 
 
-class RequisitionRow(TenantOwned, Recorded, Base):
+class RequisitionRow(TenantOwned, VersionGuarded, Base):
     __tablename__ = "requisitions"
 
     organisation_code: Mapped[str] = mapped_column(String(9), primary_key=True)
@@ -125,7 +109,7 @@ class RequisitionRow(TenantOwned, Recorded, Base):
     purchase_order: Mapped[str] = mapped_column(String(200), default="")
 
 
-class PurchaseOrderRow(TenantOwned, Recorded, Base):
+class PurchaseOrderRow(TenantOwned, VersionGuarded, Base):
     __tablename__ = "purchase_orders"
 
     organisation_code: Mapped[str] = mapped_column(String(9), primary_key=True)
@@ -142,7 +126,7 @@ class PurchaseOrderRow(TenantOwned, Recorded, Base):
     gross_total_pence: Mapped[int] = mapped_column(BigInteger)
 
 
-class GoodsReceiptRow(TenantOwned, Recorded, Base):
+class GoodsReceiptRow(TenantOwned, VersionGuarded, Base):
     __tablename__ = "goods_receipts"
 
     organisation_code: Mapped[str] = mapped_column(String(9), primary_key=True)
@@ -163,7 +147,7 @@ class DemandInviteeRow(PartyOwned, Base):
     counterparty_code: Mapped[str] = mapped_column(String(9), primary_key=True)
 
 
-class DemandAggregationRow(SharedWithParticipants, Recorded, Base):
+class DemandAggregationRow(SharedWithParticipants, VersionGuarded, Base):
     __tablename__ = "demand_aggregations"
     __participants__ = DemandInviteeRow
     __participant_key__ = "aggregation_id"
@@ -180,7 +164,7 @@ class DemandAggregationRow(SharedWithParticipants, Recorded, Base):
     contract: Mapped[str] = mapped_column(String(200))
 
 
-class DemandLineRow(PartyOwned, Recorded, Base):
+class DemandLineRow(PartyOwned, VersionGuarded, Base):
     """organisation_code: the lead; counterparty_code: whose demand it is. The lead sees
     every line, a participant only its own."""
 
