@@ -25,6 +25,16 @@ class AuthSettings(BaseModel):
     leeway_seconds: int = 30
 
 
+class TracingSettings(BaseModel):
+    # none (default): no spans; otlp: OTLP over gRPC to `endpoint` (the `otlp` extra);
+    # console: spans as JSON on stdout, for a look on a laptop.
+    exporter: Literal["none", "otlp", "console"] = "none"
+    # OTLP collector, e.g. http://otel-collector.monitoring:4317; empty: OTEL_EXPORTER_OTLP_ENDPOINT.
+    endpoint: str | None = None
+    # Share of new traces kept; a caller's sampling decision is always followed.
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BACKOFFICE_", env_nested_delimiter="__", extra="ignore")
 
@@ -50,6 +60,9 @@ class Settings(BaseSettings):
     # Seconds in-flight calls get to finish after SIGTERM (keep below the pod's
     # terminationGracePeriodSeconds minus its preStop delay).
     shutdown_grace_seconds: float = 10.0
+    # Prometheus /metrics over HTTP on this port (all interfaces); 0: not served.
+    metrics_port: int = 0
+    tracing: TracingSettings = TracingSettings()
     auth: AuthSettings = AuthSettings()
     # Signs page tokens; every replica of a service must share it. Empty: derived from
     # the signing key (fine for one machine, not for several pods).

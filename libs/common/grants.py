@@ -15,6 +15,10 @@ import grpc
 
 from backoffice.directory.v1 import agreement_pb2, directory_service_pb2, directory_service_pb2_grpc
 from libs.common.access import Grant, GrantKind
+from libs.common.tracing import client_interceptors
+
+# Per-call balancing over every address the target resolves to (a headless Service's pods).
+CHANNEL_OPTIONS = [("grpc.lb_policy_name", "round_robin")]
 
 _KINDS = {
     agreement_pb2.AGREEMENT_KIND_SERVICE_PROVISION: GrantKind.SERVICE_PROVISION,
@@ -58,7 +62,9 @@ class DirectoryGrantSource:
 
     def _stub(self) -> directory_service_pb2_grpc.DirectoryServiceAsyncStub:
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._target)
+            self._channel = grpc.aio.insecure_channel(
+                self._target, options=CHANNEL_OPTIONS, interceptors=client_interceptors()
+            )
         # On an aio channel the generated stub is typed (in its .pyi) as the async stub.
         return directory_service_pb2_grpc.DirectoryServiceStub(self._channel)
 

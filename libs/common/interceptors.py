@@ -25,6 +25,8 @@ from libs.common.grpc_access import PUBLIC_SERVICES
 from libs.common.grpc_errors import domain_error_status, internal_status
 from libs.common.grpc_types import RpcContext
 from libs.common.logging import get_logger
+from libs.common.metrics import RpcMetrics
+from libs.common.tracing import end_span, server_span
 
 log = get_logger("backoffice.rpc")
 
@@ -83,6 +85,11 @@ class _UnaryInterceptor(grpc.aio.ServerInterceptor):
 
 
 class LoggingInterceptor(_UnaryInterceptor):
+    """Also the call's metrics (count by code, latency) and, when tracing is on, its span."""
+
+    def __init__(self, service: str = "") -> None:
+        self._metrics = RpcMetrics(service) if service else None
+
     async def around(
         self,
         inner: Behaviour,
@@ -90,6 +97,19 @@ class LoggingInterceptor(_UnaryInterceptor):
         context: RpcContext,
         method: str,
         metadata: Mapping[str, str],
+    ) -> Any:
+        with server_span(method, metadata) as span:
+            return await self._logged(inner, request, context, method, metadata, span=span)
+
+    async def _logged(
+        self,
+        inner: Behaviour,
+        request: Any,
+        context: RpcContext,
+        method: str,
+        metadata: Mapping[str, str],
+        *,
+        span: Any,
     ) -> Any:
         request_id = metadata.get("x-request-id") or str(uuid.uuid4())
         call = Call(method=method, request_id=request_id)
@@ -106,16 +126,20 @@ class LoggingInterceptor(_UnaryInterceptor):
             code = call.extra.get("code", "UNKNOWN")
             raise
         finally:
+            elapsed = time.perf_counter() - started
             principal = call.principal
             log.info(
                 "rpc",
                 code=code,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(elapsed * 1000, 2),
                 organisation=principal.organisation if principal else None,
                 principal=principal.id if principal else None,
                 acting_for=call.acting_for,
                 reason=call.extra.get("reason"),
             )
+            if self._metrics is not None:
+                self._metrics.observe(method, code, elapsed)
+            end_span(span, code)
             structlog.contextvars.clear_contextvars()
             reset_call(token)
 

@@ -11,12 +11,25 @@ import sys
 from typing import Literal
 
 import structlog
+from opentelemetry import trace
+
+
+def add_trace_ids(
+    _logger: object, _name: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """trace_id and span_id of the OpenTelemetry span in progress, when there is one."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict["trace_id"] = format(context.trace_id, "032x")
+        event_dict["span_id"] = format(context.span_id, "016x")
+    return event_dict
 
 
 def configure_logging(fmt: Literal["auto", "json", "console"] = "auto", level: str = "INFO") -> None:
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

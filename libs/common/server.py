@@ -65,7 +65,7 @@ async def create_server(
 ) -> RunningServer:
     server = grpc.aio.server(
         interceptors=[
-            LoggingInterceptor(),
+            LoggingInterceptor(app.name),
             ErrorInterceptor(),
             AuthInterceptor(verifier, rules_of(*app.descriptors), app.catalogue),
         ],

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from libs.common.config import Settings
 from services.hr.cli import app as hr_cli
+from services.suite.deploy import app as deploy_cli
 
 app = typer.Typer(
     help="Shared back-office services for police forces and their partners.", no_args_is_help=True
@@ -22,6 +23,7 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(hr_cli, name="hr", help="HR records: bulk import of a force's people.")
 app.add_typer(audit_app, name="audit")
+app.add_typer(deploy_cli, name="deploy")
 console = Console()
 
 DataDir = Annotated[
@@ -43,33 +45,60 @@ def _settings(data_dir: Path | None = None, database_url: str | None = None) -> 
 
 
 @app.command()
-def serve(
+def serve(  # noqa: PLR0917
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     host: Annotated[Optional[str], typer.Option(help="Address to listen on.")] = None,  # noqa: UP045
     migrate: Annotated[bool, typer.Option(help="Apply migrations before serving.")] = True,
+    service: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(help="Only this service (repeatable); a Kubernetes pod runs one."),
+    ] = None,
+    metrics_port: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            help="Serve Prometheus /metrics on this port [default: BACKOFFICE_METRICS_PORT; 0: off]."
+        ),
+    ] = None,
 ) -> None:
     """Start every service (migrations applied), print their addresses; Ctrl-C stops."""
     from libs.common.logging import configure_logging
+    from libs.common.metrics import serve_metrics
     from libs.common.server import run_until_signal
+    from libs.common.tracing import configure_tracing, shutdown_tracing
+    from services.suite.runtime import SERVICES, start_suite
     from services.suite.runtime import migrate as run_migrations
-    from services.suite.runtime import start_suite
 
+    names = service or list(SERVICES)
+    if unknown := set(names) - set(SERVICES):
+        choices = ", ".join(SERVICES)
+        raise typer.BadParameter(
+            f"unknown service {', '.join(sorted(unknown))}; choose from {choices}", param_hint="--service"
+        )
     settings = _settings(data_dir, database_url)
     if host:
         settings.host = host
+    if metrics_port is not None:
+        settings.metrics_port = metrics_port
     configure_logging(settings.log_format, settings.log_level)
+    configure_tracing(settings, names[0] if len(names) == 1 else "backoffice")
     if migrate:
-        run_migrations(settings)
+        run_migrations(settings, names)
 
     async def main() -> None:
-        servers = await start_suite(settings)
+        if settings.metrics_port:
+            bound = serve_metrics(settings.metrics_port)
+            console.print(f"metrics on http://0.0.0.0:{bound}/metrics")
+        servers = await start_suite(settings, services=names)
         for s in servers:
             console.print(f"[bold]{s.app.name}[/bold] listening on {s.address}")
         console.print("Ctrl-C stops the services.", style="dim")
         await run_until_signal(servers, settings.shutdown_grace_seconds)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        shutdown_tracing()
 
 
 @app.command("migrate")
