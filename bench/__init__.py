@@ -1,0 +1,1 @@
+"""Benchmark harness for the back-office services: see docs/performance.md."""

@@ -1,0 +1,291 @@
+"""Per-call cost of the parts of a call, one call at a time in one process: a check on the
+profiles of bench/run.py, and the evidence for where a change would pay.
+
+    python bench/components.py [--backend sqlite|postgres|both] [--seconds 1.0]
+
+Each component runs for about `--seconds`, one call after another; the figures are wall
+time and process CPU time (every thread) per call, in microseconds. The servicer rows call
+procurement's real servicer methods (as registered on a gRPC server by the service's own
+composition root) without gRPC and without the interceptors, with the call context the
+auth interceptor would set. The database rows use the real schema, migrated by
+`services.suite.runtime.migrate` into a temporary directory or a temporary PostgreSQL
+database that is dropped at the end. Only public entry points are used, so that the
+services can change inside without breaking this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import io
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import redirect_stderr
+from pathlib import Path
+from typing import Any, cast
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+for _path in (ROOT / "gen" / "python", ROOT):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import grpc  # noqa: E402
+from sqlalchemy import select, text  # noqa: E402
+
+from backoffice.procurement.v1 import procurement_service_pb2 as pb  # noqa: E402
+from backoffice.procurement.v1 import supplier_pb2  # noqa: E402
+from bench import harness  # noqa: E402
+from bench.run import DEFAULT_ADMIN_URL  # noqa: E402
+from libs.common.access import Grant, Scope  # noqa: E402
+from libs.common.auth import TokenIssuer, TokenVerifier  # noqa: E402
+from libs.common.config import Settings  # noqa: E402
+from libs.common.context import Call, set_call  # noqa: E402
+from libs.common.db import ALL_ORGANISATIONS, Database, make_engine  # noqa: E402
+from libs.common.grpc_access import rules_of  # noqa: E402
+from services.suite.runtime import migrate  # noqa: E402
+
+UNIT = "X00000101"
+SERVICE = "backoffice.procurement.v1.ProcurementService"
+
+
+def _say(component: str, backend: str, wall_us: float, cpu_us: float) -> None:
+    print(f"  {component:<62} {backend:<9} {wall_us:9.1f} us  {cpu_us:9.1f} us CPU", flush=True)
+
+
+async def measure(name: str, backend: str, fn: Callable[[], object], seconds: float) -> None:
+    """Call `fn` (awaiting what it returns, if anything) one call after another for about
+    `seconds`, after a short warm-up."""
+
+    async def once() -> None:
+        result = fn()
+        if inspect.isawaitable(result):
+            await result
+
+    for _ in range(20):
+        await once()
+    calls = 0
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    deadline = wall0 + seconds
+    while calls < 1_000_000 and time.perf_counter() < deadline:
+        await once()
+        calls += 1
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    _say(name, backend, wall / calls * 1e6, cpu / calls * 1e6)
+
+
+class _NoGrants:
+    async def grants_for(self, holder: str) -> list[Grant]:
+        return []
+
+
+class _CapturingServer:
+    """Stands in for grpc.aio.Server in a ServiceApp's `register`: keeps the handlers."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+
+    def add_generic_rpc_handlers(self, _handlers: object) -> None:
+        pass
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: dict[str, grpc.RpcMethodHandler[Any, Any]]
+    ) -> None:
+        for name, handler in handlers.items():
+            self.handlers[f"/{service}/{name}"] = handler
+
+
+async def _close(closer: Callable[[], object]) -> None:
+    result = closer()
+    if inspect.isawaitable(result):
+        await result
+
+
+async def process_costs(seconds: float, data_dir: Path) -> None:
+    from libs.common.logging import configure_logging, get_logger
+
+    settings = Settings(data_dir=data_dir)
+    token = TokenIssuer.from_settings(settings).mint("bench", UNIT, ["procurement.commercial"])
+    verifier = TokenVerifier.from_settings(settings)
+    executor = ThreadPoolExecutor(max_workers=8)
+    loop = asyncio.get_running_loop()
+    sink = io.StringIO()
+    with redirect_stderr(sink):
+        configure_logging("json", "INFO")
+        log = get_logger("backoffice.rpc")
+
+    def log_line() -> None:
+        if sink.tell() > 10_000_000:
+            sink.seek(0)
+            sink.truncate()
+        with redirect_stderr(sink):
+            log.info(
+                "rpc",
+                code="OK",
+                duration_ms=1.23,
+                organisation=UNIT,
+                principal=f"{UNIT}/bench",
+                acting_for=None,
+                reason=None,
+                method=f"/{SERVICE}/GetSupplier",
+                request_id=str(uuid.uuid4()),
+            )
+
+    async def hop() -> object:
+        return await loop.run_in_executor(executor, int)
+
+    await measure(
+        "token verification (TokenVerifier.verify, EdDSA)", "-", lambda: verifier.verify(token), seconds
+    )
+    await measure("one JSON log line (structlog, as the logging interceptor)", "-", log_line, seconds)
+    await measure("thread hop (run_in_executor of a no-op)", "-", hop, seconds)
+    executor.shutdown()
+
+
+async def service_costs(backend: harness.Backend, seconds: float) -> None:
+    from libs.common.server import ServiceApp
+    from services.procurement import app as procurement_app
+    from services.procurement.persistence import models
+    from services.suite.runtime import page_secret
+
+    settings_kwargs: dict[str, Any] = {"data_dir": backend.data_dir}
+    if backend.suite_database_url:
+        settings_kwargs["database_url"] = backend.suite_database_url
+        settings_kwargs["app_role_prefix"] = backend.app_role_prefix
+    settings = Settings(**settings_kwargs)
+    migrate(settings)
+    name = backend.name
+    token = TokenIssuer.from_settings(settings).mint("bench", UNIT, ["procurement.commercial"])
+    principal = TokenVerifier.from_settings(settings).verify(token)
+    secret = page_secret(settings, settings.signing_key_path().read_bytes())
+    app: ServiceApp = procurement_app.build(settings, secret, _NoGrants())
+    server = _CapturingServer()
+    app.register(cast(grpc.aio.Server, server))
+    rules = rules_of(*app.descriptors)
+
+    async def rpc(method: str, request: object) -> Any:
+        full = f"/{SERVICE}/{method}"
+        set_call(Call(full, str(uuid.uuid4()), principal, rules[full]))
+        behaviour = cast(Callable[[object, object], Awaitable[Any]], server.handlers[full].unary_unary)
+        return await behaviour(request, None)
+
+    def create() -> Awaitable[supplier_pb2.Supplier]:
+        return cast(
+            Awaitable[supplier_pb2.Supplier],
+            rpc(
+                "CreateSupplier",
+                pb.CreateSupplierRequest(
+                    parent=f"organisations/{UNIT}",
+                    supplier=supplier_pb2.Supplier(
+                        display_name="Bench Supplier Ltd",
+                        vat_number="GB123456782",
+                        address_lines=["1 Park Row", "Leeds"],
+                        postcode="LS1 5HD",
+                    ),
+                    request_id=str(uuid.uuid4()),
+                ),
+            ),
+        )
+
+    created = await create()
+    supplier_id = created.name.rsplit("/", 1)[1]
+    for _ in range(150):
+        await create()
+    get = pb.GetSupplierRequest(name=created.name)
+    page = pb.ListSuppliersRequest(parent=f"organisations/{UNIT}", page_size=100)
+
+    # The kernel's database layer on its own, with the service's engine settings.
+    engine = make_engine(
+        settings.database_url_for("procurement"),
+        schema="procurement",
+        role=settings.app_role_for("procurement"),
+        pool_size=settings.db_pool_size,
+    )
+    db = Database(engine, schema="procurement")
+    scope = Scope.of(UNIT)
+    row_class: Any = next(
+        m.class_ for m in models.Base.registry.mappers if getattr(m.local_table, "name", None) == "suppliers"
+    )
+    by_key = text("SELECT * FROM suppliers WHERE organisation_code = :o AND id = :i")
+
+    def empty_session() -> None:
+        with db.session(scope, write=False):
+            pass
+
+    def orm_get(within: object) -> Callable[[], object]:
+        def run() -> object:
+            with db.session(within, write=False) as session:  # type: ignore[arg-type]
+                return session.scalars(
+                    select(row_class).where(row_class.organisation_code == UNIT, row_class.id == supplier_id)
+                ).first()
+
+        return run
+
+    def core_get() -> object:
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT set_config('app.orgs', :o, true)"), {"o": UNIT})
+            return conn.execute(by_key, {"o": UNIT, "i": supplier_id}).first()
+
+    def pre_ping(on: bool) -> None:
+        engine.pool._pre_ping = on  # an experiment, not a setting
+
+    try:
+        await measure("CreateSupplier servicer (no gRPC, no interceptors)", name, create, seconds)
+        await measure("GetSupplier servicer", name, lambda: rpc("GetSupplier", get), seconds)
+        await measure(
+            "ListSuppliers servicer, page of 100", name, lambda: rpc("ListSuppliers", page), seconds
+        )
+        await measure(
+            "read session with nothing in it (scope, BEGIN, rollback)", name, empty_session, seconds
+        )
+        await measure("ORM select of one supplier in a read session", name, orm_get(scope), seconds)
+        if engine.dialect.name == "sqlite":
+            # ALL_ORGANISATIONS skips the ORM tenant filter (on PostgreSQL it would also skip
+            # set_config, and row-level security would hide the row).
+            await measure(
+                "  the same with the ORM tenant filter skipped", name, orm_get(ALL_ORGANISATIONS), seconds
+            )
+        await measure("plain SQL select of the same row (no ORM, no session)", name, core_get, seconds)
+        if engine.dialect.name == "postgresql":
+            pre_ping(False)
+            await measure("read session with nothing in it, pool_pre_ping off", name, empty_session, seconds)
+            await measure("plain SQL select, pool_pre_ping off", name, core_get, seconds)
+            pre_ping(True)
+    finally:
+        db.dispose()
+        await _close(app.close)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    with harness.work_directory(keep=False) as work:
+        await process_costs(args.seconds, work)
+        for name in backends:
+            with harness.backend(name, work, args.postgres_admin_url) as backend:
+                await service_costs(backend, args.seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python bench/components.py", description=__doc__)
+    p.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    p.add_argument("--seconds", type=float, default=1.0)
+    p.add_argument("--postgres-admin-url", default=DEFAULT_ADMIN_URL)
+    args = p.parse_args(argv)
+    if args.backend != "sqlite":
+        harness.check_loopback(args.postgres_admin_url)
+        reason = harness.postgres_unreachable(args.postgres_admin_url)
+        if reason:
+            print(reason, file=sys.stderr)
+            return 2
+    print(f"  {'component':<62} {'backend':<9} {'wall/call':>12}  {'CPU/call':>13}")
+    asyncio.run(main_async(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""What /proc says about a process and the host: CPU seconds, peak RSS, machine facts.
+
+Linux only; every reader returns None (or an empty value) where /proc does not answer, so
+a figure is missing rather than wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import re
+import sys
+from pathlib import Path
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int | str) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    start, end = text.find("("), text.rfind(")")
+    return [text[start + 1 : end], *text[end + 2 :].split()]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU seconds of every thread of `pid` so far."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return None
+    # fields[0] is the name; fields[1] is field 3 (state), so utime (14) is fields[12].
+    return (int(fields[12]) + int(fields[13])) / _TICKS
+
+
+def _status_kb(pid: int, key: str) -> int | None:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(rf"^{key}:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """VmHWM: the process's peak resident set since it started or since `reset_peak_rss`."""
+    kb = _status_kb(pid, "VmHWM")
+    return kb / 1024 if kb is not None else None
+
+
+def rss_mb(pid: int) -> float | None:
+    kb = _status_kb(pid, "VmRSS")
+    return kb / 1024 if kb is not None else None
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0, needs the right to write clear_refs)."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def host_cpu() -> tuple[int, int] | None:
+    """(busy, total) jiffies of the whole host, from the first line of /proc/stat."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    values = [int(v) for v in first[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    total = sum(values[:8])  # guest time is already counted in user
+    return total - idle, total
+
+
+def command_cpu_seconds(command: str) -> float:
+    """CPU seconds of every process whose name is `command` (e.g. the PostgreSQL backends);
+    processes that ended since the last reading are not counted."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(entry.name)
+        if fields is not None and fields[0] == command:
+            total += (int(fields[12]) + int(fields[13])) / _TICKS
+    return total
+
+
+def machine_info() -> dict[str, object]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kb = None
+    try:
+        match = re.search(r"^MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
+        mem_kb = int(match.group(1)) if match else None
+    except OSError:
+        pass
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu_model": model,
+        "memory_gb": round(mem_kb / 1024 / 1024, 1) if mem_kb else None,
+        "python": sys.version.split()[0],
+        "python_implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
