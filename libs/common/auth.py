@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from libs.common.config import Settings
 from libs.common.context import Principal, PrincipalKind
 from libs.common.errors import Unauthenticated
 from libs.common.names import valid_organisation_code
+
+# Verified tokens remembered per process (a few hundred bytes each).
+_CACHE_SIZE = 10_000
 
 
 def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
@@ -97,6 +101,7 @@ class TokenVerifier:
         self._audience = audience
         self._algorithms = list(algorithms)
         self._leeway = leeway_seconds
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenVerifier:
@@ -114,6 +119,21 @@ class TokenVerifier:
         )
 
     def verify(self, token: str) -> Principal:
+        """The token's principal. A token verified once is remembered until it expires: its
+        signature cannot change, and verifying costs more than the rest of a small call."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, expires = cached
+            if time.time() < expires + self._leeway:
+                return principal
+            del self._verified[token]
+        principal, expires = self._verify(token)
+        if len(self._verified) >= _CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))  # the oldest entry
+        self._verified[token] = (principal, expires)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         claims: dict[str, object] | None = None
         last_error: Exception | None = None
         for key in self._keys:
@@ -138,7 +158,8 @@ class TokenVerifier:
             raise Unauthenticated(
                 "the token's signature does not match any trusted key", reason="TOKEN_INVALID"
             ) from last_error
-        return _principal(claims)
+        expires = claims["exp"]
+        return _principal(claims), float(expires) if isinstance(expires, int | float) else 0.0
 
 
 def _principal(claims: dict[str, object]) -> Principal:

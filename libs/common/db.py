@@ -11,7 +11,9 @@ Two guards keep each organisation's rows to itself:
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -178,7 +180,10 @@ def make_engine(
 
 
 def _tenant_filter(state: ORMExecuteState) -> None:
-    if state.is_column_load or state.is_relationship_load:
+    # Loader criteria act on ORM entities only: a Core statement (the audit log's and the
+    # idempotency records', which filter by organisation themselves, backed by RLS) would
+    # pay for options that can never apply to it.
+    if not state.is_orm_statement or state.is_column_load or state.is_relationship_load:
         return
     if not (state.is_select or state.is_update or state.is_delete):
         return
@@ -245,6 +250,11 @@ class Database:
         self.engine = engine
         self.schema = schema
         self.is_postgres = engine.dialect.name == "postgresql"
+        # SQLite has one writer at a time anyway: queueing writers here rather than in
+        # SQLite's busy-wait keeps their tail latency down (PostgreSQL needs no such lock).
+        self.writer_lock: contextlib.AbstractContextManager[object] = (
+            contextlib.nullcontext() if self.is_postgres else threading.Lock()
+        )
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
         event.listen(self._sessions, "do_orm_execute", _tenant_filter)
         event.listen(self._sessions, "before_flush", _tenant_flush_guard)

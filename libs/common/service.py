@@ -209,7 +209,7 @@ class ServiceKernel:
             return response
 
         def attempt() -> R:
-            with self.db.session(scope, write=True) as session:
+            with self.db.writer_lock, self.db.session(scope, write=True) as session:
                 store = IdempotencyStore(session, self.tables)
                 if request_id and (earlier := replay(store)) is not None:
                     return earlier
