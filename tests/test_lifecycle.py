@@ -606,3 +606,30 @@ def test_audit_verify_cli_detects_tampering(suite: Suite, settings: Settings) ->
     code, out = audit_verify(settings)
     assert code == 0, out
     assert f"procurement {UNIT}: 4 records, intact" in out
+
+
+def test_serve_with_workers_shares_ports_and_stops_together(tmp_path: Path) -> None:
+    directory_port, procurement_port, hr_port, finance_port = free_ports(4)
+    ports = {
+        "directory": directory_port,
+        "procurement": procurement_port,
+        "hr": hr_port,
+        "finance": finance_port,
+    }
+    env = clean_env(BACKOFFICE_PORTS=json.dumps(ports), BACKOFFICE_METRICS_PORT="0")
+    with serving(["serve", "--workers", "2"], env, tmp_path, tmp_path / "serve.log") as server:
+        server.wait_for(
+            lambda: server.output().count("procurement listening on") == 2, "two procurement workers"
+        )
+        address = f"127.0.0.1:{procurement_port}"
+        assert health_status(address) == health_pb2.HealthCheckResponse.SERVING
+        minted = run_cli("token", "--org", UNIT, "--role", COMMERCIAL, "--data-dir", str(tmp_path / "var"))
+        auth = (("authorization", f"Bearer {minted.stdout.strip()}"),)
+        for _ in range(6):  # new connections, spread by the kernel over both workers
+            with grpc.insecure_channel(address) as channel:
+                procurement_service_pb2_grpc.ProcurementServiceStub(channel).ListSuppliers(
+                    pb.ListSuppliersRequest(parent=f"organisations/{UNIT}"), metadata=auth, timeout=10
+                )
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.wait_exit(timeout=30) == 0, server.output()
+    assert "Traceback" not in server.output()

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     directory_target: str | None = None
     # How long a service trusts the directory's answer about agreements.
     grants_cache_seconds: float = 5.0
+    # Processes serving each service on the same ports (`backoffice serve --workers`): one
+    # Python process uses about one core, so more workers use more cores.
+    workers: int = 1
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
     # Seconds in-flight calls get to finish after SIGTERM (keep below the pod's

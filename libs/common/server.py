@@ -61,15 +61,23 @@ class RunningServer:
 
 
 async def create_server(
-    app: ServiceApp, verifier: TokenVerifier, *, host: str = "127.0.0.1", port: int = 0
+    app: ServiceApp,
+    verifier: TokenVerifier,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    reuse_port: bool = False,
 ) -> RunningServer:
+    """`reuse_port` lets several worker processes listen on one port (SO_REUSEPORT): the
+    kernel spreads connections over them. Off by default, so that a port already taken is
+    an error rather than a silent second listener."""
     server = grpc.aio.server(
         interceptors=[
             LoggingInterceptor(app.name),
             ErrorInterceptor(),
             AuthInterceptor(verifier, rules_of(*app.descriptors), app.catalogue),
         ],
-        options=SERVER_OPTIONS,
+        options=[(k, 1 if k == "grpc.so_reuseport" and reuse_port else v) for k, v in SERVER_OPTIONS],
     )
     app.register(server)
     health = HealthServicer()

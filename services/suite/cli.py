@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -60,6 +64,10 @@ def serve(  # noqa: PLR0917
             help="Serve Prometheus /metrics on this port [default: BACKOFFICE_METRICS_PORT; 0: off]."
         ),
     ] = None,
+    workers: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(help="Processes per service on the same ports (one core each) [default: 1].", min=1),
+    ] = None,
 ) -> None:
     """Start every service (migrations applied), print their addresses; Ctrl-C stops."""
     from libs.common.logging import configure_logging
@@ -80,10 +88,16 @@ def serve(  # noqa: PLR0917
         settings.host = host
     if metrics_port is not None:
         settings.metrics_port = metrics_port
+    if workers is not None:
+        settings.workers = workers
+    worker_index = int(os.environ.get(_WORKER_INDEX, "0"))
+    if worker_index and settings.metrics_port:
+        settings.metrics_port += worker_index  # each worker's /metrics on its own port
     configure_logging(settings.log_format, settings.log_level)
     configure_tracing(settings, names[0] if len(names) == 1 else "backoffice")
-    if migrate:
+    if migrate and not worker_index:
         run_migrations(settings, names)
+    children = _start_workers(settings.workers) if not worker_index else []
 
     async def main() -> None:
         if settings.metrics_port:
@@ -98,7 +112,39 @@ def serve(  # noqa: PLR0917
     try:
         asyncio.run(main())
     finally:
+        _stop_workers(children, settings.shutdown_grace_seconds)
         shutdown_tracing()
+
+
+_WORKER_INDEX = "BACKOFFICE_WORKER_INDEX"
+
+
+def _start_workers(count: int) -> list[subprocess.Popen[bytes]]:
+    """Workers 1..count-1: the same command (migrations already applied), told their
+    index; this process is worker 0."""
+    children = []
+    for index in range(1, count):
+        env = {**os.environ, _WORKER_INDEX: str(index)}
+        command = [
+            sys.executable,
+            "-c",
+            "from services.suite.cli import main; main()",
+            *sys.argv[1:],
+            "--no-migrate",
+        ]
+        children.append(subprocess.Popen(command, env=env))  # noqa: S603  # our own command line
+    return children
+
+
+def _stop_workers(children: list[subprocess.Popen[bytes]], grace: float) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=grace + 5)
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 @app.command("migrate")

@@ -67,11 +67,12 @@ async def start_suite(
         # The directory first: it answers the others' access questions. A pod that runs
         # another service alone reaches it at BACKOFFICE_DIRECTORY_TARGET.
         directory_module, *others = SERVICE_APPS
+        reuse = settings.workers > 1 and not ephemeral_ports
         target = settings.directory_target
         if directory_module.NAME in services:
             directory_app = directory_module.build(settings, secret, None)
             directory = await create_server(
-                directory_app, verifier, host=settings.host, port=port("directory")
+                directory_app, verifier, host=settings.host, port=port("directory"), reuse_port=reuse
             )
             started.append(directory)
             target = target or directory.address
@@ -85,7 +86,11 @@ async def start_suite(
             )
             app = module.build(settings, secret, grants)
             app.close = _closing_both(app.close, grants.close)
-            started.append(await create_server(app, verifier, host=settings.host, port=port(module.NAME)))
+            started.append(
+                await create_server(
+                    app, verifier, host=settings.host, port=port(module.NAME), reuse_port=reuse
+                )
+            )
     except BaseException:
         for server in started:
             await server.stop(0)
