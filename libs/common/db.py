@@ -12,13 +12,14 @@ Two guards keep each organisation's rows to itself:
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
-from sqlalchemy import MetaData, String, create_engine, event, exists, or_, text
+from sqlalchemy import BindParameter, MetaData, String, bindparam, create_engine, event, exists, or_, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import (
     Mapped,
@@ -73,25 +74,61 @@ class SharedWithParticipants:
     __participants__: ClassVar[Any]
     __participant_key__: ClassVar[str]
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "__tablename__" in cls.__dict__:
-            _SHARED.append(cls)
+
+# The organisations of the transaction in progress, read when a statement executes. The
+# loader criteria below are built once; their organisations are a bound parameter whose value
+# comes from here, so no statement is rebuilt per call and none can carry another call's
+# organisations. Unset means no organisations: nothing matches (fail closed).
+_CODES: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("tenant_codes", default=())
 
 
-_SHARED: list[type[SharedWithParticipants]] = []
+def _codes() -> list[str]:
+    return list(_CODES.get())
 
 
-def _shared_criteria(cls: type[SharedWithParticipants], codes: list[str]) -> Any:
-    participants = cls.__participants__
-    return or_(
-        cls.organisation_code.in_(codes),
-        exists().where(
-            participants.organisation_code == cls.organisation_code,
-            getattr(participants, cls.__participant_key__) == cls.id,  # type: ignore[attr-defined]
-            participants.counterparty_code.in_(codes),
-        ),
-    )
+def _tenant_codes() -> BindParameter[Any]:
+    return bindparam("tenant_codes", callable_=_codes, expanding=True)
+
+
+_CRITERIA_CACHE: dict[type, Any] = {}
+
+
+def _criteria_for(cls: type) -> Any:
+    """The loader option for one mapped tenant class, made on first use and reused."""
+    option = _CRITERIA_CACHE.get(cls)
+    if option is None:
+        if issubclass(cls, SharedWithParticipants):
+            participants = cls.__participants__
+            clause = or_(
+                cls.organisation_code.in_(_tenant_codes()),
+                exists().where(
+                    participants.organisation_code == cls.organisation_code,
+                    getattr(participants, cls.__participant_key__) == cls.id,  # type: ignore[attr-defined]
+                    participants.counterparty_code.in_(_tenant_codes()),
+                ),
+            )
+        elif issubclass(cls, PartyOwned):
+            clause = or_(
+                cls.organisation_code.in_(_tenant_codes()), cls.counterparty_code.in_(_tenant_codes())
+            )
+        else:
+            clause = cls.organisation_code.in_(_tenant_codes())  # type: ignore[attr-defined]
+        option = _CRITERIA_CACHE[cls] = with_loader_criteria(cls, clause, include_aliases=True)
+    return option
+
+
+def _tenant_classes() -> list[type]:
+    """Every mapped tenant class: criteria apply wherever their tables appear, subqueries
+    included, so all of them go on every ORM statement."""
+    found: list[type] = []
+    for base in (TenantOwned, PartyOwned, SharedWithParticipants):
+        stack = list(base.__subclasses__())
+        while stack:
+            cls = stack.pop()
+            stack.extend(cls.__subclasses__())
+            if "__tablename__" in cls.__dict__ and cls not in found:
+                found.append(cls)
+    return found
 
 
 class TenantScopeViolation(RuntimeError):
@@ -190,24 +227,7 @@ def _tenant_filter(state: ORMExecuteState) -> None:
     scope = state.session.info.get(SCOPE_KEY)
     if scope is ALL_ORGANISATIONS:
         return
-    # `codes` is a closure variable: SQLAlchemy tracks it as a bound parameter, so a cached
-    # statement never carries one call's organisations into another's.
-    codes = sorted(scope.organisations) if isinstance(scope, Scope) else []
-    state.statement = state.statement.options(
-        with_loader_criteria(
-            TenantOwned,
-            lambda cls: cls.organisation_code.in_(codes),
-            include_aliases=True,
-        ),
-        with_loader_criteria(
-            PartyOwned,
-            lambda cls: or_(cls.organisation_code.in_(codes), cls.counterparty_code.in_(codes)),
-            include_aliases=True,
-        ),
-        # Plain expressions (not lambdas), one per shared model: their codes are ordinary
-        # bound parameters of the statement.
-        *(with_loader_criteria(cls, _shared_criteria(cls, codes)) for cls in _SHARED),
-    )
+    state.statement = state.statement.options(*(_criteria_for(cls) for cls in _tenant_classes()))
 
 
 def _tenant_flush_guard(session: Session, _context: object, _instances: object) -> None:
@@ -264,6 +284,8 @@ class Database:
         """A session in one transaction, scoped to `scope`; rolled back unless committed."""
         session = self._sessions()
         session.info[SCOPE_KEY] = scope
+        codes = tuple(sorted(scope.organisations)) if isinstance(scope, Scope) else ()
+        token = _CODES.set(codes)
         try:
             options = {"sqlite_begin": "BEGIN IMMEDIATE"} if write else {}
             session.connection(execution_options=options)
@@ -276,6 +298,7 @@ class Database:
         finally:
             session.rollback()
             session.close()
+            _CODES.reset(token)
 
     def dispose(self) -> None:
         self.engine.dispose()
