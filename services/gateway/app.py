@@ -1,0 +1,235 @@
+"""The HTTP/JSON gateway: a small ASGI application (Starlette) that matches a request to
+an RPC by its `google.api.http` rule, transcodes it, calls the service over gRPC with the
+caller's bearer token unchanged, and transcodes the answer or the google.rpc.Status back.
+
+It decides no access: the services do, from the token it forwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import grpc
+import uvicorn
+from google.protobuf import message_factory
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message
+from google.rpc import code_pb2, status_pb2
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route as StarletteRoute
+
+from libs.common.logging import get_logger
+from services.gateway.errors import gateway_status, http_status, status_json, status_of_rpc_error
+from services.gateway.openapi import openapi_document
+from services.gateway.routes import HTTP_METHODS, Route, routes_of
+from services.gateway.transcode import BadHttpRequest, build_request, response_json
+
+log = get_logger("backoffice.gateway")
+
+JSON = "application/json"
+# Headers passed to the services as gRPC metadata, unchanged.
+FORWARDED_HEADERS = ("authorization", "x-request-id", "traceparent", "tracestate")
+DEFAULT_TIMEOUT_SECONDS = 30.0
+
+
+def _status_response(status: status_pb2.Status) -> Response:
+    return Response(status_json(status), status_code=http_status(status.code), media_type=JSON)
+
+
+@dataclass(frozen=True)
+class _Binding:
+    route: Route
+    call: grpc.aio.UnaryUnaryMultiCallable[Message, Message]
+    request_class: type[Message]
+
+
+class Gateway:
+    """Routes and gRPC channels for a set of services, reachable at `targets` (by full
+    service name)."""
+
+    def __init__(
+        self,
+        descriptors: Sequence[ServiceDescriptor],
+        targets: Mapping[str, str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        self.routes = routes_of(descriptors)
+        self.document = openapi_document(self.routes)
+        self._document_json = json.dumps(self.document)
+        self._timeout = timeout
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._bindings: dict[str, list[_Binding]] = {m: [] for m in HTTP_METHODS}
+        for route in self.routes:
+            target = targets[route.service.full_name]
+            channel = self._channels.get(target)
+            if channel is None:
+                channel = grpc.aio.insecure_channel(target, options=[("grpc.lb_policy_name", "round_robin")])
+                self._channels[target] = channel
+            request_class = message_factory.GetMessageClass(route.method.input_type)
+            response_class = message_factory.GetMessageClass(route.method.output_type)
+            call = channel.unary_unary(
+                route.rpc_path,
+                request_serializer=request_class.SerializeToString,
+                response_deserializer=response_class.FromString,
+            )
+            self._bindings[route.http_method].append(_Binding(route, call, request_class))
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+
+    def asgi(self) -> Starlette:
+        # Every other request goes to `dispatch`, which matches the HTTP rules itself
+        # (Starlette's path parameters would not match every decoded path, e.g. one with %0A).
+        return Starlette(
+            routes=[
+                StarletteRoute("/openapi.json", self.openapi, methods=["GET"]),
+                StarletteRoute("/healthz", self.health, methods=["GET"]),
+            ],
+            exception_handlers={404: self._unrouted, 405: self._unrouted},
+        )
+
+    async def _unrouted(self, request: Request, exc: Exception) -> Response:
+        return await self.dispatch(request)
+
+    async def openapi(self, request: Request) -> Response:
+        return Response(self._document_json, media_type=JSON)
+
+    async def health(self, request: Request) -> Response:
+        return Response('{"status": "SERVING"}', media_type=JSON)
+
+    def _match(self, method: str, path: str) -> tuple[_Binding, dict[str, str]] | None:
+        for binding in self._bindings.get(method, ()):
+            values = binding.route.template.match(path)
+            if values is not None:
+                return binding, values
+        return None
+
+    async def dispatch(self, request: Request) -> Response:
+        path = request.url.path
+        found = self._match(request.method.lower(), path)
+        if found is None:
+            allowed = any(self._match(m, path) for m in HTTP_METHODS)
+            code = code_pb2.UNIMPLEMENTED if allowed else code_pb2.NOT_FOUND
+            reason = "METHOD_NOT_ALLOWED" if allowed else "NO_SUCH_PATH"
+            return _status_response(
+                gateway_status(code, reason, f"no method {request.method} {path} in this API")
+            )
+        binding, values = found
+        try:
+            message = build_request(
+                binding.route,
+                binding.request_class,
+                values,
+                request.query_params.multi_items(),
+                await request.body(),
+            )
+        except BadHttpRequest as bad:
+            return _status_response(
+                gateway_status(
+                    code_pb2.INVALID_ARGUMENT,
+                    "BAD_HTTP_REQUEST",
+                    f"the request does not fit {binding.route.method.full_name}: {bad}",
+                    [(bad.field, bad.description)],
+                )
+            )
+        metadata = [(h, v) for h in FORWARDED_HEADERS if (v := request.headers.get(h)) is not None]
+        try:
+            response = await binding.call(message, metadata=metadata, timeout=self._timeout)
+        except grpc.aio.AioRpcError as err:
+            return _status_response(status_of_rpc_error(err))
+        return Response(response_json(binding.route, response), media_type=JSON)
+
+
+def service_targets(addresses: Mapping[str, str]) -> dict[str, str]:
+    """Full service name -> gRPC target, from service (app) name -> address."""
+    from services.suite.registry import SERVICE_APPS
+
+    targets: dict[str, str] = {}
+    for module in SERVICE_APPS:
+        if module.NAME in addresses:
+            for descriptor in module.DESCRIPTORS:
+                targets[descriptor.full_name] = addresses[module.NAME]
+    return targets
+
+
+def suite_descriptors(names: Sequence[str] | None = None) -> list[ServiceDescriptor]:
+    from services.suite.registry import SERVICE_APPS
+
+    return [d for m in SERVICE_APPS if names is None or m.NAME in names for d in m.DESCRIPTORS]
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn without its own signal handling: the suite's `run_until_signal` owns it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class RunningGateway:
+    gateway: Gateway
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+    port: int
+    address: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    async def stop(self, grace: float = 0) -> None:
+        self.server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), timeout=max(grace, 0) + 5)
+        except TimeoutError:
+            self.server.force_exit = True
+            await self.task
+        await self.gateway.close()
+
+
+async def start_gateway(
+    addresses: Mapping[str, str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    call_timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> RunningGateway:
+    """Serve the gateway for the services at `addresses` (service name -> gRPC address)."""
+    targets = service_targets(addresses)
+    gateway = Gateway(suite_descriptors(list(addresses)), targets, timeout=call_timeout)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        await gateway.close()
+        raise
+    sock.listen(128)
+    sock.setblocking(False)
+    bound = int(sock.getsockname()[1])
+    config = uvicorn.Config(
+        gateway.asgi(), lifespan="off", log_config=None, access_log=False, server_header=False
+    )
+    server = _Server(config)
+    task = asyncio.ensure_future(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            await gateway.close()
+            task.result()
+            raise OSError(f"the gateway did not start on {host}:{port}")
+        await asyncio.sleep(0.01)
+    address = f"[{host}]:{bound}" if family == socket.AF_INET6 else f"{host}:{bound}"
+    log.info("serving", service="gateway", address=address, routes=len(gateway.routes))
+    return RunningGateway(gateway, server, task, bound, address)

@@ -1,0 +1,77 @@
+"""gRPC status to HTTP: the status code by google.rpc.Code's own mapping (AIP-193), and
+the body the google.rpc.Status as JSON, details (ErrorInfo, BadRequest) included."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2, json_format
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from libs.common.errors import ERROR_DOMAIN
+
+# google/rpc/code.proto documents the HTTP mapping of every code.
+HTTP_STATUS: dict[int, int] = {
+    code_pb2.OK: 200,
+    code_pb2.CANCELLED: 499,
+    code_pb2.UNKNOWN: 500,
+    code_pb2.INVALID_ARGUMENT: 400,
+    code_pb2.DEADLINE_EXCEEDED: 504,
+    code_pb2.NOT_FOUND: 404,
+    code_pb2.ALREADY_EXISTS: 409,
+    code_pb2.PERMISSION_DENIED: 403,
+    code_pb2.UNAUTHENTICATED: 401,
+    code_pb2.RESOURCE_EXHAUSTED: 429,
+    code_pb2.FAILED_PRECONDITION: 400,
+    code_pb2.ABORTED: 409,
+    code_pb2.OUT_OF_RANGE: 400,
+    code_pb2.UNIMPLEMENTED: 501,
+    code_pb2.INTERNAL: 500,
+    code_pb2.UNAVAILABLE: 503,
+    code_pb2.DATA_LOSS: 500,
+}
+
+_DETAILS_KEY = "grpc-status-details-bin"
+
+
+def http_status(code: int) -> int:
+    return HTTP_STATUS.get(code, 500)
+
+
+def status_of_rpc_error(err: grpc.aio.AioRpcError) -> status_pb2.Status:
+    """The google.rpc.Status the service sent (its details), or one built from the code."""
+    code = err.code().value[0]
+    for key, value in err.trailing_metadata() or ():
+        if key == _DETAILS_KEY and isinstance(value, bytes):
+            status = status_pb2.Status.FromString(value)
+            if status.code == code:
+                return status
+    return status_pb2.Status(code=code, message=err.details() or "")
+
+
+def _pack(detail: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(detail)
+    return packed
+
+
+def gateway_status(
+    code: int, reason: str, message: str, violations: list[tuple[str, str]] | None = None
+) -> status_pb2.Status:
+    """An error the gateway itself finds (no route, a body that is not JSON, ...)."""
+    details = [_pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN))]
+    if violations:
+        details.append(
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
+                        for f, d in violations
+                    ]
+                )
+            )
+        )
+    return status_pb2.Status(code=code, message=message, details=details)
+
+
+def status_json(status: status_pb2.Status) -> str:
+    return json_format.MessageToJson(status, indent=None)
