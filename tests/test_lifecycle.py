@@ -62,9 +62,27 @@ def free_ports(count: int) -> list[int]:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The test runner's environment without any BACKOFFICE_ setting, plus `extra`."""
+    """The test runner's environment without any BACKOFFICE_ setting, plus `extra`; every
+    listening port (the four services' and the gateway's) is a free one unless `extra`
+    names it, so that no test depends on a default port being free."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BACKOFFICE_")}
+    directory, procurement, hr, finance, gateway = free_ports(5)
+    env["BACKOFFICE_PORTS"] = json.dumps(
+        {"directory": directory, "procurement": procurement, "hr": hr, "finance": finance}
+    )
+    env["BACKOFFICE_GATEWAY_PORT"] = str(gateway)
+    env["BACKOFFICE_METRICS_PORT"] = "0"
     env.update(extra)
+    if "BACKOFFICE_PORTS" in extra:  # a test naming some ports still gets free ones for the rest
+        env["BACKOFFICE_PORTS"] = json.dumps(
+            {
+                "directory": directory,
+                "procurement": procurement,
+                "hr": hr,
+                "finance": finance,
+                **json.loads(extra["BACKOFFICE_PORTS"]),
+            }
+        )
     return env
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -9,6 +10,17 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORTS = {"directory": 50050, "procurement": 50051, "hr": 50052, "finance": 50053}
+
+
+@dataclass
+class RelaySettings:
+    """How an outbox relay (libs/common/outbox.py) polls, waits and backs off."""
+
+    poll_seconds: float = 1.0
+    timeout_seconds: float = 5.0
+    backoff_initial_seconds: float = 0.5
+    backoff_max_seconds: float = 60.0
+    batch_size: int = 200
 
 
 class AuthSettings(BaseModel):
@@ -53,6 +65,15 @@ class Settings(BaseSettings):
     ports: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_PORTS))
     # gRPC address of the directory, for the other services; default: host and its port.
     directory_target: str | None = None
+    # gRPC addresses of the other services, e.g. {"finance": "finance:50053"} on Kubernetes;
+    # default: those started in the same process, else host and the service's port.
+    service_targets: dict[str, str] = {}
+    # The transactional outbox relay (libs/common/outbox.py): how often it looks for due
+    # events, each delivery's deadline, and the exponential backoff between retries.
+    outbox_poll_seconds: float = 1.0
+    outbox_timeout_seconds: float = 5.0
+    outbox_backoff_initial_seconds: float = 0.5
+    outbox_backoff_max_seconds: float = 60.0
     # How long a service trusts the directory's answer about agreements.
     grants_cache_seconds: float = 5.0
     # Processes serving each service on the same ports (`backoffice serve --workers`): one
@@ -89,6 +110,14 @@ class Settings(BaseSettings):
 
     def directory_address(self) -> str:
         return self.directory_target or f"{self.host}:{self.port_for('directory')}"
+
+    def relay_settings(self) -> RelaySettings:
+        return RelaySettings(
+            poll_seconds=self.outbox_poll_seconds,
+            timeout_seconds=self.outbox_timeout_seconds,
+            backoff_initial_seconds=self.outbox_backoff_initial_seconds,
+            backoff_max_seconds=self.outbox_backoff_max_seconds,
+        )
 
     def signing_key_path(self) -> Path:
         return self.auth.signing_key_file or self.data_dir / "keys" / "dev-signing-key.pem"

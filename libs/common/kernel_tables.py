@@ -26,6 +26,9 @@ from sqlalchemy.schema import SchemaItem
 AUDIT_RECORDS = "audit_records"
 AUDIT_CHAIN_HEADS = "audit_chain_heads"
 IDEMPOTENCY_KEYS = "idempotency_keys"
+# Created by a later migration of each service (`libs.common.migrations.create_outbox_table`),
+# so it is not in KERNEL_TABLE_COLUMNS, which the first migrations create.
+OUTBOX_EVENTS = "outbox_events"
 # Tables the application role may insert into and read, but never change or delete from.
 APPEND_ONLY_TABLES = (AUDIT_RECORDS,)
 TENANT_TABLES = (AUDIT_RECORDS, AUDIT_CHAIN_HEADS, IDEMPOTENCY_KEYS)
@@ -73,6 +76,26 @@ def idempotency_keys_columns() -> list[SchemaItem]:
     ]
 
 
+def outbox_events_columns() -> list[SchemaItem]:
+    return [
+        # Delivery order: per key, events go out in `seq` order.
+        Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        # The event id: the receiver's request_id, so a redelivery has its effect once.
+        Column("id", String(64), nullable=False, unique=True),
+        Column("organisation_code", String(9), nullable=False),
+        Column("topic", String(100), nullable=False),
+        Column("key", String(300), nullable=False),
+        Column("payload", Text, nullable=False),
+        # PENDING, DELIVERED, PARKED or DISCARDED.
+        Column("state", String(12), nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+        Column("last_error", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("settled_at", DateTime(timezone=True), nullable=True),
+    ]
+
+
 KERNEL_TABLE_COLUMNS = {
     AUDIT_RECORDS: audit_records_columns,
     AUDIT_CHAIN_HEADS: audit_chain_heads_columns,
@@ -85,6 +108,7 @@ class KernelTables:
     audit_records: Table
     audit_chain_heads: Table
     idempotency_keys: Table
+    outbox_events: Table
 
 
 def add_kernel_tables(metadata: MetaData) -> KernelTables:
@@ -93,4 +117,5 @@ def add_kernel_tables(metadata: MetaData) -> KernelTables:
         audit_records=tables[AUDIT_RECORDS],
         audit_chain_heads=tables[AUDIT_CHAIN_HEADS],
         idempotency_keys=tables[IDEMPOTENCY_KEYS],
+        outbox_events=Table(OUTBOX_EVENTS, metadata, *outbox_events_columns()),
     )

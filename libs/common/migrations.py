@@ -18,7 +18,12 @@ from sqlalchemy.pool import NullPool
 
 from libs.common.append_only import append_only_revocations
 from libs.common.db import is_postgres, normalise_url, quote_identifier
-from libs.common.kernel_tables import APPEND_ONLY_TABLES, KERNEL_TABLE_COLUMNS
+from libs.common.kernel_tables import (
+    APPEND_ONLY_TABLES,
+    KERNEL_TABLE_COLUMNS,
+    OUTBOX_EVENTS,
+    outbox_events_columns,
+)
 
 REPO_SERVICES = Path(__file__).resolve().parents[2] / "services"
 
@@ -64,6 +69,22 @@ def create_kernel_tables() -> None:
     for name, columns in KERNEL_TABLE_COLUMNS.items():
         op.create_table(name, *columns())
         enable_tenant_isolation(name)
+
+
+def create_outbox_table() -> None:
+    """The transactional outbox (`libs/common/outbox.py`), in a later migration of each
+    service. Rows are tenant-owned; the relay, which works across organisations, sees them
+    when its transaction sets `app.outbox_relay` (it never reads other tenant tables so)."""
+    op.create_table(OUTBOX_EVENTS, *outbox_events_columns())
+    op.create_index("ix_outbox_events_key_seq", OUTBOX_EVENTS, ["key", "seq"])
+    op.create_index("ix_outbox_events_state_seq", OUTBOX_EVENTS, ["state", "seq"])
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    relay = "current_setting('app.outbox_relay', true) = 'on'"
+    predicate = f"({tenant_predicate('organisation_code')}) OR {relay}"
+    name = quote_identifier(OUTBOX_EVENTS)
+    op.execute(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY")
+    op.execute(f"CREATE POLICY tenant_isolation ON {name} USING ({predicate}) WITH CHECK ({predicate})")
 
 
 def run_env(target_metadata: MetaData) -> None:

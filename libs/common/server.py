@@ -19,6 +19,7 @@ from libs.common.auth import TokenVerifier
 from libs.common.grpc_access import rules_of
 from libs.common.interceptors import AuthInterceptor, ErrorInterceptor, LoggingInterceptor
 from libs.common.logging import get_logger
+from libs.common.outbox import OutboxRelay
 
 log = get_logger("backoffice.server")
 
@@ -43,6 +44,8 @@ class ServiceApp:
     register: Callable[[grpc.aio.Server], None]
     catalogue: RoleCatalogue
     close: Callable[[], Awaitable[None]] = _nothing
+    # The relay of the events it publishes, if it publishes any (started by start_suite).
+    relay: OutboxRelay | None = None
 
 
 @dataclass

@@ -13,7 +13,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from google.protobuf.message import Message
@@ -29,6 +29,7 @@ from libs.common.db import Database
 from libs.common.errors import Aborted, NotFound, PermissionDenied
 from libs.common.idempotency import IdempotencyStore, check_request_id, request_hash
 from libs.common.kernel_tables import KernelTables
+from libs.common.outbox import Outbox
 from libs.common.paging import Pager
 
 T = TypeVar("T")
@@ -59,6 +60,17 @@ class Transaction:
     audit: AuditLog
     scope: Scope
     call: Call | None
+    tables: KernelTables | None = None
+    _outbox: Outbox | None = field(default=None, init=False, repr=False)
+
+    @property
+    def outbox(self) -> Outbox:
+        """Events published in this transaction: they commit with the change or not at all."""
+        if self._outbox is None:
+            if self.tables is None:
+                raise RuntimeError("this transaction has no kernel tables to publish through")
+            self._outbox = Outbox(self.session, self.tables, self.scope)
+        return self._outbox
 
     @property
     def principal_id(self) -> str:
@@ -176,7 +188,9 @@ class ServiceKernel:
 
         def work() -> T:
             with self.db.session(scope, write=False) as session:
-                return fn(Transaction(session, AuditLog(session, self.tables, call), scope, call))
+                return fn(
+                    Transaction(session, AuditLog(session, self.tables, call), scope, call, self.tables)
+                )
 
         return await self._in_thread(work)
 
@@ -214,7 +228,7 @@ class ServiceKernel:
                 if request_id and (earlier := replay(store)) is not None:
                     return earlier
                 audit = AuditLog(session, self.tables, call)
-                response = fn(Transaction(session, audit, scope, call))
+                response = fn(Transaction(session, audit, scope, call, self.tables))
                 if audit.records_written == 0:
                     raise RuntimeError(f"{call.method} changed data without an audit record")
                 if (cancelled := _cancelled.get()) is not None and cancelled.is_set():

@@ -60,4 +60,11 @@ ROLES: dict[str, frozenset[str]] = {
     "finance.cfo": _READ_ALL,
     # An auditor reads everything and changes nothing.
     "finance.auditor": _READ_ALL,
+    # The procurement service's own calls (its outbox relay, on behalf of the organisation
+    # whose order it is): raise and release commitments, nothing else. The override
+    # permission is here because procurement decides who may override
+    # (`procurement.orders.override_budget`) and passes the reason on.
+    "service.procurement": frozenset(
+        {"finance.commitments.raise", "finance.commitments.release", OVERRIDE_PERMISSION}
+    ),
 }

@@ -8,8 +8,10 @@ from backoffice.procurement.v1 import procurement_service_pb2, procurement_servi
 from libs.common.access import GrantSource, RoleCatalogue
 from libs.common.app import build_kernel
 from libs.common.config import Settings
+from libs.common.outbox import OutboxRelay
 from libs.common.server import ServiceApp
 from services.procurement import roles
+from services.procurement.api.finance_events import HANDLERS
 from services.procurement.api.servicer import ProcurementServicer
 from services.procurement.persistence.models import KERNEL
 
@@ -24,9 +26,10 @@ def catalogue() -> RoleCatalogue:
 
 def build(settings: Settings, page_secret: bytes, grants: GrantSource) -> ServiceApp:
     kernel = build_kernel(NAME, settings, page_secret, grants, KERNEL, catalogue=catalogue())
-    servicer = ProcurementServicer(kernel, settings.ocds_prefix)
+    relay = OutboxRelay(NAME, kernel.db, KERNEL, HANDLERS, settings.relay_settings())
+    servicer = ProcurementServicer(kernel, settings.ocds_prefix, relay)
 
     def register(server: grpc.aio.Server) -> None:
         procurement_service_pb2_grpc.add_ProcurementServiceServicer_to_server(servicer, server)
 
-    return ServiceApp(NAME, DESCRIPTORS, register, catalogue(), close=kernel.close)
+    return ServiceApp(NAME, DESCRIPTORS, register, catalogue(), close=kernel.close, relay=relay)

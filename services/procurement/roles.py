@@ -6,6 +6,8 @@ from services.procurement.domain.policy import BUDGET_HOLDER, CHIEF_FINANCE_OFFI
 
 # Beyond the methods' own permissions: who may read OFFICIAL-SENSITIVE supplier bank details.
 READ_BANK_DETAILS = "procurement.suppliers.bank_details"
+# Beyond IssuePurchaseOrder's own permission: issuing beyond the budget, with a reason.
+OVERRIDE_BUDGET = "procurement.orders.override_budget"
 
 _READ_REGISTER = {"procurement.suppliers.get", "procurement.suppliers.list"}
 _READ_ORDERING = {
@@ -38,7 +40,7 @@ ROLES: dict[str, frozenset[str]] = {
     # Approvers under the scheme of delegation; which band each may approve is the policy's.
     BUDGET_HOLDER: frozenset(_APPROVE),
     SENIOR_BUDGET_HOLDER: frozenset(_APPROVE),
-    CHIEF_FINANCE_OFFICER: frozenset({*_APPROVE, "procurement.policy.update"}),
+    CHIEF_FINANCE_OFFICER: frozenset({*_APPROVE, "procurement.policy.update", OVERRIDE_BUDGET}),
     # Commercial officers (usually the shared-service unit's) keep the register and the
     # contracts, lead collaborative buying and set the procurement policy.
     "procurement.commercial": frozenset(

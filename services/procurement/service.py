@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from decimal import Decimal
 
-from libs.common.errors import AlreadyExists, InvalidArgument, NotFound
+from libs.common.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from libs.common.filtering import Comparison
 from libs.common.money import ZERO
 from libs.common.names import check_resource_id
@@ -421,7 +421,9 @@ def create_purchase_order(
     delivery_address: str,
     notes: str,
     today: dt.date,
+    budget: str = "",
 ) -> PurchaseOrder:
+    budget = check_budget_name(organisation, budget)
     requisition = get_requisition(uow, organisation, requisition_id)
     contract = _visible_contract(uow, contract_owner, contract_id)
     contract.require_orderable(organisation, today)
@@ -439,6 +441,7 @@ def create_purchase_order(
         None,
         "",
         uow.new_info(),
+        budget=budget,
     )
     ordered = requisition.ordered(order.name, uow.touch(requisition.info))
     uow.orders.add(order)
@@ -481,8 +484,45 @@ def amend_purchase_order(
     return _changed_order(uow, current, updated)
 
 
+# Events procurement publishes to finance (delivered by its outbox relay).
+RAISE_COMMITMENT = "finance.commitments.raise"
+RELEASE_COMMITMENT = "finance.commitments.release"
+_BUDGET_PARTS = 6  # organisations/{code}/ledgers/{ledger}/budgets/{budget}
+
+
+def check_budget_name(organisation: str, budget: str) -> str:
+    """A finance budget of the order's own organisation (or none): finance is asked to
+    commit only on behalf of the organisation whose order it is."""
+    budget = budget.strip()
+    if not budget:
+        return ""
+    parts = budget.split("/")
+    if (
+        len(parts) != _BUDGET_PARTS
+        or parts[0] != "organisations"
+        or parts[2] != "ledgers"
+        or parts[4] != "budgets"
+        or not all(parts)
+    ):
+        raise InvalidArgument.single(
+            "purchase_order.budget", "must be organisations/{code}/ledgers/{ledger}/budgets/{budget}"
+        )
+    if parts[1] != organisation:
+        raise InvalidArgument.single(
+            "purchase_order.budget", "must be a budget of the order's own organisation"
+        )
+    return budget
+
+
 def issue_purchase_order(
-    uow: ProcurementUnitOfWork, organisation: str, order_id: str, *, etag: str, today: dt.date
+    uow: ProcurementUnitOfWork,
+    organisation: str,
+    order_id: str,
+    *,
+    etag: str,
+    today: dt.date,
+    override_reason: str = "",
+    may_override: bool = False,
 ) -> PurchaseOrder:
     current = get_purchase_order(uow, organisation, order_id)
     check_etag(current.name, etag, current.info)
@@ -490,7 +530,47 @@ def issue_purchase_order(
     if current.state is PurchaseOrderState.DRAFT:
         # A supplier debarred, or a contract ended, since the order was drafted stops it here.
         _visible_contract(uow, owner, contract_id).require_orderable(organisation, today)
-    return _changed_order(uow, current, current.issued(_now(), uow.touch(current.info)))
+    if not current.budget:
+        return _changed_order(uow, current, current.issued(_now(), uow.touch(current.info)))
+    override_reason = override_reason.strip()
+    if len(override_reason) > 500:
+        raise InvalidArgument.single("budget_override_reason", "at most 500 characters")
+    if override_reason and not may_override:
+        raise PermissionDenied(
+            "overriding the budget check needs the permission procurement.orders.override_budget",
+            reason="OVERRIDE_NOT_PERMITTED",
+        )
+    pending = current.awaiting_commitment(override_reason, uow.touch(current.info))
+    # The commitment request commits with the order's change, or neither happens.
+    uow.tx.outbox.publish(
+        RAISE_COMMITMENT,
+        current.name,
+        {
+            "order": current.name,
+            "budget": current.budget,
+            "amount": str(current.totals.net),
+            "override_reason": override_reason,
+        },
+    )
+    return _changed_order(uow, current, pending)
+
+
+def commitment_raised(
+    uow: ProcurementUnitOfWork, organisation: str, order_id: str, commitment: str
+) -> PurchaseOrder:
+    """Finance committed the budget (applied by the relay with the delivery)."""
+    current = get_purchase_order(uow, organisation, order_id)
+    if current.state is PurchaseOrderState.CANCELLED:
+        return current
+    return _changed_order(uow, current, current.committed(commitment, _now(), uow.touch(current.info)))
+
+
+def commitment_refused(
+    uow: ProcurementUnitOfWork, organisation: str, order_id: str, reason: str
+) -> PurchaseOrder:
+    """Finance refused to commit the budget (applied by the relay with the delivery)."""
+    current = get_purchase_order(uow, organisation, order_id)
+    return _changed_order(uow, current, current.commitment_refused(reason, uow.touch(current.info)))
 
 
 def end_purchase_order(
@@ -502,6 +582,9 @@ def end_purchase_order(
     updated = (
         current.cancelled(check_reason(reason), info) if cancel else current.closed(reason.strip(), info)
     )
+    if cancel and current.commitment:
+        # What remains of the commitment goes back to the budget.
+        uow.tx.outbox.publish(RELEASE_COMMITMENT, current.name, {"commitment": current.commitment})
     return _changed_order(uow, current, updated)
 
 

@@ -16,8 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 from libs.common.config import Settings
+from services.gateway.cli import gateway_command
 from services.hr.cli import app as hr_cli
 from services.suite.deploy import app as deploy_cli
+from services.suite.outbox_cli import app as outbox_cli
 
 app = typer.Typer(
     help="Shared back-office services for police forces and their partners.", no_args_is_help=True
@@ -28,6 +30,8 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(hr_cli, name="hr", help="HR records: bulk import of a force's people.")
 app.add_typer(audit_app, name="audit")
 app.add_typer(deploy_cli, name="deploy")
+app.add_typer(outbox_cli, name="outbox")
+app.command("gateway")(gateway_command)
 console = Console()
 
 DataDir = Annotated[
@@ -74,6 +78,7 @@ def serve(  # noqa: PLR0917
     from libs.common.metrics import serve_metrics
     from libs.common.server import run_until_signal
     from libs.common.tracing import configure_tracing, shutdown_tracing
+    from services.gateway.cli import start_beside
     from services.suite.runtime import SERVICES, start_suite
     from services.suite.runtime import migrate as run_migrations
 
@@ -106,8 +111,12 @@ def serve(  # noqa: PLR0917
         servers = await start_suite(settings, services=names)
         for s in servers:
             console.print(f"[bold]{s.app.name}[/bold] listening on {s.address}")
+        # The HTTP/JSON gateway (issue 10) beside the whole suite, in the first process only.
+        stop_gateway = None if service or worker_index else await start_beside(settings, servers, console)
         console.print("Ctrl-C stops the services.", style="dim")
         await run_until_signal(servers, settings.shutdown_grace_seconds)
+        if stop_gateway is not None:
+            await stop_gateway()
 
     try:
         asyncio.run(main())

@@ -37,16 +37,17 @@ def page_secret(settings: Settings, issuer_key_pem: bytes) -> bytes:
 class ServiceTokens:
     """Short-lived tokens the services present to each other, re-minted before expiry."""
 
-    def __init__(self, issuer: TokenIssuer, subject: str) -> None:
+    def __init__(self, issuer: TokenIssuer, subject: str, roles: Sequence[str] = SERVICE_ROLES) -> None:
         self._issuer = issuer
         self._subject = subject
+        self._roles = tuple(roles)
         self._token = ""
         self._expires = 0.0
 
     def __call__(self) -> str:
         if time.monotonic() > self._expires:
             self._token = self._issuer.mint(
-                self._subject, "", SERVICE_ROLES, ttl=dt.timedelta(minutes=10), kind=PrincipalKind.SERVICE
+                self._subject, "", self._roles, ttl=dt.timedelta(minutes=10), kind=PrincipalKind.SERVICE
             )
             self._expires = time.monotonic() + 300
         return self._token
@@ -91,11 +92,37 @@ async def start_suite(
                     app, verifier, host=settings.host, port=port(module.NAME), reuse_port=reuse
                 )
             )
+        start_relays(settings, issuer, started)
     except BaseException:
         for server in started:
             await server.stop(0)
         raise
     return started
+
+
+def service_role(name: str) -> str:
+    """The least-privilege role a service's own calls to the others carry: each receiving
+    service grants `service.{caller}` only the permissions that caller's events need."""
+    return f"service.{name}"
+
+
+def start_relays(settings: Settings, issuer: TokenIssuer, started: Sequence[RunningServer]) -> None:
+    """Starts the outbox relay of every service that publishes, wired to the others."""
+    addresses = {s.app.name: s.address for s in started}
+
+    def resolve(name: str) -> str:
+        return (
+            settings.service_targets.get(name)
+            or addresses.get(name)
+            or f"{settings.host}:{settings.port_for(name)}"
+        )
+
+    for server in started:
+        relay = server.app.relay
+        if relay is None:
+            continue
+        relay.start(resolve, ServiceTokens(issuer, server.app.name, (service_role(server.app.name),)))
+        server.app.close = _closing_both(relay.stop, server.app.close)
 
 
 Closer = Callable[[], Awaitable[None]]

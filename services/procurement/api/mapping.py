@@ -351,6 +351,10 @@ def order_to_proto(o: PurchaseOrder) -> purchase_order_pb2.PurchaseOrder:
         closure_reason=o.closure_reason,
         audit=audit_metadata(o.info),
         etag=o.info.etag,
+        budget=o.budget,
+        commitment=o.commitment,
+        commitment_refusal=o.commitment_refusal,
+        budget_override_reason=o.budget_override_reason,
     )
     if o.issue_time:
         msg.issue_time.CopyFrom(timestamp(o.issue_time))

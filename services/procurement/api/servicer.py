@@ -19,10 +19,11 @@ from backoffice.procurement.v1 import (
 from backoffice.procurement.v1 import (
     procurement_service_pb2 as pb,
 )
-from libs.common.errors import InvalidArgument, Violations
+from libs.common.errors import FailedPrecondition, InvalidArgument, Violations
 from libs.common.filtering import Comparison, FieldType, parse_filter
 from libs.common.grpc_types import RpcContext
 from libs.common.names import ChildName, OrganisationName, valid_organisation_code
+from libs.common.outbox import OutboxRelay
 from libs.common.paging import JsonKey
 from libs.common.proto_mapping import date_from_proto, mask_paths
 from libs.common.reference import reference_organisations
@@ -36,7 +37,7 @@ from services.procurement.domain.demand import DemandLine
 from services.procurement.domain.publication import ocds_package, register_csv
 from services.procurement.domain.purchase_order import PurchaseOrder
 from services.procurement.domain.requisition import Requisition
-from services.procurement.roles import READ_BANK_DETAILS
+from services.procurement.roles import OVERRIDE_BUDGET, READ_BANK_DETAILS
 from services.procurement.service import ProcurementUnitOfWork as Uow
 
 _SUPPLIER_FILTERS = {
@@ -99,9 +100,11 @@ def _enum_filter(comparisons: list[Comparison], prefix: str) -> list[Comparison]
 
 
 class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceServicer):
-    def __init__(self, kernel: ServiceKernel, ocds_prefix: str) -> None:
+    def __init__(self, kernel: ServiceKernel, ocds_prefix: str, relay: OutboxRelay | None = None) -> None:
         self.k = kernel
         self.ocds_prefix = ocds_prefix
+        # Delivers the commitment request at once, so the caller hears finance's answer.
+        self.relay = relay
 
     # --- paging shared by the Lists ---------------------------------------------------------
 
@@ -530,6 +533,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
                     delivery_address=po.delivery_address,
                     notes=po.notes,
                     today=today,
+                    budget=po.budget,
                 )
             ),
         )
@@ -598,13 +602,44 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         self, request: pb.IssuePurchaseOrderRequest, context: RpcContext
     ) -> purchase_order_pb2.PurchaseOrder:
         today = self.k.today()
-        return await self._order_step(
+        may_override = self.k.permits(OVERRIDE_BUDGET)
+        order = await self._order_step(
             request,
             request.name,
             lambda uow, name: service.issue_purchase_order(
-                uow, name.organisation, name.id, etag=request.etag, today=today
+                uow,
+                name.organisation,
+                name.id,
+                etag=request.etag,
+                today=today,
+                override_reason=request.budget_override_reason,
+                may_override=may_override,
             ),
         )
+        pending = purchase_order_pb2.PURCHASE_ORDER_STATE_PENDING_COMMITMENT
+        if order.state != pending or self.relay is None:
+            return order
+        # Ask finance now, within this call's deadline; what it does not answer in time,
+        # the relay delivers later and the order stays PENDING_COMMITMENT meanwhile.
+        remaining = context.time_remaining()
+        within = self.relay.settings.timeout_seconds
+        if remaining is not None:
+            within = min(within, max(remaining - 0.5, 0.0))
+        if within > 0:
+            await self.relay.deliver_key(order.name, within)
+        name = ChildName.parse(order.name, "purchaseOrders")
+        scope = await self.k.scope_of(order.name, name.organisation)
+        current = await self.k.read(
+            scope, lambda tx: service.get_purchase_order(Uow(tx), name.organisation, name.id)
+        )
+        if current.state is order_domain.PurchaseOrderState.DRAFT and current.commitment_refusal:
+            raise FailedPrecondition(
+                f"{current.name} was not issued: finance refused the commitment "
+                f"({current.commitment_refusal})",
+                reason="BUDGET_EXCEEDED",
+                metadata={"purchase_order": current.name, "budget": current.budget},
+            )
+        return m.order_to_proto(current)
 
     async def CancelPurchaseOrder(
         self, request: pb.CancelPurchaseOrderRequest, context: RpcContext

@@ -2,6 +2,8 @@
 
 DRAFT -> ISSUED -> PARTIALLY_RECEIVED -> RECEIVED -> CLOSED; DRAFT or ISSUED with nothing
 received -> CANCELLED; PARTIALLY_RECEIVED -> CLOSED closes short (with a reason).
+An order with a budget goes DRAFT -> PENDING_COMMITMENT at issue, then ISSUED when finance
+commits the budget, or back to DRAFT with the refusal when it does not.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class PurchaseOrderState(enum.Enum):
     RECEIVED = "RECEIVED"
     CLOSED = "CLOSED"
     CANCELLED = "CANCELLED"
+    PENDING_COMMITMENT = "PENDING_COMMITMENT"
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,12 @@ class PurchaseOrder:
     issue_time: dt.datetime | None
     closure_reason: str
     info: RecordInfo
+    # Purchase-to-pay: the finance budget to commit, the commitment once raised, the last
+    # refusal, and the override reason given at issue.
+    budget: str = ""
+    commitment: str = ""
+    commitment_refusal: str = ""
+    budget_override_reason: str = ""
 
     @property
     def name(self) -> str:
@@ -97,6 +106,29 @@ class PurchaseOrder:
     def issued(self, now: dt.datetime, info: RecordInfo) -> PurchaseOrder:
         self._require("issue", PurchaseOrderState.DRAFT)
         return replace(self, state=PurchaseOrderState.ISSUED, issue_time=now, info=info)
+
+    def awaiting_commitment(self, override_reason: str, info: RecordInfo) -> PurchaseOrder:
+        """Issued by the buyer; finance has yet to commit the budget."""
+        self._require("issue", PurchaseOrderState.DRAFT)
+        return replace(
+            self,
+            state=PurchaseOrderState.PENDING_COMMITMENT,
+            commitment_refusal="",
+            budget_override_reason=override_reason,
+            info=info,
+        )
+
+    def committed(self, commitment: str, now: dt.datetime, info: RecordInfo) -> PurchaseOrder:
+        """Finance committed the budget: the order goes to the supplier."""
+        self._require("issue", PurchaseOrderState.PENDING_COMMITMENT)
+        return replace(
+            self, state=PurchaseOrderState.ISSUED, issue_time=now, commitment=commitment, info=info
+        )
+
+    def commitment_refused(self, reason: str, info: RecordInfo) -> PurchaseOrder:
+        """Finance refused: the order stays unissued, and says why."""
+        self._require("refuse", PurchaseOrderState.PENDING_COMMITMENT)
+        return replace(self, state=PurchaseOrderState.DRAFT, commitment_refusal=reason, info=info)
 
     def cancelled(self, reason: str, info: RecordInfo) -> PurchaseOrder:
         self._require("cancel", PurchaseOrderState.DRAFT, PurchaseOrderState.ISSUED)

@@ -124,6 +124,11 @@ class PurchaseOrderRow(TenantOwned, VersionGuarded, Base):
     issue_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     closure_reason: Mapped[str] = mapped_column(Text)
     gross_total_pence: Mapped[int] = mapped_column(BigInteger)
+    # Purchase-to-pay (migration 0004).
+    budget: Mapped[str] = mapped_column(String(300), default="")
+    commitment: Mapped[str] = mapped_column(String(300), default="")
+    commitment_refusal: Mapped[str] = mapped_column(Text, default="")
+    budget_override_reason: Mapped[str] = mapped_column(Text, default="")
 
 
 class GoodsReceiptRow(TenantOwned, VersionGuarded, Base):

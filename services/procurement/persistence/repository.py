@@ -448,6 +448,10 @@ def _order(row: PurchaseOrderRow) -> PurchaseOrder:
         issue,
         row.closure_reason,
         record_info(row),
+        budget=row.budget,
+        commitment=row.commitment,
+        commitment_refusal=row.commitment_refusal,
+        budget_override_reason=row.budget_override_reason,
     )
 
 
@@ -471,6 +475,10 @@ def _order_values(o: PurchaseOrder) -> dict[str, object]:
         "issue_time": o.issue_time,
         "closure_reason": o.closure_reason,
         "gross_total_pence": _pence(o.totals.gross),
+        "budget": o.budget,
+        "commitment": o.commitment,
+        "commitment_refusal": o.commitment_refusal,
+        "budget_override_reason": o.budget_override_reason,
         **record_values(o.info),
     }
 

@@ -1009,22 +1009,28 @@ class IssuePurchaseOrderRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BUDGET_OVERRIDE_REASON_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The purchaseorder, as `organisations/{code}/purchaseOrders/{purchase_order}`."""
     etag: _builtins.str
     """The etag of the order last read; a stale one is ABORTED (`ETAG_MISMATCH`)."""
     request_id: _builtins.str
     """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    budget_override_reason: _builtins.str
+    """To commit beyond the budget's available sum: why. Needs the permission
+    `procurement.orders.override_budget` (role `procurement.chief_finance_officer`).
+    """
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         etag: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        budget_override_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["budget_override_reason", b"budget_override_reason", "etag", b"etag", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -181,9 +181,14 @@ class ProcurementServiceStub:
     `ETAG_MISMATCH`.
     """
     IssuePurchaseOrder: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.IssuePurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]
-    """Issues a DRAFT order to the supplier.
+    """Issues a DRAFT order to the supplier. An order with a budget first asks finance to
+    commit it: when finance answers within the call's deadline the order comes back
+    ISSUED (or the call fails with `BUDGET_EXCEEDED`, the order staying DRAFT with its
+    `commitment_refusal`); otherwise it comes back PENDING_COMMITMENT and is issued or
+    refused once finance decides.
     Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`, `SUPPLIER_DEBARRED`,
-    `CONTRACT_NOT_LIVE`; ABORTED `ETAG_MISMATCH`.
+    `CONTRACT_NOT_LIVE`, `BUDGET_EXCEEDED`; PERMISSION_DENIED `OVERRIDE_NOT_PERMITTED`;
+    ABORTED `ETAG_MISMATCH`.
     """
     CancelPurchaseOrder: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.CancelPurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]
     """Cancels a DRAFT or ISSUED order before anything is received, with a reason.
@@ -382,9 +387,14 @@ class ProcurementServiceAsyncStub(ProcurementServiceStub):
     `ETAG_MISMATCH`.
     """
     IssuePurchaseOrder: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.IssuePurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]  # type: ignore[assignment]
-    """Issues a DRAFT order to the supplier.
+    """Issues a DRAFT order to the supplier. An order with a budget first asks finance to
+    commit it: when finance answers within the call's deadline the order comes back
+    ISSUED (or the call fails with `BUDGET_EXCEEDED`, the order staying DRAFT with its
+    `commitment_refusal`); otherwise it comes back PENDING_COMMITMENT and is issued or
+    refused once finance decides.
     Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`, `SUPPLIER_DEBARRED`,
-    `CONTRACT_NOT_LIVE`; ABORTED `ETAG_MISMATCH`.
+    `CONTRACT_NOT_LIVE`, `BUDGET_EXCEEDED`; PERMISSION_DENIED `OVERRIDE_NOT_PERMITTED`;
+    ABORTED `ETAG_MISMATCH`.
     """
     CancelPurchaseOrder: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.CancelPurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]  # type: ignore[assignment]
     """Cancels a DRAFT or ISSUED order before anything is received, with a reason.
@@ -742,9 +752,14 @@ class ProcurementServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _procurement_service_pb2.IssuePurchaseOrderRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_purchase_order_pb2.PurchaseOrder, _abc.Awaitable[_purchase_order_pb2.PurchaseOrder]]:
-        """Issues a DRAFT order to the supplier.
+        """Issues a DRAFT order to the supplier. An order with a budget first asks finance to
+        commit it: when finance answers within the call's deadline the order comes back
+        ISSUED (or the call fails with `BUDGET_EXCEEDED`, the order staying DRAFT with its
+        `commitment_refusal`); otherwise it comes back PENDING_COMMITMENT and is issued or
+        refused once finance decides.
         Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`, `SUPPLIER_DEBARRED`,
-        `CONTRACT_NOT_LIVE`; ABORTED `ETAG_MISMATCH`.
+        `CONTRACT_NOT_LIVE`, `BUDGET_EXCEEDED`; PERMISSION_DENIED `OVERRIDE_NOT_PERMITTED`;
+        ABORTED `ETAG_MISMATCH`.
         """
 
     @_abc_1.abstractmethod

@@ -45,6 +45,10 @@ class _PurchaseOrderStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Pu
     """Finished with."""
     PURCHASE_ORDER_STATE_CANCELLED: _PurchaseOrderState.ValueType  # 6
     """Cancelled before anything was received."""
+    PURCHASE_ORDER_STATE_PENDING_COMMITMENT: _PurchaseOrderState.ValueType  # 7
+    """Issued by the buyer and waiting for finance to commit the budget; it becomes ISSUED
+    when finance commits, or goes back to DRAFT (with `commitment_refusal`) when it refuses.
+    """
 
 class PurchaseOrderState(_PurchaseOrderState, metaclass=_PurchaseOrderStateEnumTypeWrapper):
     """Where a purchase order stands."""
@@ -63,6 +67,10 @@ PURCHASE_ORDER_STATE_CLOSED: PurchaseOrderState.ValueType  # 5
 """Finished with."""
 PURCHASE_ORDER_STATE_CANCELLED: PurchaseOrderState.ValueType  # 6
 """Cancelled before anything was received."""
+PURCHASE_ORDER_STATE_PENDING_COMMITMENT: PurchaseOrderState.ValueType  # 7
+"""Issued by the buyer and waiting for finance to commit the budget; it becomes ISSUED
+when finance commits, or goes back to DRAFT (with `commitment_refusal`) when it refuses.
+"""
 Global___PurchaseOrderState: _TypeAlias = PurchaseOrderState  # noqa: Y015
 
 @_typing.final
@@ -92,6 +100,10 @@ class PurchaseOrder(_message.Message):
     CLOSURE_REASON_FIELD_NUMBER: _builtins.int
     AUDIT_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    BUDGET_FIELD_NUMBER: _builtins.int
+    COMMITMENT_FIELD_NUMBER: _builtins.int
+    COMMITMENT_REFUSAL_FIELD_NUMBER: _builtins.int
+    BUDGET_OVERRIDE_REASON_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The resource name, `organisations/{code}/purchaseOrders/{purchase_order}`."""
     requisition: _builtins.str
@@ -110,6 +122,19 @@ class PurchaseOrder(_message.Message):
     """Why it was cancelled or closed short."""
     etag: _builtins.str
     """The entity tag of this version; state changes and amendments check it."""
+    budget: _builtins.str
+    """The finance budget the order commits against, as
+    `organisations/{code}/ledgers/{ledger}/budgets/{budget}` of the order's own
+    organisation. Empty: the order raises no commitment.
+    """
+    commitment: _builtins.str
+    """The commitment finance raised for the order, once it did."""
+    commitment_refusal: _builtins.str
+    """Why finance last refused to commit the budget (for example `BUDGET_EXCEEDED: ...`);
+    empty once the order is issued.
+    """
+    budget_override_reason: _builtins.str
+    """Why the budget check was overridden at issue, when it was."""
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___PurchaseOrderLine]:
         """The lines, copied from the requisition, with what has been received."""
@@ -152,10 +177,14 @@ class PurchaseOrder(_message.Message):
         closure_reason: _builtins.str = ...,
         audit: _metadata_pb2.AuditMetadata | None = ...,
         etag: _builtins.str = ...,
+        budget: _builtins.str = ...,
+        commitment: _builtins.str = ...,
+        commitment_refusal: _builtins.str = ...,
+        budget_override_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit", "gross_total", b"gross_total", "issue_time", b"issue_time", "net_total", b"net_total", "vat_total", b"vat_total"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit", "closure_reason", b"closure_reason", "contract", b"contract", "delivery_address", b"delivery_address", "etag", b"etag", "gross_total", b"gross_total", "issue_time", b"issue_time", "lines", b"lines", "name", b"name", "net_total", b"net_total", "notes", b"notes", "requisition", b"requisition", "state", b"state", "supplier", b"supplier", "vat_total", b"vat_total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit", "budget", b"budget", "budget_override_reason", b"budget_override_reason", "closure_reason", b"closure_reason", "commitment", b"commitment", "commitment_refusal", b"commitment_refusal", "contract", b"contract", "delivery_address", b"delivery_address", "etag", b"etag", "gross_total", b"gross_total", "issue_time", b"issue_time", "lines", b"lines", "name", b"name", "net_total", b"net_total", "notes", b"notes", "requisition", b"requisition", "state", b"state", "supplier", b"supplier", "vat_total", b"vat_total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,472 @@
+"""The transactional outbox: events recorded with the change that caused them, delivered
+at least once by a relay to the receiving service's gRPC API, with effect exactly once.
+
+- A use case publishes through its transaction (`tx.outbox.publish(topic, key, payload)`):
+  the event commits or rolls back with the change and its audit record.
+- The relay (`OutboxRelay`, an asyncio task of the publishing service) delivers events in
+  `seq` order per key: an event waits while an earlier one of its key is pending or parked.
+  Each call has a deadline and presents the service's own token; the event id is the
+  receiver's `request_id`, so a redelivery replays the receiver's first answer.
+- A receiver's transient failure (UNAVAILABLE, DEADLINE_EXCEEDED, ...) is retried with
+  exponential backoff and jitter. A refusal for good (INVALID_ARGUMENT,
+  FAILED_PRECONDITION, NOT_FOUND, PERMISSION_DENIED) parks the event with the reason;
+  `backoffice outbox retry` and `discard` (audited) release it.
+- A handler may return a `Settle` callback: it runs in the publisher's database in the same
+  transaction that marks the event delivered, so the answer is applied exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.orm import Session
+
+from libs.common.access import Scope
+from libs.common.audit import AuditLog
+from libs.common.config import RelaySettings
+from libs.common.context import Call, Principal, PrincipalKind
+from libs.common.db import ALL_ORGANISATIONS, Database
+from libs.common.errors import FailedPrecondition, NotFound
+from libs.common.grants import CHANNEL_OPTIONS
+from libs.common.kernel_tables import KernelTables
+from libs.common.logging import get_logger
+
+if TYPE_CHECKING:
+    from libs.common.service import Transaction
+
+log = get_logger("backoffice.outbox")
+T = TypeVar("T")
+
+PENDING = "PENDING"
+DELIVERED = "DELIVERED"
+PARKED = "PARKED"
+DISCARDED = "DISCARDED"
+STATES = (PENDING, DELIVERED, PARKED, DISCARDED)
+
+# The receiver refused for good: retrying the same request cannot succeed.
+PERMANENT_CODES = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.PERMISSION_DENIED,
+    }
+)
+RELAY_SETTING = "app.outbox_relay"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    seq: int
+    id: str
+    organisation: str
+    topic: str
+    key: str
+    payload: dict[str, Any]
+    state: str
+    attempts: int
+    next_attempt_at: dt.datetime
+    last_error: str
+    created_at: dt.datetime
+    settled_at: dt.datetime | None
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "topic": self.topic,
+            "key": self.key,
+            "state": self.state,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+        }
+
+
+def _event(row: Any) -> OutboxEvent:
+    return OutboxEvent(
+        seq=row.seq,
+        id=row.id,
+        organisation=row.organisation_code,
+        topic=row.topic,
+        key=row.key,
+        payload=json.loads(row.payload),
+        state=row.state,
+        attempts=row.attempts,
+        next_attempt_at=_aware(row.next_attempt_at),
+        last_error=row.last_error,
+        created_at=_aware(row.created_at),
+        settled_at=_aware(row.settled_at) if row.settled_at else None,
+    )
+
+
+class Outbox:
+    """Publishes events inside one transaction (reached as `tx.outbox`)."""
+
+    def __init__(self, session: Session, tables: KernelTables, scope: Scope) -> None:
+        self._session = session
+        self._table = tables.outbox_events
+        self._scope = scope
+        self.published: list[str] = []
+
+    def publish(
+        self, topic: str, key: str, payload: Mapping[str, Any], *, organisation: str | None = None
+    ) -> str:
+        """Records an event for `key` (a resource name: events of one key go out in order);
+        returns its id, which the receiver sees as the request_id."""
+        if organisation is None:
+            if len(self._scope.organisations) != 1:
+                raise RuntimeError("publishing needs the organisation the event belongs to")
+            (organisation,) = self._scope.organisations
+        event_id = str(uuid.uuid4())
+        now = _now()
+        self._session.execute(
+            insert(self._table).values(
+                id=event_id,
+                organisation_code=organisation,
+                topic=topic,
+                key=key,
+                payload=json.dumps(dict(payload), sort_keys=True, default=str),
+                state=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                last_error="",
+                created_at=now,
+                settled_at=None,
+            )
+        )
+        self.published.append(event_id)
+        return event_id
+
+
+def error_reason(err: grpc.aio.AioRpcError) -> str:
+    """The stable reason (google.rpc.ErrorInfo) a receiver gave with its refusal, if any."""
+    for key, value in err.trailing_metadata() or ():
+        if key == "grpc-status-details-bin" and isinstance(value, bytes):
+            status = status_pb2.Status.FromString(value)
+            for detail in status.details:
+                info = error_details_pb2.ErrorInfo()
+                if detail.Unpack(info):
+                    return str(info.reason)
+    return ""
+
+
+# --- administration (run as the owner: `backoffice outbox ...`) -------------------------------
+
+
+def list_events(session: Session, tables: KernelTables, states: tuple[str, ...] = ()) -> list[OutboxEvent]:
+    t = tables.outbox_events
+    stmt = select(t).order_by(t.c.seq)
+    if states:
+        stmt = stmt.where(t.c.state.in_(states))
+    return [_event(r) for r in session.execute(stmt)]
+
+
+def get_event(session: Session, tables: KernelTables, event_id: str) -> OutboxEvent:
+    t = tables.outbox_events
+    row = session.execute(select(t).where(t.c.id == event_id)).first()
+    if row is None:
+        raise NotFound(f"outbox/{event_id}")
+    return _event(row)
+
+
+def _admin_change(
+    session: Session, tables: KernelTables, audit: AuditLog, event_id: str, values: dict[str, Any]
+) -> OutboxEvent:
+    before = get_event(session, tables, event_id)
+    if before.state not in (PENDING, PARKED):
+        raise FailedPrecondition(
+            f"outbox event {event_id} is {before.state}: only pending or parked events can change",
+            reason="OUTBOX_EVENT_SETTLED",
+            metadata={"state": before.state},
+        )
+    t = tables.outbox_events
+    session.execute(update(t).where(t.c.id == event_id).values(**values))
+    after = get_event(session, tables, event_id)
+    audit.record(before.organisation, f"outbox/{event_id}", before.view(), after.view())
+    return after
+
+
+def retry_event(session: Session, tables: KernelTables, audit: AuditLog, event_id: str) -> OutboxEvent:
+    """A parked (or waiting) event goes back to the relay, due at once."""
+    return _admin_change(
+        session, tables, audit, event_id, {"state": PENDING, "attempts": 0, "next_attempt_at": _now()}
+    )
+
+
+def discard_event(
+    session: Session, tables: KernelTables, audit: AuditLog, event_id: str, reason: str
+) -> OutboxEvent:
+    """An event that will never be delivered; the next of its key may then go."""
+    if not reason.strip():
+        raise ValueError("say why the event is discarded")
+    return _admin_change(
+        session,
+        tables,
+        audit,
+        event_id,
+        {"state": DISCARDED, "last_error": f"discarded: {reason.strip()}", "settled_at": _now()},
+    )
+
+
+# --- the relay ---------------------------------------------------------------------------------
+
+Settle = Callable[["Transaction"], None]
+
+
+@dataclass
+class Delivery:
+    """What a handler needs to call the receiving service as the publishing service."""
+
+    channel: Callable[[str], grpc.aio.Channel]
+    metadata: tuple[tuple[str, str], ...]
+    timeout: float
+
+
+Handler = Callable[[OutboxEvent, Delivery], Awaitable[Settle | None]]
+
+
+def backoff_delay(attempts: int, settings: RelaySettings) -> float:
+    """Exponential backoff with +-20% jitter, capped."""
+    base = min(settings.backoff_initial_seconds * 2 ** max(attempts - 1, 0), settings.backoff_max_seconds)
+    return float(base * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not a secret
+
+
+@dataclass
+class OutboxRelay:
+    """Delivers one service's outbox. `start` runs it as a task of the server's loop."""
+
+    service: str
+    db: Database
+    tables: KernelTables
+    handlers: Mapping[str, Handler]
+    settings: RelaySettings = field(default_factory=RelaySettings)
+    _resolve: Callable[[str], str] | None = None
+    _token: Callable[[], str] | None = None
+    _channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _task: asyncio.Task[None] | None = None
+    _wake: asyncio.Event | None = None
+    # Its own threads for database work, so that stopping can wait for work in flight
+    # (a cancelled await does not stop a thread that holds a connection).
+    _executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="outbox")
+    )
+
+    def configure(self, resolve: Callable[[str], str], token: Callable[[], str]) -> None:
+        """Where the other services are, and the token this service presents to them."""
+        self._resolve = resolve
+        self._token = token
+
+    def start(self, resolve: Callable[[str], str], token: Callable[[], str]) -> None:
+        self.configure(resolve, token)
+        self._wake = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"{self.service}-outbox")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+    def wake(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def _channel(self, service: str) -> grpc.aio.Channel:
+        assert self._resolve is not None
+        target = self._resolve(service)
+        channel = self._channels.get(target)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+            self._channels[target] = channel
+        return channel
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox_pass_failed", service=self.service)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+            self._wake.clear()
+
+    # --- database work, on threads ---
+
+    async def _thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.wrap_future(self._executor.submit(fn, *args))
+
+    @contextlib.contextmanager
+    def _session(self, scope: Scope | None) -> Iterator[Session]:
+        with self.db.writer_lock, self.db.session(scope or ALL_ORGANISATIONS, write=True) as session:
+            if self.db.is_postgres:
+                session.execute(text("SELECT set_config(:k, 'on', true)"), {"k": RELAY_SETTING})
+            yield session
+
+    def _heads(self, key: str | None) -> list[OutboxEvent]:
+        """The first unsettled event of each key (of one key, when given)."""
+        t = self.tables.outbox_events
+        stmt = select(t).where(t.c.state.in_((PENDING, PARKED))).order_by(t.c.seq)
+        if key is not None:
+            stmt = stmt.where(t.c.key == key).limit(1)
+        else:
+            stmt = stmt.limit(self.settings.batch_size)
+        heads: dict[str, OutboxEvent] = {}
+        with self.db.session(ALL_ORGANISATIONS, write=False) as session:
+            if self.db.is_postgres:
+                session.execute(text("SELECT set_config(:k, 'on', true)"), {"k": RELAY_SETTING})
+            for row in session.execute(stmt):
+                heads.setdefault(row.key, _event(row))
+        return list(heads.values())
+
+    def _mark(self, event: OutboxEvent, values: dict[str, Any]) -> None:
+        t = self.tables.outbox_events
+        with self._session(None) as session:
+            session.execute(update(t).where(t.c.id == event.id, t.c.state == PENDING).values(**values))
+            session.commit()
+
+    def _settle(self, event: OutboxEvent, settle: Settle | None) -> None:
+        from libs.common.service import Transaction
+
+        t = self.tables.outbox_events
+        scope = Scope.of(event.organisation)
+        with self._session(scope) as session:
+            done = session.execute(
+                update(t)
+                .where(t.c.id == event.id, t.c.state == PENDING)
+                .values(state=DELIVERED, settled_at=_now(), attempts=event.attempts + 1, last_error="")
+            )
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                return  # settled already (another relay pass, or discarded meanwhile)
+            if settle is not None:
+                call = Call(
+                    method=f"outbox/{event.topic}",
+                    request_id=event.id,
+                    principal=Principal(
+                        subject=f"{self.service}-outbox",
+                        organisation="",
+                        roles=frozenset(),
+                        kind=PrincipalKind.SERVICE,
+                    ),
+                )
+                settle(Transaction(session, AuditLog(session, self.tables, call), scope, call, self.tables))
+            session.commit()
+
+    # --- delivery ---
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    async def run_once(self) -> int:
+        """One pass over the due heads of every key; returns how many were delivered."""
+        now = _now()
+        heads = await self._thread(self._heads, None)
+        due = [e for e in heads if e.state == PENDING and e.next_attempt_at <= now]
+        results = await asyncio.gather(*(self._deliver_key_head(e) for e in due))
+        return sum(results)
+
+    async def deliver_key(self, key: str, within: float) -> None:
+        """Delivers `key`'s waiting events now (within `within` seconds), in order, as a call that
+        has just published wants its outcome in the same call. Best effort: what is not
+        delivered in time stays for the relay."""
+        if self._token is None:
+            return  # not started (no other services wired): the event waits for the relay
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._deliver_key(key, within), within)
+
+    async def _deliver_key(self, key: str, within: float) -> None:
+        async with self._lock(key):
+            while True:
+                heads = await self._thread(self._heads, key)
+                if not heads or heads[0].state != PENDING:
+                    return
+                if not await self._deliver(heads[0], within):
+                    return
+
+    async def _deliver_key_head(self, event: OutboxEvent) -> int:
+        lock = self._lock(event.key)
+        if lock.locked():
+            return 0
+        async with lock:
+            current = await self._thread(self._heads, event.key)
+            if not current or current[0].id != event.id or current[0].state != PENDING:
+                return 0
+            return int(await self._deliver(current[0], self.settings.timeout_seconds))
+
+    async def _deliver(self, event: OutboxEvent, within: float) -> bool:
+        handler = self.handlers.get(event.topic)
+        if handler is None:
+            await self._thread(self._park, event, f"no handler for topic {event.topic}")
+            return False
+        assert self._token is not None
+        metadata = (("authorization", f"Bearer {self._token()}"),)
+        delivery = Delivery(self._channel, metadata, min(within, self.settings.timeout_seconds))
+        try:
+            settle = await handler(event, delivery)
+        except grpc.aio.AioRpcError as err:
+            reason = f"{err.code().name}: {err.details()}"
+            if err.code() in PERMANENT_CODES:
+                await self._thread(self._park, event, reason)
+            else:
+                await self._thread(self._later, event, reason)
+            return False
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            log.exception("outbox_handler_failed", service=self.service, event_id=event.id)
+            await self._thread(self._later, event, f"{type(err).__name__}: {err}")
+            return False
+        try:
+            await self._thread(self._settle, event, settle)
+        except Exception as err:
+            log.exception("outbox_settle_failed", service=self.service, event_id=event.id)
+            await self._thread(self._park, event, f"applying the answer failed: {err}")
+            return False
+        log.info("outbox_delivered", service=self.service, event_id=event.id, topic=event.topic)
+        return True
+
+    def _park(self, event: OutboxEvent, reason: str) -> None:
+        log.warning("outbox_parked", service=self.service, event_id=event.id, reason=reason)
+        self._mark(event, {"state": PARKED, "attempts": event.attempts + 1, "last_error": reason[:2000]})
+
+    def _later(self, event: OutboxEvent, reason: str) -> None:
+        attempts = event.attempts + 1
+        delay = backoff_delay(attempts, self.settings)
+        self._mark(
+            event,
+            {
+                "attempts": attempts,
+                "last_error": reason[:2000],
+                "next_attempt_at": _now() + dt.timedelta(seconds=delay),
+            },
+        )

@@ -1,0 +1,92 @@
+"""Delivering procurement's purchase-to-pay events to finance's gRPC API (the outbox
+relay calls these as the procurement service, with the event id as the request_id), and
+applying finance's answer to the order in the same transaction that marks the event
+delivered."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import grpc
+from google.type import money_pb2
+
+from backoffice.finance.v1 import budget_pb2, finance_service_pb2, finance_service_pb2_grpc
+from libs.common.outbox import Delivery, Handler, OutboxEvent, Settle, error_reason
+from libs.common.service import Transaction
+from services.procurement import service
+from services.procurement.service import ProcurementUnitOfWork
+
+_NANOS = Decimal(1_000_000_000)
+
+
+def _money(amount: Decimal) -> money_pb2.Money:
+    units = int(amount)
+    return money_pb2.Money(currency_code="GBP", units=units, nanos=int((amount - units) * _NANOS))
+
+
+def _stub(delivery: Delivery) -> finance_service_pb2_grpc.FinanceServiceAsyncStub:
+    return finance_service_pb2_grpc.FinanceServiceStub(delivery.channel("finance"))
+
+
+def _order_id(event: OutboxEvent) -> str:
+    return str(event.payload["order"]).rsplit("/", 1)[1]
+
+
+async def raise_commitment(event: OutboxEvent, delivery: Delivery) -> Settle:
+    budget = str(event.payload["budget"])
+    ledger = budget.split("/budgets/", 1)[0]
+    order_id = _order_id(event)
+    try:
+        commitment = await _stub(delivery).RaiseCommitment(
+            finance_service_pb2.RaiseCommitmentRequest(
+                parent=ledger,
+                commitment=budget_pb2.Commitment(
+                    budget=budget,
+                    amount=_money(Decimal(str(event.payload["amount"]))),
+                    reference=str(event.payload["order"]),
+                ),
+                override_reason=str(event.payload.get("override_reason", "")),
+                request_id=event.id,
+            ),
+            metadata=delivery.metadata,
+            timeout=delivery.timeout,
+        )
+    except grpc.aio.AioRpcError as err:
+        if err.code() is grpc.StatusCode.FAILED_PRECONDITION and error_reason(err) == "BUDGET_EXCEEDED":
+            # A decision, not a failed delivery: the order stays unissued and says why.
+            refusal = f"BUDGET_EXCEEDED: {err.details()}"
+
+            def refused(tx: Transaction) -> None:
+                service.commitment_refused(ProcurementUnitOfWork(tx), event.organisation, order_id, refusal)
+
+            return refused
+        raise
+
+    def raised(tx: Transaction) -> None:
+        service.commitment_raised(ProcurementUnitOfWork(tx), event.organisation, order_id, commitment.name)
+
+    return raised
+
+
+async def release_commitment(event: OutboxEvent, delivery: Delivery) -> Settle | None:
+    try:
+        await _stub(delivery).ReleaseCommitment(
+            finance_service_pb2.ReleaseCommitmentRequest(
+                name=str(event.payload["commitment"]), request_id=event.id
+            ),
+            metadata=delivery.metadata,
+            timeout=delivery.timeout,
+        )
+    except grpc.aio.AioRpcError as err:
+        # Consumed in full already: nothing remains to release.
+        if not (
+            err.code() is grpc.StatusCode.FAILED_PRECONDITION and error_reason(err) == "COMMITMENT_CLOSED"
+        ):
+            raise
+    return None
+
+
+HANDLERS: dict[str, Handler] = {
+    service.RAISE_COMMITMENT: raise_commitment,
+    service.RELEASE_COMMITMENT: release_commitment,
+}

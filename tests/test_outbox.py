@@ -1,0 +1,192 @@
+"""The transactional outbox and its relay, with stand-in receivers (the purchase-to-pay
+tests in tests/procurement/test_purchase_to_pay.py use real ones)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from libs.common.access import Scope
+from libs.common.app import build_database
+from libs.common.audit import AuditLog
+from libs.common.config import Settings
+from libs.common.outbox import (
+    DELIVERED,
+    DISCARDED,
+    PARKED,
+    PENDING,
+    Delivery,
+    OutboxEvent,
+    OutboxRelay,
+    Settle,
+    backoff_delay,
+)
+from libs.common.service import Transaction
+from services.procurement.persistence.models import KERNEL
+from services.suite.admin import change_outbox_event, outbox_events, verify_audit
+from services.suite.cli import app as cli
+from tests.support import WEST_YORKSHIRE
+
+ORG = WEST_YORKSHIRE
+
+
+def _publish(settings: Settings, *events: tuple[str, str, dict[str, Any]]) -> list[str]:
+    db = build_database("procurement", settings)
+    try:
+        with db.writer_lock, db.session(Scope.of(ORG), write=True) as session:
+            tx = Transaction(session, AuditLog(session, KERNEL, None), Scope.of(ORG), None, KERNEL)
+            ids = [tx.outbox.publish(topic, key, payload) for topic, key, payload in events]
+            session.commit()
+            return ids
+    finally:
+        db.dispose()
+
+
+def _error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
+    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details=details)
+
+
+class Receiver:
+    """Answers per event id from a script of outcomes; records what it accepted, in order."""
+
+    def __init__(self) -> None:
+        self.accepted: list[str] = []
+        self.calls: list[str] = []
+        self.script: dict[str, list[grpc.StatusCode]] = {}
+
+    async def __call__(self, event: OutboxEvent, delivery: Delivery) -> Settle | None:
+        self.calls.append(event.payload["n"])
+        assert delivery.metadata[0][1] == "Bearer service-token"
+        assert delivery.timeout <= 2
+        outcomes = self.script.get(event.payload["n"], [])
+        if outcomes:
+            raise _error(outcomes.pop(0), f"refused {event.payload['n']}")
+        self.accepted.append(event.payload["n"])
+
+        def settle(tx: Transaction) -> None:
+            tx.audit.record(event.organisation, f"test/{event.payload['n']}", None, {"ok": True})
+
+        return settle
+
+
+def _relay(settings: Settings, receiver: Receiver) -> OutboxRelay:
+    relay_settings = settings.relay_settings()
+    relay_settings.backoff_initial_seconds = 0.01
+    relay_settings.timeout_seconds = 2
+    relay = OutboxRelay(
+        "procurement", build_database("procurement", settings), KERNEL, {"test": receiver}, relay_settings
+    )
+    relay.configure(lambda name: "127.0.0.1:1", lambda: "service-token")
+    return relay
+
+
+def _until(relay: OutboxRelay, done: Callable[[], bool], passes: int = 50) -> None:
+    async def go() -> None:
+        for _ in range(passes):
+            await relay.run_once()
+            if done():
+                return
+            await asyncio.sleep(0.03)
+
+    asyncio.run(go())
+
+
+def _states(settings: Settings) -> dict[str, str]:
+    return {e.id: e.state for _, e in outbox_events(settings, ["procurement"], ())}
+
+
+def test_order_per_key_backoff_and_exactly_one_settlement(settings: Settings) -> None:
+    ids = _publish(
+        settings,
+        ("test", "orders/1", {"n": "a"}),
+        ("test", "orders/1", {"n": "b"}),
+        ("test", "orders/2", {"n": "c"}),
+    )
+    receiver = Receiver()
+    receiver.script["a"] = [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED]
+    relay = _relay(settings, receiver)
+    try:
+        _until(relay, lambda: len(receiver.accepted) == 3)
+    finally:
+        asyncio.run(relay.stop())
+        relay.db.dispose()
+    # b never overtook a, though a failed twice; c did not wait for another key.
+    assert receiver.accepted.index("a") < receiver.accepted.index("b")
+    assert receiver.calls[:3].count("a") >= 1 and "b" not in receiver.calls[: receiver.calls.index("c")]
+    assert set(_states(settings).values()) == {DELIVERED}
+    assert list(_states(settings)) == ids
+    # Each settlement ran once, in the same transaction as the delivery mark.
+    db = build_database("procurement", settings)
+    try:
+        with db.session(Scope.of(ORG), write=False) as session:
+            t = KERNEL.audit_records
+            count = session.scalar(select(func.count()).select_from(t).where(t.c.resource.like("test/%")))
+        assert count == 3
+    finally:
+        db.dispose()
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    s = Settings().relay_settings()
+    assert 0.4 <= backoff_delay(1, s) <= 0.6
+    assert 3.2 <= backoff_delay(4, s) <= 4.8
+    assert backoff_delay(40, s) <= s.backoff_max_seconds * 1.2
+
+
+def test_refused_event_parks_blocks_its_key_and_is_retried_or_discarded(settings: Settings) -> None:
+    first, second, other = _publish(
+        settings,
+        ("test", "orders/1", {"n": "a"}),
+        ("test", "orders/1", {"n": "b"}),
+        ("test", "orders/2", {"n": "c"}),
+    )
+    receiver = Receiver()
+    receiver.script["a"] = [grpc.StatusCode.FAILED_PRECONDITION]
+    receiver.script["c"] = [grpc.StatusCode.PERMISSION_DENIED]
+    relay = _relay(settings, receiver)
+    try:
+        _until(relay, lambda: _states(settings)[other] == PARKED and _states(settings)[first] == PARKED)
+        _until(relay, lambda: False, passes=3)
+        states = _states(settings)
+        assert (states[first], states[second], states[other]) == (PARKED, PENDING, PARKED)
+        assert receiver.calls.count("a") == 1 and "b" not in receiver.calls
+        parked = {e.id: e for _, e in outbox_events(settings, ["procurement"], (PARKED,))}
+        assert parked[first].last_error == "FAILED_PRECONDITION: refused a"
+
+        # The cause fixed (the receiver now accepts): retry releases it, and b follows.
+        retried = change_outbox_event(settings, "procurement", first)
+        assert retried.state == PENDING
+        _until(relay, lambda: _states(settings)[second] == DELIVERED)
+        assert receiver.accepted == ["a", "b"]
+    finally:
+        asyncio.run(relay.stop())
+        relay.db.dispose()
+
+    # Discarding needs a reason, and a settled event cannot change.
+    args = ["--database-url", settings.database_url] if settings.database_url else []
+    args += ["--data-dir", str(settings.data_dir)]
+    runner = CliRunner(env={"COLUMNS": "400"})
+    listed = runner.invoke(cli, ["outbox", "list", *args])
+    assert listed.exit_code == 0, listed.output
+    assert other[:8] in listed.output and first[:8] not in listed.output
+    result = runner.invoke(cli, ["outbox", "discard", other, "--reason", "sent by post instead", *args])
+    assert result.exit_code == 0, result.output
+    assert _states(settings)[other] == DISCARDED
+    again = runner.invoke(cli, ["outbox", "retry", other, *args])
+    assert again.exit_code == 1 and "DISCARDED" in again.output
+    # Both changes are in the organisation's audit chain, which stays intact.
+    reports = [r for name, r in verify_audit(settings, ["procurement"]) if r.organisation == ORG]
+    assert reports and reports[0].intact
+    db = build_database("procurement", settings)
+    try:
+        with db.session(Scope.of(ORG), write=False) as session:
+            t = KERNEL.audit_records
+            methods = set(session.scalars(select(t.c.method).where(t.c.resource.like("outbox/%"))))
+        assert methods == {"backoffice outbox retry", "backoffice outbox discard"}
+    finally:
+        db.dispose()
