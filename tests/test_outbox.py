@@ -81,7 +81,7 @@ def _relay(settings: Settings, receiver: Receiver) -> OutboxRelay:
     relay = OutboxRelay(
         "procurement", build_database("procurement", settings), KERNEL, {"test": receiver}, relay_settings
     )
-    relay.configure(lambda name: "127.0.0.1:1", lambda: "service-token")
+    relay.configure(lambda name: "127.0.0.1:1", lambda organisation: "service-token")
     return relay
 
 

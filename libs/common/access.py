@@ -146,7 +146,11 @@ class AccessPolicy:
         self, principal: Principal, rule: AccessRule, organisation: str, today: dt.date
     ) -> Scope:
         """The scope for acting inside one organisation: itself, or NOTHING."""
-        if principal.kind is PrincipalKind.SERVICE or principal.organisation == organisation:
+        if principal.organisation == organisation:
+            return Scope.of(organisation)
+        if principal.kind is PrincipalKind.SERVICE and not principal.organisation:
+            # A service acting for no organisation (the directory's grants reader): its
+            # role alone bounds it. Acting for one, it goes only where that one may.
             return Scope.of(organisation)
         for grant in await self._grants.grants_for(principal.organisation):
             if (

@@ -39,9 +39,9 @@ from libs.common.config import RelaySettings
 from libs.common.context import Call, Principal, PrincipalKind
 from libs.common.db import ALL_ORGANISATIONS, Database
 from libs.common.errors import FailedPrecondition, NotFound
-from libs.common.grants import CHANNEL_OPTIONS
 from libs.common.kernel_tables import KernelTables
 from libs.common.logging import get_logger
+from libs.common.peers import Peers
 
 if TYPE_CHECKING:
     from libs.common.service import Transaction
@@ -259,9 +259,8 @@ class OutboxRelay:
     tables: KernelTables
     handlers: Mapping[str, Handler]
     settings: RelaySettings = field(default_factory=RelaySettings)
-    _resolve: Callable[[str], str] | None = None
-    _token: Callable[[], str] | None = None
-    _channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
+    # Shared with the service's own calls to the others (libs/common/peers.py).
+    peers: Peers = field(default_factory=Peers)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
     _wake: asyncio.Event | None = None
@@ -271,13 +270,12 @@ class OutboxRelay:
         default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="outbox")
     )
 
-    def configure(self, resolve: Callable[[str], str], token: Callable[[], str]) -> None:
-        """Where the other services are, and the token this service presents to them."""
-        self._resolve = resolve
-        self._token = token
+    def configure(self, resolve: Callable[[str], str], tokens: Callable[[str], str]) -> None:
+        """Where the other services are, and the tokens this service presents to them."""
+        self.peers.configure(resolve, tokens)
 
-    def start(self, resolve: Callable[[str], str], token: Callable[[], str]) -> None:
-        self.configure(resolve, token)
+    def start(self) -> None:
+        """Runs the relay as a task of the running loop (the peers configured first)."""
         self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"{self.service}-outbox")
 
@@ -288,22 +286,11 @@ class OutboxRelay:
                 await self._task
             self._task = None
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
-        for channel in self._channels.values():
-            await channel.close()
-        self._channels.clear()
+        await self.peers.close()
 
     def wake(self) -> None:
         if self._wake is not None:
             self._wake.set()
-
-    def _channel(self, service: str) -> grpc.aio.Channel:
-        assert self._resolve is not None
-        target = self._resolve(service)
-        channel = self._channels.get(target)
-        if channel is None:
-            channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
-            self._channels[target] = channel
-        return channel
 
     async def _run(self) -> None:
         assert self._wake is not None
@@ -399,7 +386,7 @@ class OutboxRelay:
         """Delivers `key`'s waiting events now (within `within` seconds), in order, as a call that
         has just published wants its outcome in the same call. Best effort: what is not
         delivered in time stays for the relay."""
-        if self._token is None:
+        if not self.peers.configured:
             return  # not started (no other services wired): the event waits for the relay
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._deliver_key(key, within), within)
@@ -428,9 +415,9 @@ class OutboxRelay:
         if handler is None:
             await self._thread(self._park, event, f"no handler for topic {event.topic}")
             return False
-        assert self._token is not None
-        metadata = (("authorization", f"Bearer {self._token()}"),)
-        delivery = Delivery(self._channel, metadata, min(within, self.settings.timeout_seconds))
+        # As this service, on behalf of the organisation whose change published the event.
+        metadata = self.peers.metadata(event.organisation)
+        delivery = Delivery(self.peers.channel, metadata, min(within, self.settings.timeout_seconds))
         try:
             settle = await handler(event, delivery)
         except grpc.aio.AioRpcError as err:

@@ -20,6 +20,7 @@ from libs.common.grpc_access import rules_of
 from libs.common.interceptors import AuthInterceptor, ErrorInterceptor, LoggingInterceptor
 from libs.common.logging import get_logger
 from libs.common.outbox import OutboxRelay
+from libs.common.peers import Peers
 
 log = get_logger("backoffice.server")
 
@@ -46,6 +47,8 @@ class ServiceApp:
     close: Callable[[], Awaitable[None]] = _nothing
     # The relay of the events it publishes, if it publishes any (started by start_suite).
     relay: OutboxRelay | None = None
+    # Its calls to the other services (wired by start_suite), if it makes any.
+    peers: Peers | None = None
 
 
 @dataclass

@@ -3,17 +3,15 @@ do), wired to each other by address."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from libs.common.auth import TokenIssuer, TokenVerifier
 from libs.common.config import Settings
-from libs.common.context import PrincipalKind
 from libs.common.db import is_postgres
 from libs.common.grants import DirectoryGrantSource
 from libs.common.migrations import upgrade
+from libs.common.peers import ServiceTokens, service_role
 from libs.common.server import RunningServer, create_server
 from services.suite.registry import SERVICE_APPS, SERVICES
 
@@ -32,25 +30,6 @@ def page_secret(settings: Settings, issuer_key_pem: bytes) -> bytes:
     if settings.page_token_secret:
         return settings.page_token_secret.encode()
     return hashlib.sha256(b"page-tokens:" + issuer_key_pem).digest()
-
-
-class ServiceTokens:
-    """Short-lived tokens the services present to each other, re-minted before expiry."""
-
-    def __init__(self, issuer: TokenIssuer, subject: str, roles: Sequence[str] = SERVICE_ROLES) -> None:
-        self._issuer = issuer
-        self._subject = subject
-        self._roles = tuple(roles)
-        self._token = ""
-        self._expires = 0.0
-
-    def __call__(self) -> str:
-        if time.monotonic() > self._expires:
-            self._token = self._issuer.mint(
-                self._subject, "", self._roles, ttl=dt.timedelta(minutes=10), kind=PrincipalKind.SERVICE
-            )
-            self._expires = time.monotonic() + 300
-        return self._token
 
 
 async def start_suite(
@@ -83,7 +62,9 @@ async def start_suite(
             if module.NAME not in services:
                 continue
             grants = DirectoryGrantSource(
-                target, ServiceTokens(issuer, module.NAME), ttl_seconds=settings.grants_cache_seconds
+                target,
+                ServiceTokens(issuer, module.NAME, SERVICE_ROLES),
+                ttl_seconds=settings.grants_cache_seconds,
             )
             app = module.build(settings, secret, grants)
             app.close = _closing_both(app.close, grants.close)
@@ -100,14 +81,9 @@ async def start_suite(
     return started
 
 
-def service_role(name: str) -> str:
-    """The least-privilege role a service's own calls to the others carry: each receiving
-    service grants `service.{caller}` only the permissions that caller's events need."""
-    return f"service.{name}"
-
-
 def start_relays(settings: Settings, issuer: TokenIssuer, started: Sequence[RunningServer]) -> None:
-    """Starts the outbox relay of every service that publishes, wired to the others."""
+    """Wires every service's calls to the others (its peers, its outbox relay) and starts
+    the relays."""
     addresses = {s.app.name: s.address for s in started}
 
     def resolve(name: str) -> str:
@@ -118,11 +94,15 @@ def start_relays(settings: Settings, issuer: TokenIssuer, started: Sequence[Runn
         )
 
     for server in started:
-        relay = server.app.relay
-        if relay is None:
-            continue
-        relay.start(resolve, ServiceTokens(issuer, server.app.name, (service_role(server.app.name),)))
-        server.app.close = _closing_both(relay.stop, server.app.close)
+        app = server.app
+        tokens = ServiceTokens(issuer, app.name, (service_role(app.name),))
+        if app.peers is not None:
+            app.peers.configure(resolve, tokens)
+            app.close = _closing_both(app.peers.close, app.close)
+        if app.relay is not None:
+            app.relay.configure(resolve, tokens)
+            app.relay.start()
+            app.close = _closing_both(app.relay.stop, app.close)
 
 
 Closer = Callable[[], Awaitable[None]]

@@ -21,10 +21,11 @@ from libs.common.config import Settings
 from libs.common.context import PrincipalKind
 from libs.common.grants import DirectoryGrantSource
 from libs.common.outbox import DELIVERED, PARKED, Delivery, OutboxEvent, Settle
+from libs.common.peers import ServiceTokens
 from libs.common.server import RunningServer, create_server
 from services.finance import app as finance_app
 from services.suite.admin import change_outbox_event, outbox_events
-from services.suite.runtime import ServiceTokens, page_secret
+from services.suite.runtime import SERVICE_ROLES, page_secret
 from tests.finance.books import amount, check_books_balance, set_up_books
 from tests.procurement.helpers import approved, contract, line, supplier
 from tests.support import UNIT, WEST_YORKSHIRE, Caller, Suite, failure, running_suite
@@ -196,7 +197,7 @@ async def _restart_finance(suite: Suite, port: int) -> RunningServer:
     settings = suite.settings
     issuer = TokenIssuer.from_settings(settings)
     grants = DirectoryGrantSource(
-        suite.addresses["directory"], ServiceTokens(issuer, "finance"), ttl_seconds=0
+        suite.addresses["directory"], ServiceTokens(issuer, "finance", SERVICE_ROLES), ttl_seconds=0
     )
     app = finance_app.build(settings, page_secret(settings, settings.signing_key_path().read_bytes()), grants)
     return await create_server(app, TokenVerifier.from_settings(settings), host=settings.host, port=port)
