@@ -143,6 +143,10 @@ class LoadSpec:
     server_pid: int | None = None
     db_process: str | None = None
     seed: int = 1
+    # Tokens of the scenario's other callers (`Scenario.identities`), by name.
+    tokens: dict[str, str] = field(default_factory=dict)
+    # Connections per load-generator process (more than one spreads them over workers).
+    connections: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -160,7 +164,14 @@ def run_setup(spec: LoadSpec, work: Path) -> Any:
         "scenario": spec.scenario,
         "addresses": spec.addresses,
         "token": spec.token,
+        "tokens": spec.tokens,
+        # What the setup prepares for (e.g. a pool of drafts big enough for the run).
+        "warmup": spec.warmup,
+        "duration": spec.duration,
+        "concurrency": spec.concurrency,
+        "processes": spec.clients,
         "result_path": str(result_path),
+        **spec.extra,
     }
     spec_path.write_text(json.dumps(body))
     with log_path.open("wb") as log:
@@ -199,6 +210,10 @@ def run_load(spec: LoadSpec, work: Path) -> list[dict[str, Any]]:
                 "scenario": spec.scenario,
                 "addresses": spec.addresses,
                 "token": spec.token,
+                "tokens": spec.tokens,
+                "connections": spec.connections,
+                "process_index": i,
+                "processes": len(concurrencies),
                 "fixture": spec.fixture,
                 "concurrency": concurrency,
                 "rate": spec.rate * concurrency / spec.concurrency if spec.rate else None,
@@ -310,13 +325,23 @@ class Backend:
     def data_dir(self) -> Path:
         return self.work / "data"
 
-    def suite_spec(self) -> dict[str, Any]:
+    def suite_spec(self, workers: int = 1) -> dict[str, Any]:
+        """The real services: in one process as `start_suite`, or with `workers` > 1 through
+        `backoffice serve --workers N` itself (worker processes sharing each port)."""
         return {
-            "kind": "suite",
+            "kind": "suite" if workers == 1 else "serve",
+            "workers": workers,
             "data_dir": str(self.data_dir),
             "database_url": self.suite_database_url,
             "app_role_prefix": self.app_role_prefix,
         }
+
+    def service_database_url(self, service: str) -> str:
+        """Where a service keeps its data, for bulk seeding as the owner (PostgreSQL: the
+        run's database, the service's schema; SQLite: its file)."""
+        if self.suite_database_url:
+            return self.suite_database_url
+        return f"sqlite:///{self.data_dir / f'{service}.db'}"
 
     def insert_spec(self) -> dict[str, Any]:
         return {"kind": "insert", "database_url": self.ceiling_database_url}

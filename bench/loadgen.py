@@ -46,6 +46,9 @@ class Tally:
     error_samples: dict[str, str] = field(default_factory=dict)
     calls_total: int = 0
     late_starts: int = 0
+    # Calls that ended after the window (while draining): a call slower than the whole
+    # window still says how long it took.
+    after_window_us: list[int] = field(default_factory=list)
 
     def error(self, code: str, message: str, in_window: bool) -> None:
         if in_window:
@@ -73,21 +76,36 @@ class Readings:
         return cls(
             at=time.monotonic(),
             client_cpu=times.user + times.system,
-            server_cpu=procstat.cpu_seconds(pid) if pid else None,
+            server_cpu=procstat.tree_cpu_seconds(pid) if pid else None,
             host=procstat.host_cpu(),
             db_cpu=procstat.command_cpu_seconds(db) if db else None,
         )
 
 
-def _clients(spec: dict[str, Any]) -> Clients:
+def _bearer(token: str | None) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),) if token else ()
+
+
+def _clients(spec: dict[str, Any], *, own_connection: bool = False) -> Clients:
+    """Channels to every server; with `own_connection`, channels that share no connection
+    with the process's others (so that several of them spread over worker processes)."""
     for address in spec["addresses"].values():
         host = address.rsplit(":", 1)[0]
         if host not in ("127.0.0.1", "localhost", "[::1]"):
             raise SystemExit(f"refusing to send load to {address}: only the loopback is allowed")
-    channels = {name: grpc.aio.insecure_channel(address) for name, address in spec["addresses"].items()}
-    token = spec.get("token")
-    metadata = (("authorization", f"Bearer {token}"),) if token else ()
-    return Clients(channels, metadata)
+    options = [("grpc.use_local_subchannel_pool", 1)] if own_connection else []
+    channels = {
+        name: grpc.aio.insecure_channel(address, options=options)
+        for name, address in spec["addresses"].items()
+    }
+    return Clients(
+        channels,
+        _bearer(spec.get("token")),
+        callers={name: _bearer(token) for name, token in (spec.get("tokens") or {}).items()},
+        process_index=spec.get("process_index", 0),
+        processes=spec.get("processes", 1),
+        planned_seconds=spec.get("warmup", 0.0) + spec.get("duration", 0.0),
+    )
 
 
 async def _connect(clients: Clients) -> None:
@@ -118,15 +136,16 @@ async def _read_start_time() -> float:
 
 async def _run(spec: dict[str, Any]) -> dict[str, Any]:
     scenario = REGISTRY[spec["scenario"]]
-    clients = _clients(spec)
+    connections = max(1, int(spec.get("connections") or 1))
+    groups = [_clients(spec, own_connection=connections > 1) for _ in range(connections)]
     concurrency: int = spec["concurrency"]
     rate: float | None = spec.get("rate")
     seed: int = spec.get("seed", 1)
     calls = [
-        scenario.make_call(clients, spec.get("fixture"), random.Random(seed * 1000 + i))
+        scenario.make_call(groups[i % connections], spec.get("fixture"), random.Random(seed * 1000 + i))
         for i in range(concurrency)
     ]
-    await _connect(clients)
+    await asyncio.gather(*(_connect(g) for g in groups))
     start = await _read_start_time()
     window_start = start + spec["warmup"]
     end = window_start + spec["duration"]
@@ -139,7 +158,7 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
     async def edges() -> None:
         if measure and pid:
             await asyncio.sleep(max(0.0, start - time.monotonic()))
-            procstat.reset_peak_rss(pid)
+            procstat.reset_tree_peak_rss(pid)
         await asyncio.sleep(max(0.0, window_start - time.monotonic()))
         readings["start"] = Readings.take(spec)
         await asyncio.sleep(max(0.0, end - time.monotonic()))
@@ -175,6 +194,8 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
                 tally.error(code, message, in_window)
             if in_window:
                 tally.latencies_us.append(round((finished - began) * 1e6))
+            elif finished >= end and code == "OK":
+                tally.after_window_us.append(round((finished - began) * 1e6))
 
     tasks = [asyncio.create_task(worker(i)) for i in range(concurrency)]
     edge_task = asyncio.create_task(edges())
@@ -186,8 +207,9 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
     for task in done:
         if task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
-    for c in clients.channels.values():
-        await c.close(grace=None)
+    for g in groups:
+        for c in g.channels.values():
+            await c.close(grace=None)
 
     result: dict[str, Any] = {
         "latencies_us": tally.latencies_us,
@@ -195,6 +217,7 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
         "error_samples": tally.error_samples,
         "calls_total": tally.calls_total,
         "late_starts": tally.late_starts,
+        "after_window_us": tally.after_window_us,
         "stuck_calls": len(pending),
         "window": [window_start, end],
     }
@@ -209,7 +232,7 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
         if a.db_cpu is not None and b.db_cpu is not None:
             result["db_cpu_s"] = b.db_cpu - a.db_cpu
         if pid:
-            result["server_peak_rss_mb"] = procstat.peak_rss_mb(pid)
+            result["server_peak_rss_mb"] = procstat.tree_peak_rss_mb(pid)
     return result
 
 

@@ -35,6 +35,28 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[12]) + int(fields[13])) / _TICKS
 
 
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it (a server with worker processes), from
+    /proc/<pid>/task/<tid>/children; [pid] where /proc does not say."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                queue += [int(c) for c in (task / "children").read_text().split()]
+            except (OSError, ValueError):
+                continue
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds of `pid` and its descendants (children that ended are not counted)."""
+    values = [cpu_seconds(p) for p in descendants(pid)]
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
 def _status_kb(pid: int, key: str) -> int | None:
     try:
         text = Path(f"/proc/{pid}/status").read_text()
@@ -50,6 +72,13 @@ def peak_rss_mb(pid: int) -> float | None:
     return kb / 1024 if kb is not None else None
 
 
+def tree_peak_rss_mb(pid: int) -> float | None:
+    """The sum of the peaks of `pid` and its descendants (each worker's own peak)."""
+    values = [peak_rss_mb(p) for p in descendants(pid)]
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
 def rss_mb(pid: int) -> float | None:
     kb = _status_kb(pid, "VmRSS")
     return kb / 1024 if kb is not None else None
@@ -62,6 +91,11 @@ def reset_peak_rss(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def reset_tree_peak_rss(pid: int) -> bool:
+    results = [reset_peak_rss(p) for p in descendants(pid)]  # every one, even after a failure
+    return all(results)
 
 
 def host_cpu() -> tuple[int, int] | None:

@@ -7,7 +7,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench.harness import percentile
-from bench.scenarios import REGISTRY, RatioTarget, TailTarget, Target
+from bench.scenarios import (
+    REGISTRY,
+    DurationTarget,
+    FlatnessTarget,
+    FlowTarget,
+    LatencyTarget,
+    RatioTarget,
+    TailTarget,
+    Target,
+    WorkersTarget,
+)
 
 
 @dataclass
@@ -93,52 +103,67 @@ def merge(
     def per_1k(cpu: float | None) -> float | None:
         return None if cpu is None or not calls else round(cpu / calls * 1000, 4)
 
-    return Run(
-        scenario=scenario,
-        backend=backend,
-        label=label or scenario,
-        kind=REGISTRY[scenario].kind,
-        concurrency=concurrency,
-        clients=len(results),
-        duration_s=duration,
-        warmup_s=warmup,
-        rate_limit=round(rate, 1) if rate else None,
-        calls=calls,
-        calls_per_s=round(calls / seconds, 1),
-        p50_ms=_ms(percentile(latencies, 0.50)),
-        p90_ms=_ms(percentile(latencies, 0.90)),
-        p99_ms=_ms(percentile(latencies, 0.99)),
-        p999_ms=_ms(percentile(latencies, 0.999)),
-        max_ms=_ms(float(latencies[-1])) if latencies else None,
-        mean_ms=_ms(sum(latencies) / calls) if calls else None,
-        errors=sum(errors_by_code.values()),
-        errors_by_code=errors_by_code,
-        error_samples=samples,
-        server_cpu_s=round(server_cpu, 3) if server_cpu is not None else None,
-        server_cpu_s_per_1k=per_1k(server_cpu),
-        server_cpu_cores=round(server_cpu / seconds, 2) if server_cpu is not None else None,
-        db_cpu_s_per_1k=per_1k(db_cpu),
-        client_cpu_cores=round(client_cpu / seconds, 2),
-        host_busy_pct=round(busy * 100, 1) if busy is not None else None,
-        other_cores=other,
-        server_peak_rss_mb=round(first["server_peak_rss_mb"], 1) if first.get("server_peak_rss_mb") else None,
-        late_starts=sum(r.get("late_starts", 0) for r in results),
-        stuck_calls=sum(r.get("stuck_calls", 0) for r in results),
+    return _with_slow_calls(
+        Run(
+            scenario=scenario,
+            backend=backend,
+            label=label or scenario,
+            kind=REGISTRY[scenario].kind,
+            concurrency=concurrency,
+            clients=len(results),
+            duration_s=duration,
+            warmup_s=warmup,
+            rate_limit=round(rate, 1) if rate else None,
+            calls=calls,
+            calls_per_s=round(calls / seconds, 1),
+            p50_ms=_ms(percentile(latencies, 0.50)),
+            p90_ms=_ms(percentile(latencies, 0.90)),
+            p99_ms=_ms(percentile(latencies, 0.99)),
+            p999_ms=_ms(percentile(latencies, 0.999)),
+            max_ms=_ms(float(latencies[-1])) if latencies else None,
+            mean_ms=_ms(sum(latencies) / calls) if calls else None,
+            errors=sum(errors_by_code.values()),
+            errors_by_code=errors_by_code,
+            error_samples=samples,
+            server_cpu_s=round(server_cpu, 3) if server_cpu is not None else None,
+            server_cpu_s_per_1k=per_1k(server_cpu),
+            server_cpu_cores=round(server_cpu / seconds, 2) if server_cpu is not None else None,
+            db_cpu_s_per_1k=per_1k(db_cpu),
+            client_cpu_cores=round(client_cpu / seconds, 2),
+            host_busy_pct=round(busy * 100, 1) if busy is not None else None,
+            other_cores=other,
+            server_peak_rss_mb=round(first["server_peak_rss_mb"], 1)
+            if first.get("server_peak_rss_mb")
+            else None,
+            late_starts=sum(r.get("late_starts", 0) for r in results),
+            stuck_calls=sum(r.get("stuck_calls", 0) for r in results),
+        ),
+        results,
     )
+
+
+def _with_slow_calls(run: Run, results: list[dict[str, Any]]) -> Run:
+    slow = sorted(v for r in results for v in r.get("after_window_us", []))
+    if slow:
+        run.extra["after_window_ms"] = [_ms(v) for v in slow[:20]]
+    return run
 
 
 def attach_ceilings(runs: list[Run]) -> None:
     """Ratio of each real scenario's throughput to its ceiling's, on the same backend
-    (the echo ceiling does not touch a database, so it serves every backend)."""
-    ceilings: dict[tuple[str, str], Run] = {}
+    (the echo ceiling does not touch a database, so it serves every backend). A run with
+    N worker processes is compared with the ceiling served by N workers."""
+    ceilings: dict[tuple[str, str, str | None], Run] = {}
     for r in runs:
         if r.kind == "ceiling" and r.rate_limit is None:
-            ceilings[(r.scenario, r.backend)] = r
+            ceilings.setdefault((r.scenario, r.backend, r.extra.get("variant")), r)
     for r in runs:
         name = REGISTRY[r.scenario].ceiling
         if name is None or r.rate_limit is not None:
             continue
-        ceiling = ceilings.get((name, r.backend)) or ceilings.get((name, "any"))
+        variant = r.extra.get("variant")
+        variant = variant if variant and variant.startswith("workers=") else None
+        ceiling = ceilings.get((name, r.backend, variant)) or ceilings.get((name, "any", variant))
         if ceiling is None or not ceiling.calls_per_s:
             continue
         r.ceiling = name
@@ -160,33 +185,122 @@ class Verdict:
 def evaluate(targets: list[Target], runs: list[Run], backends: list[str]) -> list[Verdict]:
     verdicts = []
     for target in targets:
+        only = getattr(target, "backends", ())
         for backend in backends:
-            if isinstance(target, RatioTarget):
-                run = _find(runs, target.scenario, backend, rate_limited=False)
-                if run is None or run.ratio_to_ceiling is None:
-                    verdicts.append(Verdict(target.describe(), backend, "not measured", None))
-                    continue
-                ok = run.ratio_to_ceiling >= target.min_ratio and run.errors == 0
-                figure = (
-                    f"{run.calls_per_s:,.0f} vs {run.ceiling_calls_per_s:,.0f} calls/s "
-                    f"= {run.ratio_to_ceiling:.0%}"
-                )
-                if run.errors:
-                    figure += f", {run.errors} errors"
-                verdicts.append(Verdict(target.describe(), backend, figure, ok))
-            elif isinstance(target, TailTarget):
-                run = _find(runs, target.scenario, backend, rate_limited=True)
-                if run is None or not run.p50_ms or run.p99_ms is None:
-                    verdicts.append(Verdict(target.describe(), backend, "not measured", None))
-                    continue
-                ratio = run.p99_ms / run.p50_ms
-                ok = ratio <= target.max_p99_over_p50 and run.errors == 0
-                figure = (
-                    f"at {run.rate_limit:,.0f} calls/s: p50 {run.p50_ms:.2f} ms, "
-                    f"p99 {run.p99_ms:.2f} ms = {ratio:.1f} x p50"
-                )
-                verdicts.append(Verdict(target.describe(), backend, figure, ok))
+            if only and backend not in only:
+                continue
+            figure, met = _judge(target, runs, backend)
+            verdicts.append(Verdict(target.describe(), backend, figure, met))
     return verdicts
+
+
+def _judge(target: Target, runs: list[Run], backend: str) -> tuple[str, bool | None]:
+    missing = ("not measured", None)
+    if isinstance(target, RatioTarget):
+        run = _find(runs, target.scenario, backend, rate_limited=False)
+        if run is None or run.ratio_to_ceiling is None:
+            return missing
+        figure = (
+            f"{run.calls_per_s:,.0f} vs {run.ceiling_calls_per_s:,.0f} calls/s = {run.ratio_to_ceiling:.0%}"
+        )
+        if run.errors:
+            figure += f", {run.errors} errors"
+        return figure, run.ratio_to_ceiling >= target.min_ratio and run.errors == 0
+    if isinstance(target, TailTarget):
+        run = _find(runs, target.scenario, backend, rate_limited=True)
+        if run is None or not run.p50_ms or run.p99_ms is None:
+            return missing
+        ratio = run.p99_ms / run.p50_ms
+        figure = (
+            f"at {run.rate_limit:,.0f} calls/s: p50 {run.p50_ms:.2f} ms, "
+            f"p99 {run.p99_ms:.2f} ms = {ratio:.1f} x p50"
+        )
+        return figure, ratio <= target.max_p99_over_p50 and run.errors == 0
+    if isinstance(target, LatencyTarget):
+        run = _find(runs, target.scenario, backend, rate_limited=False)
+        if run is None:
+            return missing
+        if run.p50_ms is None:  # not one call ended inside the window: each took longer
+            slow = run.extra.get("after_window_ms") or []
+            figure = f"no call ended within the {run.duration_s:g} s window"
+            if slow:
+                figure += f"; a call took {slow[0] / 1000:,.1f} s"
+            if run.error_samples:
+                figure += f"; {', '.join(run.error_samples)}"
+            return figure, False
+        figure = (
+            f"p50 {run.p50_ms:,.1f} ms, p99 {run.p99_ms or 0:,.1f} ms "
+            f"({run.calls} calls, {run.concurrency} in flight)"
+        )
+        if run.errors:
+            figure += f", {run.errors} errors"
+        return figure, run.p50_ms <= target.max_ms and run.errors == 0
+    if isinstance(target, FlatnessTarget):
+        large = _find(runs, target.large, backend, rate_limited=False)
+        small = _find(runs, target.small, backend, rate_limited=False)
+        if large is None or small is None or not large.p50_ms or not small.p50_ms:
+            return missing
+        factor = large.p50_ms / small.p50_ms
+        figure = (
+            f"p50 {large.p50_ms:.2f} ms at {large.extra.get('rows', 0):,} rows vs "
+            f"{small.p50_ms:.2f} ms at {small.extra.get('rows', 0):,} = {factor:.2f} x"
+        )
+        return figure, factor <= target.max_factor and large.errors == 0 and small.errors == 0
+    if isinstance(target, DurationTarget):
+        run = _find(runs, target.scenario, backend, rate_limited=False)
+        if run is None or "seconds" not in run.extra:
+            return missing
+        seconds = float(run.extra["seconds"])
+        people, done = run.extra.get("people", 0), run.extra.get("people_imported", 0)
+        figure = (
+            f"{done:,} of {people:,} people in {seconds:,.1f} s ({run.extra.get('people_per_s', 0):,.0f}/s)"
+        )
+        if done < people and run.extra.get("seconds_for_all_at_this_rate"):
+            figure += f"; all of them would take {run.extra['seconds_for_all_at_this_rate']:,.0f} s"
+        if run.errors or run.stuck_calls:
+            figure += f", {run.errors} failed files, {run.stuck_calls} stopped"
+        met = done >= people and seconds <= target.max_seconds and run.errors == 0 and run.stuck_calls == 0
+        return figure, met
+    if isinstance(target, FlowTarget):
+        by_clients = {
+            int(r.extra["variant"].split("=")[1]): r
+            for r in runs
+            if r.scenario == target.scenario
+            and r.backend == backend
+            and str(r.extra.get("variant", "")).startswith("clients=")
+        }
+        if not by_clients:
+            return missing
+        fewest, most = by_clients[min(by_clients)], by_clients[max(by_clients)]
+        best = max(r.calls_per_s for r in by_clients.values())
+        figure = ", ".join(f"{r.calls_per_s:,.0f}/s with {n}" for n, r in sorted(by_clients.items()))
+        errors = sum(r.errors for r in by_clients.values())
+        if errors:
+            figure += f", {errors} errors"
+        ok = best >= target.min_per_s and most.calls_per_s > fewest.calls_per_s and errors == 0
+        return figure, ok
+    if isinstance(target, WorkersTarget):
+        read = {w: _variant(runs, target.scenario, backend, f"workers={w}") for w in (1, target.workers)}
+        echo = {w: _variant(runs, "ceiling.echo", "any", f"workers={w}") for w in (1, target.workers)}
+        if any(r is None or not r.calls_per_s for r in (*read.values(), *echo.values())):
+            return missing
+        r1, rn = read[1].calls_per_s, read[target.workers].calls_per_s  # type: ignore[union-attr]
+        e1, en = echo[1].calls_per_s, echo[target.workers].calls_per_s  # type: ignore[union-attr]
+        share = (rn / r1) / (en / e1)
+        figure = (
+            f"read {r1:,.0f} -> {rn:,.0f} calls/s (x{rn / r1:.2f}), echo {e1:,.0f} -> {en:,.0f} "
+            f"(x{en / e1:.2f}): {share:.0%} of echo's gain; "
+            f"read/echo at {target.workers} workers {rn / en:.0%}"
+        )
+        return figure, share >= target.min_share
+    return missing
+
+
+def _variant(runs: list[Run], scenario: str, backend: str, variant: str) -> Run | None:
+    for r in runs:
+        if r.scenario == scenario and r.backend == backend and r.extra.get("variant") == variant:
+            return r
+    return None
 
 
 def _find(runs: list[Run], scenario: str, backend: str, *, rate_limited: bool) -> Run | None:
@@ -196,6 +310,7 @@ def _find(runs: list[Run], scenario: str, backend: str, *, rate_limited: bool) -
             and r.backend == backend
             and (r.rate_limit is not None) == rate_limited
             and not r.extra.get("profiled")
+            and not r.extra.get("variant")
         ):
             return r
     return None

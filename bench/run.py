@@ -18,6 +18,7 @@ import json
 import os
 import sqlite3
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -42,9 +43,15 @@ from bench.report import (  # noqa: E402
     text_table,
     verdict_lines,
 )
-from bench.scenarios import REGISTRY, TARGETS, Scenario, TailTarget  # noqa: E402
+from bench.scenarios import REGISTRY, TARGETS, Scenario, TailTarget, WorkersTarget  # noqa: E402
+from bench.seed import SCALES, Job, Seeder  # noqa: E402
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# The workers target: server processes per service, and the load generators of its runs
+# (several connections each, so that SO_REUSEPORT spreads them over the workers).
+WORKERS = 2
+WORKERS_CLIENTS = 2
+WORKERS_CONNECTIONS = 2
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -76,6 +83,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="py-spy samples every running thread, not only the one holding the GIL",
     )
+    p.add_argument(
+        "--scale",
+        choices=sorted(SCALES),
+        default="full",
+        help="data sizes: full is the issue's (1,000,000 suppliers, 5,000,000 journal lines, "
+        "250,000 people), small for quick runs (the default of --smoke)",
+    )
+    p.add_argument(
+        "--no-workers",
+        action="store_true",
+        help="skip the worker-process runs (ceiling.echo and the read target with 1 and 2 workers)",
+    )
     p.add_argument("--smoke", action="store_true", help="every scenario ~1 s at concurrency 2, SQLite only")
     p.add_argument("--fail-on-miss", action="store_true", help="exit 1 when a target is NOT MET")
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, SQLite files)")
@@ -87,13 +106,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.smoke:
         args.backend, args.duration, args.warmup, args.concurrency, args.clients = "sqlite", 1.0, 0.5, 2, 1
+        args.scale = "small"
     if args.duration <= 0 or args.warmup < 0 or args.concurrency < 1 or args.clients < 1:
         p.error("duration must be > 0, warmup >= 0, concurrency and clients >= 1")
     if args.clients > args.concurrency:
         p.error("--clients may not exceed --concurrency")
     for name in args.profile:
-        if name not in REGISTRY or REGISTRY[name].server != "suite":
-            p.error(f"--profile takes a scenario of the real services, not {name!r}")
+        if name not in REGISTRY or REGISTRY[name].server != "suite" or REGISTRY[name].job is not None:
+            p.error(f"--profile takes a load scenario of the real services, not {name!r}")
     return args
 
 
@@ -106,6 +126,9 @@ def select(patterns: list[str] | None) -> list[Scenario]:
         if not matched:
             raise SystemExit(f"no scenario matches {pattern!r}; choose from {', '.join(REGISTRY)}")
         chosen += [s for s in matched if s not in chosen]
+    # The scenarios whose data a chosen one reads (registered before it).
+    while needed := [REGISTRY[n] for s in chosen for n in s.needs if REGISTRY[n] not in chosen]:
+        chosen += needed
     return [s for s in REGISTRY.values() if s in chosen]  # registry order
 
 
@@ -138,6 +161,7 @@ class Bench:
         self.work = work
         self.runs: list[Run] = []
         self.profiles: list[dict[str, Any]] = []
+        self.failures: list[dict[str, str]] = []
 
     def measure(
         self,
@@ -150,20 +174,27 @@ class Bench:
         rate: float | None = None,
         db_process: str | None = None,
         label: str | None = None,
+        tokens: dict[str, str] | None = None,
+        clients: int | None = None,
+        connections: int = 1,
+        variant: str | None = None,
     ) -> Run:
         a = self.args
+        concurrency = scenario.concurrency or a.concurrency
         spec = LoadSpec(
             scenario=scenario.name,
             addresses=server.addresses,
-            concurrency=a.concurrency,
+            concurrency=concurrency,
             duration=a.duration,
             warmup=a.warmup,
-            clients=a.clients,
+            clients=min(clients or a.clients, concurrency),
             rate=rate,
             token=token,
             fixture=fixture,
             server_pid=server.pid,
             db_process=db_process,
+            tokens=tokens or {},
+            connections=connections,
         )
         results = harness.run_load(spec, self.work)
         if not server.alive():
@@ -174,12 +205,14 @@ class Bench:
             scenario.name,
             backend,
             results,
-            concurrency=a.concurrency,
+            concurrency=concurrency,
             duration=a.duration,
             warmup=a.warmup,
             rate=rate,
             label=label,
         )
+        if variant:
+            run.extra["variant"] = variant
         self.runs.append(run)
         errors = f", {run.errors} errors {run.errors_by_code}" if run.errors else ""
         print(
@@ -201,39 +234,163 @@ class Bench:
                 db_process=backend.db_process if backend else None,
             )
 
-    def suite(self, scenarios: list[Scenario], backend: Backend) -> None:
+    def echo_workers(self) -> None:
+        """The echo ceiling with 1 and with WORKERS worker processes, measured with the
+        load generators the read target's worker runs use."""
+        for workers in (1, WORKERS):
+            log = self.work / f"ceiling.echo-workers-{workers}.log"
+            with harness.serving({"kind": "echo", "workers": workers}, log) as server:
+                self.measure(
+                    REGISTRY["ceiling.echo"],
+                    "any",
+                    server,
+                    label=f"ceiling.echo ({workers} worker{'s' if workers > 1 else ''})",
+                    clients=WORKERS_CLIENTS,
+                    connections=WORKERS_CONNECTIONS,
+                    variant=f"workers={workers}",
+                )
+
+    def workers_suite(self, scenario: Scenario, backend: Backend) -> None:
+        """`backoffice serve --workers N` (the real command) and the read on it."""
+        tokens = self.tokens(scenario, backend)
+        log = self.work / f"serve-workers-{backend.name}.log"
+        with harness.serving(backend.suite_spec(workers=WORKERS), log) as server:
+            fixture = self.setup(scenario, server, tokens)
+            self.measure(
+                scenario,
+                backend.name,
+                server,
+                token=tokens[""],
+                tokens=tokens,
+                fixture=fixture,
+                db_process=backend.db_process,
+                label=f"{scenario.name} ({WORKERS} workers)",
+                clients=WORKERS_CLIENTS,
+                connections=WORKERS_CONNECTIONS,
+                variant=f"workers={WORKERS}",
+            )
+
+    def tokens(self, s: Scenario, backend: Backend) -> dict[str, str]:
+        """The scenario's own token (key "") and its other callers', by name."""
         from libs.common.auth import TokenIssuer
         from libs.common.config import Settings
 
         # The key the servers verify with: made here first, read by the server process.
         issuer = TokenIssuer.from_settings(Settings(data_dir=backend.data_dir))
-        tokens: dict[str, str] = {}
-        fixtures: dict[str, Any] = {}
+        out = {}
+        for name, i in [("", s.identity), *s.identities]:
+            if i is not None:
+                out[name] = issuer.mint(i.subject, i.organisation, i.roles, ttl=dt.timedelta(hours=2))
+        out.setdefault("", "")
+        return out
 
-        def token_for(s: Scenario) -> str | None:
-            if s.identity is None:
-                return None
-            i = s.identity
-            return issuer.mint(i.subject, i.organisation, i.roles, ttl=dt.timedelta(hours=2))
+    def setup(self, s: Scenario, server: ServerProcess, tokens: dict[str, str]) -> Any:
+        if s.setup is None:
+            return None
+        started = time.monotonic()
+        a = self.args
+        fixture = harness.run_setup(
+            LoadSpec(
+                s.name,
+                server.addresses,
+                s.concurrency or a.concurrency,
+                a.duration,
+                a.warmup,
+                clients=max(s.client_processes or (a.clients,)),
+                token=tokens[""],
+                tokens={k: v for k, v in tokens.items() if k},
+            ),
+            self.work,
+        )
+        print(f"  (setup of {s.name}: {time.monotonic() - started:.1f} s)", flush=True)
+        return fixture
+
+    def run_job(self, s: Scenario, backend: Backend, server: ServerProcess, tokens: dict[str, str]) -> None:
+        """A scenario that is one job, not a load: the orchestrator runs it and reads the
+        server's CPU, peak memory and the host's around it as a load generator would."""
+        assert s.job is not None
+        from bench.loadgen import Readings
+
+        job = Job(
+            backend.name,
+            server.addresses,
+            tokens[""],
+            {k: v for k, v in tokens.items() if k},
+            Path(tempfile.mkdtemp(prefix=f"job-{s.name}-", dir=self.work)),
+            SCALES[self.args.scale],
+        )
+        edge = {"measure": True, "server_pid": server.pid, "db_process": backend.db_process}
+        procstat.reset_tree_peak_rss(server.pid)
+        children_before = os.times()
+        a = Readings.take(edge)
+        result = s.job(job, None)
+        b = Readings.take(edge)
+        children_after = os.times()
+        extra = result.pop("extra", {})
+        result["client_cpu_s"] = (children_after.children_user + children_after.children_system) - (
+            children_before.children_user + children_before.children_system
+        )
+        if a.server_cpu is not None and b.server_cpu is not None:
+            result["server_cpu_s"] = b.server_cpu - a.server_cpu
+        if a.host and b.host and b.host[1] > a.host[1]:
+            result["host_busy_fraction"] = (b.host[0] - a.host[0]) / (b.host[1] - a.host[1])
+        if a.db_cpu is not None and b.db_cpu is not None:
+            result["db_cpu_s"] = b.db_cpu - a.db_cpu
+        result["server_peak_rss_mb"] = procstat.tree_peak_rss_mb(server.pid)
+        run = merge(
+            s.name, backend.name, [result], concurrency=1, duration=result["measured_seconds"], warmup=0.0
+        )
+        run.extra.update(extra)
+        if "people_per_s" in extra:  # the import's figure is people a second; p50 is one file
+            run.calls_per_s = float(extra["people_per_s"])
+            run.label = f"{s.name} (people/s; latency = a file)"
+        self.runs.append(run)
+        errors = f", {run.errors} errors {run.errors_by_code}" if run.errors else ""
+        print(f"  {run.label:<44} {backend.name:<8} {extra}{errors}", flush=True)
+
+    def suite(self, scenarios: list[Scenario], backend: Backend) -> None:
+        tokens: dict[str, dict[str, str]] = {}
+        fixtures: dict[str, Any] = {}
+        sizes = SCALES[self.args.scale]
+        urls = {name: backend.service_database_url(name) for name in ("procurement", "finance", "hr")}
+        seeder = Seeder(backend.name, urls, backend.data_dir, sizes)
+        workers_reads = {t.scenario for t in TARGETS if isinstance(t, WorkersTarget)}
 
         log = self.work / f"suite-{backend.name}.log"
         with harness.serving(backend.suite_spec(), log) as server:
             for s in scenarios:
-                tokens[s.name] = token_for(s) or ""
-                if s.setup is not None:
-                    started = time.monotonic()
-                    fixtures[s.name] = harness.run_setup(
-                        LoadSpec(s.name, server.addresses, 1, 0, 0, token=tokens[s.name]), self.work
+                tokens[s.name] = self.tokens(s, backend)
+                try:
+                    fixtures[s.name] = self.setup(s, server, tokens[s.name])
+                    if s.prepare is not None:
+                        started = time.monotonic()
+                        fixtures[s.name] = s.prepare(seeder, fixtures[s.name])
+                        print(f"  (bulk data of {s.name}: {time.monotonic() - started:.1f} s)", flush=True)
+                    if s.job is not None:
+                        self.run_job(s, backend, server, tokens[s.name])
+                        continue
+                except Exception as err:  # one scenario's data could not be made: go on without it
+                    if not server.alive():
+                        raise
+                    message = f"{type(err).__name__}: {str(err).strip()[:2000]}"
+                    self.failures.append({"scenario": s.name, "backend": backend.name, "error": message})
+                    print(f"  {s.name} skipped: {message[:500]}", flush=True)
+                    continue
+                for processes in s.client_processes or (None,):
+                    run = self.measure(
+                        s,
+                        backend.name,
+                        server,
+                        token=tokens[s.name][""],
+                        tokens=tokens[s.name],
+                        fixture=fixtures[s.name],
+                        db_process=backend.db_process,
+                        clients=processes,
+                        label=f"{s.name} x{processes} clients" if processes else None,
+                        variant=f"clients={processes}" if processes else None,
                     )
-                    print(f"  (setup of {s.name}: {time.monotonic() - started:.1f} s)", flush=True)
-                run = self.measure(
-                    s,
-                    backend.name,
-                    server,
-                    token=tokens[s.name],
-                    fixture=fixtures.get(s.name),
-                    db_process=backend.db_process,
-                )
+                    data = fixtures[s.name] if isinstance(fixtures[s.name], dict) else {}
+                    run.extra.update({k: data[k] for k in ("rows", "journal_lines") if k in data})
                 for target in TARGETS:
                     if isinstance(target, TailTarget) and target.scenario == s.name and run.calls_per_s:
                         rate = run.calls_per_s * target.rate_fraction
@@ -241,19 +398,39 @@ class Bench:
                             s,
                             backend.name,
                             server,
-                            token=tokens[s.name],
-                            fixture=fixtures.get(s.name),
+                            token=tokens[s.name][""],
+                            tokens=tokens[s.name],
+                            fixture=fixtures[s.name],
                             rate=rate,
                             db_process=backend.db_process,
                             label=f"{s.name} @{target.rate_fraction:.0%} rate",
                         )
+                if s.name in workers_reads and not self.args.no_workers:
+                    # The 1-worker baseline of the workers target, with its load generators.
+                    self.measure(
+                        s,
+                        backend.name,
+                        server,
+                        token=tokens[s.name][""],
+                        tokens=tokens[s.name],
+                        fixture=fixtures[s.name],
+                        db_process=backend.db_process,
+                        label=f"{s.name} (1 worker)",
+                        clients=WORKERS_CLIENTS,
+                        connections=WORKERS_CONNECTIONS,
+                        variant="workers=1",
+                    )
             profiled = [s for s in scenarios if s.name in self.args.profile]
             if profiling.py_spy() is not None:
                 for s in profiled:
-                    self.profile_with_py_spy(s, backend, server, tokens, fixtures)
+                    self.profile_with_py_spy(s, backend, server, tokens[s.name], fixtures)
         if profiling.py_spy() is None:
             for s in profiled:
-                self.profile_with_cprofile(s, backend, tokens, fixtures)
+                self.profile_with_cprofile(s, backend, tokens[s.name], fixtures)
+        if not self.args.no_workers:
+            for s in scenarios:
+                if s.name in workers_reads:
+                    self.workers_suite(s, backend)
 
     def profile_with_py_spy(
         self,
@@ -277,7 +454,8 @@ class Bench:
             s,
             backend.name,
             server,
-            token=tokens[s.name],
+            token=tokens[""],
+            tokens=tokens,
             fixture=fixtures.get(s.name),
             db_process=backend.db_process,
             label=f"{s.name} (py-spy attached)",
@@ -311,7 +489,8 @@ class Bench:
                 s,
                 backend.name,
                 server,
-                token=tokens[s.name],
+                token=tokens[""],
+                tokens=tokens,
                 fixture=fixtures.get(s.name),
                 db_process=backend.db_process,
                 label=f"{s.name} (cProfile)",
@@ -356,12 +535,16 @@ def main(argv: list[str] | None = None) -> int:
     needs_echo = any(s.name == "ceiling.echo" or s.ceiling == "ceiling.echo" for s in scenarios)
     needs_insert = any(s.name == "ceiling.insert" or s.ceiling == "ceiling.insert" for s in scenarios)
     suite_scenarios = [s for s in scenarios if s.server == "suite"]
+    workers_reads = {t.scenario for t in TARGETS if isinstance(t, WorkersTarget)}
+    needs_workers = not args.no_workers and any(s.name in workers_reads for s in scenarios)
 
     with harness.work_directory(args.keep) as work:
         bench = Bench(args, work)
         try:
             if needs_echo:
                 bench.ceiling("ceiling.echo", None)
+            if needs_workers:
+                bench.echo_workers()
             for name in backends:
                 with harness.backend(name, work, args.postgres_admin_url) as backend:
                     if needs_insert:
@@ -393,6 +576,8 @@ def main(argv: list[str] | None = None) -> int:
             "warmup_s": args.warmup,
             "concurrency": args.concurrency,
             "clients": args.clients,
+            "scale": args.scale,
+            "sizes": SCALES[args.scale],
             "smoke": args.smoke,
             "started": started.isoformat(timespec="seconds"),
             "elapsed_s": elapsed,
@@ -404,17 +589,20 @@ def main(argv: list[str] | None = None) -> int:
         "targets": [v.as_json() for v in verdicts],
         "disturbed_runs": [f"{r.label} [{r.backend}]" for r in noisy],
         "profiles": bench.profiles,
+        "failed_scenarios": bench.failures,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
     print(f"\nresults: {out} ({elapsed:.0f} s)")
+    for failure in bench.failures:
+        print(f"scenario {failure['scenario']} [{failure['backend']}] did not run: {failure['error'][:300]}")
     broken = [r for r in runs if r.errors or not r.calls or r.stuck_calls]
     if broken:
         print(
             f"{len(broken)} run(s) had errors, stuck calls or no calls: {', '.join(r.label for r in broken)}"
         )
-        if args.smoke:
-            return 1
+    if (broken or bench.failures) and args.smoke:
+        return 1
     if args.fail_on_miss and any(v.met is False for v in verdicts):
         return 1
     return 0

@@ -19,20 +19,25 @@ import itertools
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 import grpc
 
 from backoffice.directory.v1 import directory_service_pb2, directory_service_pb2_grpc
+from backoffice.finance.v1 import finance_service_pb2_grpc
+from backoffice.hr.v1 import hr_service_pb2_grpc
 from backoffice.procurement.v1 import procurement_service_pb2, procurement_service_pb2_grpc, supplier_pb2
 from bench.servers import ECHO_METHOD, INSERT_METHOD
+
+if TYPE_CHECKING:
+    from bench.seed import Job, Seeder
 
 UNIT = "X00000101"  # Yorkshire and the Humber Police Shared Services (reference data)
 COMMERCIAL = "procurement.commercial"
 
 ServerKind = Literal["echo", "insert", "suite"]
-Kind = Literal["read", "write", "ceiling"]
+Kind = Literal["read", "write", "ceiling", "job"]
 Fixture = Any  # JSON: whatever a setup returns and its calls need
 Call = Callable[[], Awaitable[object]]
 
@@ -46,16 +51,36 @@ class Identity:
     subject: str = "bench"
 
 
+Metadata = tuple[tuple[str, str], ...]
+
+
 @dataclass
 class Clients:
-    """One load-generator process's channels (one per server address) and credentials."""
+    """One load-generator process's channels (one per server address) and credentials:
+    `metadata` carries the scenario's own identity, `as_(name)` one of its other callers
+    (`Scenario.identities`)."""
 
     channels: dict[str, grpc.aio.Channel]
-    metadata: tuple[tuple[str, str], ...] = ()
+    metadata: Metadata = ()
     timeout: float = 30.0
+    callers: dict[str, Metadata] = field(default_factory=dict)
+    # Which load-generator process this is, of how many (to share out a setup's pool).
+    process_index: int = 0
+    processes: int = 1
+    # Warm-up + duration of the timed run (a setup sizes its pools from it).
+    planned_seconds: float = 0.0
 
     def channel(self, name: str) -> grpc.aio.Channel:
         return self.channels[name]
+
+    def as_(self, caller: str) -> Metadata:
+        return self.callers[caller]
+
+    def finance(self) -> finance_service_pb2_grpc.FinanceServiceAsyncStub:
+        return finance_service_pb2_grpc.FinanceServiceStub(self.channels["finance"])
+
+    def hr(self) -> hr_service_pb2_grpc.HrServiceAsyncStub:
+        return hr_service_pb2_grpc.HrServiceStub(self.channels["hr"])
 
     def procurement(self) -> procurement_service_pb2_grpc.ProcurementServiceAsyncStub:
         return procurement_service_pb2_grpc.ProcurementServiceStub(self.channels["procurement"])
@@ -73,6 +98,21 @@ class Scenario:
     make_call: Callable[[Clients, Fixture, random.Random], Call]
     identity: Identity | None = None
     setup: Callable[[Clients], Awaitable[Fixture]] | None = None
+    # Other callers the scenario needs (a requester's approver...), as `clients.as_(name)`.
+    identities: tuple[tuple[str, Identity], ...] = ()
+    # Calls in flight regardless of --concurrency: 1 where a target is a time (one call
+    # alone), so that the figure is the service's time, not queueing.
+    concurrency: int | None = None
+    # Timed once per number of load-generator processes, e.g. (1, 4); () is --clients.
+    client_processes: tuple[int, ...] = ()
+    # Scenarios whose data this one reads: selected with it and run before it.
+    needs: tuple[str, ...] = ()
+    # After `setup`, in the orchestrator: bulk SQL into the service's own database (data
+    # at a scale the API would take too long to make); returns the fixture.
+    prepare: Callable[[Seeder, Fixture], Fixture] | None = None
+    # Instead of a timed load: one job run once by the orchestrator (e.g. the HR import
+    # through `backoffice hr import`), returning what a load generator would.
+    job: Callable[[Job, Fixture], dict[str, Any]] | None = None
 
     @property
     def ceiling(self) -> str | None:
@@ -126,12 +166,87 @@ class TailTarget:
         )
 
 
-Target = RatioTarget | TailTarget
+@dataclass(frozen=True)
+class LatencyTarget:
+    """p50 of `scenario` (run at its own concurrency, 1 for these) at most `max_ms`."""
+
+    scenario: str
+    max_ms: float
+    backends: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return f"{self.scenario} p50 <= {self.max_ms:g} ms"
+
+
+@dataclass(frozen=True)
+class FlatnessTarget:
+    """p50 of `large` (the same call over much more data) at most `max_factor` x `small`'s."""
+
+    large: str
+    small: str
+    max_factor: float
+
+    def describe(self) -> str:
+        return f"{self.large} p50 <= {self.max_factor:g} x {self.small} p50"
+
+
+@dataclass(frozen=True)
+class DurationTarget:
+    """A job (`Scenario.job`) done in at most `max_seconds` of wall time."""
+
+    scenario: str
+    max_seconds: float
+    backends: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return f"{self.scenario} in <= {self.max_seconds:g} s"
+
+
+@dataclass(frozen=True)
+class FlowTarget:
+    """At least `min_per_s` (at the best number of client processes), and more with the
+    most client processes than with the fewest."""
+
+    scenario: str
+    min_per_s: float
+
+    def describe(self) -> str:
+        return f"{self.scenario} >= {self.min_per_s:g} flows/s, and more with 4 clients than 1"
+
+
+@dataclass(frozen=True)
+class WorkersTarget:
+    """With `workers` server processes per service, the read scales at least `min_share`
+    as well as the bare echo does: (read with N workers / read with 1) >= min_share x
+    (echo with N / echo with 1), all measured with the same load generators."""
+
+    scenario: str
+    workers: int
+    min_share: float
+
+    def describe(self) -> str:
+        return (
+            f"{self.scenario} with {self.workers} workers gains >= {self.min_share:.0%} "
+            f"of what {self.workers} workers give ceiling.echo"
+        )
+
+
+Target = (
+    RatioTarget | TailTarget | LatencyTarget | FlatnessTarget | DurationTarget | FlowTarget | WorkersTarget
+)
 
 TARGETS: list[Target] = [
     RatioTarget("procurement.create_supplier", 0.60),
+    RatioTarget("procurement.create_requisition", 0.60),
     RatioTarget("procurement.get_supplier", 0.60),
     TailTarget("procurement.get_supplier", 0.5, 3.0),
+    FlatnessTarget("procurement.list_suppliers_deep_large", "procurement.list_suppliers_deep_small", 1.5),
+    LatencyTarget("finance.trial_balance", 50.0, ("postgres",)),
+    LatencyTarget("finance.budget_report", 50.0, ("postgres",)),
+    DurationTarget("hr.import", 60.0, ("postgres",)),
+    LatencyTarget("hr.workforce_statistics", 1000.0, ("postgres",)),
+    FlowTarget("procurement.purchase_flow", 140.0),
+    WorkersTarget("procurement.get_supplier", 2, 0.90),
 ]
 
 
@@ -340,3 +455,7 @@ register(
         identity=Identity(UNIT, (COMMERCIAL,)),
     )
 )
+
+
+# The services' other scenarios (issue 9) register themselves in bench/workloads.py.
+from bench import workloads  # noqa: E402, F401

@@ -6,7 +6,9 @@
   one row with SQLAlchemy Core through `libs.common.db.make_engine`, on a thread pool as
   `libs.common.service.ServiceKernel` does;
 - `suite`: the real services, migrated and started by `services.suite.runtime` exactly as
-  `backoffice serve` does (JSON logs to stderr, one line per call).
+  `backoffice serve` does (JSON logs to stderr, one line per call);
+- `serve`: `backoffice serve --workers N` itself (N processes per service sharing each
+  port with SO_REUSEPORT); `echo` with `workers` > 1 likewise runs N echo processes.
 
 Run as `python -m bench.servers '<json spec>'`. When serving, the process prints one line
 `BENCH-READY {"pid": ..., "addresses": {...}}` on stdout; SIGTERM stops it. With
@@ -21,8 +23,12 @@ import cProfile
 import datetime as dt
 import json
 import os
+import re
 import signal
+import socket
+import subprocess
 import sys
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -50,26 +56,76 @@ async def _wait_for_signal() -> None:
     await stop.wait()
 
 
-async def _serve_bare(handlers: dict[str, grpc.RpcMethodHandler[Any, Any]]) -> grpc.aio.Server:
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _serve_bare(
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]], port: int = 0, reuse_port: bool = False
+) -> grpc.aio.Server:
     from libs.common.server import SERVER_OPTIONS
 
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    # As libs.common.server.create_server does for `backoffice serve --workers N`.
+    options = [(k, 1 if k == "grpc.so_reuseport" and reuse_port else v) for k, v in SERVER_OPTIONS]
+    server = grpc.aio.server(options=options)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(CEILING_SERVICE, handlers),))
-    port = server.add_insecure_port("127.0.0.1:0")
-    if port == 0:
+    bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    if bound == 0:
         raise OSError("cannot listen on 127.0.0.1")
     await server.start()
-    _announce({"ceiling": f"127.0.0.1:{port}"})
+    _announce({"ceiling": f"127.0.0.1:{bound}"})
     return server
 
 
-async def serve_echo() -> None:
+def _start_echo_workers(count: int, port: int) -> list[subprocess.Popen[bytes]]:
+    """Echo workers 1..count-1 on `port` (SO_REUSEPORT), each ready before this returns."""
+    children = []
+    for _ in range(1, count):
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.servers",
+                json.dumps({"kind": "echo", "port": port, "reuse": True}),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+        )
+        children.append(child)
+        assert child.stdout is not None
+        if not child.stdout.readline().decode().startswith(READY):
+            raise OSError("an echo worker did not start")
+    return children
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(5)
+
+
+async def serve_echo(workers: int = 1, port: int = 0, reuse: bool = False) -> None:
     async def echo(request: bytes, _context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         return request
 
-    server = await _serve_bare({"Echo": grpc.unary_unary_rpc_method_handler(echo)})
-    await _wait_for_signal()
-    await server.stop(1)
+    children: list[subprocess.Popen[bytes]] = []
+    if workers > 1:
+        port, reuse = free_port(), True
+        children = _start_echo_workers(workers, port)
+    try:
+        server = await _serve_bare({"Echo": grpc.unary_unary_rpc_method_handler(echo)}, port, reuse)
+        await _wait_for_signal()
+        await server.stop(1)
+    finally:
+        _stop(children)
 
 
 async def serve_insert(database_url: str) -> None:
@@ -132,6 +188,58 @@ async def serve_suite(spec: dict[str, Any]) -> None:
     await run_until_signal(servers, settings.shutdown_grace_seconds)
 
 
+_SERVING = re.compile(r'"event":\s*"serving"')
+
+
+def serve_cli(spec: dict[str, Any]) -> None:
+    """`backoffice serve --workers N` itself, for every service (no gateway), on free ports;
+    its JSON log lines pass through to this process's stderr. Ready when every worker of
+    every service has logged that it is serving; SIGTERM is passed on."""
+    from services.suite.registry import SERVICES
+
+    workers = int(spec["workers"])
+    ports = {name: free_port() for name in SERVICES}
+    env = {
+        **os.environ,
+        "BACKOFFICE_DATA_DIR": spec["data_dir"],
+        "BACKOFFICE_PORTS": json.dumps(ports),
+        "BACKOFFICE_LOG_FORMAT": "json",
+        "BACKOFFICE_SHUTDOWN_GRACE_SECONDS": "5",
+    }
+    if spec.get("database_url"):
+        env["BACKOFFICE_DATABASE_URL"] = spec["database_url"]
+    if spec.get("app_role_prefix"):
+        env["BACKOFFICE_APP_ROLE_PREFIX"] = spec["app_role_prefix"]
+    command = [sys.executable, "-c", "from services.suite.cli import main; main()", "serve"]
+    command += ["--workers", str(workers), *(f"--service={name}" for name in SERVICES)]
+    proc = subprocess.Popen(
+        command, env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=subprocess.PIPE
+    )
+    serving = threading.Semaphore(0)
+
+    def copy_log() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            sys.stderr.write(raw.decode(errors="replace"))
+            if _SERVING.search(raw.decode(errors="replace")):
+                serving.release()
+        sys.stderr.flush()
+
+    threading.Thread(target=copy_log, daemon=True).start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        for _ in range(workers * len(SERVICES)):
+            if not serving.acquire(timeout=120) or proc.poll() is not None:
+                raise SystemExit("backoffice serve did not start every worker")
+        _announce({name: f"127.0.0.1:{port}" for name, port in ports.items()})
+        while not stop.is_set() and proc.poll() is None:
+            stop.wait(0.5)
+    finally:
+        _stop([proc])
+
+
 def main(argv: list[str]) -> None:
     spec: dict[str, Any] = json.loads(argv[0])
     kind = spec["kind"]
@@ -141,7 +249,9 @@ def main(argv: list[str]) -> None:
         profiler.enable()
     try:
         if kind == "echo":
-            asyncio.run(serve_echo())
+            asyncio.run(serve_echo(spec.get("workers", 1), spec.get("port", 0), spec.get("reuse", False)))
+        elif kind == "serve":
+            serve_cli(spec)
         elif kind == "insert":
             asyncio.run(serve_insert(spec["database_url"]))
         elif kind == "suite":

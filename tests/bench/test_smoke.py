@@ -1,0 +1,24 @@
+"""The benchmark harness runs end to end and writes its JSON. No timing is asserted here:
+figures depend on the machine, and the harness itself judges them against the targets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_smoke_run_writes_its_results(tmp_path: Path) -> None:
+    out = tmp_path / "smoke.json"
+    command = [sys.executable, "bench/run.py", "--smoke", "--no-workers"]
+    command += ["--scenarios", "procurement.get_supplier", "--out", str(out)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    record = json.loads(out.read_text())
+    assert {r["scenario"] for r in record["runs"]} >= {"ceiling.echo", "procurement.get_supplier"}
+    assert all(r["calls"] > 0 and r["errors"] == 0 for r in record["runs"])
+    assert {t["target"] for t in record["targets"]}  # every target is listed, measured or not
+    assert record["harness"]["scale"] == "small"
