@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     outbox_timeout_seconds: float = 5.0
     outbox_backoff_initial_seconds: float = 0.5
     outbox_backoff_max_seconds: float = 60.0
+    # The deadline of a service's own reads from another inside a caller's request (finance
+    # reading an order from procurement, say).
+    peer_timeout_seconds: float = 5.0
     # How long a service trusts the directory's answer about agreements.
     grants_cache_seconds: float = 5.0
     # Processes serving each service on the same ports (`backoffice serve --workers`): one
@@ -94,6 +97,14 @@ class Settings(BaseSettings):
     # The OCDS publisher prefix that every ocid starts with. Production needs one
     # registered with the Open Contracting Partnership.
     ocds_prefix: str = "ocds-b0ffce"
+    # The web admin console (services/console, issue 10): its HTTP port; whether
+    # `backoffice serve` starts it beside the services; and whether its development
+    # sign-in (a token minted here with the signing key for any user and roles) is offered.
+    # Unset: on for the embedded SQLite setup only; the production overlay sets it false, and
+    # tokens then come from the identity provider.
+    console_port: int = 8081
+    console_enabled: bool = True
+    console_dev_sign_in: bool | None = None
 
     def database_url_for(self, service: str) -> str:
         if service in self.database_urls:
@@ -118,6 +129,11 @@ class Settings(BaseSettings):
             backoff_initial_seconds=self.outbox_backoff_initial_seconds,
             backoff_max_seconds=self.outbox_backoff_max_seconds,
         )
+
+    def console_dev_sign_in_enabled(self) -> bool:
+        if self.console_dev_sign_in is not None:
+            return self.console_dev_sign_in
+        return not self.database_url and not self.database_urls
 
     def signing_key_path(self) -> Path:
         return self.auth.signing_key_file or self.data_dir / "keys" / "dev-signing-key.pem"

@@ -98,6 +98,13 @@ class Aborted(DomainError):
     default_reason = "ABORTED"
 
 
+class Unavailable(DomainError):
+    """Another service this call depends on does not answer: retry later."""
+
+    code = "UNAVAILABLE"
+    default_reason = "DEPENDENCY_UNAVAILABLE"
+
+
 class EtagMismatch(Aborted):
     default_reason = "ETAG_MISMATCH"
 

@@ -15,10 +15,13 @@ BUSINESS_FUNCTIONS: dict[str, str] = {
     "hr.training": "training and accreditation records",
     "hr.vetting": "vetting clearances",
     "hr.statistics": "workforce statistics and the gender pay gap",
+    "hr.headcount": "headcount and FTE as at a date, to allocate shared costs by",
     "finance.ledger": "chart of accounts, journals and periods",
     "finance.budgets": "budgets and commitments",
     "finance.payables": "supplier invoices and payments",
     "finance.reporting": "statutory and management reports",
+    "operations.outbox": "see, retry and discard parked cross-service events",
+    "operations.audit": "verify the audit log",
 }
 
 # Functions a shared-service unit or partner may be given by an agreement.

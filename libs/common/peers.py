@@ -16,8 +16,18 @@ import grpc
 
 from libs.common.auth import TokenIssuer
 from libs.common.context import PrincipalKind
+from libs.common.errors import Unavailable
 from libs.common.grants import CHANNEL_OPTIONS
 from libs.common.tracing import client_interceptors
+
+# A peer that restarts (a pod replaced) is reconnected to within about two seconds, not
+# gRPC's default of up to two minutes of backoff.
+PEER_CHANNEL_OPTIONS = [
+    *CHANNEL_OPTIONS,
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+]
 
 _TOKEN_TTL = dt.timedelta(minutes=10)
 _REMINT_AFTER_SECONDS = 300.0
@@ -78,7 +88,7 @@ class Peers:
         channel = self._channels.get(target)
         if channel is None:
             channel = grpc.aio.insecure_channel(
-                target, options=CHANNEL_OPTIONS, interceptors=client_interceptors()
+                target, options=PEER_CHANNEL_OPTIONS, interceptors=client_interceptors()
             )
             self._channels[target] = channel
         return channel
@@ -92,3 +102,18 @@ class Peers:
         for channel in self._channels.values():
             await channel.close()
         self._channels.clear()
+
+
+# What a peer's answer means for the caller's own call: a peer that is away is the caller's
+# UNAVAILABLE (retry later), not an INTERNAL error.
+_AWAY = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
+def peer_away(err: grpc.aio.AioRpcError, service: str) -> Unavailable | None:
+    """The error to report when `service` did not answer; None when it did answer."""
+    if err.code() in _AWAY:
+        return Unavailable(
+            f"the {service} service does not answer ({err.code().name}); retry later",
+            metadata={"service": service},
+        )
+    return None

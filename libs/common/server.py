@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from libs.common import operations
 from libs.common.access import RoleCatalogue
 from libs.common.auth import TokenVerifier
 from libs.common.grpc_access import rules_of
@@ -77,18 +78,23 @@ async def create_server(
     """`reuse_port` lets several worker processes listen on one port (SO_REUSEPORT): the
     kernel spreads connections over them. Off by default, so that a port already taken is
     an error rather than a silent second listener."""
+    # Every service also answers the operations API about its own outbox and audit log.
+    kernel = operations.recall_kernel(app.name)
+    descriptors = [*app.descriptors, *([operations.DESCRIPTOR] if kernel is not None else [])]
     server = grpc.aio.server(
         interceptors=[
             LoggingInterceptor(app.name),
             ErrorInterceptor(),
-            AuthInterceptor(verifier, rules_of(*app.descriptors), app.catalogue),
+            AuthInterceptor(verifier, rules_of(*descriptors), app.catalogue),
         ],
         options=[(k, 1 if k == "grpc.so_reuseport" and reuse_port else v) for k, v in SERVER_OPTIONS],
     )
     app.register(server)
+    if kernel is not None:
+        operations.register(server, kernel)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    names = [d.full_name for d in app.descriptors]
+    names = [d.full_name for d in descriptors]
     reflection.enable_server_reflection(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
         server,

@@ -104,6 +104,9 @@ class ServiceKernel:
         self.pager = pager
         self.catalogue = catalogue or RoleCatalogue()
         self.today = today
+        # Called (on the loop) after a change that published outbox events commits: the
+        # service's relay delivers them now rather than at its next poll.
+        self.on_published: Callable[[], None] | None = None
         # Database work runs on threads so that the event loop keeps serving other calls.
         self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix=f"{name}-db")
 
@@ -194,6 +197,44 @@ class ServiceKernel:
 
         return await self._in_thread(work)
 
+    def _retrying(
+        self,
+        scope: Scope,
+        attempt: Callable[[], R],
+        replay: Callable[[IdempotencyStore], R | None] | None,
+    ) -> R:
+        """Runs a write, retrying what the database asks to be retried, and maps conflicts
+        to ABORTED (a concurrent retry of the same request answers with its response)."""
+        for attempt_no in range(1, _MAX_ATTEMPTS + 1):
+            try:
+                return attempt()
+            except StaleDataError as err:
+                raise Aborted(
+                    "the resource changed while this request was handled; read it again and retry",
+                    reason="CONCURRENT_CHANGE",
+                ) from err
+            except IntegrityError as err:
+                # A concurrent retry of the same request may have committed first.
+                if replay is not None:
+                    with self.db.session(scope, write=False) as session:
+                        if (earlier := replay(IdempotencyStore(session, self.tables))) is not None:
+                            return earlier
+                raise Aborted(
+                    "a concurrent change conflicted with this request; retry it",
+                    reason="CONCURRENT_CHANGE",
+                ) from err
+            except DBAPIError as err:
+                sqlstate = getattr(err.orig, "sqlstate", None)
+                if sqlstate in _RETRYABLE_SQLSTATES and attempt_no < _MAX_ATTEMPTS:
+                    continue
+                if sqlstate in _RETRYABLE_SQLSTATES:
+                    raise Aborted(
+                        "the database could not serialise this change; retry it",
+                        reason="CONCURRENT_CHANGE",
+                    ) from err
+                raise
+        raise AssertionError("unreachable")
+
     async def write(
         self,
         scope: Scope,
@@ -228,7 +269,8 @@ class ServiceKernel:
                 if request_id and (earlier := replay(store)) is not None:
                     return earlier
                 audit = AuditLog(session, self.tables, call)
-                response = fn(Transaction(session, audit, scope, call, self.tables))
+                tx = Transaction(session, audit, scope, call, self.tables)
+                response = fn(tx)
                 if audit.records_written == 0:
                     raise RuntimeError(f"{call.method} changed data without an audit record")
                 if (cancelled := _cancelled.get()) is not None and cancelled.is_set():
@@ -246,37 +288,16 @@ class ServiceKernel:
                         response=response.SerializeToString(deterministic=True),
                     )
                 session.commit()
+                if tx._outbox is not None and tx._outbox.published:
+                    published.set()
                 return response
 
-        def work() -> R:
-            for attempt_no in range(1, _MAX_ATTEMPTS + 1):
-                try:
-                    return attempt()
-                except StaleDataError as err:
-                    raise Aborted(
-                        "the resource changed while this request was handled; read it again and retry",
-                        reason="CONCURRENT_CHANGE",
-                    ) from err
-                except IntegrityError as err:
-                    # A concurrent retry of the same request may have committed first.
-                    if request_id:
-                        with self.db.session(scope, write=False) as session:
-                            if (earlier := replay(IdempotencyStore(session, self.tables))) is not None:
-                                return earlier
-                    raise Aborted(
-                        "a concurrent change conflicted with this request; retry it",
-                        reason="CONCURRENT_CHANGE",
-                    ) from err
-                except DBAPIError as err:
-                    sqlstate = getattr(err.orig, "sqlstate", None)
-                    if sqlstate in _RETRYABLE_SQLSTATES and attempt_no < _MAX_ATTEMPTS:
-                        continue
-                    if sqlstate in _RETRYABLE_SQLSTATES:
-                        raise Aborted(
-                            "the database could not serialise this change; retry it",
-                            reason="CONCURRENT_CHANGE",
-                        ) from err
-                    raise
-            raise AssertionError("unreachable")
+        published = threading.Event()
 
-        return await self._in_thread(work)
+        def work() -> R:
+            return self._retrying(scope, attempt, replay if request_id else None)
+
+        response = await self._in_thread(work)
+        if published.is_set() and self.on_published is not None:
+            self.on_published()
+        return response

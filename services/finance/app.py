@@ -8,6 +8,7 @@ from backoffice.finance.v1 import finance_service_pb2, finance_service_pb2_grpc
 from libs.common.access import GrantSource, RoleCatalogue
 from libs.common.app import build_kernel
 from libs.common.config import Settings
+from libs.common.peers import Peers
 from libs.common.server import ServiceApp
 from services.finance import roles
 from services.finance.api.servicer import FinanceServicer
@@ -24,9 +25,10 @@ def catalogue() -> RoleCatalogue:
 
 def build(settings: Settings, page_secret: bytes, grants: GrantSource) -> ServiceApp:
     kernel = build_kernel(NAME, settings, page_secret, grants, KERNEL)
-    servicer = FinanceServicer(kernel, catalogue())
+    peers = Peers()
+    servicer = FinanceServicer(kernel, catalogue(), peers, settings.peer_timeout_seconds)
 
     def register(server: grpc.aio.Server) -> None:
         finance_service_pb2_grpc.add_FinanceServiceServicer_to_server(servicer, server)
 
-    return ServiceApp(NAME, DESCRIPTORS, register, catalogue(), close=kernel.close)
+    return ServiceApp(NAME, DESCRIPTORS, register, catalogue(), close=kernel.close, peers=peers)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from libs.common.operations import ROLES as OPERATIONS_ROLES
+
 # Reading the chart, to code a journal, an invoice or a commitment.
 _CHART_READ = frozenset({"finance.ledgers.list", "finance.accounts.list", "finance.cost_centres.list"})
 # Every read of the service, for those who examine rather than change.
@@ -61,10 +63,18 @@ ROLES: dict[str, frozenset[str]] = {
     # An auditor reads everything and changes nothing.
     "finance.auditor": _READ_ALL,
     # The procurement service's own calls (its outbox relay, on behalf of the organisation
-    # whose order it is): raise and release commitments, nothing else. The override
-    # permission is here because procurement decides who may override
-    # (`procurement.orders.override_budget`) and passes the reason on.
+    # whose order it is): raise, consume (as goods are received) and release commitments,
+    # nothing else. The override permission is here because procurement decides who may
+    # override (`procurement.orders.override_budget`) and passes the reason on.
     "service.procurement": frozenset(
-        {"finance.commitments.raise", "finance.commitments.release", OVERRIDE_PERMISSION}
+        {
+            "finance.commitments.raise",
+            "finance.commitments.consume",
+            "finance.commitments.release",
+            OVERRIDE_PERMISSION,
+        }
     ),
+    # Shared-service operations staff and auditors: this service's outbox and audit log
+    # (libs/common/operations.py).
+    **OPERATIONS_ROLES,
 }

@@ -28,7 +28,6 @@ from services.finance.domain.budgets import (
     check_amount,
     check_commitment,
     check_reason,
-    consumable,
 )
 from services.finance.domain.chart import (
     Account,
@@ -554,20 +553,40 @@ def consume_commitment(
     ledger_id: str,
     commitment_id: str,
     *,
-    amount: Decimal,
+    amount: Decimal | None,
+    consumed_to: Decimal | None = None,
     etag: str,
 ) -> Commitment:
+    """Consumes `amount` more, or up to the cumulative `consumed_to` (exactly one)."""
     v = Violations()
-    check_amount(v, amount, "amount", positive=True)
+    if (amount is None) == (consumed_to is None):
+        v.add("amount", "give an amount or consumed_to, not both")
+    if amount is not None:
+        check_amount(v, amount, "amount", positive=True)
+    if consumed_to is not None:
+        check_amount(v, consumed_to, "consumed_to", positive=False)
     v.raise_if_any()
     # Commitment, then budget: the order every path takes these locks in.
     current = _commitment(uow, organisation, ledger_id, commitment_id, lock=True)
     check_etag(current.name, etag, current.info)
-    budget = _budget(uow, organisation, ledger_id, current.budget_id, lock=True)
-    changed = current.consuming(amount, uow.touched(current.info))
+    if amount is not None:
+        return _consume(uow, current, current.consuming(amount, uow.touched(current.info)))
+    assert consumed_to is not None
+    return _consume(uow, current, current.consuming_to(consumed_to, uow.touched(current.info)))
+
+
+def _consume(uow: FinanceUnitOfWork, current: Commitment, changed: Commitment) -> Commitment:
+    """Saves a commitment's consumption and gives what it used back to the budget's
+    committed sum (the caller holds the commitment's lock)."""
+    used = changed.consumed - current.consumed
+    if used == 0:
+        # Invoices (or an earlier receipt) used as much already: recorded, changing nothing.
+        uow.tx.audit.record(current.organisation, current.name, current.audit_view(), current.audit_view())
+        return current
+    budget = _budget(uow, current.organisation, current.ledger, current.budget_id, lock=True)
     uow.budgets.save_commitment(changed)
-    _recommit(uow, budget, -amount)
-    uow.tx.audit.record(organisation, changed.name, current.audit_view(), changed.audit_view())
+    _recommit(uow, budget, -used)
+    uow.tx.audit.record(current.organisation, changed.name, current.audit_view(), changed.audit_view())
     return changed
 
 
@@ -652,8 +671,11 @@ def match_invoice(
     invoice_id: str,
     *,
     orders: OrderSource,
+    order_commitment: str = "",
     tolerance: Tolerance = DEFAULT_TOLERANCE,
 ) -> Invoice:
+    """Matches the invoice against its order's evidence; an invoice that names no
+    commitment takes `order_commitment` (the order's), when it is of the same ledger."""
     current = get_invoice(uow, organisation, ledger_id, invoice_id, lock=True)
     current.require_received()
     order = current.details.purchase_order
@@ -662,12 +684,17 @@ def match_invoice(
     evidence = orders.evidence(organisation, order)
     if evidence is None:
         raise FailedPrecondition(
-            f"the lines and receipts of purchase order {order} are not available: supply them as match_data",
+            f"purchase order {order} is not an order of the suite's procurement service: "
+            "supply its lines and receipts as match_data",
             reason="ORDER_DATA_UNAVAILABLE",
         )
     found = three_way_match(current.billed_lines(), evidence, tolerance)
+    details = current.details
+    if not details.commitment and _commitment_id(organisation, ledger_id, order_commitment):
+        details = replace(details, commitment=order_commitment)
     matched = replace(
         current,
+        details=details,
         match_state=MatchState.OUT_OF_TOLERANCE if found else MatchState.MATCHED,
         discrepancies=tuple(found),
         info=uow.touched(current.info),
@@ -714,14 +741,11 @@ def approve_invoice(
     )
     commitment_id = _commitment_id(organisation, ledger_id, details.commitment)
     if commitment_id:
+        # Invoices consume the commitment up to what they have billed of it in all, net
+        # like the order it commits; goods receipts may have consumed as much already.
         commitment = _commitment(uow, organisation, ledger_id, commitment_id, lock=True)
-        used = consumable(commitment, sum((line.cost for line in details.lines), ZERO))
-        if used > 0:
-            budget = _budget(uow, organisation, ledger_id, commitment.budget_id, lock=True)
-            consumed = commitment.consuming(used, uow.touched(commitment.info))
-            uow.budgets.save_commitment(consumed)
-            _recommit(uow, budget, -used)
-            uow.tx.audit.record(organisation, consumed.name, commitment.audit_view(), consumed.audit_view())
+        billed = uow.invoices.billed_net(organisation, ledger_id, details.commitment) + details.net_total
+        _consume(uow, commitment, commitment.consuming_to(billed, uow.touched(commitment.info)))
     approved = replace(
         current,
         state=InvoiceState.APPROVED,

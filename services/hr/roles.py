@@ -7,6 +7,8 @@ planner sees the establishment and the statistics, never an individual's record.
 
 from __future__ import annotations
 
+from libs.common.operations import ROLES as OPERATIONS_ROLES
+
 _ESTABLISHMENT_READ = frozenset(
     {
         "hr.posts.get",
@@ -31,6 +33,7 @@ _ALL = frozenset(
         "hr.training.*",
         "hr.vetting.*",
         "hr.statistics.*",
+        "hr.headcount.*",
         "hr.payrecords.*",
         "hr.paygap.*",
         "hr.transfers.*",
@@ -53,5 +56,13 @@ ROLES: dict[str, frozenset[str]] = {
         }
     ),
     # A workforce planner files the Home Office return and publishes the pay gap.
-    "hr.workforce_planner": frozenset({"hr.statistics.*", "hr.paygap.*", *_ESTABLISHMENT_READ}),
+    "hr.workforce_planner": frozenset(
+        {"hr.statistics.*", "hr.headcount.*", "hr.paygap.*", *_ESTABLISHMENT_READ}
+    ),
+    # The finance service's own calls (allocating a unit's costs by its members' workforce,
+    # on behalf of the unit): headcount and FTE, nothing about anyone.
+    "service.finance": frozenset({"hr.headcount.get"}),
+    # Shared-service operations staff and auditors: this service's outbox and audit log
+    # (libs/common/operations.py).
+    **OPERATIONS_ROLES,
 }

@@ -27,6 +27,7 @@ def catalogue() -> RoleCatalogue:
 def build(settings: Settings, page_secret: bytes, grants: GrantSource) -> ServiceApp:
     kernel = build_kernel(NAME, settings, page_secret, grants, KERNEL, catalogue=catalogue())
     relay = OutboxRelay(NAME, kernel.db, KERNEL, HANDLERS, settings.relay_settings())
+    kernel.on_published = relay.wake
     servicer = ProcurementServicer(kernel, settings.ocds_prefix, relay)
 
     def register(server: grpc.aio.Server) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from libs.common.operations import ROLES as OPERATIONS_ROLES
 from services.procurement.domain.policy import BUDGET_HOLDER, CHIEF_FINANCE_OFFICER, SENIOR_BUDGET_HOLDER
 
 # Beyond the methods' own permissions: who may read OFFICIAL-SENSITIVE supplier bank details.
@@ -58,4 +59,10 @@ ROLES: dict[str, frozenset[str]] = {
     ),
     # Finance staff see the register with bank details, and the orders they pay.
     "finance.payables": frozenset({READ_BANK_DETAILS, *_READ_REGISTER, *_READ_ORDERING}),
+    # The finance service's own calls (the three-way match, on behalf of the invoice's
+    # organisation): it reads orders, with their lines and what was received, and no more.
+    "service.finance": frozenset({"procurement.orders.get"}),
+    # Shared-service operations staff and auditors: this service's outbox and audit log
+    # (libs/common/operations.py).
+    **OPERATIONS_ROLES,
 }

@@ -487,6 +487,7 @@ def amend_purchase_order(
 # Events procurement publishes to finance (delivered by its outbox relay).
 RAISE_COMMITMENT = "finance.commitments.raise"
 RELEASE_COMMITMENT = "finance.commitments.release"
+CONSUME_COMMITMENT = "finance.commitments.consume"
 _BUDGET_PARTS = 6  # organisations/{code}/ledgers/{ledger}/budgets/{budget}
 
 
@@ -582,8 +583,9 @@ def end_purchase_order(
     updated = (
         current.cancelled(check_reason(reason), info) if cancel else current.closed(reason.strip(), info)
     )
-    if cancel and current.commitment:
-        # What remains of the commitment goes back to the budget.
+    if current.commitment:
+        # Cancelled, or closed (short or in full): nothing more will be received, so what
+        # remains of the commitment goes back to the budget.
         uow.tx.outbox.publish(RELEASE_COMMITMENT, current.name, {"commitment": current.commitment})
     return _changed_order(uow, current, updated)
 
@@ -609,6 +611,18 @@ def receive_goods(
     _changed_order(uow, order, updated)
     uow.receipts.add(receipt)
     uow.audit(organisation, receipt.name, None, receipt)
+    if order.commitment:
+        # What has arrived uses the commitment: finance consumes it up to the value
+        # received so far (cumulative, so a repeat or a late delivery counts once).
+        uow.tx.outbox.publish(
+            CONSUME_COMMITMENT,
+            order.name,
+            {
+                "commitment": order.commitment,
+                "receipt": receipt.name,
+                "consumed_to": str(updated.received_net),
+            },
+        )
     return receipt
 
 

@@ -1,4 +1,7 @@
-"""Administrative commands that run as the database owner, outside any tenant scope."""
+"""Administrative commands that run as the database owner, outside any tenant scope.
+
+The operations API (libs/common/operations.py) does the same through each service, for
+the console, within the caller's scope; both share its functions."""
 
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ from libs.common.config import Settings
 from libs.common.context import Call, Principal
 from libs.common.db import ALL_ORGANISATIONS, Database, make_engine
 from libs.common.kernel_tables import KernelTables
-from libs.common.outbox import OutboxEvent, discard_event, list_events, retry_event
+from libs.common.operations import events_of, release_event
+from libs.common.outbox import OutboxEvent
 from services.suite.registry import SERVICE_APPS
 
 KERNELS: dict[str, KernelTables] = {m.NAME: m.KERNEL for m in SERVICE_APPS}
@@ -42,7 +46,7 @@ def outbox_events(
         db = _owner_db(settings, name)
         try:
             with db.session(ALL_ORGANISATIONS, write=False) as session:
-                events = list_events(session, KERNELS[name], tuple(states))
+                events = events_of(session, KERNELS[name], states)
         finally:
             db.dispose()
         for event in events:
@@ -65,10 +69,7 @@ def change_outbox_event(
             tables = KERNELS[service]
             call = _operator_call("retry" if discard_reason is None else "discard")
             audit = AuditLog(session, tables, call)
-            if discard_reason is None:
-                event = retry_event(session, tables, audit, event_id)
-            else:
-                event = discard_event(session, tables, audit, event_id, discard_reason)
+            event = release_event(session, tables, audit, event_id, discard_reason)
             session.commit()
             return event
     finally:

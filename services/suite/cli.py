@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from libs.common.config import Settings
+from services.console.cli import console_command
 from services.gateway.cli import gateway_command
 from services.hr.cli import app as hr_cli
 from services.suite.deploy import app as deploy_cli
@@ -32,6 +33,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(deploy_cli, name="deploy")
 app.add_typer(outbox_cli, name="outbox")
 app.command("gateway")(gateway_command)
+app.command("console")(console_command)
 console = Console()
 
 DataDir = Annotated[
@@ -78,6 +80,7 @@ def serve(  # noqa: PLR0917
     from libs.common.metrics import serve_metrics
     from libs.common.server import run_until_signal
     from libs.common.tracing import configure_tracing, shutdown_tracing
+    from services.console.cli import start_console_beside
     from services.gateway.cli import start_beside
     from services.suite.runtime import SERVICES, start_suite
     from services.suite.runtime import migrate as run_migrations
@@ -113,10 +116,15 @@ def serve(  # noqa: PLR0917
             console.print(f"[bold]{s.app.name}[/bold] listening on {s.address}")
         # The HTTP/JSON gateway (issue 10) beside the whole suite, in the first process only.
         stop_gateway = None if service or worker_index else await start_beside(settings, servers, console)
+        # The web admin console (issue 10) likewise.
+        stop_console = (
+            None if service or worker_index else await start_console_beside(settings, servers, console)
+        )
         console.print("Ctrl-C stops the services.", style="dim")
         await run_until_signal(servers, settings.shutdown_grace_seconds)
-        if stop_gateway is not None:
-            await stop_gateway()
+        for stop in (stop_console, stop_gateway):
+            if stop is not None:
+                await stop()
 
     try:
         asyncio.run(main())

@@ -72,7 +72,7 @@ def test_the_validator_rejects_what_it_should(rendered: dict[str, list[dict[str,
 def test_pods_are_restricted_and_probed(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
     deployments = _objects(rendered, overlay, "Deployment")
     jobs = _objects(rendered, overlay, "Job")
-    assert set(deployments) == {*SERVICES, "gateway"}  # the gateway: tests/deploy/test_gateway_manifests.py
+    assert set(deployments) == {*SERVICES, "gateway", "console"}  # test_{gateway,console}_manifests.py
     assert set(jobs) == {"backoffice-migrate"}
     for name, obj in {**deployments, **jobs}.items():
         pod = obj["spec"]["template"]["spec"]

@@ -12,7 +12,7 @@ from decimal import Decimal
 import grpc
 import pytest
 
-from backoffice.finance.v1 import budget_pb2
+from backoffice.finance.v1 import budget_pb2, payables_pb2
 from backoffice.finance.v1 import finance_service_pb2 as fpb
 from backoffice.procurement.v1 import procurement_service_pb2 as pb
 from backoffice.procurement.v1 import purchase_order_pb2
@@ -26,9 +26,10 @@ from libs.common.server import RunningServer, create_server
 from services.finance import app as finance_app
 from services.suite.admin import change_outbox_event, outbox_events
 from services.suite.runtime import SERVICE_ROLES, page_secret
-from tests.finance.books import amount, check_books_balance, set_up_books
-from tests.procurement.helpers import approved, contract, line, supplier
-from tests.support import UNIT, WEST_YORKSHIRE, Caller, Suite, failure, running_suite
+from tests.finance.books import amount, check_books_balance
+from tests.procurement.helpers import approved, line
+from tests.procurement.p2p import World, wait_until
+from tests.support import WEST_YORKSHIRE, Suite, failure, running_suite
 
 WY = WEST_YORKSHIRE
 PENDING = purchase_order_pb2.PURCHASE_ORDER_STATE_PENDING_COMMITMENT
@@ -45,71 +46,6 @@ def p2p(settings: Settings) -> Iterator[Suite]:
     settings.outbox_timeout_seconds = 3
     with running_suite(settings, migrated=True) as s:
         yield s
-
-
-class World:
-    def __init__(self, suite: Suite, budget_amount: str = "10000.00") -> None:
-        self.suite = suite
-        self.books = set_up_books(suite, WY)
-        self.holder = suite.caller(WY, "finance.budget_holder", subject="holder")
-        self.budget = self.books.officer.finance.CreateBudget(
-            fpb.CreateBudgetRequest(
-                parent=self.books.cc,
-                budget=budget_pb2.Budget(
-                    cost_centre="LP100", account="5100", period="2025-02", amount=_gbp(budget_amount)
-                ),
-            )
-        )
-        officer = suite.caller(UNIT, "procurement.commercial", subject="commercial")
-        self.requester = suite.caller(WY, "procurement.requester", subject="requester")
-        self.approver = suite.caller(WY, "procurement.senior_budget_holder", subject="approver")
-        self.buyer = suite.caller(WY, "procurement.buyer", subject="buyer")
-        self.framework = contract(officer, supplier(officer).name, [WY])
-
-    def order(self, quantity: str, price: str = "100.00") -> purchase_order_pb2.PurchaseOrder:
-        r = approved(self.requester, self.approver, WY, line(quantity=quantity, price=price))
-        created: purchase_order_pb2.PurchaseOrder = self.buyer.procurement.CreatePurchaseOrder(
-            pb.CreatePurchaseOrderRequest(
-                parent=f"organisations/{WY}",
-                purchase_order=purchase_order_pb2.PurchaseOrder(
-                    requisition=r.name, contract=self.framework.name, budget=self.budget.name
-                ),
-            )
-        )
-        return created
-
-    def issue(
-        self, po: purchase_order_pb2.PurchaseOrder, caller: Caller | None = None, **kw: str
-    ) -> purchase_order_pb2.PurchaseOrder:
-        issued: purchase_order_pb2.PurchaseOrder = (caller or self.buyer).procurement.IssuePurchaseOrder(
-            pb.IssuePurchaseOrderRequest(name=po.name, **kw)
-        )
-        return issued
-
-    def get(self, name: str) -> purchase_order_pb2.PurchaseOrder:
-        got: purchase_order_pb2.PurchaseOrder = self.buyer.procurement.GetPurchaseOrder(
-            pb.GetPurchaseOrderRequest(name=name)
-        )
-        return got
-
-    def committed(self) -> Decimal:
-        b = self.holder.finance.GetBudget(fpb.GetBudgetRequest(name=self.budget.name))
-        return amount(b.committed)
-
-
-def _gbp(text: str) -> object:
-    from tests.finance.books import gbp
-
-    return gbp(text)
-
-
-def _wait(check: Callable[[], bool], seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting")
 
 
 def _server(suite: Suite, name: str) -> RunningServer:
@@ -155,7 +91,7 @@ def test_issue_commits_the_budget_in_the_same_call(p2p: Suite) -> None:
         got = w.holder.finance.GetCommitment(fpb.GetCommitmentRequest(name=issued.commitment))
         return bool(got.state == budget_pb2.COMMITMENT_STATE_CLOSED)
 
-    _wait(released)
+    wait_until(released)
     assert w.committed() == Decimal("6000.00")
     # An order without a budget issues as before, with no commitment.
     r = approved(w.requester, w.approver, WY, line(quantity="1"))
@@ -235,7 +171,7 @@ def test_finance_down_then_up_every_commitment_arrives_once(p2p: Suite) -> None:
 
     restarted = p2p.run(_restart_finance(p2p, port))
     p2p.servers[p2p.servers.index(finance)] = restarted
-    _wait(lambda: all(w.get(po.name).state == ISSUED for po in orders))
+    wait_until(lambda: all(w.get(po.name).state == ISSUED for po in orders))
     assert crashed
 
     commitments = [w.get(po.name).commitment for po in orders]
@@ -261,7 +197,7 @@ def test_a_refused_event_parks_and_is_retried_after_the_fix(p2p: Suite) -> None:
     def parked() -> list[OutboxEvent]:
         return [e for _, e in outbox_events(p2p.settings, ["procurement"], (PARKED,))]
 
-    _wait(lambda: bool(parked()))
+    wait_until(lambda: bool(parked()))
     (event,) = parked()
     assert event.key == po.name and event.last_error.startswith("PERMISSION_DENIED")
     time.sleep(0.5)
@@ -269,7 +205,7 @@ def test_a_refused_event_parks_and_is_retried_after_the_fix(p2p: Suite) -> None:
 
     catalogue._roles["service.procurement"] = granted
     assert change_outbox_event(p2p.settings, "procurement", event.id).state == "PENDING"
-    _wait(lambda: w.get(po.name).state == ISSUED)
+    wait_until(lambda: w.get(po.name).state == ISSUED)
     assert w.committed() == Decimal("1000.00")
 
 
@@ -317,7 +253,7 @@ def test_randomised_orders_with_finance_restarts_match_to_the_penny(p2p: Suite) 
         events = [e for _, e in outbox_events(p2p.settings, ["procurement"], ())]
         return all(e.state == DELIVERED for e in events)
 
-    _wait(settled, seconds=120)
+    wait_until(settled, seconds=120)
     expected = Decimal(0)
     for po in orders:
         got = w.get(po.name)
@@ -338,3 +274,91 @@ def test_randomised_orders_with_finance_restarts_match_to_the_penny(p2p: Suite) 
         1 for po in orders if w.get(po.name).state != DRAFT
     )
     check_books_balance(p2p, WY)
+
+
+def test_receipts_and_invoices_consume_the_commitment_once(p2p: Suite) -> None:
+    """Goods received and invoices approved both use the order's commitment, never twice:
+    the commitment is consumed up to the larger of what has arrived and what is billed."""
+    w = World(p2p)
+    po = w.issue(w.order("10"))  # 10 x 100.00 = 1,000.00
+    assert po.state == ISSUED and w.committed() == Decimal("1000.00")
+
+    w.receive(po.name, "4")
+    wait_until(lambda: amount(w.commitment(po.commitment).consumed) == Decimal("400.00"))
+    assert w.committed() == Decimal("600.00")
+
+    # Finance reads the order and its receipts from procurement: no match data supplied.
+    first = w.invoice(po.name, "INV-1", "4")
+    matched = w.match(first.name)
+    assert matched.match_state == payables_pb2.MATCH_STATE_MATCHED and not matched.discrepancies
+    assert matched.commitment == po.commitment  # taken from the order
+    w.approve(first.name)
+    c = w.commitment(po.commitment)
+    assert (amount(c.consumed), amount(c.open_amount)) == (Decimal("400.00"), Decimal("600.00"))
+
+    # Billed before it arrived: out of tolerance until the goods come.
+    second = w.invoice(po.name, "INV-2", "6")
+    early = w.match(second.name)
+    assert early.match_state == payables_pb2.MATCH_STATE_OUT_OF_TOLERANCE
+    assert [d.code for d in early.discrepancies] == ["QUANTITY_NOT_RECEIVED"]
+    w.receive(po.name, "6")
+    wait_until(lambda: w.commitment(po.commitment).state == budget_pb2.COMMITMENT_STATE_CLOSED)
+    assert w.match(second.name).match_state == payables_pb2.MATCH_STATE_MATCHED
+    w.approve(second.name)
+    c = w.commitment(po.commitment)
+    assert (amount(c.consumed), amount(c.released)) == (Decimal("1000.00"), Decimal(0))
+    budget = w.holder.finance.GetBudget(fpb.GetBudgetRequest(name=w.budget.name))
+    assert (amount(budget.actual), amount(budget.committed)) == (Decimal("1000.00"), Decimal(0))
+    check_books_balance(p2p, WY)
+
+
+def test_closing_short_releases_what_was_not_received(p2p: Suite) -> None:
+    w = World(p2p)
+    po = w.issue(w.order("10"))
+    w.receive(po.name, "3")
+    wait_until(lambda: amount(w.commitment(po.commitment).consumed) == Decimal("300.00"))
+    current = w.get(po.name)
+    w.buyer.procurement.ClosePurchaseOrder(
+        pb.ClosePurchaseOrderRequest(name=po.name, reason="supplier discontinued the line", etag=current.etag)
+    )
+    wait_until(lambda: w.commitment(po.commitment).state == budget_pb2.COMMITMENT_STATE_CLOSED)
+    c = w.commitment(po.commitment)
+    assert (amount(c.consumed), amount(c.released)) == (Decimal("300.00"), Decimal("700.00"))
+    assert w.committed() == Decimal(0)
+
+
+def test_the_match_says_when_procurement_cannot_help(p2p: Suite) -> None:
+    w = World(p2p)
+    unknown = w.invoice(f"organisations/{WY}/purchaseOrders/po-nowhere", "INV-X", "1")
+    f = failure(w.match, unknown.name)
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "ORDER_NOT_FOUND"
+    # Another organisation's order is not one finance may read for this invoice.
+    foreign = w.invoice("organisations/E23000011/purchaseOrders/po-1", "INV-Y", "1")
+    f = failure(w.match, foreign.name)
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "ORDER_DATA_UNAVAILABLE"
+    po = w.issue(w.order("2"))
+    waiting = w.invoice(po.name, "INV-Z", "2")
+    p2p.run(_server(p2p, "procurement").stop(1))
+    f = failure(w.match, waiting.name)
+    assert f.code is grpc.StatusCode.UNAVAILABLE and f.reason == "DEPENDENCY_UNAVAILABLE"
+    assert w.clerk.finance.GetInvoice(fpb.GetInvoiceRequest(name=waiting.name)).match_state == (
+        payables_pb2.MATCH_STATE_UNSPECIFIED
+    )
+
+
+def test_the_finance_service_reads_orders_for_the_invoice_organisation_only(p2p: Suite) -> None:
+    w = World(p2p)
+    po = w.order("1")
+    for_wy = p2p.caller_with_token(
+        p2p.issuer.mint("finance", WY, ["service.finance"], kind=PrincipalKind.SERVICE)
+    )
+    assert for_wy.procurement.GetPurchaseOrder(pb.GetPurchaseOrderRequest(name=po.name)).name == po.name
+    denied = failure(
+        for_wy.procurement.ListPurchaseOrders, pb.ListPurchaseOrdersRequest(parent=f"organisations/{WY}")
+    )
+    assert denied.code is grpc.StatusCode.PERMISSION_DENIED and denied.reason == "MISSING_PERMISSION"
+    for_other = p2p.caller_with_token(
+        p2p.issuer.mint("finance", "E23000011", ["service.finance"], kind=PrincipalKind.SERVICE)
+    )
+    f = failure(for_other.procurement.GetPurchaseOrder, pb.GetPurchaseOrderRequest(name=po.name))
+    assert f.code is grpc.StatusCode.NOT_FOUND

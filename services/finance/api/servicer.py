@@ -19,9 +19,10 @@ from backoffice.finance.v1 import (
 )
 from backoffice.finance.v1 import finance_service_pb2 as pb
 from libs.common.access import RoleCatalogue
-from libs.common.errors import FieldViolation, InvalidArgument
+from libs.common.errors import FieldViolation, InvalidArgument, Violations
 from libs.common.grpc_types import RpcContext
 from libs.common.names import ChildName, OrganisationName
+from libs.common.peers import Peers
 from libs.common.proto_mapping import (
     audit_metadata,
     date_from_proto,
@@ -31,6 +32,7 @@ from libs.common.proto_mapping import (
 )
 from libs.common.service import ServiceKernel
 from services.finance import service
+from services.finance.api.collaborators import HrWorkforce, ProcurementOrders, WorkforceBasis, suite_order
 from services.finance.api.names import LedgerChildName, LedgerName
 from services.finance.domain.budgets import BudgetPosition, Commitment
 from services.finance.domain.chart import (
@@ -486,10 +488,36 @@ def _in_organisation(ledger: LedgerName, organisation: str, field_path: str) -> 
         raise InvalidArgument.single(field_path, f"must be a ledger of organisations/{organisation}")
 
 
+_WORKFORCE_BASES = {
+    pb.ALLOCATION_BASIS_HEADCOUNT: WorkforceBasis.HEADCOUNT,
+    pb.ALLOCATION_BASIS_FTE: WorkforceBasis.FTE,
+}
+
+
+def _workforce_request(request: pb.AllocateCostsRequest) -> dt.date:
+    """The as-at date of a workforce allocation, whose shares name members only."""
+    v = Violations()
+    as_at = None
+    if not request.HasField("as_at_date"):
+        v.add("as_at_date", "is required with a workforce basis")
+    else:
+        try:
+            as_at = _date(request.as_at_date, "as_at_date")
+        except InvalidArgument as err:
+            v.extend("", err.violations)
+    for i, s in enumerate(request.shares):
+        v.check(not s.HasField("driver"), f"shares[{i}].driver", "HR gives the drivers: leave it empty")
+    v.raise_if_any()
+    assert as_at is not None
+    return as_at
+
+
 class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
-    def __init__(self, kernel: ServiceKernel, catalogue: RoleCatalogue) -> None:
+    def __init__(self, kernel: ServiceKernel, catalogue: RoleCatalogue, peers: Peers, timeout: float) -> None:
         self.k = kernel
         self.catalogue = catalogue
+        self.orders = ProcurementOrders(peers, timeout)
+        self.workforce = HrWorkforce(peers, timeout)
 
     # --- ledgers and chart ---------------------------------------------------------------
 
@@ -854,7 +882,8 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
         self, request: pb.ConsumeCommitmentRequest, context: RpcContext
     ) -> budget_pb2.Commitment:
         name = LedgerChildName.parse(request.name, "commitments")
-        amount = _money(request.amount, "amount")
+        amount = _money(request.amount, "amount") if request.HasField("amount") else None
+        consumed_to = _money(request.consumed_to, "consumed_to") if request.HasField("consumed_to") else None
         scope = await self.k.scope_of(str(name), name.organisation)
         return await self.k.write(
             scope,
@@ -867,6 +896,7 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
                     name.ledger,
                     name.id,
                     amount=amount,
+                    consumed_to=consumed_to,
                     etag=request.etag,
                 )
             ),
@@ -922,17 +952,34 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
         self, request: pb.MatchInvoiceRequest, context: RpcContext
     ) -> payables_pb2.Invoice:
         name = LedgerChildName.parse(request.name, "invoices")
-        # TODO(issue 7): read the order and its receipts from procurement's API through an
-        # OrderSource adapter; until then the caller supplies them as match_data.
-        orders = SuppliedOrderSource(match_evidence(request))
+        supplied = match_evidence(request)
         scope = await self.k.scope_of(str(name), name.organisation)
+        commitment = ""
+        if supplied is None:
+            # Read before the write transaction: no lock is held while procurement answers.
+            invoice = await self.k.read(
+                scope,
+                lambda tx: service.get_invoice(
+                    service.FinanceUnitOfWork(tx), name.organisation, name.ledger, name.id
+                ),
+            )
+            order = invoice.details.purchase_order
+            if order and suite_order(name.organisation, order):
+                placed = await self.orders.read(name.organisation, order)
+                supplied, commitment = placed.evidence, placed.commitment
+        orders = SuppliedOrderSource(supplied)
         return await self.k.write(
             scope,
             request,
             payables_pb2.Invoice,
             lambda tx: invoice_to_proto(
                 service.match_invoice(
-                    service.FinanceUnitOfWork(tx), name.organisation, name.ledger, name.id, orders=orders
+                    service.FinanceUnitOfWork(tx),
+                    name.organisation,
+                    name.ledger,
+                    name.id,
+                    orders=orders,
+                    order_commitment=commitment,
                 )
             ),
         )
@@ -1081,14 +1128,19 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
             cost_centre=request.cost_centre,
             prefix="allocation",
         )
-        shares = [
-            (
-                OrganisationName.parse(s.organisation, f"shares[{i}].organisation").code,
-                _decimal(s.driver, f"shares[{i}].driver"),
-            )
+        members = [
+            OrganisationName.parse(s.organisation, f"shares[{i}].organisation").code
             for i, s in enumerate(request.shares)
         ]
+        basis = _WORKFORCE_BASES.get(request.basis)
         scope = await self.k.require_in(parent.code)
+        if basis is None:
+            drivers = [_decimal(s.driver, f"shares[{i}].driver") for i, s in enumerate(request.shares)]
+        else:
+            as_at = _workforce_request(request)
+            # Before the write transaction: no lock is held while HR answers.
+            drivers = await self.workforce.drivers(parent.code, members, as_at, basis)
+        shares = list(zip(members, drivers, strict=True))
         return await self.k.write(
             scope,
             request,
@@ -1097,7 +1149,11 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
                 recharges=[
                     recharge_to_proto(r)
                     for r in service.allocate_costs(service.FinanceUnitOfWork(tx), parent.code, given, shares)
-                ]
+                ],
+                shares=[
+                    pb.AllocationShare(organisation=f"organisations/{m}", driver=_decimal_out(d))
+                    for m, d in shares
+                ],
             ),
         )
 

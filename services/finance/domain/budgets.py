@@ -144,11 +144,14 @@ class Commitment:
             )
         return replace(self, consumed=self.consumed + amount, info=info)
 
+    def consuming_to(self, level: Decimal, info: RecordInfo) -> Commitment:
+        """Consumed up to `level`, a cumulative sum (what receipts, or invoices, have used of
+        it so far): the consumed sum becomes at least `level`, within what is open. A level
+        already reached, or a commitment closed meanwhile, changes nothing, so receipts and
+        invoices against the same order never count twice, and a repeat counts once."""
+        used = min(max(level - self.consumed, ZERO), max(self.open_amount, ZERO))
+        return self if used == 0 else replace(self, consumed=self.consumed + used, info=info)
+
     def releasing(self, info: RecordInfo) -> Commitment:
         self._require_open()
         return replace(self, released=self.released + self.open_amount, info=info)
-
-
-def consumable(commitment: Commitment, amount: Decimal) -> Decimal:
-    """What an invoice of `amount` consumes of a commitment: at most what is open."""
-    return min(max(commitment.open_amount, ZERO), amount)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Date, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from libs.common.db import PartyOwned, TenantOwned, new_metadata
@@ -184,6 +184,7 @@ class InvoiceRow(TenantOwned, Recorded, Base):
     __tablename__ = "invoices"
     __table_args__ = (
         UniqueConstraint("organisation_code", "ledger_id", "supplier", "supplier_invoice_number"),
+        Index("ix_invoices_commitment", "organisation_code", "ledger_id", "commitment"),
     )
 
     organisation_code: Mapped[str] = mapped_column(String(9), primary_key=True)

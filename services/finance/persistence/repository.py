@@ -735,6 +735,9 @@ class InvoiceRepository(Protocol):
         self, organisation: str, ledger_id: str, start: dt.date, end: dt.date
     ) -> list[Invoice]: ...
     def add_payment_run(self, run: PaymentRun) -> None: ...
+    def billed_net(self, organisation: str, ledger_id: str, commitment: str) -> Decimal:
+        """The net sum of the approved (or paid) invoices against a commitment."""
+        ...
 
 
 def _invoice(row: InvoiceRow, lines: list[InvoiceLineRow]) -> Invoice:
@@ -910,6 +913,24 @@ class SqlInvoiceRepository:
             InvoiceRow.posting_date <= end,
         )
         return self._hydrate(list(self._session.scalars(stmt)))
+
+    def billed_net(self, organisation: str, ledger_id: str, commitment: str) -> Decimal:
+        stmt = (
+            select(func.coalesce(func.sum(InvoiceLineRow.net_pence), 0))
+            .join(
+                InvoiceRow,
+                (InvoiceRow.organisation_code == InvoiceLineRow.organisation_code)
+                & (InvoiceRow.ledger_id == InvoiceLineRow.ledger_id)
+                & (InvoiceRow.id == InvoiceLineRow.invoice_id),
+            )
+            .where(
+                InvoiceRow.organisation_code == organisation,
+                InvoiceRow.ledger_id == ledger_id,
+                InvoiceRow.commitment == commitment,
+                InvoiceRow.state.in_((InvoiceState.APPROVED.value, InvoiceState.PAID.value)),
+            )
+        )
+        return from_pence(int(self._session.scalar(stmt) or 0))
 
     def add_payment_run(self, run: PaymentRun) -> None:
         self._session.add(

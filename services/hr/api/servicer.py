@@ -24,7 +24,7 @@ from libs.common.filtering import Comparison, FieldType, parse_filter
 from libs.common.grpc_types import RpcContext
 from libs.common.names import ChildName, OrganisationName
 from libs.common.paging import JsonKey, PageRequest
-from libs.common.proto_mapping import date_from_proto, date_to_proto, mask_paths
+from libs.common.proto_mapping import date_from_proto, date_to_proto, decimal_to_proto, mask_paths
 from libs.common.service import ServiceKernel, Transaction
 from services.hr import service
 from services.hr.api import mapping as m
@@ -652,6 +652,20 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
         )
 
     # Statistics and the gender pay gap
+
+    async def GetHeadcount(
+        self, request: pb.GetHeadcountRequest, context: RpcContext
+    ) -> reporting_pb2.Headcount:
+        parent = OrganisationName.parse(request.parent)
+        day = _required_date(request.as_at_date, "as_at_date")
+        # Organisations are public: a caller without the agreement learns why (NO_AGREEMENT).
+        scope = await self.k.require_in(parent.code)
+        found = await self.k.read(
+            scope, lambda tx: service.workforce_statistics(HrUnitOfWork(tx), parent.code, day)
+        )
+        return reporting_pb2.Headcount(
+            as_at_date=date_to_proto(day), headcount=found.headcount, fte=decimal_to_proto(found.fte)
+        )
 
     async def GetWorkforceStatistics(
         self, request: pb.GetWorkforceStatisticsRequest, context: RpcContext

@@ -33,6 +33,15 @@ class Breakdown:
     by_sex: tuple[Figure, ...]
     by_ethnic_group: tuple[Figure, ...]
 
+    @property
+    def headcount(self) -> int:
+        """Everyone counted, once: the worker-type figures partition them."""
+        return sum(f.headcount for f in self.by_worker_type)
+
+    @property
+    def fte(self) -> Decimal:
+        return sum((f.fte for f in self.by_worker_type), ZERO)
+
 
 @dataclass(frozen=True)
 class Counted:

@@ -8,20 +8,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import grpc
-from google.type import money_pb2
 
 from backoffice.finance.v1 import budget_pb2, finance_service_pb2, finance_service_pb2_grpc
 from libs.common.outbox import Delivery, Handler, OutboxEvent, Settle, error_reason
+from libs.common.proto_mapping import money_to_proto
 from libs.common.service import Transaction
 from services.procurement import service
 from services.procurement.service import ProcurementUnitOfWork
-
-_NANOS = Decimal(1_000_000_000)
-
-
-def _money(amount: Decimal) -> money_pb2.Money:
-    units = int(amount)
-    return money_pb2.Money(currency_code="GBP", units=units, nanos=int((amount - units) * _NANOS))
 
 
 def _stub(delivery: Delivery) -> finance_service_pb2_grpc.FinanceServiceAsyncStub:
@@ -42,7 +35,7 @@ async def raise_commitment(event: OutboxEvent, delivery: Delivery) -> Settle:
                 parent=ledger,
                 commitment=budget_pb2.Commitment(
                     budget=budget,
-                    amount=_money(Decimal(str(event.payload["amount"]))),
+                    amount=money_to_proto(Decimal(str(event.payload["amount"]))),
                     reference=str(event.payload["order"]),
                 ),
                 override_reason=str(event.payload.get("override_reason", "")),
@@ -86,7 +79,21 @@ async def release_commitment(event: OutboxEvent, delivery: Delivery) -> Settle |
     return None
 
 
+async def consume_commitment(event: OutboxEvent, delivery: Delivery) -> Settle | None:
+    await _stub(delivery).ConsumeCommitment(
+        finance_service_pb2.ConsumeCommitmentRequest(
+            name=str(event.payload["commitment"]),
+            consumed_to=money_to_proto(Decimal(str(event.payload["consumed_to"]))),
+            request_id=event.id,
+        ),
+        metadata=delivery.metadata,
+        timeout=delivery.timeout,
+    )
+    return None
+
+
 HANDLERS: dict[str, Handler] = {
     service.RAISE_COMMITMENT: raise_commitment,
+    service.CONSUME_COMMITMENT: consume_commitment,
     service.RELEASE_COMMITMENT: release_commitment,
 }

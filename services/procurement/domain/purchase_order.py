@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from libs.common.errors import FailedPrecondition, InvalidArgument, Violations
-from libs.common.money import ZERO
+from libs.common.money import ZERO, to_pennies
 from libs.common.records import RecordInfo
 from services.procurement.domain.requisition import Line, Totals
 from services.procurement.domain.transitions import refuse
@@ -94,6 +94,19 @@ class PurchaseOrder:
     @property
     def totals(self) -> Totals:
         return Totals.of(line.item for line in self.lines)
+
+    @property
+    def received_net(self) -> Decimal:
+        """The net value of what has been received, at the order's prices and never more
+        than ordered per line: what receipts have used of the order's commitment. Once all
+        is received it is the order's net total, to the penny."""
+        return sum(
+            (
+                to_pennies(min(line.received, line.item.quantity) * line.item.unit_price)
+                for line in self.lines
+            ),
+            ZERO,
+        )
 
     def _require(self, action: str, *states: PurchaseOrderState) -> None:
         if self.state not in states:

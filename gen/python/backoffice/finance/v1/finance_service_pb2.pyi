@@ -12,6 +12,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.type import date_pb2 as _date_pb2
 from google.type import decimal_pb2 as _decimal_pb2
 from google.type import money_pb2 as _money_pb2
@@ -25,6 +26,30 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _AllocationBasis:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AllocationBasisEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AllocationBasis.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ALLOCATION_BASIS_UNSPECIFIED: _AllocationBasis.ValueType  # 0
+    """The drivers the shares give (fixed shares)."""
+    ALLOCATION_BASIS_HEADCOUNT: _AllocationBasis.ValueType  # 1
+    """Each member's headcount as at the date (people in service), from HR."""
+    ALLOCATION_BASIS_FTE: _AllocationBasis.ValueType  # 2
+    """Each member's full-time equivalent as at the date, from HR."""
+
+class AllocationBasis(_AllocationBasis, metaclass=_AllocationBasisEnumTypeWrapper):
+    """What an allocation's drivers are."""
+
+ALLOCATION_BASIS_UNSPECIFIED: AllocationBasis.ValueType  # 0
+"""The drivers the shares give (fixed shares)."""
+ALLOCATION_BASIS_HEADCOUNT: AllocationBasis.ValueType  # 1
+"""Each member's headcount as at the date (people in service), from HR."""
+ALLOCATION_BASIS_FTE: AllocationBasis.ValueType  # 2
+"""Each member's full-time equivalent as at the date, from HR."""
+Global___AllocationBasis: _TypeAlias = AllocationBasis  # noqa: Y015
 
 @_typing.final
 class CreateLedgerRequest(_message.Message):
@@ -832,6 +857,7 @@ class ConsumeCommitmentRequest(_message.Message):
     AMOUNT_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CONSUMED_TO_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The commitment."""
     etag: _builtins.str
@@ -840,7 +866,15 @@ class ConsumeCommitmentRequest(_message.Message):
     """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
     @_builtins.property
     def amount(self) -> _money_pb2.Money:
-        """The sum consumed, more than zero and at most the open amount."""
+        """The sum consumed, more than zero and at most the open amount. Give this or
+        `consumed_to`.
+        """
+
+    @_builtins.property
+    def consumed_to(self) -> _money_pb2.Money:
+        """Consume up to this cumulative sum (at least zero): the commitment's consumed sum
+        becomes at least this, capped at what is open. Give this or `amount`.
+        """
 
     def __init__(
         self,
@@ -849,10 +883,11 @@ class ConsumeCommitmentRequest(_message.Message):
         amount: _money_pb2.Money | None = ...,
         etag: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        consumed_to: _money_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "consumed_to", b"consumed_to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "etag", b"etag", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "consumed_to", b"consumed_to", "etag", b"etag", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1049,9 +1084,8 @@ class MatchInvoiceRequest(_message.Message):
     """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
     @_builtins.property
     def match_data(self) -> Global___MatchData:
-        """The order and receipt data to match against. Until finance reads them from
-        procurement's API, the caller supplies them here; without them the match is
-        FAILED_PRECONDITION (`ORDER_DATA_UNAVAILABLE`).
+        """Order and receipt data to match against instead of procurement's, for an order
+        placed outside the suite (procurement has no record of it).
         """
 
     def __init__(
@@ -1344,6 +1378,8 @@ class AllocateCostsRequest(_message.Message):
     COST_CENTRE_FIELD_NUMBER: _builtins.int
     SHARES_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BASIS_FIELD_NUMBER: _builtins.int
+    AS_AT_DATE_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """The unit, as `organisations/{code}`."""
     ledger: _builtins.str
@@ -1356,6 +1392,8 @@ class AllocateCostsRequest(_message.Message):
     """The unit's cost centre code."""
     request_id: _builtins.str
     """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    basis: Global___AllocationBasis.ValueType
+    """What the drivers are: the shares' own (unspecified), or the members' workforce."""
     @_builtins.property
     def amount(self) -> _money_pb2.Money:
         """The sum to allocate, more than zero, in whole pence."""
@@ -1366,7 +1404,11 @@ class AllocateCostsRequest(_message.Message):
 
     @_builtins.property
     def shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___AllocationShare]:
-        """The members and their drivers."""
+        """The members and their drivers (with a workforce basis, the members alone)."""
+
+    @_builtins.property
+    def as_at_date(self) -> _date_pb2.Date:
+        """The day whose workforce counts, with a workforce basis."""
 
     def __init__(
         self,
@@ -1380,10 +1422,12 @@ class AllocateCostsRequest(_message.Message):
         cost_centre: _builtins.str = ...,
         shares: _abc.Iterable[Global___AllocationShare] | None = ...,
         request_id: _builtins.str = ...,
+        basis: Global___AllocationBasis.ValueType = ...,
+        as_at_date: _date_pb2.Date | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "posting_date", b"posting_date"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "as_at_date", b"as_at_date", "posting_date", b"posting_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "cost_centre", b"cost_centre", "description", b"description", "income_account", b"income_account", "ledger", b"ledger", "parent", b"parent", "posting_date", b"posting_date", "request_id", b"request_id", "shares", b"shares"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "as_at_date", b"as_at_date", "basis", b"basis", "cost_centre", b"cost_centre", "description", b"description", "income_account", b"income_account", "ledger", b"ledger", "parent", b"parent", "posting_date", b"posting_date", "request_id", b"request_id", "shares", b"shares"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1396,18 +1440,26 @@ class AllocateCostsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     RECHARGES_FIELD_NUMBER: _builtins.int
+    SHARES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def recharges(self) -> _containers.RepeatedCompositeFieldContainer[_recharge_pb2.Recharge]:
-        """One recharge per member, in the order of the shares."""
+        """One recharge per member whose share is not zero, in the order of the shares."""
+
+    @_builtins.property
+    def shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___AllocationShare]:
+        """The drivers the split used, in the order of the request's shares (with a workforce
+        basis, the figures HR gave).
+        """
 
     def __init__(
         self,
         *,
         recharges: _abc.Iterable[_recharge_pb2.Recharge] | None = ...,
+        shares: _abc.Iterable[Global___AllocationShare] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["recharges", b"recharges"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["recharges", b"recharges", "shares", b"shares"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

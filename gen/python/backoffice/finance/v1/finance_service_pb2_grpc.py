@@ -428,9 +428,13 @@ class FinanceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ConsumeCommitment(self, request, context):
-        """Consumes part or all of an open commitment (as an invoice or receipt does).
-        Errors: INVALID_ARGUMENT (bad amount); NOT_FOUND; FAILED_PRECONDITION
-        (`COMMITMENT_CLOSED`, `EXCEEDS_OPEN_AMOUNT`); ABORTED (`ETAG_MISMATCH`).
+        """Consumes part or all of an open commitment: by an `amount`, or up to a cumulative
+        `consumed_to` (what goods receipts or invoices have used of it so far, as procurement
+        sends on each receipt: a level already reached changes nothing, and no more than is
+        open is consumed, so the same level twice, or out of order, counts once).
+        Errors: INVALID_ARGUMENT (bad amount, or both or neither of amount and consumed_to);
+        NOT_FOUND; FAILED_PRECONDITION (`COMMITMENT_CLOSED`, `EXCEEDS_OPEN_AMOUNT`, for an
+        amount); ABORTED (`ETAG_MISMATCH`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -465,10 +469,13 @@ class FinanceServiceServicer:
 
     def MatchInvoice(self, request, context):
         """Runs the three-way match of an invoice against its purchase order and goods
-        receipts, and records the result on the invoice.
+        receipts, read from procurement's API (as the finance service, on behalf of the
+        invoice's organisation), and records the result on the invoice. An invoice that names
+        no commitment takes the order's.
         Errors: NOT_FOUND; FAILED_PRECONDITION (`NO_PURCHASE_ORDER`, `INVOICE_NOT_RECEIVED`
-        when it is no longer awaiting approval, `ORDER_DATA_UNAVAILABLE` when no order and
-        receipt data can be read); INVALID_ARGUMENT for bad match data.
+        when it is no longer awaiting approval, `ORDER_NOT_FOUND` when procurement has no such
+        order of the organisation); UNAVAILABLE while procurement does not answer (retry);
+        INVALID_ARGUMENT for bad match data.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -536,11 +543,16 @@ class FinanceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AllocateCosts(self, request, context):
-        """Allocates a shared-service unit's costs to its member organisations by a driver
-        (fixed shares, or headcounts the caller supplies) and raises one recharge to each. The
-        shares are split to the penny by largest remainder, so they add up to the amount.
+        """Allocates a shared-service unit's costs to its member organisations by a driver and
+        raises one recharge to each. The driver is the shares' own (fixed shares), or each
+        member's headcount or FTE as at a date, read from HR's API (as the finance service,
+        on behalf of the unit, so each member must have agreed to share `hr.headcount` with
+        it). The shares are split to the penny by largest remainder, so they add up to the
+        amount.
         Errors: INVALID_ARGUMENT (no members, a member twice or equal to the unit, a negative
-        or all-zero driver, bad amount or codes); NOT_FOUND for an unknown ledger;
+        or all-zero driver, a driver given with a workforce basis, no as-at date, bad amount
+        or codes); NOT_FOUND for an unknown ledger; PERMISSION_DENIED (`NO_AGREEMENT`) when a
+        member has not agreed to share its headcount; UNAVAILABLE while HR does not answer;
         FAILED_PRECONDITION as CreateRecharge.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

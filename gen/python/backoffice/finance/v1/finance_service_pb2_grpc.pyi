@@ -148,9 +148,13 @@ class FinanceServiceStub:
     Errors: NOT_FOUND.
     """
     ConsumeCommitment: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.ConsumeCommitmentRequest, _budget_pb2.Commitment]
-    """Consumes part or all of an open commitment (as an invoice or receipt does).
-    Errors: INVALID_ARGUMENT (bad amount); NOT_FOUND; FAILED_PRECONDITION
-    (`COMMITMENT_CLOSED`, `EXCEEDS_OPEN_AMOUNT`); ABORTED (`ETAG_MISMATCH`).
+    """Consumes part or all of an open commitment: by an `amount`, or up to a cumulative
+    `consumed_to` (what goods receipts or invoices have used of it so far, as procurement
+    sends on each receipt: a level already reached changes nothing, and no more than is
+    open is consumed, so the same level twice, or out of order, counts once).
+    Errors: INVALID_ARGUMENT (bad amount, or both or neither of amount and consumed_to);
+    NOT_FOUND; FAILED_PRECONDITION (`COMMITMENT_CLOSED`, `EXCEEDS_OPEN_AMOUNT`, for an
+    amount); ABORTED (`ETAG_MISMATCH`).
     """
     ReleaseCommitment: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.ReleaseCommitmentRequest, _budget_pb2.Commitment]
     """Releases what remains of an open commitment back to the budget, and closes it.
@@ -169,10 +173,13 @@ class FinanceServiceStub:
     """
     MatchInvoice: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.MatchInvoiceRequest, _payables_pb2.Invoice]
     """Runs the three-way match of an invoice against its purchase order and goods
-    receipts, and records the result on the invoice.
+    receipts, read from procurement's API (as the finance service, on behalf of the
+    invoice's organisation), and records the result on the invoice. An invoice that names
+    no commitment takes the order's.
     Errors: NOT_FOUND; FAILED_PRECONDITION (`NO_PURCHASE_ORDER`, `INVOICE_NOT_RECEIVED`
-    when it is no longer awaiting approval, `ORDER_DATA_UNAVAILABLE` when no order and
-    receipt data can be read); INVALID_ARGUMENT for bad match data.
+    when it is no longer awaiting approval, `ORDER_NOT_FOUND` when procurement has no such
+    order of the organisation); UNAVAILABLE while procurement does not answer (retry);
+    INVALID_ARGUMENT for bad match data.
     """
     ApproveInvoice: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.ApproveInvoiceRequest, _payables_pb2.Invoice]
     """Approves an invoice and posts it: expenditure and irrecoverable VAT debited to each
@@ -212,11 +219,16 @@ class FinanceServiceStub:
     Errors: INVALID_ARGUMENT for a bad parent, page size or page token.
     """
     AllocateCosts: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.AllocateCostsRequest, _finance_service_pb2.AllocateCostsResponse]
-    """Allocates a shared-service unit's costs to its member organisations by a driver
-    (fixed shares, or headcounts the caller supplies) and raises one recharge to each. The
-    shares are split to the penny by largest remainder, so they add up to the amount.
+    """Allocates a shared-service unit's costs to its member organisations by a driver and
+    raises one recharge to each. The driver is the shares' own (fixed shares), or each
+    member's headcount or FTE as at a date, read from HR's API (as the finance service,
+    on behalf of the unit, so each member must have agreed to share `hr.headcount` with
+    it). The shares are split to the penny by largest remainder, so they add up to the
+    amount.
     Errors: INVALID_ARGUMENT (no members, a member twice or equal to the unit, a negative
-    or all-zero driver, bad amount or codes); NOT_FOUND for an unknown ledger;
+    or all-zero driver, a driver given with a workforce basis, no as-at date, bad amount
+    or codes); NOT_FOUND for an unknown ledger; PERMISSION_DENIED (`NO_AGREEMENT`) when a
+    member has not agreed to share its headcount; UNAVAILABLE while HR does not answer;
     FAILED_PRECONDITION as CreateRecharge.
     """
     GetTrialBalance: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.GetTrialBalanceRequest, _reports_pb2.TrialBalance]
@@ -365,9 +377,13 @@ class FinanceServiceAsyncStub(FinanceServiceStub):
     Errors: NOT_FOUND.
     """
     ConsumeCommitment: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.ConsumeCommitmentRequest, _budget_pb2.Commitment]  # type: ignore[assignment]
-    """Consumes part or all of an open commitment (as an invoice or receipt does).
-    Errors: INVALID_ARGUMENT (bad amount); NOT_FOUND; FAILED_PRECONDITION
-    (`COMMITMENT_CLOSED`, `EXCEEDS_OPEN_AMOUNT`); ABORTED (`ETAG_MISMATCH`).
+    """Consumes part or all of an open commitment: by an `amount`, or up to a cumulative
+    `consumed_to` (what goods receipts or invoices have used of it so far, as procurement
+    sends on each receipt: a level already reached changes nothing, and no more than is
+    open is consumed, so the same level twice, or out of order, counts once).
+    Errors: INVALID_ARGUMENT (bad amount, or both or neither of amount and consumed_to);
+    NOT_FOUND; FAILED_PRECONDITION (`COMMITMENT_CLOSED`, `EXCEEDS_OPEN_AMOUNT`, for an
+    amount); ABORTED (`ETAG_MISMATCH`).
     """
     ReleaseCommitment: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.ReleaseCommitmentRequest, _budget_pb2.Commitment]  # type: ignore[assignment]
     """Releases what remains of an open commitment back to the budget, and closes it.
@@ -386,10 +402,13 @@ class FinanceServiceAsyncStub(FinanceServiceStub):
     """
     MatchInvoice: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.MatchInvoiceRequest, _payables_pb2.Invoice]  # type: ignore[assignment]
     """Runs the three-way match of an invoice against its purchase order and goods
-    receipts, and records the result on the invoice.
+    receipts, read from procurement's API (as the finance service, on behalf of the
+    invoice's organisation), and records the result on the invoice. An invoice that names
+    no commitment takes the order's.
     Errors: NOT_FOUND; FAILED_PRECONDITION (`NO_PURCHASE_ORDER`, `INVOICE_NOT_RECEIVED`
-    when it is no longer awaiting approval, `ORDER_DATA_UNAVAILABLE` when no order and
-    receipt data can be read); INVALID_ARGUMENT for bad match data.
+    when it is no longer awaiting approval, `ORDER_NOT_FOUND` when procurement has no such
+    order of the organisation); UNAVAILABLE while procurement does not answer (retry);
+    INVALID_ARGUMENT for bad match data.
     """
     ApproveInvoice: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.ApproveInvoiceRequest, _payables_pb2.Invoice]  # type: ignore[assignment]
     """Approves an invoice and posts it: expenditure and irrecoverable VAT debited to each
@@ -429,11 +448,16 @@ class FinanceServiceAsyncStub(FinanceServiceStub):
     Errors: INVALID_ARGUMENT for a bad parent, page size or page token.
     """
     AllocateCosts: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.AllocateCostsRequest, _finance_service_pb2.AllocateCostsResponse]  # type: ignore[assignment]
-    """Allocates a shared-service unit's costs to its member organisations by a driver
-    (fixed shares, or headcounts the caller supplies) and raises one recharge to each. The
-    shares are split to the penny by largest remainder, so they add up to the amount.
+    """Allocates a shared-service unit's costs to its member organisations by a driver and
+    raises one recharge to each. The driver is the shares' own (fixed shares), or each
+    member's headcount or FTE as at a date, read from HR's API (as the finance service,
+    on behalf of the unit, so each member must have agreed to share `hr.headcount` with
+    it). The shares are split to the penny by largest remainder, so they add up to the
+    amount.
     Errors: INVALID_ARGUMENT (no members, a member twice or equal to the unit, a negative
-    or all-zero driver, bad amount or codes); NOT_FOUND for an unknown ledger;
+    or all-zero driver, a driver given with a workforce basis, no as-at date, bad amount
+    or codes); NOT_FOUND for an unknown ledger; PERMISSION_DENIED (`NO_AGREEMENT`) when a
+    member has not agreed to share its headcount; UNAVAILABLE while HR does not answer;
     FAILED_PRECONDITION as CreateRecharge.
     """
     GetTrialBalance: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.GetTrialBalanceRequest, _reports_pb2.TrialBalance]  # type: ignore[assignment]
@@ -705,9 +729,13 @@ class FinanceServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _finance_service_pb2.ConsumeCommitmentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_budget_pb2.Commitment, _abc.Awaitable[_budget_pb2.Commitment]]:
-        """Consumes part or all of an open commitment (as an invoice or receipt does).
-        Errors: INVALID_ARGUMENT (bad amount); NOT_FOUND; FAILED_PRECONDITION
-        (`COMMITMENT_CLOSED`, `EXCEEDS_OPEN_AMOUNT`); ABORTED (`ETAG_MISMATCH`).
+        """Consumes part or all of an open commitment: by an `amount`, or up to a cumulative
+        `consumed_to` (what goods receipts or invoices have used of it so far, as procurement
+        sends on each receipt: a level already reached changes nothing, and no more than is
+        open is consumed, so the same level twice, or out of order, counts once).
+        Errors: INVALID_ARGUMENT (bad amount, or both or neither of amount and consumed_to);
+        NOT_FOUND; FAILED_PRECONDITION (`COMMITMENT_CLOSED`, `EXCEEDS_OPEN_AMOUNT`, for an
+        amount); ABORTED (`ETAG_MISMATCH`).
         """
 
     @_abc_1.abstractmethod
@@ -750,10 +778,13 @@ class FinanceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_payables_pb2.Invoice, _abc.Awaitable[_payables_pb2.Invoice]]:
         """Runs the three-way match of an invoice against its purchase order and goods
-        receipts, and records the result on the invoice.
+        receipts, read from procurement's API (as the finance service, on behalf of the
+        invoice's organisation), and records the result on the invoice. An invoice that names
+        no commitment takes the order's.
         Errors: NOT_FOUND; FAILED_PRECONDITION (`NO_PURCHASE_ORDER`, `INVOICE_NOT_RECEIVED`
-        when it is no longer awaiting approval, `ORDER_DATA_UNAVAILABLE` when no order and
-        receipt data can be read); INVALID_ARGUMENT for bad match data.
+        when it is no longer awaiting approval, `ORDER_NOT_FOUND` when procurement has no such
+        order of the organisation); UNAVAILABLE while procurement does not answer (retry);
+        INVALID_ARGUMENT for bad match data.
         """
 
     @_abc_1.abstractmethod
@@ -835,11 +866,16 @@ class FinanceServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _finance_service_pb2.AllocateCostsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_finance_service_pb2.AllocateCostsResponse, _abc.Awaitable[_finance_service_pb2.AllocateCostsResponse]]:
-        """Allocates a shared-service unit's costs to its member organisations by a driver
-        (fixed shares, or headcounts the caller supplies) and raises one recharge to each. The
-        shares are split to the penny by largest remainder, so they add up to the amount.
+        """Allocates a shared-service unit's costs to its member organisations by a driver and
+        raises one recharge to each. The driver is the shares' own (fixed shares), or each
+        member's headcount or FTE as at a date, read from HR's API (as the finance service,
+        on behalf of the unit, so each member must have agreed to share `hr.headcount` with
+        it). The shares are split to the penny by largest remainder, so they add up to the
+        amount.
         Errors: INVALID_ARGUMENT (no members, a member twice or equal to the unit, a negative
-        or all-zero driver, bad amount or codes); NOT_FOUND for an unknown ledger;
+        or all-zero driver, a driver given with a workforce basis, no as-at date, bad amount
+        or codes); NOT_FOUND for an unknown ledger; PERMISSION_DENIED (`NO_AGREEMENT`) when a
+        member has not agreed to share its headcount; UNAVAILABLE while HR does not answer;
         FAILED_PRECONDITION as CreateRecharge.
         """
 

@@ -1426,6 +1426,34 @@ class ListVettingClearancesResponse(_message.Message):
 Global___ListVettingClearancesResponse: _TypeAlias = ListVettingClearancesResponse  # noqa: Y015
 
 @_typing.final
+class GetHeadcountRequest(_message.Message):
+    """The request of `GetHeadcount`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    AS_AT_DATE_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """The organisation, as `organisations/{code}`."""
+    @_builtins.property
+    def as_at_date(self) -> _date_pb2.Date:
+        """The day to count."""
+
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        as_at_date: _date_pb2.Date | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_at_date", b"as_at_date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_at_date", b"as_at_date", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetHeadcountRequest: _TypeAlias = GetHeadcountRequest  # noqa: Y015
+
+@_typing.final
 class GetWorkforceStatisticsRequest(_message.Message):
     """The request of `GetWorkforceStatistics`."""
 

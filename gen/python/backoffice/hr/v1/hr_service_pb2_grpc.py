@@ -216,6 +216,11 @@ class HrServiceStub:
                 request_serializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.ListVettingClearancesRequest.SerializeToString,
                 response_deserializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.ListVettingClearancesResponse.FromString,
                 _registered_method=True)
+        self.GetHeadcount = channel.unary_unary(
+                '/backoffice.hr.v1.HrService/GetHeadcount',
+                request_serializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.GetHeadcountRequest.SerializeToString,
+                response_deserializer=backoffice_dot_hr_dot_v1_dot_reporting__pb2.Headcount.FromString,
+                _registered_method=True)
         self.GetWorkforceStatistics = channel.unary_unary(
                 '/backoffice.hr.v1.HrService/GetWorkforceStatistics',
                 request_serializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.GetWorkforceStatisticsRequest.SerializeToString,
@@ -593,6 +598,16 @@ class HrServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetHeadcount(self, request, context):
+        """Returns an organisation's headcount and FTE in service on a date, and nothing else:
+        what a shared-service unit needs to allocate its costs to the forces it serves, without
+        seeing anyone's rank, sex or ethnicity (function `hr.headcount`).
+        Errors: INVALID_ARGUMENT for a missing or impossible date.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetWorkforceStatistics(self, request, context):
         """Returns headcount and FTE in post on a date by worker type, rank, sex and ethnic group,
         in the shape of the Home Office police workforce tables.
@@ -845,6 +860,11 @@ def add_HrServiceServicer_to_server(servicer, server):
                     servicer.ListVettingClearances,
                     request_deserializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.ListVettingClearancesRequest.FromString,
                     response_serializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.ListVettingClearancesResponse.SerializeToString,
+            ),
+            'GetHeadcount': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHeadcount,
+                    request_deserializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.GetHeadcountRequest.FromString,
+                    response_serializer=backoffice_dot_hr_dot_v1_dot_reporting__pb2.Headcount.SerializeToString,
             ),
             'GetWorkforceStatistics': grpc.unary_unary_rpc_method_handler(
                     servicer.GetWorkforceStatistics,
@@ -1794,6 +1814,33 @@ class HrService:
             '/backoffice.hr.v1.HrService/ListVettingClearances',
             backoffice_dot_hr_dot_v1_dot_hr__service__pb2.ListVettingClearancesRequest.SerializeToString,
             backoffice_dot_hr_dot_v1_dot_hr__service__pb2.ListVettingClearancesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHeadcount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.hr.v1.HrService/GetHeadcount',
+            backoffice_dot_hr_dot_v1_dot_hr__service__pb2.GetHeadcountRequest.SerializeToString,
+            backoffice_dot_hr_dot_v1_dot_reporting__pb2.Headcount.FromString,
             options,
             channel_credentials,
             insecure,

@@ -234,6 +234,12 @@ class HrServiceStub:
     expiry falls from `as_at_date` to that many days after it, soonest first.
     Errors: INVALID_ARGUMENT as for `ListTrainingRecords`.
     """
+    GetHeadcount: _grpc.UnaryUnaryMultiCallable[_hr_service_pb2.GetHeadcountRequest, _reporting_pb2.Headcount]
+    """Returns an organisation's headcount and FTE in service on a date, and nothing else:
+    what a shared-service unit needs to allocate its costs to the forces it serves, without
+    seeing anyone's rank, sex or ethnicity (function `hr.headcount`).
+    Errors: INVALID_ARGUMENT for a missing or impossible date.
+    """
     GetWorkforceStatistics: _grpc.UnaryUnaryMultiCallable[_hr_service_pb2.GetWorkforceStatisticsRequest, _reporting_pb2.WorkforceStatistics]
     """Returns headcount and FTE in post on a date by worker type, rank, sex and ethnic group,
     in the shape of the Home Office police workforce tables.
@@ -483,6 +489,12 @@ class HrServiceAsyncStub(HrServiceStub):
     """Lists vetting clearances, oldest first; with `expires_within_days`, only those whose
     expiry falls from `as_at_date` to that many days after it, soonest first.
     Errors: INVALID_ARGUMENT as for `ListTrainingRecords`.
+    """
+    GetHeadcount: _aio.UnaryUnaryMultiCallable[_hr_service_pb2.GetHeadcountRequest, _reporting_pb2.Headcount]  # type: ignore[assignment]
+    """Returns an organisation's headcount and FTE in service on a date, and nothing else:
+    what a shared-service unit needs to allocate its costs to the forces it serves, without
+    seeing anyone's rank, sex or ethnicity (function `hr.headcount`).
+    Errors: INVALID_ARGUMENT for a missing or impossible date.
     """
     GetWorkforceStatistics: _aio.UnaryUnaryMultiCallable[_hr_service_pb2.GetWorkforceStatisticsRequest, _reporting_pb2.WorkforceStatistics]  # type: ignore[assignment]
     """Returns headcount and FTE in post on a date by worker type, rank, sex and ethnic group,
@@ -928,6 +940,18 @@ class HrServiceServicer(metaclass=_abc_1.ABCMeta):
         """Lists vetting clearances, oldest first; with `expires_within_days`, only those whose
         expiry falls from `as_at_date` to that many days after it, soonest first.
         Errors: INVALID_ARGUMENT as for `ListTrainingRecords`.
+        """
+
+    @_abc_1.abstractmethod
+    def GetHeadcount(
+        self,
+        request: _hr_service_pb2.GetHeadcountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.Headcount, _abc.Awaitable[_reporting_pb2.Headcount]]:
+        """Returns an organisation's headcount and FTE in service on a date, and nothing else:
+        what a shared-service unit needs to allocate its costs to the forces it serves, without
+        seeing anyone's rank, sex or ethnicity (function `hr.headcount`).
+        Errors: INVALID_ARGUMENT for a missing or impossible date.
         """
 
     @_abc_1.abstractmethod

@@ -11,6 +11,7 @@ from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.type import date_pb2 as _date_pb2
+from google.type import decimal_pb2 as _decimal_pb2
 from google.type import money_pb2 as _money_pb2
 import builtins as _builtins
 import sys
@@ -134,6 +135,40 @@ class WorkforceBreakdown(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WorkforceBreakdown: _TypeAlias = WorkforceBreakdown  # noqa: Y015
+
+@_typing.final
+class Headcount(_message.Message):
+    """How many people an organisation had in service on one day, and their FTE."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AS_AT_DATE_FIELD_NUMBER: _builtins.int
+    HEADCOUNT_FIELD_NUMBER: _builtins.int
+    FTE_FIELD_NUMBER: _builtins.int
+    headcount: _builtins.int
+    """People in service on the day, each counted once."""
+    @_builtins.property
+    def as_at_date(self) -> _date_pb2.Date:
+        """The day counted."""
+
+    @_builtins.property
+    def fte(self) -> _decimal_pb2.Decimal:
+        """Their full-time equivalent: the sum of their assignments' FTE on the day."""
+
+    def __init__(
+        self,
+        *,
+        as_at_date: _date_pb2.Date | None = ...,
+        headcount: _builtins.int = ...,
+        fte: _decimal_pb2.Decimal | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_at_date", b"as_at_date", "fte", b"fte"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_at_date", b"as_at_date", "fte", b"fte", "headcount", b"headcount"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Headcount: _TypeAlias = Headcount  # noqa: Y015
 
 @_typing.final
 class WorkforceStatistics(_message.Message):

@@ -1,0 +1,267 @@
+"""The operations API (`backoffice.operations.v1.OperationsService`), implemented once and
+served by every service about its own database: its outbox events (list, retry, discard)
+and its audit chains (verify).
+
+It stands on the same kernel as the service's business methods, so the same rules hold:
+the caller's roles must grant the method's permission, it reaches its own organisation and
+those whose agreement with its unit provides the method's function today, a resource it may
+not reach is NOT_FOUND, and a retry or discard is one audited, idempotent write. The
+`backoffice outbox` and `backoffice audit verify` commands, which run as the database owner
+outside any tenant scope, share the functions below.
+
+Registration: `build_kernel` (libs/common/app.py) remembers the kernel it built for a
+service, in the building task's context, and `create_server` serves this API for that
+service beside its own.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from sqlalchemy.orm import Session
+
+from backoffice.operations.v1 import operations_service_pb2 as pb
+from backoffice.operations.v1 import operations_service_pb2_grpc
+from libs.common.audit import AuditLog, ChainReport, verify_chains
+from libs.common.errors import InvalidArgument, NotFound
+from libs.common.grpc_types import RpcContext
+from libs.common.kernel_tables import KernelTables
+from libs.common.names import ChildName, OrganisationName
+from libs.common.outbox import (
+    DELIVERED,
+    DISCARDED,
+    PARKED,
+    PENDING,
+    OutboxEvent,
+    discard_event,
+    get_event,
+    list_events,
+    retry_event,
+)
+from libs.common.proto_mapping import timestamp
+
+if TYPE_CHECKING:
+    from google.protobuf.descriptor import ServiceDescriptor
+
+    from libs.common.service import ServiceKernel, Transaction
+
+DESCRIPTOR: ServiceDescriptor = pb.DESCRIPTOR.services_by_name["OperationsService"]
+COLLECTION = "outboxEvents"
+
+LIST_EVENTS = "operations.outbox.list"
+RELEASE_EVENTS = "operations.outbox.release"
+VERIFY_AUDIT = "operations.audit.verify"
+
+# Shared-service operations staff: they see the cross-service events of the organisations
+# their unit serves and release parked ones, and verify the audit log. A business role (it
+# changes what reaches finance), so a platform operator may not hold it (check_segregation).
+OPERATIONS_STAFF = "operations.staff"
+# Internal audit: verifies chains, changes nothing.
+OPERATIONS_AUDITOR = "operations.auditor"
+ROLES: dict[str, frozenset[str]] = {
+    OPERATIONS_STAFF: frozenset({LIST_EVENTS, RELEASE_EVENTS, VERIFY_AUDIT}),
+    OPERATIONS_AUDITOR: frozenset({VERIFY_AUDIT}),
+}
+
+_STATE_TO_PROTO = {
+    PENDING: pb.OUTBOX_EVENT_STATE_PENDING,
+    DELIVERED: pb.OUTBOX_EVENT_STATE_DELIVERED,
+    PARKED: pb.OUTBOX_EVENT_STATE_PARKED,
+    DISCARDED: pb.OUTBOX_EVENT_STATE_DISCARDED,
+}
+_STATE_FROM_PROTO = {v: k for k, v in _STATE_TO_PROTO.items()}
+UNSETTLED = (PENDING, PARKED)
+
+
+# --- shared with the `backoffice` commands -----------------------------------------------------
+
+
+def release_event(
+    session: Session, tables: KernelTables, audit: AuditLog, event_id: str, discard_reason: str | None
+) -> OutboxEvent:
+    """Retry an event (no reason) or discard it (with one); audited in its organisation's
+    chain by `audit`. The caller commits."""
+    if discard_reason is None:
+        return retry_event(session, tables, audit, event_id)
+    return discard_event(session, tables, audit, event_id, discard_reason)
+
+
+def events_of(
+    session: Session,
+    tables: KernelTables,
+    states: Sequence[str] = (),
+    organisations: Iterable[str] | None = None,
+    *,
+    after_seq: int = 0,
+    limit: int | None = None,
+) -> list[OutboxEvent]:
+    """Events (in `states`, of `organisations` when given), oldest first, after `after_seq`."""
+    codes = None if organisations is None else frozenset(organisations)
+    found = []
+    for event in list_events(session, tables, tuple(states)):
+        if event.seq <= after_seq or (codes is not None and event.organisation not in codes):
+            continue
+        found.append(event)
+        if limit is not None and len(found) >= limit:
+            break
+    return found
+
+
+_RECORD = re.compile(r"record (\d+)")
+
+
+def first_broken_record(report: ChainReport) -> int:
+    """The sequence number of the first broken link a report names (0 when intact)."""
+    for problem in report.problems:
+        if match := _RECORD.search(problem):
+            return int(match.group(1))
+    return 1 if report.problems else 0
+
+
+def chain_report(session: Session, tables: KernelTables, organisation: str) -> ChainReport:
+    """One organisation's chain (an organisation with no records has an intact, empty one)."""
+    for report in verify_chains(session, tables):
+        if report.organisation == organisation:
+            return report
+    return ChainReport(organisation, 0, [])
+
+
+# --- the gRPC servicer -------------------------------------------------------------------------
+
+
+def event_to_proto(service: str, event: OutboxEvent) -> pb.OutboxEvent:
+    message = pb.OutboxEvent(
+        name=str(ChildName(event.organisation, COLLECTION, event.id)),
+        service=service,
+        topic=event.topic,
+        key=event.key,
+        state=_STATE_TO_PROTO.get(event.state, pb.OUTBOX_EVENT_STATE_UNSPECIFIED),
+        attempts=event.attempts,
+        last_error=event.last_error,
+        create_time=timestamp(event.created_at),
+        payload_json=_json(event.payload),
+    )
+    if event.state == PENDING:
+        message.next_attempt_time.CopyFrom(timestamp(event.next_attempt_at))
+    if event.settled_at is not None:
+        message.settle_time.CopyFrom(timestamp(event.settled_at))
+    return message
+
+
+def _json(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, default=str)
+
+
+class OperationsServicer(operations_service_pb2_grpc.OperationsServiceServicer):
+    def __init__(self, kernel: ServiceKernel) -> None:
+        self.k = kernel
+
+    async def ListOutboxEvents(  # noqa: N802  # gRPC method names are the proto's
+        self, request: pb.ListOutboxEventsRequest, context: RpcContext
+    ) -> pb.ListOutboxEventsResponse:
+        parent = OrganisationName.parse(request.parent, allow_wildcard=True)
+        states: list[str] = []
+        for index, value in enumerate(request.states):
+            if value not in _STATE_FROM_PROTO:
+                raise InvalidArgument.single(f"states[{index}]", "must be a known, specified state")
+            states.append(_STATE_FROM_PROTO[value])
+        states = sorted(set(states)) or list(UNSETTLED)
+        fingerprint = self.k.pager.fingerprint(COLLECTION, parent, ",".join(states))
+        page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
+        scope = await (self.k.scope_everywhere() if parent.is_wildcard else self.k.scope_in(parent.code))
+        after = int(page.after[0]) if page.after else 0
+
+        def fetch(tx: Transaction) -> list[OutboxEvent]:
+            # Row-level security limits PostgreSQL to the scope too; SQLite has only this.
+            return events_of(
+                tx.session, self.k.tables, states, scope.organisations, after_seq=after, limit=page.size + 1
+            )
+
+        found = await self.k.read(scope, fetch)
+        token = ""
+        if len(found) > page.size:
+            token = self.k.pager.token_after((found[page.size - 1].seq,), fingerprint)
+        return pb.ListOutboxEventsResponse(
+            outbox_events=[event_to_proto(self.k.name, e) for e in found[: page.size]],
+            next_page_token=token,
+        )
+
+    async def _release(self, name_text: str, request: Any, discard_reason: str | None) -> pb.OutboxEvent:
+        name = ChildName.parse(name_text, COLLECTION)
+        scope = await self.k.scope_of(str(name), name.organisation)
+
+        def work(tx: Transaction) -> pb.OutboxEvent:
+            tables = self.k.tables
+            try:
+                before = get_event(tx.session, tables, name.id)
+            except NotFound as err:
+                raise NotFound(str(name)) from err
+            if before.organisation != name.organisation:
+                raise NotFound(str(name))
+            return event_to_proto(
+                self.k.name, release_event(tx.session, tables, tx.audit, name.id, discard_reason)
+            )
+
+        return await self.k.write(scope, request, pb.OutboxEvent, work)
+
+    async def RetryOutboxEvent(  # noqa: N802
+        self, request: pb.RetryOutboxEventRequest, context: RpcContext
+    ) -> pb.OutboxEvent:
+        return await self._release(request.name, request, None)
+
+    async def DiscardOutboxEvent(  # noqa: N802
+        self, request: pb.DiscardOutboxEventRequest, context: RpcContext
+    ) -> pb.OutboxEvent:
+        ChildName.parse(request.name, COLLECTION)
+        if not request.reason.strip():
+            raise InvalidArgument.single("reason", "say why the event will never be delivered")
+        return await self._release(request.name, request, request.reason)
+
+    async def VerifyAuditLog(  # noqa: N802
+        self, request: pb.VerifyAuditLogRequest, context: RpcContext
+    ) -> pb.VerifyAuditLogResponse:
+        organisation = OrganisationName.parse(request.organisation, "organisation")
+        scope = await self.k.scope_of(str(organisation), organisation.code)
+        report = await self.k.read(
+            scope, lambda tx: chain_report(tx.session, self.k.tables, organisation.code)
+        )
+        return pb.VerifyAuditLogResponse(
+            organisation=str(organisation),
+            service=self.k.name,
+            intact=report.intact,
+            records=report.records,
+            first_broken_record=first_broken_record(report),
+            problems=report.problems,
+        )
+
+
+# --- registration ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Built:
+    kernels: dict[str, ServiceKernel]
+
+
+_built: contextvars.ContextVar[_Built | None] = contextvars.ContextVar("operations_kernels", default=None)
+
+
+def remember_kernel(kernel: ServiceKernel) -> None:
+    """Called by `build_kernel`: the kernel `create_server` serves this API over."""
+    current = _built.get()
+    _built.set(_Built({**(current.kernels if current else {}), kernel.name: kernel}))
+
+
+def recall_kernel(service: str) -> ServiceKernel | None:
+    current = _built.get()
+    return current.kernels.get(service) if current else None
+
+
+def register(server: grpc.aio.Server, kernel: ServiceKernel) -> None:
+    operations_service_pb2_grpc.add_OperationsServiceServicer_to_server(OperationsServicer(kernel), server)

@@ -1,0 +1,248 @@
+"""The console over real HTTP against a real suite (SQLite and PostgreSQL): sign-in, the
+pages, forms with CSRF tokens, the services' refusals shown readably, long jobs and
+downloads, parked events and the audit log."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from backoffice.procurement.v1 import procurement_service_pb2 as ppb
+from libs.common.auth import TokenIssuer
+from services.console.app import RunningConsole, start_console
+from tests.console.conftest import STAFF_ROLES, csrf_of, park_event, post_form, sign_in
+from tests.procurement.helpers import requisition, supplier
+from tests.support import UNIT, WEST_YORKSHIRE, Suite
+
+
+def _wait_for_job(http: httpx.Client, location: str) -> httpx.Response:
+    for _ in range(300):
+        page = http.get(location)
+        if 'http-equiv="refresh"' not in page.text:
+            return page
+        time.sleep(0.1)
+    raise AssertionError(f"the job at {location} did not finish")
+
+
+def test_sign_in_is_required_and_sign_out_clears_it(http: httpx.Client) -> None:
+    assert http.get("/").status_code == 303
+    assert http.get("/healthz").json() == {"status": "SERVING"}
+    signed = sign_in(http, UNIT, *STAFF_ROLES)
+    assert signed.status_code == 303
+    cookie = signed.headers.get_list("set-cookie")
+    session = next(c for c in cookie if c.startswith("bo_session="))
+    assert "HttpOnly" in session and "SameSite=strict" in session.replace("Strict", "strict")
+    home = http.get("/")
+    assert home.status_code == 200 and "Awaiting action" in home.text and "staff" in home.text
+    out = post_form(http, "/", "/sign-out", {})
+    assert out.status_code == 303
+    assert http.get("/").status_code == 303
+
+
+def test_a_form_without_its_csrf_token_is_refused(http: httpx.Client) -> None:
+    sign_in(http, UNIT, *STAFF_ROLES)
+    http.get("/")
+    refused = http.post("/organisations", data={"code": "E06000014", "display_name": "York"})
+    assert refused.status_code == 403 and "CSRF_TOKEN_INVALID" in refused.text
+    refused = http.post("/organisations", data={"csrf": "forged", "code": "E06000014"})
+    assert refused.status_code == 403
+
+
+def test_onboarding_an_organisation_and_agreement(http: httpx.Client) -> None:
+    sign_in(http, UNIT, *STAFF_ROLES)
+    created = post_form(
+        http,
+        "/organisations",
+        "/organisations",
+        {
+            "code": "E06000014",
+            "display_name": "City of York Council",
+            "kind": "PARTNER",
+            "country": "England",
+        },
+    )
+    assert created.status_code == 303 and created.headers["location"].startswith("/organisations/E06000014")
+    page = http.get(created.headers["location"])
+    assert "City of York Council" in page.text and "Onboarded" in page.text
+
+    # The service's refusal, readably: code, reason and each field violation.
+    again = post_form(
+        http,
+        "/organisations",
+        "/organisations",
+        {"code": "E06000014", "display_name": "York", "kind": "PARTNER"},
+    )
+    assert again.status_code == 409 and "ALREADY_EXISTS" in again.text
+    bad = post_form(http, "/organisations", "/organisations", {"code": "Z1", "display_name": "", "kind": ""})
+    assert bad.status_code == 400 and "INVALID_ARGUMENT" in bad.text
+    assert "organisation.display_name" in bad.text and "organisation.kind" in bad.text
+
+    agreed = post_form(
+        http,
+        "/organisations/E06000014",
+        "/agreements",
+        {
+            "back": "E06000014",
+            "display_name": "Contracts register shared with York",
+            "kind": "DATA_SHARING",
+            "organisation": UNIT,
+            "counterparty": "E06000014",
+            "functions": ["procurement.contracts"],
+            "start_date": "2026-01-01",
+        },
+    )
+    assert agreed.status_code == 303, agreed.text
+    assert "Recorded agreement" in http.get(agreed.headers["location"]).text
+    # The unit, a party to it, sees it among its agreements.
+    page = http.get(f"/organisations/{UNIT}")
+    assert "Contracts register shared with York<br>" in page.text and "E06000014" in page.text
+    missing = post_form(
+        http,
+        "/organisations/E06000014",
+        "/agreements",
+        {"back": "E06000014", "display_name": "x", "kind": "DATA_SHARING", "organisation": UNIT},
+    )
+    assert missing.status_code == 400 and "start_date" in missing.text and "BAD_FORM" in missing.text
+
+
+def test_supplier_register_and_debarment(suite: Suite, http: httpx.Client) -> None:
+    officer = suite.caller(UNIT, "procurement.commercial", subject="commercial")
+    acme = supplier(officer, "Acme Ltd")
+    sign_in(http, UNIT, *STAFF_ROLES)
+    page = http.get("/suppliers")
+    assert "Acme Ltd" in page.text
+    refused = post_form(
+        http,
+        "/suppliers",
+        "/suppliers/debar",
+        {"name": acme.name, "reason": "", "debarment_date": "2026-01-01"},
+    )
+    assert refused.status_code == 400 and "reason" in refused.text
+    debarred = post_form(
+        http,
+        "/suppliers",
+        "/suppliers/debar",
+        {
+            "name": acme.name,
+            "etag": acme.etag,
+            "reason": "On the debarment list",
+            "debarment_date": "2026-01-01",
+        },
+    )
+    assert debarred.status_code == 303
+    page = http.get(debarred.headers["location"])
+    assert "Debarred" in page.text and "On the debarment list" in page.text
+    added = post_form(http, "/suppliers", "/suppliers", {"org": UNIT, "display_name": "Bolt Ltd"})
+    assert added.status_code == 303 and "Bolt Ltd" in http.get(added.headers["location"]).text
+
+
+def test_awaiting_action_and_approval(suite: Suite, http: httpx.Client) -> None:
+    requester = suite.caller(UNIT, "procurement.requester", subject="requester")
+    r = requisition(requester, UNIT, title="Radios for response")
+    r = requester.procurement.SubmitRequisition(ppb.SubmitRequisitionRequest(name=r.name, etag=r.etag))
+    sign_in(http, UNIT, *STAFF_ROLES, subject="approver")
+    home = http.get("/")
+    assert "Radios for response" in home.text and "£5,400.00" in home.text
+    assert "ListInvoices" in home.text  # says plainly what is missing
+    approved = post_form(http, "/", "/requisitions/approve", {"name": r.name, "etag": r.etag})
+    assert approved.status_code == 303
+    after = http.get(approved.headers["location"])
+    assert "Approved Radios for response" in after.text
+    # Approving again: the service's refusal, shown.
+    again = post_form(http, "/", "/requisitions/approve", {"name": r.name, "etag": r.etag})
+    assert again.status_code in (400, 409) and (
+        "ETAG_MISMATCH" in again.text or "FAILED_PRECONDITION" in again.text
+    )
+
+
+def test_a_user_without_the_roles_sees_the_services_refusals(http: httpx.Client) -> None:
+    sign_in(http, WEST_YORKSHIRE, "hr.line_manager")
+    home = http.get("/")
+    assert home.status_code == 200 and "MISSING_PERMISSION" in home.text
+    ops = http.get("/operations")
+    assert "MISSING_PERMISSION" in ops.text
+
+
+def test_report_export_runs_as_a_job_and_downloads(suite: Suite, http: httpx.Client) -> None:
+    sign_in(http, UNIT, *STAFF_ROLES)
+    started = post_form(http, "/reports", "/reports", {"report": "contracts", "organisation": UNIT})
+    assert started.status_code == 303 and started.headers["location"].startswith("/jobs/")
+    page = _wait_for_job(http, started.headers["location"])
+    assert "Done" in page.text
+    download = http.get(started.headers["location"] + "/download")
+    assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
+    assert (
+        download.headers["content-disposition"] == 'attachment; filename="contracts-register-X00000101.csv"'
+    )
+    # Another user cannot see the job.
+    with httpx.Client(base_url=str(http.base_url), timeout=30) as other:
+        sign_in(other, UNIT, *STAFF_ROLES, subject="someone-else")
+        assert other.get(started.headers["location"]).status_code == 404
+        assert other.get(started.headers["location"] + "/download").status_code == 404
+    # A refusal ends the job with the service's words.
+    refused = post_form(
+        http, "/reports", "/reports", {"report": "workforce", "organisation": UNIT, "date": "2026-03-31"}
+    )
+    page = _wait_for_job(http, refused.headers["location"])
+    assert "Stopped" in page.text and "MISSING_PERMISSION" in page.text
+    bad = post_form(
+        http, "/reports", "/reports", {"report": "payments", "organisation": UNIT, "date": "soon"}
+    )
+    assert bad.status_code == 400 and "not a date" in bad.text
+
+
+def test_payment_run_shows_progress_and_result(http: httpx.Client) -> None:
+    sign_in(http, UNIT, *STAFF_ROLES)
+    started = post_form(http, "/payments", "/payments", {"organisations": UNIT, "payment_date": "2026-03-31"})
+    assert started.status_code == 303
+    page = _wait_for_job(http, started.headers["location"])
+    # Either the run was made (no invoices due) or finance said why not; both are shown.
+    assert ("Done" in page.text and "1 of 1" in page.text) or "Stopped" in page.text
+
+
+def test_parked_events_and_audit_verification(suite: Suite, http: httpx.Client) -> None:
+    event = park_event(suite, UNIT)
+    sign_in(http, UNIT, *STAFF_ROLES)
+    page = http.get("/operations")
+    assert event in page.text and "BUDGET_CLOSED" in page.text
+    retried = post_form(
+        http,
+        "/operations",
+        "/operations/events",
+        {"service": "procurement", "name": f"organisations/{UNIT}/outboxEvents/{event}", "action": "retry"},
+    )
+    assert retried.status_code == 303 and "now pending" in http.get(retried.headers["location"]).text
+    verified = post_form(http, "/operations", "/operations/audit", {"organisation": UNIT})
+    assert verified.status_code == 200 and verified.text.count("Intact") == 4
+
+
+def test_development_sign_in_can_be_switched_off(suite: Suite) -> None:
+    running: RunningConsole = suite.run(start_console(suite.addresses, issuer=None))
+    try:
+        with httpx.Client(base_url=running.url, timeout=30) as http:
+            page = http.get("/sign-in")
+            assert "Development sign-in" not in page.text
+            refused = sign_in(http, UNIT, "directory.admin")
+            assert refused.status_code == 403 and "DEV_SIGN_IN_DISABLED" in refused.text
+            # The identity provider's token, pasted in or sent by a fronting proxy.
+            token = TokenIssuer.from_settings(suite.settings).mint("idp-user", UNIT, ["directory.admin"])
+            page = http.get("/sign-in")
+            signed = http.post("/sign-in", data={"csrf": csrf_of(page.text), "mode": "token", "token": token})
+            assert signed.status_code == 303 and "idp-user" in http.get("/").text
+        with httpx.Client(base_url=running.url, timeout=30) as proxied:
+            page = proxied.get("/organisations", headers={"authorization": f"Bearer {token}"})
+            assert page.status_code == 200 and "West Yorkshire" in page.text
+    finally:
+        suite.run(running.stop(0))
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/organisations", "/suppliers", "/payments", "/reports", "/charts", "/operations"]
+)
+def test_every_page_renders(http: httpx.Client, path: str) -> None:
+    sign_in(http, UNIT, *STAFF_ROLES)
+    page = http.get(path)
+    assert page.status_code == 200, page.text
+    assert "content-security-policy" in page.headers
