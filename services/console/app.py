@@ -388,7 +388,7 @@ class Console:
         s = self.session(user)
         p = self.backends.procurement
         everywhere = "organisations/-"
-        (requisitions, r_err), (pending, p_err), (drafts, d_err) = await asyncio.gather(
+        (requisitions, r_err), (pending, p_err), (drafts, d_err), (invoices, i_err) = await asyncio.gather(
             self._section(
                 s.call(
                     p.ListRequisitions,
@@ -409,6 +409,14 @@ class Console:
                     ppb.ListPurchaseOrdersRequest(parent=everywhere, filter="state = DRAFT", page_size=100),
                 )
             ),
+            self._section(
+                s.call(
+                    self.backends.finance.ListInvoices,
+                    fpb.ListInvoicesRequest(
+                        parent=everywhere, state=payables_pb2.INVOICE_STATE_RECEIVED, page_size=100
+                    ),
+                )
+            ),
         )
         return self.render(
             request,
@@ -422,6 +430,9 @@ class Console:
             pending_refusal=p_err,
             draft_orders=drafts.purchase_orders if drafts else [],
             drafts_refusal=d_err,
+            invoices=invoices.invoices if invoices else [],
+            invoices_refusal=i_err,
+            payables_pb2=payables_pb2,
             requisition_pb2=requisition_pb2,
             purchase_order_pb2=purchase_order_pb2,
         )

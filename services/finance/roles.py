@@ -15,6 +15,7 @@ _READ_ALL = _CHART_READ | frozenset(
         "finance.budgets.get",
         "finance.commitments.get",
         "finance.invoices.get",
+        "finance.invoices.list",
         "finance.recharges.get",
         "finance.recharges.list",
         "finance.reports.*",

@@ -664,6 +664,12 @@ def get_invoice(
     return invoice
 
 
+def list_invoices(
+    uow: FinanceUnitOfWork, state: InvoiceState | None, after: JsonKey | None, size: int
+) -> list[Invoice]:
+    return uow.invoices.page(state, after, size)
+
+
 def match_invoice(
     uow: FinanceUnitOfWork,
     organisation: str,

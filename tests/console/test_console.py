@@ -8,11 +8,16 @@ import time
 
 import httpx
 import pytest
+from google.type import decimal_pb2
 
+from backoffice.finance.v1 import finance_service_pb2 as fpb
+from backoffice.finance.v1 import payables_pb2
 from backoffice.procurement.v1 import procurement_service_pb2 as ppb
 from libs.common.auth import TokenIssuer
+from libs.common.proto_mapping import date_to_proto
 from services.console.app import RunningConsole, start_console
 from tests.console.conftest import STAFF_ROLES, csrf_of, park_event, post_form, sign_in
+from tests.finance.books import MAY, gbp, set_up_books
 from tests.procurement.helpers import requisition, supplier
 from tests.support import UNIT, WEST_YORKSHIRE, Suite
 
@@ -142,10 +147,37 @@ def test_awaiting_action_and_approval(suite: Suite, http: httpx.Client) -> None:
     requester = suite.caller(UNIT, "procurement.requester", subject="requester")
     r = requisition(requester, UNIT, title="Radios for response")
     r = requester.procurement.SubmitRequisition(ppb.SubmitRequisitionRequest(name=r.name, etag=r.etag))
+    books = set_up_books(suite, UNIT)
+    clerk = suite.caller(UNIT, "finance.payables", subject="clerk")
+    invoice = clerk.finance.CreateInvoice(
+        fpb.CreateInvoiceRequest(
+            parent=books.cc,
+            invoice=payables_pb2.Invoice(
+                supplier=f"organisations/{UNIT}/suppliers/s-acme",
+                supplier_display_name="Acme Radios Ltd",
+                supplier_invoice_number="AR-77",
+                invoice_date=date_to_proto(MAY),
+                received_date=date_to_proto(MAY),
+                lines=[
+                    payables_pb2.InvoiceLine(
+                        account="5100",
+                        cost_centre="LP100",
+                        description="Radios",
+                        quantity=decimal_pb2.Decimal(value="2"),
+                        unit_price=gbp("60.00"),
+                        net=gbp("120.00"),
+                        vat=gbp("24.00"),
+                        vat_use=payables_pb2.VAT_USE_NON_BUSINESS,
+                    )
+                ],
+            ),
+        )
+    )
     sign_in(http, UNIT, *STAFF_ROLES, subject="approver")
     home = http.get("/")
     assert "Radios for response" in home.text and "£5,400.00" in home.text
-    assert "ListInvoices" in home.text  # says plainly what is missing
+    # Invoices awaiting approval, from finance's ListInvoices.
+    assert invoice.name in home.text and "AR-77" in home.text and "£144.00" in home.text
     approved = post_form(http, "/", "/requisitions/approve", {"name": r.name, "etag": r.etag})
     assert approved.status_code == 303
     after = http.get(approved.headers["location"])

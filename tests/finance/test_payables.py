@@ -503,3 +503,37 @@ def test_posting_paths_respect_closed_periods_and_control_accounts(suite: Suite)
     missing = failure(_approve, approver, bare.name, dt.date(2025, 6, 1))
     assert missing.code is grpc.StatusCode.FAILED_PRECONDITION and missing.reason == "CONTROL_ACCOUNT_MISSING"
     check_books_balance(suite, WEST_YORKSHIRE)
+
+
+def test_list_invoices_by_state_across_organisations(suite: Suite) -> None:
+    books, clerk, approver = _team(suite)
+    first = _capture(clerk, books.cc, "L-1", MAY)
+    second = _capture(clerk, books.pcc, "L-2", MAY)
+    _approve(approver, first.name, MAY)
+    received = clerk.finance.ListInvoices(
+        pb.ListInvoicesRequest(parent="organisations/-", state=payables_pb2.INVOICE_STATE_RECEIVED)
+    )
+    assert [i.name for i in received.invoices] == [second.name]
+    both = clerk.finance.ListInvoices(
+        pb.ListInvoicesRequest(parent=f"organisations/{WEST_YORKSHIRE}", page_size=1)
+    )
+    page_two = clerk.finance.ListInvoices(
+        pb.ListInvoicesRequest(
+            parent=f"organisations/{WEST_YORKSHIRE}", page_size=1, page_token=both.next_page_token
+        )
+    )
+    assert {both.invoices[0].name, page_two.invoices[0].name} == {first.name, second.name}
+    assert page_two.next_page_token == ""
+    # A token is bound to its query.
+    bad = failure(
+        clerk.finance.ListInvoices,
+        pb.ListInvoicesRequest(
+            parent=f"organisations/{WEST_YORKSHIRE}",
+            state=payables_pb2.INVOICE_STATE_PAID,
+            page_token=both.next_page_token,
+        ),
+    )
+    assert bad.code is grpc.StatusCode.INVALID_ARGUMENT
+    # Another force sees none of them.
+    other = suite.caller("E23000011", "finance.payables", subject="other")
+    assert list(other.finance.ListInvoices(pb.ListInvoicesRequest(parent="organisations/-")).invoices) == []

@@ -50,6 +50,7 @@ from services.finance.domain.invoices import (
     Invoice,
     InvoiceDetails,
     InvoiceLine,
+    InvoiceState,
     MatchState,
     PaymentRun,
     VatUse,
@@ -947,6 +948,26 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
             ),
         )
         return invoice_to_proto(found)
+
+    async def ListInvoices(
+        self, request: pb.ListInvoicesRequest, context: RpcContext
+    ) -> pb.ListInvoicesResponse:
+        parent = OrganisationName.parse(request.parent, allow_wildcard=True)
+        state = _enum_in(payables_pb2.InvoiceState, "INVOICE_STATE_", InvoiceState, request.state)
+        fingerprint = self.k.pager.fingerprint("invoices", parent, request.state)
+        page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
+        scope = await (self.k.scope_everywhere() if parent.is_wildcard else self.k.scope_in(parent.code))
+        found = await self.k.read(
+            scope,
+            lambda tx: service.list_invoices(service.FinanceUnitOfWork(tx), state, page.after, page.size + 1),
+        )
+        response = pb.ListInvoicesResponse(invoices=[invoice_to_proto(i) for i in found[: page.size]])
+        if len(found) > page.size:
+            last = found[page.size - 1]
+            response.next_page_token = self.k.pager.token_after(
+                (last.organisation, last.id, last.ledger), fingerprint
+            )
+        return response
 
     async def MatchInvoice(
         self, request: pb.MatchInvoiceRequest, context: RpcContext

@@ -735,6 +735,10 @@ class InvoiceRepository(Protocol):
         self, organisation: str, ledger_id: str, start: dt.date, end: dt.date
     ) -> list[Invoice]: ...
     def add_payment_run(self, run: PaymentRun) -> None: ...
+    def page(self, state: InvoiceState | None, after: JsonKey | None, size: int) -> list[Invoice]:
+        """The invoices in the call's scope, oldest first (ids are time-ordered)."""
+        ...
+
     def billed_net(self, organisation: str, ledger_id: str, commitment: str) -> Decimal:
         """The net sum of the approved (or paid) invoices against a commitment."""
         ...
@@ -913,6 +917,13 @@ class SqlInvoiceRepository:
             InvoiceRow.posting_date <= end,
         )
         return self._hydrate(list(self._session.scalars(stmt)))
+
+    def page(self, state: InvoiceState | None, after: JsonKey | None, size: int) -> list[Invoice]:
+        stmt = select(InvoiceRow)
+        if state is not None:
+            stmt = stmt.where(InvoiceRow.state == state.value)
+        stmt = keyset_after(stmt, [InvoiceRow.organisation_code, InvoiceRow.id, InvoiceRow.ledger_id], after)
+        return self._hydrate(list(self._session.scalars(stmt.limit(size))))
 
     def billed_net(self, organisation: str, ledger_id: str, commitment: str) -> Decimal:
         stmt = (

@@ -956,6 +956,68 @@ class CreateInvoiceRequest(_message.Message):
 Global___CreateInvoiceRequest: _TypeAlias = CreateInvoiceRequest  # noqa: Y015
 
 @_typing.final
+class ListInvoicesRequest(_message.Message):
+    """The request of `ListInvoices`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """The organisation, as `organisations/{code}`, or `organisations/-`."""
+    state: _payables_pb2.InvoiceState.ValueType
+    """Only invoices in this state; unspecified: every state."""
+    page_size: _builtins.int
+    """At most this many invoices are returned; 0 means 50, over 1000 means 1000."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call with the same parent and state."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        state: _payables_pb2.InvoiceState.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInvoicesRequest: _TypeAlias = ListInvoicesRequest  # noqa: Y015
+
+@_typing.final
+class ListInvoicesResponse(_message.Message):
+    """The response of `ListInvoices`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVOICES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass this as `page_token` for the next page; empty on the last page."""
+    @_builtins.property
+    def invoices(self) -> _containers.RepeatedCompositeFieldContainer[_payables_pb2.Invoice]:
+        """The invoices of this page."""
+
+    def __init__(
+        self,
+        *,
+        invoices: _abc.Iterable[_payables_pb2.Invoice] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invoices", b"invoices", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInvoicesResponse: _TypeAlias = ListInvoicesResponse  # noqa: Y015
+
+@_typing.final
 class GetInvoiceRequest(_message.Message):
     """The request of `GetInvoice`."""
 

@@ -168,6 +168,11 @@ class FinanceServiceStub:
                 request_serializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.GetInvoiceRequest.SerializeToString,
                 response_deserializer=backoffice_dot_finance_dot_v1_dot_payables__pb2.Invoice.FromString,
                 _registered_method=True)
+        self.ListInvoices = channel.unary_unary(
+                '/backoffice.finance.v1.FinanceService/ListInvoices',
+                request_serializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ListInvoicesRequest.SerializeToString,
+                response_deserializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ListInvoicesResponse.FromString,
+                _registered_method=True)
         self.MatchInvoice = channel.unary_unary(
                 '/backoffice.finance.v1.FinanceService/MatchInvoice',
                 request_serializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.MatchInvoiceRequest.SerializeToString,
@@ -467,6 +472,16 @@ class FinanceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListInvoices(self, request, context):
+        """Lists invoices of one organisation (every ledger), or of every organisation the caller
+        may read (`organisations/-`), oldest first, optionally in one state (RECEIVED: awaiting
+        match and approval).
+        Errors: INVALID_ARGUMENT for a bad parent or page token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def MatchInvoice(self, request, context):
         """Runs the three-way match of an invoice against its purchase order and goods
         receipts, read from procurement's API (as the finance service, on behalf of the
@@ -731,6 +746,11 @@ def add_FinanceServiceServicer_to_server(servicer, server):
                     servicer.GetInvoice,
                     request_deserializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.GetInvoiceRequest.FromString,
                     response_serializer=backoffice_dot_finance_dot_v1_dot_payables__pb2.Invoice.SerializeToString,
+            ),
+            'ListInvoices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInvoices,
+                    request_deserializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ListInvoicesRequest.FromString,
+                    response_serializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ListInvoicesResponse.SerializeToString,
             ),
             'MatchInvoice': grpc.unary_unary_rpc_method_handler(
                     servicer.MatchInvoice,
@@ -1455,6 +1475,33 @@ class FinanceService:
             '/backoffice.finance.v1.FinanceService/GetInvoice',
             backoffice_dot_finance_dot_v1_dot_finance__service__pb2.GetInvoiceRequest.SerializeToString,
             backoffice_dot_finance_dot_v1_dot_payables__pb2.Invoice.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInvoices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.finance.v1.FinanceService/ListInvoices',
+            backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ListInvoicesRequest.SerializeToString,
+            backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ListInvoicesResponse.FromString,
             options,
             channel_credentials,
             insecure,

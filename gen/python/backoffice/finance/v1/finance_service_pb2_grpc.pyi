@@ -171,6 +171,12 @@ class FinanceServiceStub:
     """Returns an invoice.
     Errors: NOT_FOUND.
     """
+    ListInvoices: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.ListInvoicesRequest, _finance_service_pb2.ListInvoicesResponse]
+    """Lists invoices of one organisation (every ledger), or of every organisation the caller
+    may read (`organisations/-`), oldest first, optionally in one state (RECEIVED: awaiting
+    match and approval).
+    Errors: INVALID_ARGUMENT for a bad parent or page token.
+    """
     MatchInvoice: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.MatchInvoiceRequest, _payables_pb2.Invoice]
     """Runs the three-way match of an invoice against its purchase order and goods
     receipts, read from procurement's API (as the finance service, on behalf of the
@@ -399,6 +405,12 @@ class FinanceServiceAsyncStub(FinanceServiceStub):
     GetInvoice: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.GetInvoiceRequest, _payables_pb2.Invoice]  # type: ignore[assignment]
     """Returns an invoice.
     Errors: NOT_FOUND.
+    """
+    ListInvoices: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.ListInvoicesRequest, _finance_service_pb2.ListInvoicesResponse]  # type: ignore[assignment]
+    """Lists invoices of one organisation (every ledger), or of every organisation the caller
+    may read (`organisations/-`), oldest first, optionally in one state (RECEIVED: awaiting
+    match and approval).
+    Errors: INVALID_ARGUMENT for a bad parent or page token.
     """
     MatchInvoice: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.MatchInvoiceRequest, _payables_pb2.Invoice]  # type: ignore[assignment]
     """Runs the three-way match of an invoice against its purchase order and goods
@@ -769,6 +781,18 @@ class FinanceServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_payables_pb2.Invoice, _abc.Awaitable[_payables_pb2.Invoice]]:
         """Returns an invoice.
         Errors: NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def ListInvoices(
+        self,
+        request: _finance_service_pb2.ListInvoicesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_finance_service_pb2.ListInvoicesResponse, _abc.Awaitable[_finance_service_pb2.ListInvoicesResponse]]:
+        """Lists invoices of one organisation (every ledger), or of every organisation the caller
+        may read (`organisations/-`), oldest first, optionally in one state (RECEIVED: awaiting
+        match and approval).
+        Errors: INVALID_ARGUMENT for a bad parent or page token.
         """
 
     @_abc_1.abstractmethod
