@@ -6,7 +6,6 @@ from libs.common.access import AccessPolicy, GrantSource, RoleCatalogue
 from libs.common.config import Settings
 from libs.common.db import Database, make_engine
 from libs.common.kernel_tables import KernelTables
-from libs.common.operations import remember_kernel
 from libs.common.paging import Pager
 from libs.common.service import ServiceKernel
 
@@ -31,7 +30,7 @@ def build_kernel(
     catalogue: RoleCatalogue | None = None,
     db: Database | None = None,
 ) -> ServiceKernel:
-    kernel = ServiceKernel(
+    return ServiceKernel(
         name=name,
         db=db or build_database(name, settings),
         tables=tables,
@@ -40,6 +39,3 @@ def build_kernel(
         catalogue=catalogue,
         pool_size=settings.db_pool_size,
     )
-    # `create_server` serves the operations API (outbox, audit) over this kernel.
-    remember_kernel(kernel)
-    return kernel

@@ -9,18 +9,15 @@ not reach is NOT_FOUND, and a retry or discard is one audited, idempotent write.
 `backoffice outbox` and `backoffice audit verify` commands, which run as the database owner
 outside any tenant scope, share the functions below.
 
-Registration: `build_kernel` (libs/common/app.py) remembers the kernel it built for a
-service, in the building task's context, and `create_server` serves this API for that
-service beside its own.
+Registration: a service's composition root passes its kernel in `ServiceApp.kernel`, and
+`create_server` serves this API over it beside the service's own.
 """
 
 from __future__ import annotations
 
-import contextvars
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -242,25 +239,6 @@ class OperationsServicer(operations_service_pb2_grpc.OperationsServiceServicer):
 
 
 # --- registration ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Built:
-    kernels: dict[str, ServiceKernel]
-
-
-_built: contextvars.ContextVar[_Built | None] = contextvars.ContextVar("operations_kernels", default=None)
-
-
-def remember_kernel(kernel: ServiceKernel) -> None:
-    """Called by `build_kernel`: the kernel `create_server` serves this API over."""
-    current = _built.get()
-    _built.set(_Built({**(current.kernels if current else {}), kernel.name: kernel}))
-
-
-def recall_kernel(service: str) -> ServiceKernel | None:
-    current = _built.get()
-    return current.kernels.get(service) if current else None
 
 
 def register(server: grpc.aio.Server, kernel: ServiceKernel) -> None:

@@ -22,6 +22,7 @@ from libs.common.interceptors import AuthInterceptor, ErrorInterceptor, LoggingI
 from libs.common.logging import get_logger
 from libs.common.outbox import OutboxRelay
 from libs.common.peers import Peers
+from libs.common.service import ServiceKernel
 
 log = get_logger("backoffice.server")
 
@@ -50,6 +51,9 @@ class ServiceApp:
     relay: OutboxRelay | None = None
     # Its calls to the other services (wired by start_suite), if it makes any.
     peers: Peers | None = None
+    # The kernel its business methods stand on: the operations API (outbox, audit) is
+    # served over it too.
+    kernel: ServiceKernel | None = None
 
 
 @dataclass
@@ -79,7 +83,7 @@ async def create_server(
     kernel spreads connections over them. Off by default, so that a port already taken is
     an error rather than a silent second listener."""
     # Every service also answers the operations API about its own outbox and audit log.
-    kernel = operations.recall_kernel(app.name)
+    kernel = app.kernel
     descriptors = [*app.descriptors, *([operations.DESCRIPTOR] if kernel is not None else [])]
     server = grpc.aio.server(
         interceptors=[

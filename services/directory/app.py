@@ -31,4 +31,4 @@ def build(settings: Settings, page_secret: bytes, grants: GrantSource | None = N
     def register(server: grpc.aio.Server) -> None:
         directory_service_pb2_grpc.add_DirectoryServiceServicer_to_server(servicer, server)
 
-    return ServiceApp(NAME, DESCRIPTORS, register, catalogue(), close=kernel.close)
+    return ServiceApp(NAME, DESCRIPTORS, register, catalogue(), close=kernel.close, kernel=kernel)

@@ -31,4 +31,6 @@ def build(settings: Settings, page_secret: bytes, grants: GrantSource) -> Servic
     def register(server: grpc.aio.Server) -> None:
         finance_service_pb2_grpc.add_FinanceServiceServicer_to_server(servicer, server)
 
-    return ServiceApp(NAME, DESCRIPTORS, register, catalogue(), close=kernel.close, peers=peers)
+    return ServiceApp(
+        NAME, DESCRIPTORS, register, catalogue(), close=kernel.close, kernel=kernel, peers=peers
+    )

@@ -29,4 +29,4 @@ def build(settings: Settings, page_secret: bytes, grants: GrantSource) -> Servic
     def register(server: grpc.aio.Server) -> None:
         hr_service_pb2_grpc.add_HrServiceServicer_to_server(servicer, server)
 
-    return ServiceApp(NAME, DESCRIPTORS, register, catalogue(), close=kernel.close)
+    return ServiceApp(NAME, DESCRIPTORS, register, catalogue(), close=kernel.close, kernel=kernel)

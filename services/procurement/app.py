@@ -33,4 +33,6 @@ def build(settings: Settings, page_secret: bytes, grants: GrantSource) -> Servic
     def register(server: grpc.aio.Server) -> None:
         procurement_service_pb2_grpc.add_ProcurementServiceServicer_to_server(servicer, server)
 
-    return ServiceApp(NAME, DESCRIPTORS, register, catalogue(), close=kernel.close, relay=relay)
+    return ServiceApp(
+        NAME, DESCRIPTORS, register, catalogue(), close=kernel.close, kernel=kernel, relay=relay
+    )
