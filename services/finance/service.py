@@ -1049,9 +1049,12 @@ def get_budget_report(
     require_ledger(uow, organisation, ledger_id)
     budgets = uow.budgets.for_year(organisation, ledger_id, year, through)
     centres = uow.chart.cost_centres(organisation, [b.cost_centre for b in budgets])
-    return budget_by_poa(
-        [_position(uow, b) for b in budgets], {code: c.poa_category for code, c in centres.items()}
-    )
+    # One grouped read of the running balances, not one query per budget.
+    nets = uow.journals.nets(organisation, ledger_id, year, through)
+    positions = [
+        BudgetPosition(b, nets.get((b.period.number, b.account, b.cost_centre), ZERO)) for b in budgets
+    ]
+    return budget_by_poa(positions, {code: c.poa_category for code, c in centres.items()})
 
 
 _HEADING_LABELS = {h: h.value.replace("_", " ").capitalize() for h in SubjectiveHeading}

@@ -288,6 +288,12 @@ class JournalRepository(Protocol):
     def net(
         self, organisation: str, ledger_id: str, key: PeriodKey, account: str, cost_centre: str
     ) -> Decimal: ...
+    def nets(
+        self, organisation: str, ledger_id: str, year: int, through: int
+    ) -> dict[tuple[int, str, str], Decimal]:
+        """Debits less credits by (period, account, cost centre) up to a period, at once."""
+        ...
+
     def balances(
         self,
         organisation: str,
@@ -488,6 +494,26 @@ class SqlJournalRepository:
             )
         ).scalar_one()
         return from_pence(int(total))
+
+    def nets(
+        self, organisation: str, ledger_id: str, year: int, through: int
+    ) -> dict[tuple[int, str, str], Decimal]:
+        rows = self._session.execute(
+            select(
+                BalanceRow.period,
+                BalanceRow.account_code,
+                BalanceRow.cost_centre_code,
+                func.sum(BalanceRow.debit_pence - BalanceRow.credit_pence),
+            )
+            .where(
+                BalanceRow.organisation_code == organisation,
+                BalanceRow.ledger_id == ledger_id,
+                BalanceRow.financial_year == year,
+                BalanceRow.period <= through,
+            )
+            .group_by(BalanceRow.period, BalanceRow.account_code, BalanceRow.cost_centre_code)
+        )
+        return {(int(p), a, c): from_pence(int(total or 0)) for p, a, c, total in rows}
 
     def balances(
         self,
