@@ -86,6 +86,18 @@ def _codes() -> list[str]:
     return list(_CODES.get())
 
 
+def sole_organisation(cls: type) -> str | None:
+    """The one organisation every visible row of `cls` belongs to in the transaction in
+    progress, when there is one: the scope names a single organisation and `cls` is owned by
+    its organisation alone (not shared with a counterparty or participants)."""
+    codes = _CODES.get()
+    if len(codes) != 1 or not issubclass(cls, TenantOwned):
+        return None
+    if issubclass(cls, PartyOwned | SharedWithParticipants):
+        return None
+    return codes[0]
+
+
 def _tenant_codes() -> BindParameter[Any]:
     return bindparam("tenant_codes", callable_=_codes, expanding=True)
 

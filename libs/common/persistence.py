@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import DateTime, Integer, Select, String, and_, func, literal, or_, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, declared_attr, mapped_column
 
+from libs.common.db import sole_organisation
 from libs.common.filtering import Comparison
 from libs.common.paging import JsonKey
 from libs.common.records import RecordInfo
@@ -71,6 +72,19 @@ def keyset_after(stmt: S, columns: Sequence[InstrumentedAttribute[Any]], after: 
         return stmt
     if len(columns) == 1:
         return stmt.where(columns[0] > literal(after[0]))
+    first = columns[0]
+    owner = first.class_
+    if first.key == "organisation_code" and isinstance(owner, type) and sole_organisation(owner) == after[0]:
+        # Every row is of this organisation: seek on the rest. PostgreSQL starts an index
+        # scan at `org = X AND id > Y`, but not at `(org, id) > (X, Y)` beside `org = X`,
+        # which reads the organisation from its first row (a page deep in a big register).
+        rest = columns[1:]
+        seek = (
+            rest[0] > literal(after[1])
+            if len(rest) == 1
+            else tuple_(*rest) > tuple_(*map(literal, after[1:]))
+        )
+        return stmt.where(first == literal(after[0]), seek)
     return stmt.where(tuple_(*columns) > tuple_(*(literal(v) for v in after)))
 
 
