@@ -10,19 +10,16 @@ the progress of long jobs (`services/console/jobs.py`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import secrets
-import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import jwt
-import uvicorn
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.type import date_pb2, money_pb2
@@ -43,6 +40,7 @@ from backoffice.hr.v1 import hr_service_pb2 as hpb
 from backoffice.operations.v1 import operations_service_pb2 as opb
 from backoffice.procurement.v1 import procurement_service_pb2 as ppb
 from backoffice.procurement.v1 import purchase_order_pb2, requisition_pb2, supplier_pb2
+from libs.common.asgi import AsgiServing, serve_asgi
 from libs.common.auth import TokenIssuer
 from libs.common.functions import AGREEABLE_FUNCTIONS, BUSINESS_FUNCTIONS
 from libs.common.logging import get_logger
@@ -935,33 +933,12 @@ class Console:
 # --- serving -----------------------------------------------------------------------------------------
 
 
-class _Server(uvicorn.Server):
-    """Uvicorn without its own signal handling: the suite's `run_until_signal` owns it."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @dataclass
-class RunningConsole:
-    console: Console
-    server: uvicorn.Server
-    task: asyncio.Task[None]
-    port: int
-    address: str
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}"
+class RunningConsole(AsgiServing):
+    console: Console = field(kw_only=True)
 
     async def stop(self, grace: float = 0) -> None:
-        self.server.should_exit = True
-        try:
-            await asyncio.wait_for(asyncio.shield(self.task), timeout=max(grace, 0) + 5)
-        except TimeoutError:
-            self.server.force_exit = True
-            await self.task
+        await self.shutdown(grace)
         await self.console.close()
 
 
@@ -977,29 +954,11 @@ async def start_console(
     """Serve the console over the services at `targets` (service name -> gRPC target);
     `issuer` enables the development sign-in."""
     console = Console(Backends(targets, timeout=call_timeout), issuer=issuer, secure_cookies=secure_cookies)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
+        serving = await serve_asgi(console.asgi(), host=host, port=port, what="console")
+    except BaseException:
         await console.close()
         raise
-    sock.listen(128)
-    sock.setblocking(False)
-    bound = int(sock.getsockname()[1])
-    config = uvicorn.Config(
-        console.asgi(), lifespan="off", log_config=None, access_log=False, server_header=False
-    )
-    server = _Server(config)
-    task = asyncio.ensure_future(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            await console.close()
-            task.result()
-            raise OSError(f"the console did not start on {host}:{port}")
-        await asyncio.sleep(0.01)
-    address = f"[{host}]:{bound}" if family == socket.AF_INET6 else f"{host}:{bound}"
+    address = serving.address
     log.info("serving", service="console", address=address, dev_sign_in=issuer is not None)
-    return RunningConsole(console, server, task, bound, address)
+    return RunningConsole(serving.server, serving.task, serving.port, address, console=console)

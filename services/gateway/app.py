@@ -7,15 +7,11 @@ It decides no access: the services do, from the token it forwards.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import socket
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import grpc
-import uvicorn
 from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
@@ -25,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 
+from libs.common.asgi import AsgiServing, serve_asgi
 from libs.common.logging import get_logger
 from services.gateway.errors import gateway_status, http_status, status_json, status_of_rpc_error
 from services.gateway.openapi import openapi_document
@@ -167,33 +164,12 @@ def suite_descriptors(names: Sequence[str] | None = None) -> list[ServiceDescrip
     return [d for m in SERVICE_APPS if names is None or m.NAME in names for d in m.DESCRIPTORS]
 
 
-class _Server(uvicorn.Server):
-    """Uvicorn without its own signal handling: the suite's `run_until_signal` owns it."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @dataclass
-class RunningGateway:
-    gateway: Gateway
-    server: uvicorn.Server
-    task: asyncio.Task[None]
-    port: int
-    address: str
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}"
+class RunningGateway(AsgiServing):
+    gateway: Gateway = field(kw_only=True)
 
     async def stop(self, grace: float = 0) -> None:
-        self.server.should_exit = True
-        try:
-            await asyncio.wait_for(asyncio.shield(self.task), timeout=max(grace, 0) + 5)
-        except TimeoutError:
-            self.server.force_exit = True
-            await self.task
+        await self.shutdown(grace)
         await self.gateway.close()
 
 
@@ -207,29 +183,11 @@ async def start_gateway(
     """Serve the gateway for the services at `addresses` (service name -> gRPC address)."""
     targets = service_targets(addresses)
     gateway = Gateway(suite_descriptors(list(addresses)), targets, timeout=call_timeout)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
+        serving = await serve_asgi(gateway.asgi(), host=host, port=port, what="gateway")
+    except BaseException:
         await gateway.close()
         raise
-    sock.listen(128)
-    sock.setblocking(False)
-    bound = int(sock.getsockname()[1])
-    config = uvicorn.Config(
-        gateway.asgi(), lifespan="off", log_config=None, access_log=False, server_header=False
-    )
-    server = _Server(config)
-    task = asyncio.ensure_future(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            await gateway.close()
-            task.result()
-            raise OSError(f"the gateway did not start on {host}:{port}")
-        await asyncio.sleep(0.01)
-    address = f"[{host}]:{bound}" if family == socket.AF_INET6 else f"{host}:{bound}"
+    address = serving.address
     log.info("serving", service="gateway", address=address, routes=len(gateway.routes))
-    return RunningGateway(gateway, server, task, bound, address)
+    return RunningGateway(serving.server, serving.task, serving.port, address, gateway=gateway)
