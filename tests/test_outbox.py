@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -85,6 +86,10 @@ def _relay(settings: Settings, receiver: Receiver) -> OutboxRelay:
     return relay
 
 
+def _backlog() -> float | None:
+    return REGISTRY.get_sample_value("backoffice_outbox_backlog", {"service": "procurement"})
+
+
 def _until(relay: OutboxRelay, done: Callable[[], bool], passes: int = 50) -> None:
     async def go() -> None:
         for _ in range(passes):
@@ -157,12 +162,16 @@ def test_refused_event_parks_blocks_its_key_and_is_retried_or_discarded(settings
         assert receiver.calls.count("a") == 1 and "b" not in receiver.calls
         parked = {e.id: e for _, e in outbox_events(settings, ["procurement"], (PARKED,))}
         assert parked[first].last_error == "FAILED_PRECONDITION: refused a"
+        # Two parked and one waiting behind them: what the backlog gauge shows.
+        assert _backlog() == 3
 
         # The cause fixed (the receiver now accepts): retry releases it, and b follows.
         retried = change_outbox_event(settings, "procurement", first)
         assert retried.state == PENDING
         _until(relay, lambda: _states(settings)[second] == DELIVERED)
         assert receiver.accepted == ["a", "b"]
+        _until(relay, lambda: False, passes=1)
+        assert _backlog() == 1  # c, still parked
     finally:
         asyncio.run(relay.stop())
         relay.db.dispose()

@@ -43,8 +43,8 @@ RPC_DURATION = Histogram(
 )
 OUTBOX_BACKLOG = Gauge(
     "backoffice_outbox_backlog",
-    "Outbox events written but not yet delivered. Registered at 0 for every service; "
-    "the transactional outbox (issue 7) sets it from its delivery loop.",
+    "Outbox events written but not yet delivered (pending or parked). Registered at 0 for "
+    "every service; a service's outbox relay sets it on every pass.",
     ["service"],
 )
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from libs.common.access import Scope
@@ -41,6 +41,7 @@ from libs.common.db import ALL_ORGANISATIONS, Database
 from libs.common.errors import FailedPrecondition, NotFound
 from libs.common.kernel_tables import KernelTables
 from libs.common.logging import get_logger
+from libs.common.metrics import OUTBOX_BACKLOG
 from libs.common.peers import Peers
 
 if TYPE_CHECKING:
@@ -380,7 +381,19 @@ class OutboxRelay:
         heads = await self._thread(self._heads, None)
         due = [e for e in heads if e.state == PENDING and e.next_attempt_at <= now]
         results = await asyncio.gather(*(self._deliver_key_head(e) for e in due))
+        OUTBOX_BACKLOG.labels(service=self.service).set(await self._thread(self._backlog))
         return sum(results)
+
+    def _backlog(self) -> int:
+        """Events written and not yet delivered: pending, or parked awaiting someone."""
+        t = self.tables.outbox_events
+        with self.db.session(ALL_ORGANISATIONS, write=False) as session:
+            if self.db.is_postgres:
+                session.execute(text("SELECT set_config(:k, 'on', true)"), {"k": RELAY_SETTING})
+            return int(
+                session.scalar(select(func.count()).select_from(t).where(t.c.state.in_((PENDING, PARKED))))
+                or 0
+            )
 
     async def deliver_key(self, key: str, within: float) -> None:
         """Delivers `key`'s waiting events now (within `within` seconds), in order, as a call that

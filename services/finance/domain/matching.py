@@ -1,8 +1,8 @@
 """The three-way match: invoice against purchase order and goods receipts.
 
-The rule is pure; where the order and receipt lines come from is a port
-(`OrderSource`), so that the gRPC adapter reading procurement's API (issue 7) can
-replace the adapter that takes them from the request.
+The rule is pure; where the order and receipt lines come from is a port (`OrderSource`):
+the servicer reads them from procurement's API (`api/collaborators.py`) or takes them from
+the request, for an order placed outside the suite.
 """
 
 from __future__ import annotations
@@ -139,12 +139,8 @@ def three_way_match(
 
 
 class SuppliedOrderSource:
-    """The interim adapter: order and receipt lines supplied with the match request.
-
-    TODO(issue 7): replace with an adapter that reads the purchase order and its goods
-    receipts from procurement's gRPC API (as the finance service's own principal,
-    acting for the invoice's organisation), never its database.
-    """
+    """Order and receipt lines already in hand: read from procurement's API before the
+    transaction, or supplied with the request; None when there are none."""
 
     def __init__(self, supplied: OrderEvidence | None) -> None:
         self._supplied = supplied
