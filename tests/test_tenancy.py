@@ -223,13 +223,28 @@ def test_orm_guard_alone_filters_and_refuses_writes_outside_scope(settings: Sett
     )
     db = Database(engine, schema="procurement")
     try:
-        from sqlalchemy import select
+        from sqlalchemy import func, select
+        from sqlalchemy.orm import aliased
 
         with db.session(Scope.of(WEST_YORKSHIRE), write=False) as session:
             rows = session.scalars(select(SupplierRow)).all()
             assert {r.organisation_code for r in rows} == {WEST_YORKSHIRE}
         with db.session(Scope.of(), write=False) as session:
             assert session.scalars(select(SupplierRow)).all() == []
+        # The filter applies wherever the table appears, not only as the selected entity.
+        with db.session(Scope.of(WEST_YORKSHIRE), write=False) as session:
+            other = aliased(SupplierRow)
+            assert session.scalar(select(func.count()).select_from(SupplierRow)) == 1
+            assert session.scalar(select(func.count()).select_from(other)) == 1
+            assert (
+                session.scalar(select(func.count(SupplierRow.id)).where(SupplierRow.display_name == "S")) == 0
+            )
+            south = select(SupplierRow.id).where(SupplierRow.display_name == "S")
+            assert session.scalars(select(other.id).where(south.exists())).all() == []
+            hidden = select(SupplierRow.id).where(SupplierRow.display_name == "S").scalar_subquery()
+            assert session.scalar(select(func.count()).select_from(other).where(other.id == hidden)) == 0
+            joined = select(other.display_name).join(SupplierRow, SupplierRow.id != other.id)
+            assert session.scalars(joined).all() == []
         with db.session(Scope.of(WEST_YORKSHIRE), write=True) as session:
             session.add(
                 SupplierRow(

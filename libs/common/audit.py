@@ -9,13 +9,14 @@ the newest breaks the head. `backoffice audit verify` walks every chain.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -58,14 +59,56 @@ def record_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
+PENDING_KEY = "audit_logs"
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """Built once per service: a statement made anew on every call costs more to build and
+    to key for the compiled cache than to run."""
+
+    head: Any
+    start: dict[str, Any]
+    append: Any
+    advance: Any
+
+
+@functools.cache
+def _statements(tables: KernelTables) -> _Statements:
+    heads = tables.audit_chain_heads
+    start = {"organisation_code": bindparam("org"), "last_seq": 0, "last_hash": GENESIS}
+    return _Statements(
+        head=select(heads.c.last_seq, heads.c.last_hash)
+        .where(heads.c.organisation_code == bindparam("org"))
+        .with_for_update(),
+        start={
+            "postgresql": postgresql.insert(heads).values(start).on_conflict_do_nothing(),
+            "sqlite": sqlite.insert(heads).values(start).on_conflict_do_nothing(),
+        },
+        append=insert(tables.audit_records),
+        advance=update(heads)
+        .where(heads.c.organisation_code == bindparam("org"))
+        .values(last_seq=bindparam("seq"), last_hash=bindparam("digest")),
+    )
+
+
 class AuditLog:
-    """Appends audit records inside the caller's transaction."""
+    """Appends audit records inside the caller's transaction.
+
+    Records are kept until the change is done (the kernel calls `flush`; the session's
+    `before_commit` runs `flush_pending` for any left), then appended in one go: one locked
+    read of the organisation's chain head, one multi-row insert, one head update. The head's
+    row lock, which orders the writers of one organisation's chain, is so held from the end
+    of the change to its commit, not for the whole transaction.
+    """
 
     def __init__(self, session: Session, tables: KernelTables, call: Call | None) -> None:
         self._session = session
         self._tables = tables
         self._call = call
+        self._pending: list[dict[str, Any]] = []
         self.records_written = 0
+        session.info.setdefault(PENDING_KEY, []).append(self)
 
     def record(
         self,
@@ -74,46 +117,59 @@ class AuditLog:
         before: Mapping[str, Any] | None,
         after: Mapping[str, Any] | None,
     ) -> None:
-        heads = self._tables.audit_chain_heads
-        dialect = self._session.get_bind().dialect.name
-        start = {"organisation_code": organisation, "last_seq": 0, "last_hash": GENESIS}
-        if dialect == "postgresql":
-            stmt: Any = postgresql.insert(heads).values(start).on_conflict_do_nothing()
-        else:
-            stmt = sqlite.insert(heads).values(start).on_conflict_do_nothing()
-        self._session.execute(stmt)
-        # The row lock orders concurrent writers of one organisation's chain.
-        last_seq, last_hash = self._session.execute(
-            select(heads.c.last_seq, heads.c.last_hash)
-            .where(heads.c.organisation_code == organisation)
-            .with_for_update()
-        ).one()
         call = self._call
         acting = None
         if call and call.principal and call.principal.organisation != organisation:
             acting = call.principal.organisation or None
-        fields: dict[str, Any] = {
-            "organisation_code": organisation,
-            "chain_seq": last_seq + 1,
-            "occurred_at": dt.datetime.now(dt.UTC),
-            "principal": call.principal.id if call and call.principal else "system",
-            "acting_organisation": acting,
-            "method": call.method if call else "system",
-            "resource": resource,
-            "request_id": call.request_id if call else None,
-            "before": canonical_json(before),
-            "after": canonical_json(after),
-        }
-        digest = record_hash(last_hash, fields)
-        self._session.execute(
-            insert(self._tables.audit_records).values(**fields, prev_hash=last_hash, hash=digest)
-        )
-        self._session.execute(
-            update(heads)
-            .where(heads.c.organisation_code == organisation)
-            .values(last_seq=last_seq + 1, last_hash=digest)
+        self._pending.append(
+            {
+                "organisation_code": organisation,
+                "occurred_at": dt.datetime.now(dt.UTC),
+                "principal": call.principal.id if call and call.principal else "system",
+                "acting_organisation": acting,
+                "method": call.method if call else "system",
+                "resource": resource,
+                "request_id": call.request_id if call else None,
+                "before": canonical_json(before),
+                "after": canonical_json(after),
+            }
         )
         self.records_written += 1
+
+    def _head(self, organisation: str) -> tuple[int, str]:
+        sql = _statements(self._tables)
+        found = self._session.execute(sql.head, {"org": organisation}).one_or_none()
+        if found is None:
+            dialect = self._session.get_bind().dialect.name
+            self._session.execute(sql.start[dialect], {"org": organisation})
+            found = self._session.execute(sql.head, {"org": organisation}).one()
+        return found[0], found[1]
+
+    def flush(self) -> None:
+        """Appends the pending records to their organisations' chains."""
+        pending, self._pending = self._pending, []
+        by_organisation: dict[str, list[dict[str, Any]]] = {}
+        for fields in pending:
+            by_organisation.setdefault(fields["organisation_code"], []).append(fields)
+        # Heads are locked in one order, so two transactions never wait on each other's.
+        for organisation in sorted(by_organisation):
+            last_seq, last_hash = self._head(organisation)
+            rows = []
+            for fields in by_organisation[organisation]:
+                last_seq += 1
+                fields["chain_seq"] = last_seq
+                digest = record_hash(last_hash, fields)
+                rows.append({**fields, "prev_hash": last_hash, "hash": digest})
+                last_hash = digest
+            sql = _statements(self._tables)
+            self._session.execute(sql.append, rows)
+            self._session.execute(sql.advance, {"org": organisation, "seq": last_seq, "digest": last_hash})
+
+
+def flush_pending(session: Session) -> None:
+    """Writes every audit log's pending records: the session's `before_commit`."""
+    for log in session.info.get(PENDING_KEY, ()):
+        log.flush()
 
 
 @dataclass(frozen=True)

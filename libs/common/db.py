@@ -3,7 +3,10 @@
 Two guards keep each organisation's rows to itself:
 1. Every ORM query on a `TenantOwned` model is filtered to the unit of work's scope
    (`do_orm_execute` + `with_loader_criteria`), and a flush refuses to write a row outside
-   it. With no scope the filter matches nothing: it fails closed.
+   it. With no scope the filter matches nothing: it fails closed. It acts on statements
+   that select ORM entities or attributes (anywhere in them: subqueries, joins, aliases);
+   one made only of Core constructs (`text()`, a table's `.c` columns, a bare
+   `select(exists())`) is not filtered and must name its organisations itself.
 2. On PostgreSQL, row-level security applies the same rule to every statement, ORM or
    hand-written SQL, because the services run as a role that owns no table and does not
    bypass RLS; the scope is set per transaction with `set_config('app.orgs', ..., true)`.
@@ -15,12 +18,14 @@ import contextlib
 import contextvars
 import re
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from sqlalchemy import BindParameter, MetaData, String, bindparam, create_engine, event, exists, or_, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import (
     Mapped,
     ORMExecuteState,
@@ -30,8 +35,11 @@ from sqlalchemy.orm import (
     with_loader_criteria,
 )
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.expression import TableClause
 
 from libs.common.access import Scope
+from libs.common.audit import flush_pending
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -49,13 +57,23 @@ def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class TenantOwned:
+class _Scoped:
+    """Base of the tenancy mixins: declaring a model of one changes what the filter knows."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        registry = globals().get("_TENANT_REGISTRY")  # absent while the mixins themselves are made
+        if registry is not None:
+            registry.forget()
+
+
+class TenantOwned(_Scoped):
     """Mixin for rows owned by one organisation (its GSS or X code)."""
 
     organisation_code: Mapped[str] = mapped_column(String(9), nullable=False)
 
 
-class PartyOwned:
+class PartyOwned(_Scoped):
     """Mixin for rows that belong to two organisations at once (an agreement): either
     party sees them."""
 
@@ -63,7 +81,7 @@ class PartyOwned:
     counterparty_code: Mapped[str] = mapped_column(String(9), nullable=False)
 
 
-class SharedWithParticipants:
+class SharedWithParticipants(_Scoped):
     """Mixin for rows owned by `organisation_code` and also visible to the organisations
     that its participants table lists (a contract's participants, an aggregation's
     invitees). Subclasses name `__participants__`: a PartyOwned model whose
@@ -102,36 +120,94 @@ def _tenant_codes() -> BindParameter[Any]:
     return bindparam("tenant_codes", callable_=_codes, expanding=True)
 
 
-_CRITERIA_CACHE: dict[type, Any] = {}
+def _criterion(cls: type) -> Any:
+    """The loader option that limits one mapped tenant class to the scope's organisations."""
+    if issubclass(cls, SharedWithParticipants):
+        participants = cls.__participants__
+        clause = or_(
+            cls.organisation_code.in_(_tenant_codes()),
+            exists().where(
+                participants.organisation_code == cls.organisation_code,
+                getattr(participants, cls.__participant_key__) == cls.id,  # type: ignore[attr-defined]
+                participants.counterparty_code.in_(_tenant_codes()),
+            ),
+        )
+    elif issubclass(cls, PartyOwned):
+        clause = or_(cls.organisation_code.in_(_tenant_codes()), cls.counterparty_code.in_(_tenant_codes()))
+    else:
+        clause = cls.organisation_code.in_(_tenant_codes())  # type: ignore[attr-defined]
+    return with_loader_criteria(cls, clause, include_aliases=True)
 
 
-def _criteria_for(cls: type) -> Any:
-    """The loader option for one mapped tenant class, made on first use and reused."""
-    option = _CRITERIA_CACHE.get(cls)
-    if option is None:
-        if issubclass(cls, SharedWithParticipants):
-            participants = cls.__participants__
-            clause = or_(
-                cls.organisation_code.in_(_tenant_codes()),
-                exists().where(
-                    participants.organisation_code == cls.organisation_code,
-                    getattr(participants, cls.__participant_key__) == cls.id,  # type: ignore[attr-defined]
-                    participants.counterparty_code.in_(_tenant_codes()),
-                ),
-            )
-        elif issubclass(cls, PartyOwned):
-            clause = or_(
-                cls.organisation_code.in_(_tenant_codes()), cls.counterparty_code.in_(_tenant_codes())
-            )
-        else:
-            clause = cls.organisation_code.in_(_tenant_codes())  # type: ignore[attr-defined]
-        option = _CRITERIA_CACHE[cls] = with_loader_criteria(cls, clause, include_aliases=True)
-    return option
+class _TenantRegistry:
+    """The mapped tenant classes by table name, and the loader options for each set of them.
+
+    A statement gets the options of the tenant tables it mentions (subqueries, joins and
+    aliases included) and no others: an option for a class that is absent filters nothing
+    but costs every execution its share of the statement's cache key, and with every
+    service's models loaded there are dozens. Mapping a table name to more classes than the
+    table's own (two services with a table of one name) only adds options, never drops one.
+    """
+
+    def __init__(self) -> None:
+        self._by_table: dict[str, tuple[type, ...]] | None = None
+        self._options: dict[frozenset[str], tuple[Any, ...]] = {}
+        # A statement built once and run many times (a repository's fetch by key) keeps its
+        # filtered form, and with it the compiled cache's key, for as long as it lives.
+        self._filtered: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def forget(self) -> None:
+        """A tenant model was declared: recompute on next use."""
+        with self._lock:
+            self._by_table = None
+            self._options = {}
+            self._filtered = weakref.WeakKeyDictionary()
+
+    def filtered(self, statement: Any) -> Any:
+        """`statement` with the loader options of the tenant tables it mentions."""
+        with self._lock:
+            found = self._filtered.get(statement)
+        if found is None:
+            options = self.options_for(statement)
+            found = statement.options(*options) if options else statement
+            with self._lock:
+                self._filtered[statement] = found
+        return found
+
+    def _tables(self) -> dict[str, tuple[type, ...]]:
+        by_table = self._by_table
+        if by_table is None:
+            found: dict[str, list[type]] = {}
+            for cls in _tenant_classes():
+                found.setdefault(cls.__table__.name, []).append(cls)  # type: ignore[attr-defined]
+            by_table = self._by_table = {name: tuple(classes) for name, classes in found.items()}
+        return by_table
+
+    def options_for(self, statement: Any) -> tuple[Any, ...]:
+        by_table = self._tables()
+        names = frozenset(
+            element.name
+            for element in visitors.iterate(statement)
+            if isinstance(element, TableClause) and element.name in by_table
+        )
+        options = self._options.get(names)
+        if options is None:
+            classes: list[type] = []
+            for name in sorted(names):
+                for cls in by_table[name]:
+                    classes.append(cls)
+                    if issubclass(cls, SharedWithParticipants):
+                        classes.append(cls.__participants__)
+            options = self._options[names] = tuple(_criterion(cls) for cls in dict.fromkeys(classes))
+        return options
+
+
+_TENANT_REGISTRY = _TenantRegistry()
 
 
 def _tenant_classes() -> list[type]:
-    """Every mapped tenant class: criteria apply wherever their tables appear, subqueries
-    included, so all of them go on every ORM statement."""
+    """Every mapped tenant class."""
     found: list[type] = []
     for base in (TenantOwned, PartyOwned, SharedWithParticipants):
         stack = list(base.__subclasses__())
@@ -179,7 +255,9 @@ def make_engine(
     is another; on SQLite, WAL, foreign keys and a busy timeout are switched on."""
     url = normalise_url(url)
     if is_postgres(url):
-        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        # No pre-ping: it costs a round trip on every transaction. `Database.session` instead
+        # retries the transaction's first statement once on a connection found dead.
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
 
         @event.listens_for(engine, "connect")
         def _pg_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
@@ -239,7 +317,7 @@ def _tenant_filter(state: ORMExecuteState) -> None:
     scope = state.session.info.get(SCOPE_KEY)
     if scope is ALL_ORGANISATIONS:
         return
-    state.statement = state.statement.options(*(_criteria_for(cls) for cls in _tenant_classes()))
+    state.statement = _TENANT_REGISTRY.filtered(state.statement)
 
 
 def _tenant_flush_guard(session: Session, _context: object, _instances: object) -> None:
@@ -268,6 +346,10 @@ def _tenant_flush_guard(session: Session, _context: object, _instances: object) 
                 )
 
 
+_SET_ORGANISATIONS = text("SELECT set_config('app.orgs', :orgs, true)")
+_PING = text("SELECT 1")
+
+
 class _AllOrganisations:
     """The scope of administrative commands (audit verification) run as the owner."""
 
@@ -290,6 +372,7 @@ class Database:
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
         event.listen(self._sessions, "do_orm_execute", _tenant_filter)
         event.listen(self._sessions, "before_flush", _tenant_flush_guard)
+        event.listen(self._sessions, "before_commit", flush_pending)
 
     @contextmanager
     def session(self, scope: Scope | _AllOrganisations, *, write: bool) -> Iterator[Session]:
@@ -299,18 +382,30 @@ class Database:
         codes = tuple(sorted(scope.organisations)) if isinstance(scope, Scope) else ()
         token = _CODES.set(codes)
         try:
-            options = {"sqlite_begin": "BEGIN IMMEDIATE"} if write else {}
-            session.connection(execution_options=options)
-            if self.is_postgres and isinstance(scope, Scope):
-                session.execute(
-                    text("SELECT set_config('app.orgs', :orgs, true)"),
-                    {"orgs": ",".join(sorted(scope.organisations))},
-                )
+            self._begin(session, scope, write)
             yield session
         finally:
             session.rollback()
             session.close()
             _CODES.reset(token)
+
+    def _begin(self, session: Session, scope: Scope | _AllOrganisations, write: bool) -> None:
+        options = {"sqlite_begin": "BEGIN IMMEDIATE"} if write else {}
+        for attempt in (1, 2):
+            try:
+                session.connection(execution_options=options)
+                if self.is_postgres:
+                    # The first statement also finds a connection the server has dropped
+                    # (a restart, a failover): it is discarded and the pool gives another.
+                    if isinstance(scope, Scope):
+                        session.execute(_SET_ORGANISATIONS, {"orgs": ",".join(sorted(scope.organisations))})
+                    else:
+                        session.execute(_PING)
+                return
+            except DBAPIError as err:
+                if attempt == 2 or not err.connection_invalidated:
+                    raise
+                session.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()

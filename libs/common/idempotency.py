@@ -4,10 +4,12 @@ the change it made, so a crash between the two cannot happen."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+from typing import Any
 
 from google.protobuf.message import Message
-from sqlalchemy import insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from libs.common.errors import AlreadyExists, InvalidArgument
@@ -33,6 +35,13 @@ def check_request_id(request_id: str) -> None:
         )
 
 
+@functools.cache
+def _lookup(table: Table) -> Any:
+    return select(table.c.method, table.c.request_hash, table.c.response).where(
+        table.c.organisation_code == bindparam("org"), table.c.request_id == bindparam("request_id")
+    )
+
+
 class IdempotencyStore:
     def __init__(self, session: Session, tables: KernelTables) -> None:
         self._session = session
@@ -40,11 +49,8 @@ class IdempotencyStore:
 
     def replay(self, organisation: str, request_id: str, method: str, fingerprint: str) -> bytes | None:
         """The stored response of an earlier request with this id, if any."""
-        t = self._table
         row = self._session.execute(
-            select(t.c.method, t.c.request_hash, t.c.response).where(
-                t.c.organisation_code == organisation, t.c.request_id == request_id
-            )
+            _lookup(self._table), {"org": organisation, "request_id": request_id}
         ).first()
         if row is None:
             return None
@@ -69,13 +75,19 @@ class IdempotencyStore:
         response: bytes,
     ) -> None:
         self._session.execute(
-            insert(self._table).values(
-                organisation_code=organisation,
-                request_id=request_id,
-                method=method,
-                principal=principal,
-                request_hash=fingerprint,
-                response=response,
-                created_at=dt.datetime.now(dt.UTC),
-            )
+            _insert(self._table),
+            {
+                "organisation_code": organisation,
+                "request_id": request_id,
+                "method": method,
+                "principal": principal,
+                "request_hash": fingerprint,
+                "response": response,
+                "created_at": dt.datetime.now(dt.UTC),
+            },
         )
+
+
+@functools.cache
+def _insert(table: Table) -> Any:
+    return insert(table)

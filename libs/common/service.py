@@ -273,6 +273,9 @@ class ServiceKernel:
                 response = fn(tx)
                 if audit.records_written == 0:
                     raise RuntimeError(f"{call.method} changed data without an audit record")
+                # Written now, not at commit: this is where a write waits for its chain's
+                # lock, and a call cut off while it waited must not commit.
+                audit.flush()
                 if (cancelled := _cancelled.get()) is not None and cancelled.is_set():
                     raise Aborted(
                         "the call was cancelled before its change was committed",
