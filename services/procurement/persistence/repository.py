@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from libs.common.filtering import Comparison
@@ -148,6 +149,13 @@ def _supplier_values(s: Supplier) -> dict[str, object]:
     }
 
 
+@functools.cache
+def _by_key(model: Any, columns: tuple[str, ...]) -> Any:
+    """One statement per model and key, built once: building one per call and keying it for
+    the compiled cache costs more than running it."""
+    return select(model).where(*(getattr(model, c) == bindparam(c) for c in columns))
+
+
 class _Rows:
     """What the repositories share: fetch one row by key, save a domain object onto it."""
 
@@ -157,8 +165,9 @@ class _Rows:
         self._session = session
 
     def _row(self, **key: object) -> Any:
-        stmt = select(self.model).filter_by(**key)
-        return self._session.scalars(stmt).first()
+        if None in key.values():  # `= NULL` matches nothing; filter_by says IS NULL
+            return self._session.scalars(select(self.model).filter_by(**key)).first()
+        return self._session.scalars(_by_key(self.model, tuple(key)), key).first()
 
     def _update(self, row: Any, values: Mapping[str, object]) -> None:
         for column, value in values.items():
