@@ -239,8 +239,8 @@ def test_orm_guard_alone_filters_and_refuses_writes_outside_scope(settings: Sett
             assert (
                 session.scalar(select(func.count(SupplierRow.id)).where(SupplierRow.display_name == "S")) == 0
             )
-            south = select(SupplierRow.id).where(SupplierRow.display_name == "S")
-            assert session.scalars(select(other.id).where(south.exists())).all() == []
+            southern = select(SupplierRow.id).where(SupplierRow.display_name == "S")
+            assert session.scalars(select(other.id).where(southern.exists())).all() == []
             hidden = select(SupplierRow.id).where(SupplierRow.display_name == "S").scalar_subquery()
             assert session.scalar(select(func.count()).select_from(other).where(other.id == hidden)) == 0
             joined = select(other.display_name).join(SupplierRow, SupplierRow.id != other.id)
