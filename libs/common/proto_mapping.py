@@ -15,10 +15,17 @@ from libs.common.records import RecordInfo
 NANOS = Decimal(1_000_000_000)
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def timestamp(moment: dt.datetime) -> timestamp_pb2.Timestamp:
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(moment.astimezone(dt.UTC))
-    return ts
+    # Integer arithmetic on the timedelta: what FromDatetime does, at a fraction of its cost
+    # (it goes through a time tuple), which counts on a page of a hundred records.
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    since = moment - _EPOCH
+    seconds = since.days * 86_400 + since.seconds
+    return timestamp_pb2.Timestamp(seconds=seconds, nanos=since.microseconds * 1000)
 
 
 def date_to_proto(day: dt.date) -> date_pb2.Date:

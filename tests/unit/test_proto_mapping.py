@@ -1,4 +1,4 @@
-"""Money and date conversions between domain values and protos."""
+"""Money, date and timestamp conversions between domain values and protos."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from google.protobuf import timestamp_pb2
 from google.type import date_pb2, money_pb2
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -16,6 +17,7 @@ from libs.common.proto_mapping import (
     date_to_proto,
     money_from_proto,
     money_to_proto,
+    timestamp,
 )
 
 DETERMINISTIC = settings(derandomize=True, database=None, deadline=None, max_examples=300)
@@ -148,3 +150,20 @@ def test_leap_day() -> None:
 def test_money_refuses_precision_it_cannot_carry() -> None:
     with pytest.raises(ValueError, match="precision"):
         money_to_proto(Decimal("0.0000000019"))
+
+
+@given(
+    st.datetimes(
+        min_value=dt.datetime(1, 1, 2),
+        max_value=dt.datetime(9999, 12, 30),
+        timezones=st.sampled_from(
+            [dt.UTC, dt.timezone(dt.timedelta(hours=1)), dt.timezone(dt.timedelta(hours=-5))]
+        ),
+    )
+)
+@settings(derandomize=True, database=None, deadline=None, max_examples=500)
+def test_timestamp_is_what_protobuf_makes_of_the_same_instant(moment: dt.datetime) -> None:
+    expected = timestamp_pb2.Timestamp()
+    expected.FromDatetime(moment.astimezone(dt.UTC))
+    assert timestamp(moment) == expected
+    assert timestamp(moment.astimezone(dt.UTC).replace(tzinfo=None)) == expected  # naive is UTC
