@@ -165,7 +165,11 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
             "",
             service.list_suppliers,
         )
-        return pb.ListSuppliersResponse(suppliers=[self._supplier(s) for s in found], next_page_token=token)
+        with_bank_details = self.k.permits(READ_BANK_DETAILS)
+        return pb.ListSuppliersResponse(
+            suppliers=[m.supplier_to_proto(s, with_bank_details=with_bank_details) for s in found],
+            next_page_token=token,
+        )
 
     async def UpdateSupplier(
         self, request: pb.UpdateSupplierRequest, context: RpcContext
