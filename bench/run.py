@@ -251,8 +251,10 @@ class Bench:
                 )
 
     def workers_suite(self, scenario: Scenario, backend: Backend) -> None:
-        """`backoffice serve --workers N` (the real command) and the read on it."""
+        """`backoffice serve --workers N` (the real command) and the read on it; or a flow
+        on it, with its most client processes (a figure shown, not held to a target)."""
         tokens = self.tokens(scenario, backend)
+        clients = max(scenario.client_processes) if scenario.client_processes else WORKERS_CLIENTS
         log = self.work / f"serve-workers-{backend.name}.log"
         with harness.serving(backend.suite_spec(workers=WORKERS), log) as server:
             fixture = self.setup(scenario, server, tokens)
@@ -264,8 +266,9 @@ class Bench:
                 tokens=tokens,
                 fixture=fixture,
                 db_process=backend.db_process,
-                label=f"{scenario.name} ({WORKERS} workers)",
-                clients=WORKERS_CLIENTS,
+                label=f"{scenario.name} ({WORKERS} workers)"
+                + (f" x{clients} clients" if scenario.client_processes else ""),
+                clients=clients,
                 connections=WORKERS_CONNECTIONS,
                 variant=f"workers={WORKERS}",
             )
@@ -429,7 +432,7 @@ class Bench:
                 self.profile_with_cprofile(s, backend, tokens[s.name], fixtures)
         if not self.args.no_workers:
             for s in scenarios:
-                if s.name in workers_reads:
+                if s.name in workers_reads or s.client_processes:
                     self.workers_suite(s, backend)
 
     def profile_with_py_spy(

@@ -43,3 +43,33 @@ def internal_status(request_id: str) -> grpc.Status:
         details=[info],
     )
     return rpc_status.to_status(status)
+
+
+_DETAILS_KEY = "grpc-status-details-bin"
+
+
+def status_of_rpc_error(err: grpc.aio.AioRpcError) -> status_pb2.Status:
+    """The google.rpc.Status the service sent (its details), or one built from the code."""
+    code = err.code().value[0]
+    for key, value in err.trailing_metadata() or ():
+        if key == _DETAILS_KEY and isinstance(value, bytes):
+            status = status_pb2.Status.FromString(value)
+            if status.code == code:
+                return status
+    return status_pb2.Status(code=code, message=err.details() or "")
+
+
+def refusal_details(status: status_pb2.Status) -> tuple[str, dict[str, str], list[tuple[str, str]]]:
+    """What a refusal says beyond its code: the reason and metadata of its ErrorInfo, and
+    the fields its BadRequest names."""
+    reason, metadata, violations = "", {}, []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason, metadata = info.reason, dict(info.metadata)
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            violations = [(v.field, v.description) for v in bad.field_violations]
+    return reason, metadata, violations

@@ -10,14 +10,15 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
-from google.rpc import code_pb2, error_details_pb2
+from google.rpc import code_pb2
 
 from backoffice.directory.v1 import directory_service_pb2_grpc
 from backoffice.finance.v1 import finance_service_pb2_grpc
 from backoffice.hr.v1 import hr_service_pb2_grpc
 from backoffice.operations.v1 import operations_service_pb2_grpc
 from backoffice.procurement.v1 import procurement_service_pb2_grpc
-from services.gateway.errors import http_status, status_of_rpc_error
+from libs.common.grpc_errors import refusal_details, status_of_rpc_error
+from services.gateway.errors import http_status
 
 SERVICES = ("directory", "procurement", "finance", "hr")
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -42,16 +43,7 @@ class Refusal(Exception):
     @classmethod
     def of(cls, err: grpc.aio.AioRpcError, service: str = "") -> Refusal:
         status = status_of_rpc_error(err)
-        reason, violations = "", []
-        for detail in status.details:
-            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                detail.Unpack(info)
-                reason = info.reason
-            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                bad = error_details_pb2.BadRequest()
-                detail.Unpack(bad)
-                violations = [(v.field, v.description) for v in bad.field_violations]
+        reason, _, violations = refusal_details(status)
         return cls(
             code=code_pb2.Code.Name(status.code),
             message=status.message,

@@ -439,10 +439,13 @@ def create_budget(
     )
     v.raise_if_any()
     assert key is not None
-    if uow.budgets.find(organisation, ledger_id, given.cost_centre, given.account, key) is not None:
+    existing = uow.budgets.find(organisation, ledger_id, given.cost_centre, given.account, key)
+    if existing is not None:
         raise AlreadyExists(
-            f"{ledger.name} already has a budget for {given.cost_centre}, {given.account} in {key}",
+            f"{ledger.name} already has a budget for {given.cost_centre}, {given.account} in {key}: "
+            f"{existing.name}; revise that one",
             reason="BUDGET_ALREADY_EXISTS",
+            metadata={"budget": existing.name},
         )
     budget = Budget(
         organisation,

@@ -22,8 +22,9 @@ from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 
 from libs.common.asgi import AsgiServing, serve_asgi
+from libs.common.grpc_errors import status_of_rpc_error
 from libs.common.logging import get_logger
-from services.gateway.errors import gateway_status, http_status, status_json, status_of_rpc_error
+from services.gateway.errors import gateway_status, http_status, status_json
 from services.gateway.openapi import openapi_document
 from services.gateway.routes import HTTP_METHODS, Route, routes_of
 from services.gateway.transcode import BadHttpRequest, build_request, response_json

@@ -3,7 +3,6 @@ the body the google.rpc.Status as JSON, details (ErrorInfo, BadRequest) included
 
 from __future__ import annotations
 
-import grpc
 from google.protobuf import any_pb2, json_format
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
@@ -30,22 +29,9 @@ HTTP_STATUS: dict[int, int] = {
     code_pb2.DATA_LOSS: 500,
 }
 
-_DETAILS_KEY = "grpc-status-details-bin"
-
 
 def http_status(code: int) -> int:
     return HTTP_STATUS.get(code, 500)
-
-
-def status_of_rpc_error(err: grpc.aio.AioRpcError) -> status_pb2.Status:
-    """The google.rpc.Status the service sent (its details), or one built from the code."""
-    code = err.code().value[0]
-    for key, value in err.trailing_metadata() or ():
-        if key == _DETAILS_KEY and isinstance(value, bytes):
-            status = status_pb2.Status.FromString(value)
-            if status.code == code:
-                return status
-    return status_pb2.Status(code=code, message=err.details() or "")
 
 
 def _pack(detail: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:

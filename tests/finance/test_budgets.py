@@ -106,6 +106,7 @@ def test_revisions_are_kept_and_audited(suite: Suite) -> None:
     assert set(no_reason.violations) == {"amount", "reason"}
     twice = failure(_budget, books, "5.00")
     assert twice.code is grpc.StatusCode.ALREADY_EXISTS and twice.reason == "BUDGET_ALREADY_EXISTS"
+    assert twice.metadata == {"budget": budget.name} and budget.name in twice.message
     bad = failure(
         books.officer.finance.CreateBudget,
         pb.CreateBudgetRequest(
