@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import decimal
+import enum
+import functools
 from dataclasses import dataclass, replace
 
 from libs.common.errors import EtagMismatch
@@ -42,25 +46,36 @@ def check_etag(resource_name: str, given: str, current: RecordInfo) -> None:
         raise EtagMismatch(resource_name, current.etag)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def _plain(v: object) -> object:
+    if type(v) in _SCALARS:  # the bulk of the fields, checked first (exactly: not enums)
+        return v
+    if isinstance(v, tuple | list):
+        return [_plain(x) for x in v]
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return {name: _plain(getattr(v, name)) for name in _field_names(type(v))}
+    return _leaf(v)
+
+
+def _leaf(v: object) -> object:
+    if isinstance(v, enum.Enum):
+        return v.value
+    if isinstance(v, dt.datetime | dt.date):
+        return v.isoformat()
+    if isinstance(v, decimal.Decimal):
+        return str(v)
+    return v
+
+
 def snapshot(value: object) -> dict[str, object]:
     """A JSON-safe picture of a domain object for the audit log's before and after."""
-    import dataclasses
-    import decimal
-    import enum
-
-    def plain(v: object) -> object:
-        if dataclasses.is_dataclass(v) and not isinstance(v, type):
-            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        if isinstance(v, enum.Enum):
-            return v.value
-        if isinstance(v, dt.datetime | dt.date):
-            return v.isoformat()
-        if isinstance(v, decimal.Decimal):
-            return str(v)
-        if isinstance(v, tuple | list):
-            return [plain(x) for x in v]
-        return v
-
-    result = plain(value)
+    result = _plain(value)
     assert isinstance(result, dict)
     return result

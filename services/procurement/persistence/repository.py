@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import bindparam, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from libs.common.filtering import Comparison
@@ -156,6 +157,11 @@ def _by_key(model: Any, columns: tuple[str, ...]) -> Any:
     return select(model).where(*(getattr(model, c) == bindparam(c) for c in columns))
 
 
+@functools.cache
+def _primary_key(model: Any) -> tuple[str, ...]:
+    return tuple(column.key for column in sa_inspect(model).primary_key)
+
+
 class _Rows:
     """What the repositories share: fetch one row by key, save a domain object onto it."""
 
@@ -163,11 +169,20 @@ class _Rows:
 
     def __init__(self, session: Session) -> None:
         self._session = session
+        # Rows this transaction has read or added, by primary key: saving what was just read
+        # needs no second SELECT (the session's identity map holds rows only weakly).
+        self._held: dict[tuple[object, ...], Any] = {}
 
     def _row(self, **key: object) -> Any:
         if None in key.values():  # `= NULL` matches nothing; filter_by says IS NULL
             return self._session.scalars(select(self.model).filter_by(**key)).first()
-        return self._session.scalars(_by_key(self.model, tuple(key)), key).first()
+        by_primary_key = tuple(key) == _primary_key(self.model)
+        if by_primary_key and (held := self._held.get(tuple(key.values()))) is not None:
+            return held
+        row = self._session.scalars(_by_key(self.model, tuple(key)), key).first()
+        if row is not None and by_primary_key:
+            self._held[tuple(key.values())] = row
+        return row
 
     def _update(self, row: Any, values: Mapping[str, object]) -> None:
         for column, value in values.items():
@@ -177,6 +192,7 @@ class _Rows:
     def _insert(self, row: Any) -> None:
         self._session.add(row)
         self._session.flush()
+        self._held[tuple(getattr(row, column) for column in _primary_key(self.model))] = row
 
 
 class SqlSupplierRepository(_Rows):
