@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import grpc
-from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from backoffice.directory.v1 import directory_service_pb2_grpc
@@ -21,6 +20,7 @@ from backoffice.hr.v1 import hr_service_pb2_grpc
 from backoffice.procurement.v1 import procurement_service_pb2_grpc
 from libs.common.auth import TokenIssuer
 from libs.common.config import Settings
+from libs.common.grpc_errors import refusal_details
 from libs.common.server import RunningServer
 from services.suite.runtime import migrate, start_suite
 
@@ -154,18 +154,8 @@ def failure(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> RpcFailure:
         fn(*args, **kwargs)
     except grpc.RpcError as err:
         status = rpc_status.from_call(cast(grpc.Call, err))
-        reason, metadata, violations = "", {}, {}
-        if status is not None:
-            for detail in status.details:
-                if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                    info = error_details_pb2.ErrorInfo()
-                    detail.Unpack(info)
-                    reason, metadata = info.reason, dict(info.metadata)
-                elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                    bad = error_details_pb2.BadRequest()
-                    detail.Unpack(bad)
-                    violations = {v.field: v.description for v in bad.field_violations}
-        return RpcFailure(err.code(), err.details() or "", reason, metadata, violations)
+        reason, metadata, violations = refusal_details(status) if status is not None else ("", {}, [])
+        return RpcFailure(err.code(), err.details() or "", reason, metadata, dict(violations))
     raise AssertionError(f"{getattr(fn, '__name__', fn)} succeeded but was expected to fail")
 
 
