@@ -1,6 +1,7 @@
 """The console in a real browser: Playwright driving Debian's Chromium (never a downloaded
 one). Signs in, onboards a partner and its agreement, debars a supplier, approves a
-requisition and downloads a report; saves screenshots of the main pages to docs/console/.
+requisition and downloads a report; screenshots the main pages (into docs/console/ when
+BACKOFFICE_CONSOLE_SCREENSHOTS=1, so that a test run leaves the tree as it was).
 
 Chromium comes from the test set-up: installed with apt when missing and we are root. Under
 CI=true these tests must run; elsewhere they skip with the reason.
@@ -23,7 +24,7 @@ from tests.procurement.helpers import requisition, supplier
 from tests.support import UNIT, Suite
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -88,13 +89,14 @@ def test_staff_run_the_centre_in_a_browser(
     r = requisition(requester, UNIT, title="Radios for response")
     requester.procurement.SubmitRequisition(ppb.SubmitRequisitionRequest(name=r.name, etag=r.etag))
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shots = DOCS_SHOTS if os.environ.get("BACKOFFICE_CONSOLE_SCREENSHOTS") == "1" else tmp_path / "shots"
+    shots.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(20_000)
 
     def shot(name: str) -> None:
-        page.screenshot(path=str(SHOTS / f"{name}.png"))
+        page.screenshot(path=str(shots / f"{name}.png"))
 
     # Sign in (development sign-in).
     page.goto(f"{console.url}/")
