@@ -31,6 +31,8 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
     ("grpc.max_connection_age_ms", 5 * 60 * 1000),
     ("grpc.max_connection_age_grace_ms", 30 * 1000),
     ("grpc.so_reuseport", 0),
+    # A bulk request (10,000 people with every field at its longest is ~6 MiB) must fit.
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
 ]
 
 
