@@ -1,10 +1,14 @@
 """`backoffice hr ...`: bulk work against the HR service.
 
     backoffice hr import people.csv --org E23000010 --token "$TOKEN"
+    backoffice hr import people-1.csv people-2.csv ... --org E23000010 --token "$TOKEN"
 
-The import reads the whole file, checks every row (showing progress), prints a report of
+The import reads a whole file, checks every row (showing progress), prints a report of
 every bad field of every row, and records nothing unless every row is good: then it sends
 all rows in one `BatchCreatePeople` call, which the service also commits all or nothing.
+Several files are several such batches, each whole or not at all, reported file by file, in
+one process: the next file is checked while the one before is recorded (`--in-flight` files
+at once), and a file that is refused does not stop the others (the exit code is then 1).
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
+from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -47,6 +53,10 @@ COLUMNS = (
     "full_time_leave_days",
 )
 MAX_ROWS = 10_000
+# Files whose calls may be under way at once: more would only queue on the organisation's
+# audit chain.
+MAX_IN_FLIGHT = 4
+MAX_MESSAGE = 64 * 1024 * 1024
 
 
 def _enum(proto_enum: object, prefix: str, text: str) -> int:
@@ -103,22 +113,20 @@ def check_row(person: person_pb2.Person) -> list[str]:
     return []
 
 
-@app.command("import")
-def import_people(
-    path: Annotated[
-        Path, typer.Argument(help="CSV file with a header row; see `COLUMNS` in services/hr/cli.py.")
-    ],
-    org: Annotated[str, typer.Option(help="The organisation the people join, e.g. E23000010.")],
-    token: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(help="Bearer token (default: $BACKOFFICE_TOKEN)."),
-    ] = None,
-    target: Annotated[str, typer.Option(help="The HR service's address.")] = "127.0.0.1:50052",
-) -> None:
-    """Import people from a CSV file: all rows or none."""
-    bearer = token or os.environ.get("BACKOFFICE_TOKEN", "")
-    if not bearer:
-        raise typer.BadParameter("give --token or set BACKOFFICE_TOKEN", param_hint="--token")
+class _Refused(Exception):
+    """A file that is not imported: why is printed already."""
+
+
+@dataclass
+class _Batch:
+    """One file on its way: its checked rows, and the call recording them once sent."""
+
+    path: Path
+    request: hr_service_pb2.BatchCreatePeopleRequest
+    call: grpc.Future | None = None  # type: ignore[type-arg]  # grpc's stubs leave it generic
+
+
+def _read(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         unknown = sorted(set(reader.fieldnames or ()) - set(COLUMNS))
@@ -127,30 +135,159 @@ def import_people(
         rows = list(reader)
     if not 0 < len(rows) <= MAX_ROWS:
         raise typer.BadParameter(f"the file must hold 1 to {MAX_ROWS} rows, not {len(rows)}")
-    requests, report = [], []
-    for number, row in track(list(enumerate(rows, start=2)), description="Checking rows", console=console):
+    return rows
+
+
+def _checked(path: Path, org: str, label: str = "") -> _Batch:
+    """The file's rows as one request, or `_Refused` after printing every problem of every row.
+    `label` starts each line printed about the file (its name, when there are several)."""
+    rows = _read(path)
+    request = hr_service_pb2.BatchCreatePeopleRequest(parent=f"organisations/{org}")
+    report = []
+    numbered = list(enumerate(rows, start=2))
+    for number, row in track(numbered, description=f"{label}Checking rows", console=console):
         person, problems = person_from_row(row)
         problems += check_row(person)
-        report += [(number, p) for p in problems]
-        requests.append(hr_service_pb2.CreatePersonRequest(person=person, person_id=row.get("person_id", "")))
+        if problems:
+            report += [(number, p) for p in problems]
+        elif not report:
+            request.requests.add(person=person, person_id=row.get("person_id", ""))
     if report:
         _print_report(report)
-        console.print(f"[red]{len(report)} problem(s): nothing was imported[/red]")
-        raise typer.Exit(1)
-    with grpc.insecure_channel(target) as channel:
+        console.print(f"[red]{label}{len(report)} problem(s): nothing was imported[/red]")
+        raise _Refused
+    return _Batch(path, request)
+
+
+def _send(stub: hr_service_pb2_grpc.HrServiceStub, batch: _Batch, bearer: str) -> None:
+    batch.call = stub.BatchCreatePeople.future(
+        batch.request, metadata=(("authorization", f"Bearer {bearer}"),), timeout=600
+    )
+
+
+def _recorded(batch: _Batch, org: str, label: str = "") -> int:
+    """How many people the file's call recorded, or `_Refused` after printing why none."""
+    assert batch.call is not None
+    try:
+        made = batch.call.result()
+    except grpc.RpcError as err:
+        _print_rpc_error(err)
+        console.print(f"[red]{label}the service refused the import: nothing was imported[/red]")
+        raise _Refused from None
+    console.print(f"{label}imported {len(made.people)} people into organisations/{org}")
+    return len(made.people)
+
+
+def _aborted(batch: _Batch) -> bool:
+    assert batch.call is not None
+    err = batch.call.exception()
+    return isinstance(err, grpc.Call) and err.code() is grpc.StatusCode.ABORTED
+
+
+def _channel(target: str) -> grpc.Channel:
+    # A response names every person recorded: 10,000 of them can pass gRPC's default 4 MB.
+    return grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", MAX_MESSAGE)])
+
+
+@app.command("import")
+def import_people(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="CSV files with a header row; see `COLUMNS` in services/hr/cli.py. Each file "
+            "is imported whole or not at all, on its own.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+    org: Annotated[str, typer.Option(help="The organisation the people join, e.g. E23000010.")],
+    token: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Bearer token (default: $BACKOFFICE_TOKEN)."),
+    ] = None,
+    target: Annotated[str, typer.Option(help="The HR service's address.")] = "127.0.0.1:50052",
+    in_flight: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=MAX_IN_FLIGHT,
+            help="Files being recorded at once. The next file is checked meanwhile, so 1 already "
+            "keeps the service busy.",
+        ),
+    ] = 1,
+) -> None:
+    """Import people from CSV files: all rows of a file or none of them.
+
+    Files are checked and recorded in order; a file with a problem is reported and not
+    imported, the others still are, and the exit code is then 1."""
+    bearer = token or os.environ.get("BACKOFFICE_TOKEN", "")
+    if not bearer:
+        raise typer.BadParameter("give --token or set BACKOFFICE_TOKEN", param_hint="--token")
+    if len(paths) == 1:
+        # One file: its problems are the command's, as they always were.
+        try:
+            batch = _checked(paths[0], org)
+            with _channel(target) as channel:
+                _send(hr_service_pb2_grpc.HrServiceStub(channel), batch, bearer)
+                with console.status(f"Recording {len(batch.request.requests)} people"):
+                    _recorded(batch, org)
+        except _Refused:
+            raise typer.Exit(1) from None
+        return
+    _import_files(paths, org, bearer, target, in_flight)
+
+
+def _import_files(paths: list[Path], org: str, bearer: str, target: str, in_flight: int) -> None:
+    """Each file is checked while the ones before it are recorded (`in_flight` calls at most),
+    and reported in order."""
+    imported: list[int] = []
+    refused: list[Path] = []
+    sent: deque[_Batch] = deque()
+
+    with _channel(target) as channel:
         stub = hr_service_pb2_grpc.HrServiceStub(channel)
-        with console.status(f"Recording {len(requests)} people"):
+
+        def finish() -> None:
+            batch = sent.popleft()
+            label = f"{batch.path.name}: "
+            if in_flight > 1 and _aborted(batch):
+                # It may have waited on a file sent with it (the same person in both, or the
+                # organisation's audit chain) past the database's lock timeout: once those
+                # are recorded, it is sent again, alone, and recorded or refused for what it is.
+                for other in sent:
+                    assert other.call is not None
+                    other.call.exception()
+                _send(stub, batch, bearer)
             try:
-                made = stub.BatchCreatePeople(
-                    hr_service_pb2.BatchCreatePeopleRequest(parent=f"organisations/{org}", requests=requests),
-                    metadata=(("authorization", f"Bearer {bearer}"),),
-                    timeout=600,
-                )
-            except grpc.RpcError as err:
-                _print_rpc_error(err)
-                console.print("[red]the service refused the import: nothing was imported[/red]")
-                raise typer.Exit(1) from None
-    console.print(f"imported {len(made.people)} people into organisations/{org}")
+                imported.append(_recorded(batch, org, label))
+            except _Refused:
+                refused.append(batch.path)
+
+        for path in paths:
+            label = f"{path.name}: "
+            try:
+                batch = _checked(path, org, label)
+            except typer.BadParameter as err:
+                console.print(f"[red]{label}{err.message}: nothing was imported[/red]")
+                refused.append(path)
+                continue
+            except _Refused:
+                refused.append(path)
+                continue
+            while len(sent) >= in_flight:
+                finish()
+            _send(stub, batch, bearer)
+            sent.append(batch)
+        while sent:
+            finish()
+    console.print(
+        f"{len(imported)} of {len(paths)} files imported: {sum(imported)} people into organisations/{org}"
+    )
+    if refused:
+        refused.sort(key=paths.index)
+        console.print(f"[red]not imported: {', '.join(str(p) for p in refused)}[/red]")
+        raise typer.Exit(1)
 
 
 def _print_report(report: list[tuple[int, str]]) -> None:

@@ -10,7 +10,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
 
-from libs.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
+from libs.common.errors import (
+    Aborted,
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    Violations,
+)
 from libs.common.filtering import Comparison
 from libs.common.names import check_resource_id
 from libs.common.paging import JsonKey
@@ -71,6 +79,7 @@ from services.hr.persistence.repository import (
     TransferRepository,
     VettingRepository,
 )
+from services.hr.persistence.workforce import SqlWorkforceView, WorkforceView
 
 MAX_BATCH = 10_000
 # Worker types that are not employees for the gender pay gap (SI 2017/353): volunteers.
@@ -92,6 +101,7 @@ class HrUnitOfWork:
         self.vetting: VettingRepository = SqlVettingRepository(s)
         self.pay: PayRecordRepository = SqlPayRecordRepository(s)
         self.transfers: TransferRepository = SqlTransferRepository(s)
+        self.workforce: WorkforceView = SqlWorkforceView(s)
 
     def new_info(self) -> RecordInfo:
         return RecordInfo.new(self.tx.principal_id, self.tx.acting_organisation, _now())
@@ -199,6 +209,26 @@ def _add_person(uow: HrUnitOfWork, person: Person, row: int | None = None) -> No
     uow.tx.audit.record(person.organisation, person.name, None, person.audit_view())
 
 
+def _first_recorded(uow: HrUnitOfWork, organisation: str, people: Sequence[Person]) -> AlreadyExists | None:
+    """What `_add_person` would say of the first of `people` whose id, collar number or NI
+    number (in that order) a person of the organisation already has, with its row."""
+    recorded = uow.people.recorded(organisation)
+    ids, collars, ninos = recorded["id"], recorded["collar_number"], recorded["national_insurance_number"]
+    for row, person in enumerate(people):
+        d = person.details
+        if person.id in ids:
+            return AlreadyExists(
+                f"{person.name} already exists",
+                reason="PERSON_ALREADY_EXISTS",
+                metadata={"person_id": person.id, "row": str(row)},
+            )
+        if d.collar_number in collars:
+            return _taken(organisation, "collar_number", d.collar_number, row)
+        if d.national_insurance_number in ninos:
+            return _taken(organisation, "national_insurance_number", d.national_insurance_number, row)
+    return None
+
+
 def create_person(
     uow: HrUnitOfWork,
     organisation: str,
@@ -218,11 +248,23 @@ def create_person(
 NewPerson = tuple[WorkerType | None, PersonDetails, dt.date | None, str]
 
 
-def batch_create_people(uow: HrUnitOfWork, organisation: str, rows: Sequence[NewPerson]) -> list[Person]:
-    """All rows or none: every bad field of every row is reported at once."""
+def batch_create_people(
+    uow: HrUnitOfWork,
+    organisation: str,
+    rows: Sequence[NewPerson],
+    unreadable: Sequence[FieldViolation] = (),
+) -> list[Person]:
+    """All rows or none: every bad field of every row is reported at once, with `unreadable`
+    (what reading the request found, such as a date that is no date; its fields read as
+    unset, so what the checks say of them again is left out).
+
+    Set-based: the rows are one executemany whose unique constraints find a person already
+    recorded (only then are the organisation's keys read to name the row), and the audit
+    records are appended together; a batch of 10,000 is a few statements, not eight a person."""
     if not 0 < len(rows) <= MAX_BATCH:
         raise InvalidArgument.single("requests", f"send 1 to {MAX_BATCH} people")
-    v = Violations()
+    v = Violations(list(unreadable))
+    reported = {u.field for u in unreadable}
     people: list[Person] = []
     seen: dict[tuple[str, str], int] = {}
     for i, (worker_type, details, join_date, person_id) in enumerate(rows):
@@ -238,7 +280,7 @@ def batch_create_people(uow: HrUnitOfWork, organisation: str, rows: Sequence[New
                 prefix=prefix,
             )
         except InvalidArgument as err:
-            v.items.extend(err.violations)
+            v.items.extend(e for e in err.violations if e.field not in reported)
             continue
         for what in ("collar_number", "national_insurance_number", "id"):
             value = person.id if what == "id" else getattr(person.details, what)
@@ -249,8 +291,13 @@ def batch_create_people(uow: HrUnitOfWork, organisation: str, rows: Sequence[New
             seen[(what, value)] = i
         people.append(person)
     v.raise_if_any()
-    for i, person in enumerate(people):
-        _add_person(uow, person, i)
+    if not uow.people.add_many(people):
+        # The unique constraints refused a row: say which, as person by person would.
+        raise _first_recorded(uow, organisation, people) or Aborted(
+            "a concurrent change conflicted with this request; retry it", reason="CONCURRENT_CHANGE"
+        )
+    for person in people:
+        uow.tx.audit.record(person.organisation, person.name, None, person.audit_view())
     return people
 
 
@@ -713,9 +760,8 @@ def list_vetting(
 
 
 def workforce_statistics(uow: HrUnitOfWork, organisation: str, day: dt.date) -> statistics.Breakdown:
-    people = _departed(uow, organisation, uow.people.all(organisation))
-    grades = {g.id: g for g in uow.grades.all(organisation)}
-    return statistics.strength_on(people, uow.assignments.all(organisation), grades, day)
+    """Counted by the database (`statistics.strength_on` is the same rule in Python)."""
+    return statistics.breakdown_of_cells(uow.workforce.strength_on(organisation, day))
 
 
 def joiners_and_leavers(
@@ -728,10 +774,11 @@ def joiners_and_leavers(
         v.check(start <= end, "end_date", "must not be before the start date")
     v.raise_if_any()
     assert start is not None and end is not None
-    people = _departed(uow, organisation, uow.people.all(organisation))
-    grades = {g.id: g for g in uow.grades.all(organisation)}
-    return statistics.joiners_and_leavers(
-        people, uow.assignments.all(organisation), grades, Period(start, end)
+    # Counted by the database (`statistics.joiners_and_leavers` is the same rule in Python).
+    period = Period(start, end)
+    return (
+        statistics.breakdown_of_cells(uow.workforce.joiners(organisation, period)),
+        statistics.breakdown_of_cells(uow.workforce.leavers(organisation, period)),
     )
 
 

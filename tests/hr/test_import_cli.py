@@ -81,3 +81,74 @@ def test_import_records_all_rows_and_refuses_a_clash_whole(suite: Suite, tmp_pat
     )
     assert code == 1 and "PERSON_ALREADY_EXISTS" in output
     assert len(hr.hr.ListPeople(pb.ListPeopleRequest(parent=f"organisations/{WEST_YORKSHIRE}")).people) == 2
+
+
+def _run_files(suite: Suite, tmp_path: Path, files: dict[str, list[str]], *options: str) -> tuple[int, str]:
+    paths = []
+    for name, lines in files.items():
+        path = tmp_path / name
+        path.write_text(HEADER + "".join(lines), encoding="utf-8")
+        paths.append(str(path))
+    root = typer.Typer()
+    root.add_typer(hr_cli, name="hr")
+    token = suite.token(WEST_YORKSHIRE, "hr.officer")
+    args = ["hr", "import", *paths, "--org", WEST_YORKSHIRE, "--token", token]
+    result = CliRunner().invoke(
+        root, [*args, "--target", suite.addresses["hr"], *options], env={"COLUMNS": "200"}
+    )
+    return result.exit_code, result.output
+
+
+def _family_names(suite: Suite) -> list[str]:
+    hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    names, token = [], ""
+    while True:
+        page = hr.hr.ListPeople(
+            pb.ListPeopleRequest(parent=f"organisations/{WEST_YORKSHIRE}", page_size=1000, page_token=token)
+        )
+        names += [p.family_name for p in page.people]
+        if not (token := page.next_page_token):
+            return sorted(names)
+
+
+def test_several_files_each_whole_or_not_at_all(suite: Suite, tmp_path: Path) -> None:
+    files = {
+        "good.csv": GOOD,
+        "bad.csv": ["p-five,police_officer,Lee,Bad,,,male,arab,2024-01-01\n"],
+        "clash.csv": ["p-six,police_staff,Kim,Clash,,CE123456A,female,arab,2024-01-01\n"],
+        "odd.csv": [],
+        "also-good.csv": ["p-seven,pcso,Jo,Later,,,female,arab,2024-02-01\n"],
+    }
+    code, output = _run_files(suite, tmp_path, files)
+    assert code == 1, output
+    assert "good.csv: imported 2 people" in output
+    assert "bad.csv: 1 problem(s): nothing was imported" in output and "collar_number" in output
+    assert "clash.csv: the service refused the import" in output and "PERSON_ALREADY_EXISTS" in output
+    assert "odd.csv: the file must hold 1 to 10000 rows, not 0: nothing was imported" in output
+    assert "also-good.csv: imported 1 people" in output
+    assert "2 of 5 files imported: 3 people" in output
+    assert _family_names(suite) == ["Jones", "Later", "Smith"]
+
+
+def test_files_recorded_together_that_share_a_person(suite: Suite, tmp_path: Path) -> None:
+    """Two calls at once whose files share an NI number (on PostgreSQL the later insert waits
+    for the earlier's row and is refused once that commits). One file is recorded, calls under
+    way together committing in either order; the other is refused for the clash, naming its
+    line."""
+    a = [f"a-{n},police_staff,Alex,A{n},,AB{n:06d}C,female,arab,2020-01-01\n" for n in range(3000)]
+    b = [f"b-{n},police_staff,Alex,B{n},,CE{n:06d}A,female,arab,2020-01-01\n" for n in range(3000)]
+    b[-1] = "b-last,police_staff,Alex,Last,,AB002999C,female,arab,2020-01-01\n"
+    files = {"a.csv": a, "b.csv": b, "c.csv": [GOOD[0]]}
+    code, output = _run_files(suite, tmp_path, files, "--in-flight", "2")
+    assert code == 1, output
+    assert "c.csv: imported 1 people" in output
+    assert "2 of 3 files imported: 3001 people" in output
+    assert "PERSON_ALREADY_EXISTS: a person with national insurance number AB002999C" in output
+    names = _family_names(suite)
+    if "a.csv: imported 3000 people" in output:
+        assert "b.csv: the service refused the import" in output and "│ 3001 │" in output
+        assert "Last" not in names and "A2999" in names
+    else:
+        assert "b.csv: imported 3000 people" in output
+        assert "a.csv: the service refused the import" in output and "│ 3001 │" in output
+        assert "Last" in names and "A2999" not in names

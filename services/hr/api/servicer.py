@@ -19,7 +19,7 @@ from backoffice.hr.v1 import (
     transfer_pb2,
 )
 from backoffice.hr.v1 import hr_service_pb2 as pb
-from libs.common.errors import InvalidArgument
+from libs.common.errors import InvalidArgument, Violations
 from libs.common.filtering import Comparison, FieldType, parse_filter
 from libs.common.grpc_types import RpcContext
 from libs.common.names import ChildName, OrganisationName
@@ -108,14 +108,17 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
     ) -> pb.BatchCreatePeopleResponse:
         parent = OrganisationName.parse(request.parent)
         rows: list[service.NewPerson] = []
+        # Dates that are no dates, reported with every other problem of every row.
+        unreadable = Violations()
         for i, r in enumerate(request.requests):
             if r.parent and r.parent != request.parent:
                 raise InvalidArgument.single(f"requests[{i}].parent", "must be empty or the batch's parent")
+            person = r.person
             rows.append(
                 (
-                    m.worker_type_in(r.person.worker_type),
-                    m.person_details(r.person),
-                    date_from_proto(r.person.join_date, f"requests[{i}].person.join_date"),
+                    m.worker_type_in(person.worker_type),
+                    m.person_details(person, f"requests[{i}].person", unreadable),
+                    m.date_in(person.join_date, f"requests[{i}].person.join_date", unreadable),
                     r.person_id,
                 )
             )
@@ -127,7 +130,9 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
             lambda tx: pb.BatchCreatePeopleResponse(
                 people=[
                     m.person_to_proto(p)
-                    for p in service.batch_create_people(HrUnitOfWork(tx), parent.code, rows)
+                    for p in service.batch_create_people(
+                        HrUnitOfWork(tx), parent.code, rows, unreadable.items
+                    )
                 ]
             ),
         )

@@ -1,17 +1,21 @@
 """Workforce statistics in the shape of the Home Office police workforce tables: headcount
 and FTE by worker type, rank, sex and ethnic group, as at a date, and joiners and leavers
-over a period."""
+over a period.
+
+`strength_on` and `joiners_and_leavers` state the rules over every person, in Python: the
+reference. The service has the database count instead (services/hr/persistence/workforce.py,
+a few hundred `Cell`s for a whole force) and `breakdown_of_cells` makes the same figures."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from services.hr.domain.establishment import RANK_ORDER, Assignment, Grade, Rank
-from services.hr.domain.person import Person, WorkerType
+from services.hr.domain.person import Ethnicity, Person, Sex, WorkerType
 from services.hr.domain.values import ZERO, Period
 
 NOT_RECORDED = "Not recorded"
@@ -77,25 +81,53 @@ def counted(
     )
 
 
-def _figures(people: Sequence[Counted], key: Callable[[Counted], str]) -> tuple[Figure, ...]:
-    cells: dict[tuple[WorkerType, str], list[Counted]] = defaultdict(list)
-    for c in people:
-        cells[(c.worker_type, key(c))].append(c)
+@dataclass(frozen=True)
+class Cell:
+    """People counted alike on their day, already counted: what a store that groups in the
+    database hands back (a few hundred of these, not one per person). `rank` is the highest
+    rank of the assignments active that day, None when none has one; `fte` their total."""
+
+    worker_type: WorkerType
+    rank: Rank | None
+    sex: Sex
+    ethnicity: Ethnicity
+    headcount: int
+    fte: Decimal
+
+    @property
+    def counted(self) -> Counted:
+        rank = (self.rank.label if self.rank else NOT_RECORDED) if self.worker_type.warranted else ""
+        return Counted(self.worker_type, rank, self.sex.label, self.ethnicity.group, self.fte)
+
+
+def _figures(people: Sequence[tuple[Counted, int]], key: Callable[[Counted], str]) -> tuple[Figure, ...]:
+    """`people` are (counted, how many) pairs: one person each, or a cell of many."""
+    cells: dict[tuple[WorkerType, str], tuple[int, Decimal]] = {}
+    for c, heads in people:
+        cell = (c.worker_type, key(c))
+        headcount, fte = cells.get(cell, (0, ZERO))
+        cells[cell] = (headcount + heads, fte + c.fte)
     rank_labels = {r.label: i for i, r in enumerate(Rank)}
     ordered = sorted(cells, key=lambda k: (_WORKER_ORDER[k[0]], rank_labels.get(k[1], 99), k[1]))
-    return tuple(
-        Figure(w, cat, len(cells[(w, cat)]), sum((c.fte for c in cells[(w, cat)]), ZERO))
-        for w, cat in ordered
+    return tuple(Figure(w, cat, *cells[(w, cat)]) for w, cat in ordered)
+
+
+def _breakdown(people: Sequence[tuple[Counted, int]]) -> Breakdown:
+    return Breakdown(
+        by_worker_type=_figures(people, lambda c: ""),
+        by_rank=_figures([p for p in people if p[0].worker_type.warranted], lambda c: c.rank),
+        by_sex=_figures(people, lambda c: c.sex),
+        by_ethnic_group=_figures(people, lambda c: c.ethnic_group),
     )
 
 
 def breakdown(people: Sequence[Counted]) -> Breakdown:
-    return Breakdown(
-        by_worker_type=_figures(people, lambda c: ""),
-        by_rank=_figures([c for c in people if c.worker_type.warranted], lambda c: c.rank),
-        by_sex=_figures(people, lambda c: c.sex),
-        by_ethnic_group=_figures(people, lambda c: c.ethnic_group),
-    )
+    return _breakdown([(c, 1) for c in people])
+
+
+def breakdown_of_cells(cells: Iterable[Cell]) -> Breakdown:
+    """The same breakdown as `breakdown`, from people counted in the database."""
+    return _breakdown([(c.counted, c.headcount) for c in cells])
 
 
 def _by_person(assignments: Sequence[Assignment]) -> dict[str, list[Assignment]]:
