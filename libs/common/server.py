@@ -7,6 +7,7 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -38,6 +39,26 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
 
 async def _nothing() -> None:
     return None
+
+
+class _GenericHandlersOnly:
+    """What the generated `add_*Servicer_to_server` functions see of the server.
+
+    They register each service twice: as a generic handler and as "registered methods". For
+    every registered method grpc.aio keeps a pending request future, and its accept loop
+    waits on all of them for each call that arrives (`asyncio.wait`, O(methods)): with
+    procurement's ~50 methods that was about a tenth of a Get. The generic handler alone
+    serves the same methods, so registration stops there.
+    """
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(handlers)
+
+    def add_registered_method_handlers(self, _service: str, _handlers: object) -> None:
+        return None
 
 
 @dataclass
@@ -95,15 +116,16 @@ async def create_server(
         ],
         options=[(k, 1 if k == "grpc.so_reuseport" and reuse_port else v) for k, v in SERVER_OPTIONS],
     )
-    app.register(server)
+    registrar = cast(grpc.aio.Server, _GenericHandlersOnly(server))
+    app.register(registrar)
     if kernel is not None:
-        operations.register(server, kernel)
+        operations.register(registrar, kernel)
     health = HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health, registrar)
     names = [d.full_name for d in descriptors]
     reflection.enable_server_reflection(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-        server,
+        server,  # its one method adds one future to the wait; it must see the real aio server
     )
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
