@@ -199,3 +199,51 @@ def test_refused_event_parks_blocks_its_key_and_is_retried_or_discarded(settings
         assert methods == {"backoffice outbox retry", "backoffice outbox discard"}
     finally:
         db.dispose()
+
+
+def test_deliver_key_returns_the_answers_and_looks_again_for_what_a_relay_pass_found_behind(
+    settings: Settings,
+) -> None:
+    """A call that delivers its own event gets back what the answer's Settle returned. An
+    event of the same key published while that delivery is under way, which the relay's
+    pass cannot take (the key is locked), is delivered by the same call before it returns
+    rather than waiting for the next poll."""
+    (first,) = _publish(settings, ("test", "orders/1", {"n": "a"}))
+    gate, arrived = asyncio.Event(), asyncio.Event()
+    accepted: list[str] = []
+
+    async def receiver(event: OutboxEvent, delivery: Delivery) -> Settle:
+        if event.payload["n"] == "a":
+            arrived.set()  # a is being delivered: its key is locked
+            await gate.wait()
+        accepted.append(event.payload["n"])
+
+        def settle(tx: Transaction) -> str:
+            tx.audit.record(event.organisation, f"test/{event.payload['n']}", None, {"ok": True})
+            return f"settled {event.payload['n']}"
+
+        return settle
+
+    relay_settings = settings.relay_settings()
+    relay_settings.timeout_seconds = 5
+    relay = OutboxRelay(
+        "procurement", build_database("procurement", settings), KERNEL, {"test": receiver}, relay_settings
+    )
+    relay.configure(lambda name: "127.0.0.1:1", lambda organisation: "service-token")
+
+    async def go() -> list[object]:
+        delivering = asyncio.create_task(relay.deliver_key("orders/1", 5))
+        await asyncio.wait_for(arrived.wait(), 10)
+        await asyncio.to_thread(_publish, settings, ("test", "orders/1", {"n": "b"}))
+        assert await relay.run_once() == 0  # the key is locked: the pass leaves it to the holder
+        gate.set()
+        return await asyncio.wait_for(delivering, 10)
+
+    try:
+        settled = asyncio.run(go())
+    finally:
+        asyncio.run(relay.stop())
+        relay.db.dispose()
+    assert settled == ["settled a", "settled b"]
+    assert accepted == ["a", "b"]
+    assert set(_states(settings).values()) == {DELIVERED} and first in _states(settings)

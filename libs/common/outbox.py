@@ -12,7 +12,9 @@ at least once by a relay to the receiving service's gRPC API, with effect exactl
   FAILED_PRECONDITION, NOT_FOUND, PERMISSION_DENIED) parks the event with the reason;
   `backoffice outbox retry` and `discard` (audited) release it.
 - A handler may return a `Settle` callback: it runs in the publisher's database in the same
-  transaction that marks the event delivered, so the answer is applied exactly once.
+  transaction that marks the event delivered, so the answer is applied exactly once. What
+  it returns (the changed resource) goes back to a call that delivered its own event
+  (`deliver_key`), which then need not read the resource again.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from libs.common.access import Scope
@@ -67,6 +69,8 @@ PERMANENT_CODES = frozenset(
     }
 )
 RELAY_SETTING = "app.outbox_relay"
+# What the relay's transactions set with their scope, in their first statement.
+_RELAY = {RELAY_SETTING: "on"}
 
 
 def _now() -> dt.datetime:
@@ -231,7 +235,7 @@ def discard_event(
 
 # --- the relay ---------------------------------------------------------------------------------
 
-Settle = Callable[["Transaction"], None]
+Settle = Callable[["Transaction"], object]
 
 
 @dataclass
@@ -264,6 +268,10 @@ class OutboxRelay:
     # Shared with the service's own calls to the others (libs/common/peers.py).
     peers: Peers = field(default_factory=Peers)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # By key, the last unsettled event a relay pass saw while the key's lock was taken:
+    # unless it is the event the holder delivered, the holder looks again before it lets
+    # go, so that nothing waits for the next poll.
+    _behind: dict[str, str] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
     _wake: asyncio.Event | None = None
     # Its own threads for database work, so that stopping can wait for work in flight
@@ -322,13 +330,23 @@ class OutboxRelay:
 
     @contextlib.contextmanager
     def _session(self, scope: Scope | None) -> Iterator[Session]:
-        with self.db.writer_lock, self.db.session(scope or ALL_ORGANISATIONS, write=True) as session:
-            if self.db.is_postgres:
-                session.execute(text("SELECT set_config(:k, 'on', true)"), {"k": RELAY_SETTING})
+        with (
+            self.db.writer_lock,
+            self.db.session(scope or ALL_ORGANISATIONS, write=True, settings=_RELAY) as session,
+        ):
             yield session
 
-    def _heads(self, key: str | None) -> list[OutboxEvent]:
-        """The first unsettled event of each key (of one key, when given)."""
+    def _waiting(self, key: str) -> list[OutboxEvent]:
+        """The first two unsettled events of `key`, in order: the one due, and whether any
+        follows it."""
+        t = self.tables.outbox_events
+        stmt = select(t).where(t.c.key == key, t.c.state.in_((PENDING, PARKED))).order_by(t.c.seq).limit(2)
+        with self.db.session(ALL_ORGANISATIONS, write=False, settings=_RELAY) as session:
+            return [_event(row) for row in session.execute(stmt)]
+
+    def _heads(self, key: str | None) -> tuple[list[OutboxEvent], dict[str, str]]:
+        """The first unsettled event of each key (of one key, when given), and by key the
+        id of the last unsettled event this read saw."""
         t = self.tables.outbox_events
         stmt = select(t).where(t.c.state.in_((PENDING, PARKED))).order_by(t.c.seq)
         if key is not None:
@@ -336,12 +354,13 @@ class OutboxRelay:
         else:
             stmt = stmt.limit(self.settings.batch_size)
         heads: dict[str, OutboxEvent] = {}
-        with self.db.session(ALL_ORGANISATIONS, write=False) as session:
-            if self.db.is_postgres:
-                session.execute(text("SELECT set_config(:k, 'on', true)"), {"k": RELAY_SETTING})
+        last: dict[str, str] = {}
+        with self.db.session(ALL_ORGANISATIONS, write=False, settings=_RELAY) as session:
             for row in session.execute(stmt):
-                heads.setdefault(row.key, _event(row))
-        return list(heads.values())
+                if row.key not in heads:
+                    heads[row.key] = _event(row)
+                last[row.key] = row.id
+        return list(heads.values()), last
 
     def _mark(self, event: OutboxEvent, values: dict[str, Any]) -> None:
         t = self.tables.outbox_events
@@ -349,7 +368,9 @@ class OutboxRelay:
             session.execute(update(t).where(t.c.id == event.id, t.c.state == PENDING).values(**values))
             session.commit()
 
-    def _settle(self, event: OutboxEvent, settle: Settle | None) -> None:
+    def _settle(self, event: OutboxEvent, settle: Settle | None) -> object:
+        """Marks the event delivered and applies the answer; returns what `settle` returned
+        (None when it was settled already)."""
         from libs.common.service import Transaction
 
         t = self.tables.outbox_events
@@ -361,7 +382,8 @@ class OutboxRelay:
                 .values(state=DELIVERED, settled_at=_now(), attempts=event.attempts + 1, last_error="")
             )
             if done.rowcount != 1:  # type: ignore[attr-defined]
-                return  # settled already (another relay pass, or discarded meanwhile)
+                return None  # settled already (another relay pass, or discarded meanwhile)
+            applied: object = None
             if settle is not None:
                 call = Call(
                     method=f"outbox/{event.topic}",
@@ -373,8 +395,11 @@ class OutboxRelay:
                         kind=PrincipalKind.SERVICE,
                     ),
                 )
-                settle(Transaction(session, AuditLog(session, self.tables, call), scope, call, self.tables))
+                applied = settle(
+                    Transaction(session, AuditLog(session, self.tables, call), scope, call, self.tables)
+                )
             session.commit()
+            return applied
 
     # --- delivery ---
 
@@ -387,9 +412,9 @@ class OutboxRelay:
     async def run_once(self, *, count_backlog: bool = True) -> int:
         """One pass over the due heads of every key; returns how many were delivered."""
         now = _now()
-        heads = await self._thread(self._heads, None)
+        heads, last = await self._thread(self._heads, None)
         due = [e for e in heads if e.state == PENDING and e.next_attempt_at <= now]
-        results = await asyncio.gather(*(self._deliver_key_head(e) for e in due))
+        results = await asyncio.gather(*(self._deliver_key_head(e, last[e.key]) for e in due))
         if count_backlog:
             OUTBOX_BACKLOG.labels(service=self.service).set(await self._thread(self._backlog))
         return sum(results)
@@ -397,47 +422,56 @@ class OutboxRelay:
     def _backlog(self) -> int:
         """Events written and not yet delivered: pending, or parked awaiting someone."""
         t = self.tables.outbox_events
-        with self.db.session(ALL_ORGANISATIONS, write=False) as session:
-            if self.db.is_postgres:
-                session.execute(text("SELECT set_config(:k, 'on', true)"), {"k": RELAY_SETTING})
+        with self.db.session(ALL_ORGANISATIONS, write=False, settings=_RELAY) as session:
             return int(
                 session.scalar(select(func.count()).select_from(t).where(t.c.state.in_((PENDING, PARKED))))
                 or 0
             )
 
-    async def deliver_key(self, key: str, within: float) -> None:
+    async def deliver_key(self, key: str, within: float) -> list[object]:
         """Delivers `key`'s waiting events now (within `within` seconds), in order, as a call that
-        has just published wants its outcome in the same call. Best effort: what is not
-        delivered in time stays for the relay."""
+        has just published wants its outcome in the same call; returns what their answers'
+        `Settle` callbacks returned, in order. Best effort: what is not delivered in time
+        stays for the relay."""
+        settled: list[object] = []
         if not self.peers.configured:
-            return  # not started (no other services wired): the event waits for the relay
+            return settled  # not started (no other services wired): the event waits for the relay
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._deliver_key(key, within), within)
+            await asyncio.wait_for(self._deliver_key(key, within, settled), within)
+        return settled
 
-    async def _deliver_key(self, key: str, within: float) -> None:
+    async def _deliver_key(self, key: str, within: float, settled: list[object]) -> None:
         async with self._lock(key):
             while True:
-                heads = await self._thread(self._heads, key)
-                if not heads or heads[0].state != PENDING:
+                self._behind.pop(key, None)
+                waiting = await self._thread(self._waiting, key)
+                if not waiting or waiting[0].state != PENDING:
                     return
-                if not await self._deliver(heads[0], within):
+                delivered, applied = await self._deliver(waiting[0], within)
+                if not delivered:
                     return
+                settled.append(applied)
+                if len(waiting) == 1 and self._behind.get(key, waiting[0].id) == waiting[0].id:
+                    return  # nothing was behind it when asked, and no relay pass found more
 
-    async def _deliver_key_head(self, event: OutboxEvent) -> int:
+    async def _deliver_key_head(self, event: OutboxEvent, last: str) -> int:
         lock = self._lock(event.key)
         if lock.locked():
+            self._behind[event.key] = last
             return 0
         async with lock:
-            current = await self._thread(self._heads, event.key)
+            current, _ = await self._thread(self._heads, event.key)
             if not current or current[0].id != event.id or current[0].state != PENDING:
                 return 0
-            return int(await self._deliver(current[0], self.settings.timeout_seconds))
+            delivered, _ = await self._deliver(current[0], self.settings.timeout_seconds)
+            return int(delivered)
 
-    async def _deliver(self, event: OutboxEvent, within: float) -> bool:
+    async def _deliver(self, event: OutboxEvent, within: float) -> tuple[bool, object]:
+        """Whether `event` was delivered and settled, and what its answer's `Settle` returned."""
         handler = self.handlers.get(event.topic)
         if handler is None:
             await self._thread(self._park, event, f"no handler for topic {event.topic}")
-            return False
+            return False, None
         # As this service, on behalf of the organisation whose change published the event.
         metadata = self.peers.metadata(event.organisation)
         delivery = Delivery(self.peers.channel, metadata, min(within, self.settings.timeout_seconds))
@@ -449,21 +483,21 @@ class OutboxRelay:
                 await self._thread(self._park, event, reason)
             else:
                 await self._thread(self._later, event, reason)
-            return False
+            return False, None
         except asyncio.CancelledError:
             raise
         except Exception as err:
             log.exception("outbox_handler_failed", service=self.service, event_id=event.id)
             await self._thread(self._later, event, f"{type(err).__name__}: {err}")
-            return False
+            return False, None
         try:
-            await self._thread(self._settle, event, settle)
+            applied = await self._thread(self._settle, event, settle)
         except Exception as err:
             log.exception("outbox_settle_failed", service=self.service, event_id=event.id)
             await self._thread(self._park, event, f"applying the answer failed: {err}")
-            return False
+            return False, None
         log.info("outbox_delivered", service=self.service, event_id=event.id, topic=event.topic)
-        return True
+        return True, applied
 
     def _park(self, event: OutboxEvent, reason: str) -> None:
         log.warning("outbox_parked", service=self.service, event_id=event.id, reason=reason)

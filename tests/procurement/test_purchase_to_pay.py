@@ -58,6 +58,8 @@ def test_issue_commits_the_budget_in_the_same_call(p2p: Suite) -> None:
     assert first.budget == w.budget.name
     issued = w.issue(first)
     assert issued.state == ISSUED and issued.commitment.startswith(f"{w.books.cc}/commitments/")
+    # The answer is the order as stored, etag and all (taken from the relay's transaction).
+    assert issued == w.get(issued.name)
     c = w.holder.finance.GetCommitment(fpb.GetCommitmentRequest(name=issued.commitment))
     assert amount(c.amount) == Decimal("4500.00") and c.reference == first.name
     # Finance records the procurement service, acting for the force, as who raised it.

@@ -14,6 +14,7 @@ from libs.common.outbox import Delivery, Handler, OutboxEvent, Settle, error_rea
 from libs.common.proto_mapping import money_to_proto
 from libs.common.service import Transaction
 from services.procurement import service
+from services.procurement.domain.purchase_order import PurchaseOrder
 from services.procurement.service import ProcurementUnitOfWork
 
 
@@ -49,14 +50,16 @@ async def raise_commitment(event: OutboxEvent, delivery: Delivery) -> Settle:
             # A decision, not a failed delivery: the order stays unissued and says why.
             refusal = f"BUDGET_EXCEEDED: {err.details()}"
 
-            def refused(tx: Transaction) -> None:
-                service.commitment_refused(ProcurementUnitOfWork(tx), event.organisation, order_id, refusal)
+            def refused(tx: Transaction) -> PurchaseOrder:
+                uow = ProcurementUnitOfWork(tx)
+                return service.commitment_refused(uow, event.organisation, order_id, refusal)
 
             return refused
         raise
 
-    def raised(tx: Transaction) -> None:
-        service.commitment_raised(ProcurementUnitOfWork(tx), event.organisation, order_id, commitment.name)
+    def raised(tx: Transaction) -> PurchaseOrder:
+        uow = ProcurementUnitOfWork(tx)
+        return service.commitment_raised(uow, event.organisation, order_id, commitment.name)
 
     return raised
 

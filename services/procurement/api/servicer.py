@@ -629,13 +629,18 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         within = self.relay.settings.timeout_seconds
         if remaining is not None:
             within = min(within, max(remaining - 0.5, 0.0))
-        if within > 0:
-            await self.relay.deliver_key(order.name, within)
-        name = ChildName.parse(order.name, "purchaseOrders")
-        scope = await self.k.scope_of(order.name, name.organisation)
-        current = await self.k.read(
-            scope, lambda tx: service.get_purchase_order(Uow(tx), name.organisation, name.id)
-        )
+        settled = await self.relay.deliver_key(order.name, within) if within > 0 else []
+        # The order as finance's answer left it, committed in the relay's transaction; read
+        # again only when this call did not deliver the answer itself.
+        answered = [s for s in settled if isinstance(s, order_domain.PurchaseOrder) and s.name == order.name]
+        if answered:
+            current = answered[-1]
+        else:
+            name = ChildName.parse(order.name, "purchaseOrders")
+            scope = await self.k.scope_of(order.name, name.organisation)
+            current = await self.k.read(
+                scope, lambda tx: service.get_purchase_order(Uow(tx), name.organisation, name.id)
+            )
         if current.state is order_domain.PurchaseOrderState.DRAFT and current.commitment_refusal:
             raise FailedPrecondition(
                 f"{current.name} was not issued: finance refused the commitment "
