@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
 
+from libs.common import audit
 from libs.common.access import Scope
 from libs.common.app import build_database
 from libs.common.audit import AuditLog
@@ -64,3 +66,57 @@ def test_records_of_one_transaction_join_each_organisations_chain_in_order(
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "a gap in the sequence"
     reports = {r.organisation: r for name, r in verify_audit(settings, ["procurement"])}
     assert reports[WEST_YORKSHIRE].intact and reports[SOUTH_YORKSHIRE].intact
+
+
+def _head_reads(settings: Settings, resources: list[tuple[str, str]]) -> int:
+    """Appends like `_record`, and counts the locked reads of chain heads it took."""
+    reads = 0
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        nonlocal reads
+        reads += statement.lstrip().upper().startswith("SELECT") and "audit_chain_heads" in statement
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        _record(settings, resources)
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    return reads
+
+
+def test_the_chain_follows_its_true_head_whatever_this_process_last_saw(settings: Settings) -> None:
+    """The process's last known head saves the locked read only when it is exactly the
+    chain's head: after another process appended, after a rolled-back append, or with the
+    right sequence number and another hash, the records still follow the true head."""
+    key = (KERNEL.audit_chain_heads, WEST_YORKSHIRE)
+    _record(settings, [(WEST_YORKSHIRE, "test/1")])
+    assert _head_reads(settings, [(WEST_YORKSHIRE, "test/2")]) == 0  # the guess was right
+
+    # Another process appends after this one last looked.
+    stale = audit._LAST_HEADS[key]
+    _record(settings, [(WEST_YORKSHIRE, "test/3")])
+    audit._LAST_HEADS[key] = stale
+    assert _head_reads(settings, [(WEST_YORKSHIRE, "test/4")]) == 1
+
+    # An append that was flushed and then rolled back moved the guess, not the chain.
+    db = build_database("procurement", settings)
+    try:
+        with db.writer_lock, db.session(Scope.of(WEST_YORKSHIRE), write=True) as session:
+            log = AuditLog(session, KERNEL, None)
+            log.record(WEST_YORKSHIRE, "test/rolled-back", None, {"n": 0})
+            log.flush()
+    finally:
+        db.dispose()
+    assert _head_reads(settings, [(WEST_YORKSHIRE, "test/5")]) == 1
+
+    # The right sequence number with a hash that is not the chain's (another database's).
+    seq, _ = audit._LAST_HEADS[key]
+    audit._LAST_HEADS[key] = (seq, "f" * 64)
+    assert _head_reads(settings, [(WEST_YORKSHIRE, "test/6")]) == 1
+
+    chain = _chains(settings)[WEST_YORKSHIRE]
+    assert [resource for _, resource in chain] == [f"test/{n}" for n in range(1, 7)]
+    seqs = [seq for seq, _ in chain]
+    assert seqs == list(range(seqs[0], seqs[0] + 6))
+    reports = {r.organisation: r for _, r in verify_audit(settings, ["procurement"])}
+    assert reports[WEST_YORKSHIRE].intact, reports[WEST_YORKSHIRE].problems

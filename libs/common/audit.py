@@ -71,6 +71,7 @@ class _Statements:
     start: dict[str, Any]
     append: Any
     advance: Any
+    advance_from: Any
 
 
 @functools.cache
@@ -89,7 +90,23 @@ def _statements(tables: KernelTables) -> _Statements:
         advance=update(heads)
         .where(heads.c.organisation_code == bindparam("org"))
         .values(last_seq=bindparam("seq"), last_hash=bindparam("digest")),
+        advance_from=update(heads)
+        .where(
+            heads.c.organisation_code == bindparam("org"),
+            heads.c.last_seq == bindparam("was_seq"),
+            heads.c.last_hash == bindparam("was_hash"),
+        )
+        .values(last_seq=bindparam("seq"), last_hash=bindparam("digest")),
     )
+
+
+# The head this process last moved each chain to, by chain table and organisation: a guess
+# that saves the locked read when it is right. It is never trusted: the head advances only
+# where it still holds exactly that sequence number and hash (compare-and-swap, under the
+# row's lock), so records always follow the chain's true last hash; a wrong guess (another
+# process appended, or the transaction that moved it rolled back) costs one UPDATE that
+# matches nothing, then the locked read as before.
+_LAST_HEADS: dict[tuple[Any, str], tuple[int, str]] = {}
 
 
 class AuditLog:
@@ -151,19 +168,45 @@ class AuditLog:
         by_organisation: dict[str, list[dict[str, Any]]] = {}
         for fields in pending:
             by_organisation.setdefault(fields["organisation_code"], []).append(fields)
+        sql = _statements(self._tables)
         # Heads are locked in one order, so two transactions never wait on each other's.
         for organisation in sorted(by_organisation):
-            last_seq, last_hash = self._head(organisation)
-            rows = []
-            for fields in by_organisation[organisation]:
-                last_seq += 1
-                fields["chain_seq"] = last_seq
-                digest = record_hash(last_hash, fields)
-                rows.append({**fields, "prev_hash": last_hash, "hash": digest})
-                last_hash = digest
-            sql = _statements(self._tables)
+            records = by_organisation[organisation]
+            known = (self._tables.audit_chain_heads, organisation)
+            guess = _LAST_HEADS.get(known)
+            rows = None
+            if guess is not None:
+                rows, seq, digest = _chained(records, *guess)
+                moved = self._session.execute(
+                    sql.advance_from,
+                    {
+                        "org": organisation,
+                        "was_seq": guess[0],
+                        "was_hash": guess[1],
+                        "seq": seq,
+                        "digest": digest,
+                    },
+                )
+                if moved.rowcount != 1:  # type: ignore[attr-defined]
+                    rows = None
+            if rows is None:
+                rows, seq, digest = _chained(records, *self._head(organisation))
+                self._session.execute(sql.advance, {"org": organisation, "seq": seq, "digest": digest})
             self._session.execute(sql.append, rows)
-            self._session.execute(sql.advance, {"org": organisation, "seq": last_seq, "digest": last_hash})
+            _LAST_HEADS[known] = (seq, digest)
+
+
+def _chained(
+    records: list[dict[str, Any]], last_seq: int, last_hash: str
+) -> tuple[list[dict[str, Any]], int, str]:
+    """`records` as the chain's next rows after (`last_seq`, `last_hash`), and the new head."""
+    rows = []
+    for fields in records:
+        last_seq += 1
+        digest = record_hash(last_hash, {**fields, "chain_seq": last_seq})
+        rows.append({**fields, "chain_seq": last_seq, "prev_hash": last_hash, "hash": digest})
+        last_hash = digest
+    return rows, last_seq, last_hash
 
 
 def flush_pending(session: Session) -> None:
