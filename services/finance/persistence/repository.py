@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -611,21 +612,37 @@ def _commitment(row: CommitmentRow) -> Commitment:
     )
 
 
+def _budget_key() -> tuple[Any, ...]:
+    return (
+        BudgetRow.organisation_code == bindparam("o"),
+        BudgetRow.ledger_id == bindparam("l"),
+        BudgetRow.id == bindparam("i"),
+    )
+
+
+# Built once: every commitment runs these, and building and keying a statement anew costs
+# more than running it.
+@functools.cache
+def _budget_reads() -> tuple[Any, Any]:
+    get = select(BudgetRow).where(*_budget_key())
+    # Commitments against one budget queue here, so the check and the change see the same
+    # committed sum (SQLite's writers are serialised anyway).
+    return get, get.with_for_update().execution_options(populate_existing=True)
+
+
+@functools.cache
+def _budget_save(columns: tuple[str, ...]) -> Any:
+    return update(BudgetRow).where(*_budget_key()).values({c: bindparam(f"v_{c}") for c in columns})
+
+
 class SqlBudgetRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
     def get(self, organisation: str, ledger_id: str, budget_id: str, *, lock: bool = False) -> Budget | None:
-        stmt = select(BudgetRow).where(
-            BudgetRow.organisation_code == organisation,
-            BudgetRow.ledger_id == ledger_id,
-            BudgetRow.id == budget_id,
-        )
-        if lock:
-            # Commitments against one budget queue here, so the check and the change
-            # see the same committed sum (SQLite's writers are serialised anyway).
-            stmt = stmt.with_for_update().execution_options(populate_existing=True)
-        row = self._session.scalars(stmt).first()
+        get, locked = _budget_reads()
+        key = {"o": organisation, "l": ledger_id, "i": budget_id}
+        row = self._session.scalars(locked if lock else get, key).first()
         return _budget(row) if row else None
 
     def find(
@@ -667,14 +684,11 @@ class SqlBudgetRepository:
         self._session.flush()
 
     def save(self, budget: Budget) -> None:
+        values = self._values(budget)
         self._session.execute(
-            update(BudgetRow)
-            .where(
-                BudgetRow.organisation_code == budget.organisation,
-                BudgetRow.ledger_id == budget.ledger,
-                BudgetRow.id == budget.id,
-            )
-            .values(**self._values(budget))
+            _budget_save(tuple(values)),
+            {"o": budget.organisation, "l": budget.ledger, "i": budget.id}
+            | {f"v_{column}": value for column, value in values.items()},
         )
 
     def add_revision(
