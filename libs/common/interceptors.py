@@ -1,9 +1,11 @@
-"""The server's interceptors, outermost first: logging, errors, authentication.
+"""The server's interceptor and its stages, outermost first: logging, errors,
+authentication.
 
 Logging opens the call (request id, timing) and writes one line when it ends; errors
 turns domain errors into statuses and anything unexpected into INTERNAL with the stack
 trace in the log only; authentication verifies the bearer token and the method's
-declared access rule (deny by default).
+declared access rule (deny by default). `CallPipeline` is the one grpc.aio interceptor
+that runs them.
 """
 
 from __future__ import annotations
@@ -33,17 +35,27 @@ log = get_logger("backoffice.rpc")
 Behaviour = Callable[[Any, RpcContext], Awaitable[Any]]
 
 
-def _metadata(details: grpc.HandlerCallDetails) -> dict[str, str]:
-    pairs = details.invocation_metadata or ()
-    return {str(k).lower(): v for k, v in pairs if isinstance(v, str)}
+def _metadata(pairs: Any) -> dict[str, str]:
+    return {str(k).lower(): v for k, v in pairs or () if isinstance(v, str)}
 
 
 def _is_public(method: str) -> bool:
     return method.split("/")[1] in PUBLIC_SERVICES if method.count("/") == 2 else False
 
 
-class _UnaryInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps unary-unary handlers of our own services; passes public ones through."""
+class CallPipeline(grpc.aio.ServerInterceptor):
+    """The server's one interceptor: runs the stages, outermost first, around every unary
+    call of our own services, and passes public services (health, reflection) through.
+
+    grpc.aio asks the interceptor for the handler on every call. Each method's wrapped
+    handler is built once and kept (the handler a service registered for a method does
+    not change); the call's metadata is read from its context. Stacking the stages as three
+    interceptors built three handlers and three closures per call.
+    """
+
+    def __init__(self, *stages: _UnaryInterceptor) -> None:
+        self._stages = stages
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler[Any, Any], grpc.RpcMethodHandler[Any, Any]]] = {}
 
     async def intercept_service(
         self,
@@ -54,19 +66,58 @@ class _UnaryInterceptor(grpc.aio.ServerInterceptor):
         method = details.method
         if handler is None or _is_public(method):
             return handler
+        known = self._wrapped.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapped = self._wrap(handler, method)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, handler: grpc.RpcMethodHandler[Any, Any], method: str) -> grpc.RpcMethodHandler[Any, Any]:
         if handler.unary_unary is None:
-            return self.refuse_streaming(handler, method)
-        inner = cast(Behaviour, handler.unary_unary)
-        metadata = _metadata(details)
+            for stage in reversed(self._stages):
+                handler = stage.refuse_streaming(handler, method)
+            if handler.unary_unary is None:
+                return handler
+        chain = _Link.chain(self._stages, cast(Behaviour, handler.unary_unary), method)
 
         async def behaviour(request: Any, context: RpcContext) -> Any:
-            return await self.around(inner, request, context, method, metadata)
+            return await chain(request, context, _metadata(context.invocation_metadata()))
 
         return grpc.unary_unary_rpc_method_handler(
             behaviour,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+class _Link:
+    """One stage around the rest of the chain, for one method."""
+
+    def __init__(self, stage: _UnaryInterceptor, rest: _Link | None, inner: Behaviour, method: str) -> None:
+        self._stage, self._rest, self._inner, self._method = stage, rest, inner, method
+
+    @staticmethod
+    def chain(stages: tuple[_UnaryInterceptor, ...], inner: Behaviour, method: str) -> _Link:
+        link: _Link | None = None
+        for stage in reversed(stages):
+            link = _Link(stage, link, inner, method)
+        assert link is not None, "a pipeline needs a stage"
+        return link
+
+    async def __call__(self, request: Any, context: RpcContext, metadata: Mapping[str, str]) -> Any:
+        rest = self._rest
+        if rest is None:
+            return await self._stage.around(self._inner, request, context, self._method, metadata)
+
+        async def inner(request: Any, context: RpcContext) -> Any:
+            return await rest(request, context, metadata)
+
+        return await self._stage.around(inner, request, context, self._method, metadata)
+
+
+class _UnaryInterceptor:
+    """A stage of the pipeline, around one unary-unary call of our own services."""
 
     def refuse_streaming(
         self, handler: grpc.RpcMethodHandler[Any, Any], method: str

@@ -19,7 +19,7 @@ from libs.common import operations
 from libs.common.access import RoleCatalogue
 from libs.common.auth import TokenVerifier
 from libs.common.grpc_access import rules_of
-from libs.common.interceptors import AuthInterceptor, ErrorInterceptor, LoggingInterceptor
+from libs.common.interceptors import AuthInterceptor, CallPipeline, ErrorInterceptor, LoggingInterceptor
 from libs.common.logging import get_logger
 from libs.common.outbox import OutboxRelay
 from libs.common.peers import Peers
@@ -110,9 +110,11 @@ async def create_server(
     descriptors = [*app.descriptors, *([operations.DESCRIPTOR] if kernel is not None else [])]
     server = grpc.aio.server(
         interceptors=[
-            LoggingInterceptor(app.name),
-            ErrorInterceptor(),
-            AuthInterceptor(verifier, rules_of(*descriptors), app.catalogue),
+            CallPipeline(
+                LoggingInterceptor(app.name),
+                ErrorInterceptor(),
+                AuthInterceptor(verifier, rules_of(*descriptors), app.catalogue),
+            )
         ],
         options=[(k, 1 if k == "grpc.so_reuseport" and reuse_port else v) for k, v in SERVER_OPTIONS],
     )
