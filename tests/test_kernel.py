@@ -29,6 +29,7 @@ from libs.common.server import ServiceApp, create_server
 from services.procurement import app as procurement_app
 from services.suite import runtime
 from services.suite.registry import SERVICE_APPS
+from tests.procurement.helpers import requisition
 from tests.support import UNIT, WEST_YORKSHIRE, Suite, failure
 
 CATALOGUES = {m.NAME: m.catalogue() for m in SERVICE_APPS}
@@ -175,6 +176,38 @@ def test_retry_with_request_id_returns_first_result_once(suite: Suite) -> None:
     reused.supplier.display_name = "Twice Ltd"
     f = failure(officer.procurement.CreateSupplier, reused)
     assert f.code is grpc.StatusCode.ALREADY_EXISTS and f.reason == "REQUEST_ID_REUSED"
+
+
+def test_a_retried_change_gets_its_first_answer_after_the_state_moved_on(suite: Suite) -> None:
+    """A retry of an answered request is answered from the record of its request_id even
+    when doing the change again would now be refused (submitted already, stale etag) or
+    would clash; the same request_id on another requisition is still REQUEST_ID_REUSED."""
+    requester = suite.caller(WEST_YORKSHIRE, "procurement.requester")
+    approver = suite.caller(WEST_YORKSHIRE, "procurement.senior_budget_holder", subject="approver")
+    draft = requisition(requester, WEST_YORKSHIRE)
+    submit = pb.SubmitRequisitionRequest(
+        name=draft.name, etag=draft.etag, request_id="7c1d2b8e-3f4a-4e6b-9a0c-1d2e3f4a5b6c"
+    )
+    submitted = requester.procurement.SubmitRequisition(submit)
+    assert requester.procurement.SubmitRequisition(submit) == submitted  # etag stale, state moved on
+    approved_ = approver.procurement.ApproveRequisition(
+        pb.ApproveRequisitionRequest(name=submitted.name, etag=submitted.etag)
+    )
+    assert requester.procurement.SubmitRequisition(submit) == submitted  # and further still
+    # Without its request_id the same retry is refused for what it is.
+    plain = failure(
+        requester.procurement.SubmitRequisition, pb.SubmitRequisitionRequest(name=draft.name, etag=draft.etag)
+    )
+    assert plain.code is grpc.StatusCode.ABORTED and plain.reason == "ETAG_MISMATCH"
+    other = requisition(requester, WEST_YORKSHIRE)
+    reused = failure(
+        requester.procurement.SubmitRequisition,
+        pb.SubmitRequisitionRequest(name=other.name, etag=other.etag, request_id=submit.request_id),
+    )
+    assert reused.code is grpc.StatusCode.ALREADY_EXISTS and reused.reason == "REQUEST_ID_REUSED"
+    got = requester.procurement.GetRequisition(pb.GetRequisitionRequest(name=other.name))
+    assert got.etag == other.etag  # the refused request changed nothing
+    assert approved_.state != submitted.state
 
 
 def test_page_tokens(suite: Suite) -> None:
