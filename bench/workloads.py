@@ -212,7 +212,8 @@ def _create_requisition_call(clients: Clients, _fixture: Fixture, rng: random.Ra
     return call
 
 
-_DRAFTS_PER_SECOND = 150  # the pool of drafts for submit+approve: more than the run can use
+# The pool of drafts for submit+approve: more than the run can use (150 ran out at 180/s).
+_DRAFTS_PER_SECOND = 500
 
 
 async def _drafts_setup(clients: Clients) -> Fixture:
