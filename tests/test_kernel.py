@@ -92,6 +92,45 @@ def test_a_method_without_a_declared_rule_is_refused_at_run_time(suite: Suite) -
         suite.run(server.stop(0))
 
 
+def test_each_call_is_judged_on_its_own_metadata_and_streams_are_refused(suite: Suite) -> None:
+    """The server's interceptor builds a method's wrapped handler once; every call is still
+    judged on its own token, and a streaming method of ours (none has an access rule) is
+    refused with a reason rather than served."""
+    listing = pb.ListSuppliersRequest(parent=f"organisations/{UNIT}")
+    commercial = (("authorization", f"Bearer {suite.token(UNIT, 'procurement.commercial')}"),)
+    operator = (("authorization", f"Bearer {suite.token(UNIT, 'platform.operator')}"),)
+    with grpc.insecure_channel(suite.addresses["procurement"]) as channel:
+        stub = pb_grpc_stub(channel)
+        stub.ListSuppliers(listing, metadata=commercial)
+        assert failure(stub.ListSuppliers, listing, metadata=operator).reason == "MISSING_PERMISSION"
+        assert failure(stub.ListSuppliers, listing).reason == "TOKEN_MISSING"
+        stub.ListSuppliers(listing, metadata=commercial)
+
+    def watch(request: bytes, context: object) -> Iterator[bytes]:
+        yield request
+
+    streamer = grpc.method_handlers_generic_handler(
+        "backoffice.procurement.v1.Streamer",
+        {"Watch": grpc.unary_stream_rpc_method_handler(watch)},
+    )
+    app = ServiceApp(
+        "streamer",
+        [],
+        lambda server: server.add_generic_rpc_handlers((streamer,)),
+        RoleCatalogue({"procurement.commercial": ["*"]}),
+    )
+    server = suite.run(create_server(app, TokenVerifier.from_settings(suite.settings)))
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            call: grpc.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(
+                "/backoffice.procurement.v1.Streamer/Watch"
+            )
+            f = failure(lambda: list(call(b"x", metadata=commercial)))
+            assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "NO_ACCESS_RULE"
+    finally:
+        suite.run(server.stop(0))
+
+
 class _NoGrants:
     async def grants_for(self, holder: str) -> list[Grant]:
         return []
