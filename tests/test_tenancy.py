@@ -3,6 +3,7 @@ they run; and both guards (the ORM filter and PostgreSQL row-level security) hol
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import grpc
@@ -20,7 +21,10 @@ from libs.common.access import Scope
 from libs.common.config import Settings
 from libs.common.db import Database, TenantScopeViolation, make_engine
 from libs.common.proto_mapping import date_to_proto
+from libs.common.records import RecordInfo
+from services.procurement.domain.supplier import Supplier, SupplierDetails
 from services.procurement.persistence.models import SupplierRow
+from services.procurement.persistence.repository import SqlSupplierRepository
 from tests.support import CUMBRIA, LEEDS, SOUTH_YORKSHIRE, UNIT, WEST_YORKSHIRE, Caller, Suite, failure, today
 
 
@@ -264,6 +268,18 @@ def test_orm_guard_alone_filters_and_refuses_writes_outside_scope(settings: Sett
             )
             with pytest.raises(TenantScopeViolation):
                 session.flush()
+        # A repository's insert that skips the unit of work checks the scope itself.
+        with db.session(Scope.of(WEST_YORKSHIRE), write=True) as session:
+            planted = Supplier(
+                SOUTH_YORKSHIRE,
+                "s-planted-too",
+                SupplierDetails(display_name="x"),
+                RecordInfo.new("x", None, dt.datetime.now(dt.UTC)),
+            )
+            with pytest.raises(TenantScopeViolation):
+                SqlSupplierRepository(session).add(planted)
+            SqlSupplierRepository(session).add(dataclasses.replace(planted, organisation=WEST_YORKSHIRE))
+            assert SqlSupplierRepository(session).get(WEST_YORKSHIRE, "s-planted-too") is not None
     finally:
         db.dispose()
 

@@ -329,29 +329,39 @@ def _tenant_filter(state: ORMExecuteState) -> None:
 
 
 def _tenant_flush_guard(session: Session, _context: object, _instances: object) -> None:
+    for obj in session.new:
+        check_writable(session, obj, creating=True)
+    for obj in session.dirty:
+        check_writable(session, obj, creating=False)
+
+
+def check_writable(session: Session, obj: object, *, creating: bool) -> None:
+    """Refuses (`TenantScopeViolation`) a row of another organisation than the transaction's
+    scope: what the flush guard checks of every new and changed row, to be called by code
+    that writes a row without the unit of work (a Core insert)."""
     scope = session.info.get(SCOPE_KEY)
     if scope is ALL_ORGANISATIONS:
         return
-    for obj in session.new:
-        # A shared row is created by its owner; participants may change one they can see
-        # (the domain decides what), which the query filter already limited.
-        if isinstance(obj, SharedWithParticipants) and (
-            not isinstance(scope, Scope) or obj.organisation_code not in scope
-        ):
+    # A shared row is created by its owner; participants may change one they can see
+    # (the domain decides what), which the query filter already limited.
+    if (
+        creating
+        and isinstance(obj, SharedWithParticipants)
+        and (not isinstance(scope, Scope) or obj.organisation_code not in scope)
+    ):
+        raise TenantScopeViolation(
+            f"refusing to create a {type(obj).__name__} of organisation "
+            f"{obj.organisation_code} outside the call's scope"
+        )
+    if isinstance(obj, TenantOwned | PartyOwned):
+        owners = {obj.organisation_code}
+        if isinstance(obj, PartyOwned):
+            owners.add(obj.counterparty_code)
+        if not isinstance(scope, Scope) or not owners & scope.organisations:
             raise TenantScopeViolation(
-                f"refusing to create a {type(obj).__name__} of organisation "
+                f"refusing to write a {type(obj).__name__} of organisation "
                 f"{obj.organisation_code} outside the call's scope"
             )
-    for obj in (*session.new, *session.dirty):
-        if isinstance(obj, TenantOwned | PartyOwned):
-            owners = {obj.organisation_code}
-            if isinstance(obj, PartyOwned):
-                owners.add(obj.counterparty_code)
-            if not isinstance(scope, Scope) or not owners & scope.organisations:
-                raise TenantScopeViolation(
-                    f"refusing to write a {type(obj).__name__} of organisation "
-                    f"{obj.organisation_code} outside the call's scope"
-                )
 
 
 ORGANISATIONS_SETTING = "app.orgs"

@@ -8,10 +8,11 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from libs.common.db import PartyOwned, SharedWithParticipants, TenantOwned, check_writable
 from libs.common.filtering import Comparison
 from libs.common.money import from_minor, to_minor
 from libs.common.paging import JsonKey
@@ -162,6 +163,18 @@ def _primary_key(model: Any) -> tuple[str, ...]:
     return tuple(column.key for column in sa_inspect(model).primary_key)
 
 
+@functools.cache
+def _inserted_by_core(model: Any) -> bool:
+    """Rows of one organisation only: their inserts skip the unit of work. Shared and
+    two-party rows, whose scope rules are wider, keep it."""
+    return issubclass(model, TenantOwned) and not issubclass(model, PartyOwned | SharedWithParticipants)
+
+
+@functools.cache
+def _insert_into(model: Any) -> Any:
+    return insert(model.__table__)
+
+
 class _Rows:
     """What the repositories share: fetch one row by key, save a domain object onto it."""
 
@@ -190,6 +203,15 @@ class _Rows:
         self._session.flush()
 
     def _insert(self, row: Any) -> None:
+        if _inserted_by_core(self.model):
+            # A Core INSERT costs about a third of the unit of work's (~55 µs against ~160
+            # of CPU on SQLite); the scope check the flush guard would make is made here.
+            # The row is not in the session, so it is not held: a save in the same
+            # transaction reads it back first.
+            check_writable(self._session, row, creating=True)
+            values = {key: value for key, value in vars(row).items() if not key.startswith("_sa_")}
+            self._session.execute(_insert_into(self.model), values)
+            return
         self._session.add(row)
         self._session.flush()
         self._held[tuple(getattr(row, column) for column in _primary_key(self.model))] = row
