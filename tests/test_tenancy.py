@@ -12,6 +12,7 @@ import pytest
 from google.protobuf import field_mask_pb2
 from psycopg import sql
 from sqlalchemy import text
+from sqlalchemy.orm.exc import StaleDataError
 
 from backoffice.directory.v1 import agreement_pb2
 from backoffice.directory.v1 import directory_service_pb2 as dpb
@@ -280,6 +281,18 @@ def test_orm_guard_alone_filters_and_refuses_writes_outside_scope(settings: Sett
                 SqlSupplierRepository(session).add(planted)
             SqlSupplierRepository(session).add(dataclasses.replace(planted, organisation=WEST_YORKSHIRE))
             assert SqlSupplierRepository(session).get(WEST_YORKSHIRE, "s-planted-too") is not None
+            session.commit()
+        # Its update checks the version it read, as the unit of work's would.
+        with db.session(Scope.of(WEST_YORKSHIRE), write=True) as session:
+            suppliers = SqlSupplierRepository(session)
+            read = suppliers.get(WEST_YORKSHIRE, "s-planted-too")
+            assert read is not None
+            session.execute(
+                text("UPDATE suppliers SET version = version + 1 WHERE id = 's-planted-too'")
+            )  # another writer, meanwhile
+            later = dataclasses.replace(read, info=read.info.touched("y", None, dt.datetime.now(dt.UTC)))
+            with pytest.raises(StaleDataError):
+                suppliers.save(later)
     finally:
         db.dispose()
 

@@ -8,9 +8,11 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from libs.common.db import PartyOwned, SharedWithParticipants, TenantOwned, check_writable
 from libs.common.filtering import Comparison
@@ -164,15 +166,26 @@ def _primary_key(model: Any) -> tuple[str, ...]:
 
 
 @functools.cache
-def _inserted_by_core(model: Any) -> bool:
-    """Rows of one organisation only: their inserts skip the unit of work. Shared and
-    two-party rows, whose scope rules are wider, keep it."""
+def _written_by_core(model: Any) -> bool:
+    """Rows of one organisation only: their inserts and updates skip the unit of work.
+    Shared and two-party rows, whose scope rules are wider, keep it."""
     return issubclass(model, TenantOwned) and not issubclass(model, PartyOwned | SharedWithParticipants)
 
 
 @functools.cache
 def _insert_into(model: Any) -> Any:
     return insert(model.__table__)
+
+
+@functools.cache
+def _update_of(model: Any, columns: tuple[str, ...]) -> Any:
+    table = model.__table__
+    return (
+        update(table)
+        .where(*(table.c[c] == bindparam(f"key_{c}") for c in _primary_key(model)))
+        .where(table.c.version == bindparam("was_version"))
+        .values({c: bindparam(f"new_{c}") for c in columns})
+    )
 
 
 class _Rows:
@@ -198,12 +211,29 @@ class _Rows:
         return row
 
     def _update(self, row: Any, values: Mapping[str, object]) -> None:
+        if _written_by_core(self.model):
+            # A Core UPDATE with the version check the unit of work would make (~60 µs
+            # against ~140); the row read earlier takes the new values as committed, so
+            # the session does not write it again and later reads in the transaction see them.
+            check_writable(self._session, row, creating=False)
+            self._session.flush()  # anything pending first, as the unit of work would order it
+            key = {f"key_{column}": getattr(row, column) for column in _primary_key(self.model)}
+            changed = self._session.execute(
+                _update_of(self.model, tuple(values)),
+                {**key, "was_version": row.version} | {f"new_{c}": v for c, v in values.items()},
+            )
+            if changed.rowcount != 1:  # type: ignore[attr-defined]
+                which = f"{self.model.__tablename__} {tuple(key.values())}"
+                raise StaleDataError(f"{which} changed since it was read")
+            for column, value in values.items():
+                set_committed_value(row, column, value)
+            return
         for column, value in values.items():
             setattr(row, column, value)
         self._session.flush()
 
     def _insert(self, row: Any) -> None:
-        if _inserted_by_core(self.model):
+        if _written_by_core(self.model):
             # A Core INSERT costs about a third of the unit of work's (~55 µs against ~160
             # of CPU on SQLite); the scope check the flush guard would make is made here.
             # The row is not in the session, so it is not held: a save in the same
