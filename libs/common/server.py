@@ -4,6 +4,7 @@ with health, reflection and the interceptors; `run_until_signal` drains on SIGTE
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -140,12 +141,23 @@ async def create_server(
     return running
 
 
+def freeze_startup_heap() -> None:
+    """Takes what starting the process built (modules, mappers, compiled statements,
+    descriptors: it lives as long as the process) out of the garbage collector's full
+    passes. Those walked all of it every few seconds under load and stopped every call for
+    50–80 ms (measured on the suite); what calls create is collected as before."""
+    gc.collect()
+    gc.freeze()
+
+
 async def run_until_signal(servers: Sequence[RunningServer], grace: float) -> None:
     """Serve until SIGTERM or SIGINT, then drain every server within `grace` seconds."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # After the handlers: a SIGTERM during the collection (~0.1 s) must drain, not kill.
+    freeze_startup_heap()
     try:
         await stop.wait()
     finally:
