@@ -162,19 +162,20 @@ def period_to_proto(p: Period) -> ledger_pb2.Period:
 
 
 def journal_to_proto(j: Journal) -> ledger_pb2.Journal:
-    lines = []
-    for line in j.lines:
-        msg = ledger_pb2.JournalLine(
+    lines = [
+        ledger_pb2.JournalLine(
             account=line.account,
             cost_centre=line.cost_centre,
             description=line.description,
             counterparty_ledger=line.counterparty_ledger,
+            **(
+                {"debit": money_to_proto(line.debit)}
+                if line.debit > 0
+                else {"credit": money_to_proto(line.credit)}
+            ),
         )
-        if line.debit > 0:
-            msg.debit.CopyFrom(money_to_proto(line.debit))
-        else:
-            msg.credit.CopyFrom(money_to_proto(line.credit))
-        lines.append(msg)
+        for line in j.lines
+    ]
     return ledger_pb2.Journal(
         name=j.name,
         posting_date=date_to_proto(j.posting_date),
