@@ -21,6 +21,7 @@ from backoffice.procurement.v1 import supplier_pb2
 from libs.common.access import Scope
 from libs.common.config import Settings
 from libs.common.db import Database, TenantScopeViolation, make_engine
+from libs.common.persistence import values_of
 from libs.common.proto_mapping import date_to_proto
 from libs.common.records import RecordInfo
 from services.procurement.domain.supplier import Supplier, SupplierDetails
@@ -236,6 +237,16 @@ def test_orm_guard_alone_filters_and_refuses_writes_outside_scope(settings: Sett
             assert {r.organisation_code for r in rows} == {WEST_YORKSHIRE}
         with db.session(Scope.of(), write=False) as session:
             assert session.scalars(select(SupplierRow)).all() == []
+        # Pages read as plain values pass through the same filter, and carry what the
+        # instances do.
+        with db.session(Scope.of(WEST_YORKSHIRE), write=False) as session:
+            values = values_of(SupplierRow)
+            plain = values.read(session, values.select())
+            assert [(r.organisation_code, r.display_name) for r in plain] == [(WEST_YORKSHIRE, "W")]
+            instance = session.scalars(select(SupplierRow)).one()
+            assert plain[0].create_time == instance.create_time and plain[0].version == instance.version
+        with db.session(Scope.of(), write=False) as session:
+            assert values.read(session, values.select()) == []
         # The filter applies wherever the table appears, not only as the selected entity.
         with db.session(Scope.of(WEST_YORKSHIRE), write=False) as session:
             other = aliased(SupplierRow)

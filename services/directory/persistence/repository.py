@@ -11,7 +11,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from libs.common.filtering import Comparison
 from libs.common.paging import JsonKey
-from libs.common.persistence import apply_filter, keyset_after, record_info, record_values
+from libs.common.persistence import apply_filter, keyset_after, record_info, record_values, values_of
 from services.directory.domain.model import Agreement, AgreementKind, Organisation, OrganisationKind
 from services.directory.persistence.models import AgreementRow, OrganisationRow
 
@@ -62,9 +62,9 @@ class OrganisationRepository:
         self._session.flush()
 
     def page(self, comparisons: Sequence[Comparison], after: JsonKey | None, size: int) -> list[Organisation]:
-        stmt = apply_filter(select(OrganisationRow), comparisons, self.FILTERS)
+        stmt = apply_filter(values_of(OrganisationRow).select(), comparisons, self.FILTERS)
         stmt = keyset_after(stmt, [OrganisationRow.code], after).limit(size)
-        return [_organisation(r) for r in self._session.scalars(stmt)]
+        return [_organisation(r) for r in values_of(OrganisationRow).read(self._session, stmt)]
 
 
 class AgreementRepository:

@@ -16,7 +16,7 @@ from libs.common.access import Scope
 from libs.common.db import ALL_ORGANISATIONS, SCOPE_KEY, TenantScopeViolation
 from libs.common.filtering import Comparison
 from libs.common.paging import JsonKey
-from libs.common.persistence import apply_filter, keyset_after, record_info, record_values
+from libs.common.persistence import apply_filter, keyset_after, record_info, record_values, values_of
 from services.hr.domain.absence import LeaveRequest, LeaveState, LeaveTerms, SicknessAbsence, SicknessTerms
 from services.hr.domain.compliance import (
     ExpiryWindow,
@@ -134,13 +134,15 @@ class _Rows(Generic[T]):
         self._session.flush()
 
     def _page(self, where: Sequence[Any], after: JsonKey | None, size: int) -> list[T]:
-        stmt = select(self.row_type).where(*where)
+        values = values_of(self.row_type)
+        stmt = values.select().where(*where)
         stmt = keyset_after(stmt, [self.row_type.organisation_code, self.row_type.id], after).limit(size)
-        return [type(self).to_domain(r) for r in self._session.scalars(stmt)]
+        return [type(self).to_domain(r) for r in values.read(self._session, stmt)]
 
     def _all(self, *where: Any) -> list[T]:
-        stmt = select(self.row_type).where(*where).order_by(self.row_type.organisation_code, self.row_type.id)
-        return [type(self).to_domain(r) for r in self._session.scalars(stmt)]
+        values = values_of(self.row_type)
+        stmt = values.select().where(*where).order_by(self.row_type.organisation_code, self.row_type.id)
+        return [type(self).to_domain(r) for r in values.read(self._session, stmt)]
 
 
 # People
@@ -321,9 +323,9 @@ class SqlPersonRepository(_Rows[Person]):
         self._save(person.organisation, person.id, _person_values(person))
 
     def page(self, comparisons: Sequence[Comparison], after: JsonKey | None, size: int) -> list[Person]:
-        stmt = apply_filter(select(PersonRow), comparisons, self.FILTERS)
+        stmt = apply_filter(values_of(PersonRow).select(), comparisons, self.FILTERS)
         stmt = keyset_after(stmt, [PersonRow.organisation_code, PersonRow.id], after).limit(size)
-        return [_person(r) for r in self._session.scalars(stmt)]
+        return [_person(r) for r in values_of(PersonRow).read(self._session, stmt)]
 
     def all(self, organisation: str) -> list[Person]:
         return self._all(PersonRow.organisation_code == organisation)

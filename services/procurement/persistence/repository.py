@@ -18,7 +18,7 @@ from libs.common.db import PartyOwned, SharedWithParticipants, TenantOwned, chec
 from libs.common.filtering import Comparison
 from libs.common.money import from_minor, to_minor
 from libs.common.paging import JsonKey
-from libs.common.persistence import apply_filter, aware, keyset_after, record_info, record_values
+from libs.common.persistence import apply_filter, aware, keyset_after, record_info, record_values, values_of
 from services.procurement.domain.contract import (
     Allocation,
     Contract,
@@ -277,9 +277,9 @@ class SqlSupplierRepository(_Rows):
         )
 
     def page(self, comparisons: Sequence[Comparison], after: JsonKey | None, size: int) -> list[Supplier]:
-        stmt = apply_filter(select(SupplierRow), comparisons, self.FILTERS)
+        stmt = apply_filter(values_of(SupplierRow).select(), comparisons, self.FILTERS)
         stmt = keyset_after(stmt, [SupplierRow.organisation_code, SupplierRow.id], after).limit(size)
-        return [_supplier(r) for r in self._session.scalars(stmt)]
+        return [_supplier(r) for r in values_of(SupplierRow).read(self._session, stmt)]
 
 
 # --- policy ---------------------------------------------------------------------------------
