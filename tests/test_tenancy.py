@@ -247,6 +247,13 @@ def test_orm_guard_alone_filters_and_refuses_writes_outside_scope(settings: Sett
             assert plain[0].create_time == instance.create_time and plain[0].version == instance.version
         with db.session(Scope.of(), write=False) as session:
             assert values.read(session, values.select()) == []
+        # A read by key with a Core statement (no filter to add) checks the scope by hand.
+        southern_id = _supplier(south, SOUTH_YORKSHIRE, "S2").name.rsplit("/", 1)[1]
+        with db.session(Scope.of(WEST_YORKSHIRE), write=False) as session:
+            assert SqlSupplierRepository(session).get(SOUTH_YORKSHIRE, southern_id) is None
+        with db.session(Scope.of(SOUTH_YORKSHIRE), write=False) as session:
+            found = SqlSupplierRepository(session).get(SOUTH_YORKSHIRE, southern_id)
+            assert found is not None and found.details.display_name == "S2"
         # The filter applies wherever the table appears, not only as the selected entity.
         with db.session(Scope.of(WEST_YORKSHIRE), write=False) as session:
             other = aliased(SupplierRow)

@@ -364,6 +364,27 @@ def check_writable(session: Session, obj: object, *, creating: bool) -> None:
             )
 
 
+def check_organisations_writable(session: Session, row_type: type, organisations: set[str]) -> None:
+    """`check_writable` for rows of one organisation each that are written by plain values
+    (Core statements), not as instances: each named organisation must be in the scope."""
+    scope = session.info.get(SCOPE_KEY)
+    if scope is ALL_ORGANISATIONS:
+        return
+    outside = organisations - scope.organisations if isinstance(scope, Scope) else organisations
+    if outside:
+        raise TenantScopeViolation(
+            f"refusing to write a {row_type.__name__} of organisation "
+            f"{', '.join(sorted(outside))} outside the call's scope"
+        )
+
+
+def in_scope(session: Session, organisation: str) -> bool:
+    """Whether the transaction's scope sees rows of `organisation`: what the tenant filter
+    adds to ORM statements, for a Core statement on a table of rows of one organisation."""
+    scope = session.info.get(SCOPE_KEY)
+    return scope is ALL_ORGANISATIONS or (isinstance(scope, Scope) and organisation in scope.organisations)
+
+
 ORGANISATIONS_SETTING = "app.orgs"
 
 

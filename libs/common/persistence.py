@@ -51,13 +51,21 @@ class Values(Generic[M]):
     limits it as it does the class."""
 
     def __init__(self, model: type[M]) -> None:
-        keys = [attribute.key for attribute in class_mapper(model).column_attrs]
+        attributes = class_mapper(model).column_attrs
+        keys = [attribute.key for attribute in attributes]
         self._columns = [getattr(model, key) for key in keys]
+        self._table_columns = [attribute.columns[0] for attribute in attributes]
         values: Any = namedtuple(f"{model.__name__}Values", keys)  # type: ignore[misc]  # names known at run time
         self._make: Callable[[Any], Any] = values._make
 
     def select(self) -> Select[Any]:
         return select(*self._columns)
+
+    def core_select(self) -> Select[Any]:
+        """The same columns of the table, as a Core statement: the ORM's execution path (a
+        third of a read by key) and its tenant filter both skip it, so the caller checks
+        the scope (`libs.common.db.in_scope`); row-level security still applies."""
+        return select(*self._table_columns)
 
     def read(
         self, session: Session, statement: Select[Any], params: Mapping[str, Any] | None = None

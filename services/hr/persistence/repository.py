@@ -12,8 +12,7 @@ from sqlalchemy import ColumnElement, Table, and_, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from libs.common.access import Scope
-from libs.common.db import ALL_ORGANISATIONS, SCOPE_KEY, TenantScopeViolation
+from libs.common.db import check_organisations_writable
 from libs.common.filtering import Comparison
 from libs.common.paging import JsonKey
 from libs.common.persistence import apply_filter, keyset_after, record_info, record_values, values_of
@@ -87,19 +86,6 @@ def _pounds(pence: int) -> Decimal:
 
 def _active_on(start: Any, end: Any, day: dt.date) -> ColumnElement[bool]:
     return and_(start <= day, or_(end.is_(None), end >= day))
-
-
-def _check_writable(session: Session, organisations: set[str], row_type: type) -> None:
-    """What the flush's tenancy guard (libs.common.db) checks, for rows a Core insert writes."""
-    scope = session.info.get(SCOPE_KEY)
-    if scope is ALL_ORGANISATIONS:
-        return
-    outside = organisations - scope.organisations if isinstance(scope, Scope) else organisations
-    if outside:
-        raise TenantScopeViolation(
-            f"refusing to write a {row_type.__name__} of organisation "
-            f"{', '.join(sorted(outside))} outside the call's scope"
-        )
 
 
 class _Rows(Generic[T]):
@@ -308,7 +294,7 @@ class SqlPersonRepository(_Rows[Person]):
         against 110,000 people."""
         if not people:
             return True
-        _check_writable(self._session, {p.organisation for p in people}, PersonRow)
+        check_organisations_writable(self._session, PersonRow, {p.organisation for p in people})
         rows = [{"organisation_code": p.organisation, "id": p.id, **_person_values(p)} for p in people]
         savepoint = self._session.begin_nested()
         try:
