@@ -21,11 +21,11 @@ from backoffice.procurement.v1 import supplier_pb2
 from libs.common.access import Scope
 from libs.common.config import Settings
 from libs.common.db import Database, TenantScopeViolation, make_engine
-from libs.common.persistence import values_of
+from libs.common.persistence import read_by_key, values_of
 from libs.common.proto_mapping import date_to_proto
 from libs.common.records import RecordInfo
 from services.procurement.domain.supplier import Supplier, SupplierDetails
-from services.procurement.persistence.models import SupplierRow
+from services.procurement.persistence.models import ContractRow, SupplierRow
 from services.procurement.persistence.repository import SqlSupplierRepository
 from tests.support import CUMBRIA, LEEDS, SOUTH_YORKSHIRE, UNIT, WEST_YORKSHIRE, Caller, Suite, failure, today
 
@@ -254,6 +254,9 @@ def test_orm_guard_alone_filters_and_refuses_writes_outside_scope(settings: Sett
         with db.session(Scope.of(SOUTH_YORKSHIRE), write=False) as session:
             found = SqlSupplierRepository(session).get(SOUTH_YORKSHIRE, southern_id)
             assert found is not None and found.details.display_name == "S2"
+            # Shared rows' visibility is wider than one organisation: never read without the filter.
+            with pytest.raises(TypeError):
+                read_by_key(session, ContractRow, {"organisation_code": SOUTH_YORKSHIRE, "id": "c-1"})
         # The filter applies wherever the table appears, not only as the selected entity.
         with db.session(Scope.of(WEST_YORKSHIRE), write=False) as session:
             other = aliased(SupplierRow)

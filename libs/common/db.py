@@ -364,6 +364,13 @@ def check_writable(session: Session, obj: object, *, creating: bool) -> None:
             )
 
 
+def owned_by_one_organisation(model: type) -> bool:
+    """Rows of `model` belong to their organisation alone (not shared with a counterparty or
+    with participants): code may read and write them with Core statements, checking the
+    scope by hand (`in_scope`, `check_organisations_writable`)."""
+    return issubclass(model, TenantOwned) and not issubclass(model, PartyOwned | SharedWithParticipants)
+
+
 def check_organisations_writable(session: Session, row_type: type, organisations: set[str]) -> None:
     """`check_writable` for rows of one organisation each that are written by plain values
     (Core statements), not as instances: each named organisation must be in the scope."""

@@ -8,10 +8,10 @@ from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import DateTime, Integer, Select, String, and_, func, literal, or_, select, tuple_
+from sqlalchemy import DateTime, Integer, Select, String, and_, bindparam, func, literal, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, class_mapper, declared_attr, mapped_column
 
-from libs.common.db import sole_organisation
+from libs.common.db import in_scope, owned_by_one_organisation, sole_organisation
 from libs.common.filtering import Comparison
 from libs.common.paging import JsonKey
 from libs.common.records import RecordInfo
@@ -76,10 +76,41 @@ class Values(Generic[M]):
         return [make(row) for row in session.execute(statement, params)]
 
 
-@functools.cache
+_VALUES: dict[type, Values[Any]] = {}
+
+
 def values_of(model: type[M]) -> Values[M]:
-    """The `Values` of a mapped class, built once."""
-    return Values(model)
+    """The `Values` of a mapped class, built once (two threads may both build it: harmless)."""
+    found = _VALUES.get(model)
+    if found is None:
+        found = _VALUES[model] = Values(model)
+    return found
+
+
+@functools.cache
+def primary_key(model: Any) -> tuple[str, ...]:
+    return tuple(str(column.key) for column in class_mapper(model).primary_key)
+
+
+@functools.cache
+def _core_by_key(model: Any) -> Select[Any]:
+    table_columns = model.__table__.c
+    return (
+        values_of(model).core_select().where(*(table_columns[c] == bindparam(c) for c in primary_key(model)))
+    )
+
+
+def read_by_key(session: Session, model: type[M], key: Mapping[str, object]) -> M | None:
+    """The row of `model` with this primary key, as plain values, read with a Core statement
+    (a third of the ORM's cost for one row). Only for rows of one organisation, whose key
+    names it: the tenant filter then reduces to one test of the scope, made here."""
+    mapped: Any = model  # the caches take any class
+    if not owned_by_one_organisation(model) or tuple(key) != primary_key(mapped):
+        raise TypeError(f"{model.__name__} rows cannot be read by key without the tenant filter")
+    if not in_scope(session, str(key["organisation_code"])):
+        return None
+    found = values_of(model).read(session, _core_by_key(mapped), key)
+    return found[0] if found else None
 
 
 def aware(moment: dt.datetime) -> dt.datetime:

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from libs.common.paging import JsonKey
-from libs.common.persistence import keyset_after, record_info, record_values
+from libs.common.persistence import keyset_after, read_by_key, record_info, record_values
 from services.finance.domain.budgets import Budget, Commitment
 from services.finance.domain.chart import (
     Account,
@@ -392,7 +392,8 @@ class SqlJournalRepository:
         return [self._journal(r, lines[r.id], reversals.get(r.id, "") or "") for r in rows]
 
     def get(self, organisation: str, ledger_id: str, journal_id: str) -> Journal | None:
-        row = self._session.get(JournalRow, (organisation, ledger_id, journal_id))
+        key = {"organisation_code": organisation, "ledger_id": ledger_id, "id": journal_id}
+        row = read_by_key(self._session, JournalRow, key)
         return self._hydrate([row])[0] if row else None
 
     def page(self, organisation: str, ledger_id: str, after: JsonKey | None, size: int) -> list[Journal]:

@@ -12,10 +12,17 @@ from sqlalchemy import ColumnElement, Table, and_, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from libs.common.db import check_organisations_writable
+from libs.common.db import check_organisations_writable, owned_by_one_organisation
 from libs.common.filtering import Comparison
 from libs.common.paging import JsonKey
-from libs.common.persistence import apply_filter, keyset_after, record_info, record_values, values_of
+from libs.common.persistence import (
+    apply_filter,
+    keyset_after,
+    read_by_key,
+    record_info,
+    record_values,
+    values_of,
+)
 from services.hr.domain.absence import LeaveRequest, LeaveState, LeaveTerms, SicknessAbsence, SicknessTerms
 from services.hr.domain.compliance import (
     ExpiryWindow,
@@ -105,7 +112,12 @@ class _Rows(Generic[T]):
         ).first()
 
     def get(self, organisation: str, item_id: str) -> T | None:
-        row = self._row(organisation, item_id)
+        if owned_by_one_organisation(self.row_type):
+            row = read_by_key(
+                self._session, self.row_type, {"organisation_code": organisation, "id": item_id}
+            )
+        else:
+            row = self._row(organisation, item_id)
         return type(self).to_domain(row) if row is not None else None
 
     def _add(self, organisation: str, item_id: str, values: dict[str, object]) -> None:

@@ -9,23 +9,24 @@ from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from libs.common.db import (
-    PartyOwned,
-    SharedWithParticipants,
-    TenantOwned,
-    check_organisations_writable,
-    check_writable,
-    in_scope,
-)
+from libs.common.db import check_organisations_writable, check_writable, owned_by_one_organisation
 from libs.common.filtering import Comparison
 from libs.common.money import from_minor, to_minor
 from libs.common.paging import JsonKey
-from libs.common.persistence import apply_filter, aware, keyset_after, record_info, record_values, values_of
+from libs.common.persistence import (
+    apply_filter,
+    aware,
+    keyset_after,
+    primary_key,
+    read_by_key,
+    record_info,
+    record_values,
+    values_of,
+)
 from services.procurement.domain.contract import (
     Allocation,
     Contract,
@@ -168,26 +169,6 @@ def _by_key(model: Any, columns: tuple[str, ...]) -> Any:
 
 
 @functools.cache
-def _core_by_key(model: Any) -> Any:
-    table_columns = model.__table__.c
-    return (
-        values_of(model).core_select().where(*(table_columns[c] == bindparam(c) for c in _primary_key(model)))
-    )
-
-
-@functools.cache
-def _primary_key(model: Any) -> tuple[str, ...]:
-    return tuple(column.key for column in sa_inspect(model).primary_key)
-
-
-@functools.cache
-def _written_by_core(model: Any) -> bool:
-    """Rows of one organisation only: their inserts and updates skip the unit of work.
-    Shared and two-party rows, whose scope rules are wider, keep it."""
-    return issubclass(model, TenantOwned) and not issubclass(model, PartyOwned | SharedWithParticipants)
-
-
-@functools.cache
 def _insert_into(model: Any) -> Any:
     return insert(model.__table__)
 
@@ -197,7 +178,7 @@ def _update_of(model: Any, columns: tuple[str, ...]) -> Any:
     table = model.__table__
     return (
         update(table)
-        .where(*(table.c[c] == bindparam(f"key_{c}") for c in _primary_key(model)))
+        .where(*(table.c[c] == bindparam(f"key_{c}") for c in primary_key(model)))
         .where(table.c.version == bindparam("was_version"))
         .values({c: bindparam(f"new_{c}") for c in columns})
     )
@@ -219,15 +200,11 @@ class _Rows:
         organisation, its plain values (`values_of`) read with a Core statement."""
         if None in key.values():  # `= NULL` matches nothing; filter_by says IS NULL
             return self._session.scalars(select(self.model).filter_by(**key)).first()
-        by_primary_key = tuple(key) == _primary_key(self.model)
+        by_primary_key = tuple(key) == primary_key(self.model)
         if by_primary_key and (held := self._held.get(tuple(key.values()))) is not None:
             return held
-        if by_primary_key and _written_by_core(self.model):
-            # The key names the organisation, so the tenant filter reduces to this test.
-            if not in_scope(self._session, str(key["organisation_code"])):
-                return None
-            found = values_of(self.model).read(self._session, _core_by_key(self.model), key)
-            row = found[0] if found else None
+        if by_primary_key and owned_by_one_organisation(self.model):
+            row = read_by_key(self._session, self.model, key)
         else:
             row = self._session.scalars(_by_key(self.model, tuple(key)), key).first()
         if row is not None and by_primary_key:
@@ -235,13 +212,13 @@ class _Rows:
         return row
 
     def _update(self, row: Any, values: Mapping[str, object]) -> None:
-        if _written_by_core(self.model):
+        if owned_by_one_organisation(self.model):
             # A Core UPDATE with the version check the unit of work would make (~60 µs
             # against ~140); the row read earlier takes the new values as committed, so
             # the session does not write it again and later reads in the transaction see them.
             check_organisations_writable(self._session, self.model, {row.organisation_code})
             self._session.flush()  # anything pending first, as the unit of work would order it
-            key = {f"key_{column}": getattr(row, column) for column in _primary_key(self.model)}
+            key = {f"key_{column}": getattr(row, column) for column in primary_key(self.model)}
             changed = self._session.execute(
                 _update_of(self.model, tuple(values)),
                 {**key, "was_version": row.version} | {f"new_{c}": v for c, v in values.items()},
@@ -260,7 +237,7 @@ class _Rows:
         self._session.flush()
 
     def _insert(self, row: Any) -> None:
-        if _written_by_core(self.model):
+        if owned_by_one_organisation(self.model):
             # A Core INSERT costs about a third of the unit of work's (~55 µs against ~160
             # of CPU on SQLite); the scope check the flush guard would make is made here.
             # The row is not in the session, so it is not held: a save in the same
@@ -271,7 +248,7 @@ class _Rows:
             return
         self._session.add(row)
         self._session.flush()
-        self._held[tuple(getattr(row, column) for column in _primary_key(self.model))] = row
+        self._held[tuple(getattr(row, column) for column in primary_key(self.model))] = row
 
 
 class SqlSupplierRepository(_Rows):
