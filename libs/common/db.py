@@ -337,8 +337,7 @@ def _tenant_flush_guard(session: Session, _context: object, _instances: object) 
 
 def check_writable(session: Session, obj: object, *, creating: bool) -> None:
     """Refuses (`TenantScopeViolation`) a row of another organisation than the transaction's
-    scope: what the flush guard checks of every new and changed row, to be called by code
-    that writes a row without the unit of work (a Core insert)."""
+    scope: what the flush guard checks of every new and changed row."""
     scope = session.info.get(SCOPE_KEY)
     if scope is ALL_ORGANISATIONS:
         return
