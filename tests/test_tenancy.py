@@ -21,7 +21,7 @@ from backoffice.procurement.v1 import supplier_pb2
 from libs.common.access import Scope
 from libs.common.config import Settings
 from libs.common.db import Database, TenantScopeViolation, make_engine
-from libs.common.persistence import read_by_key, values_of
+from libs.common.persistence import insert_values, read_by_key, update_by_key, values_of
 from libs.common.proto_mapping import date_to_proto
 from libs.common.records import RecordInfo
 from services.procurement.domain.supplier import Supplier, SupplierDetails
@@ -257,6 +257,12 @@ def test_orm_guard_alone_filters_and_refuses_writes_outside_scope(settings: Sett
             # Shared rows' visibility is wider than one organisation: never read without the filter.
             with pytest.raises(TypeError):
                 read_by_key(session, ContractRow, {"organisation_code": SOUTH_YORKSHIRE, "id": "c-1"})
+            with pytest.raises(TypeError):
+                insert_values(session, ContractRow, {"organisation_code": SOUTH_YORKSHIRE, "id": "c-1"})
+        # Core writes by key check the scope as the flush guard does.
+        southern_key = {"organisation_code": SOUTH_YORKSHIRE, "id": southern_id}
+        with db.session(Scope.of(WEST_YORKSHIRE), write=True) as session, pytest.raises(TenantScopeViolation):
+            update_by_key(session, SupplierRow, southern_key, {"sme": True})
         # The filter applies wherever the table appears, not only as the selected entity.
         with db.session(Scope.of(WEST_YORKSHIRE), write=False) as session:
             other = aliased(SupplierRow)

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from libs.common.db import in_scope
 from libs.common.paging import JsonKey
-from libs.common.persistence import keyset_after, read_by_key, record_info, record_values
+from libs.common.persistence import (
+    insert_values,
+    keyset_after,
+    read_by_key,
+    record_info,
+    record_values,
+    update_by_key,
+    values_of,
+)
 from services.finance.domain.budgets import Budget, Commitment
 from services.finance.domain.chart import (
     Account,
@@ -338,6 +346,19 @@ _LINES_OF_JOURNALS = (
 )
 
 
+# A Core statement, built once: every commitment runs it (the budget's actual), and through
+# the ORM it cost a tenth of the commitment. The scope is checked by hand (`net`).
+_BALANCES = BalanceRow.__table__.c
+_NET = select(func.coalesce(func.sum(_BALANCES.debit_pence - _BALANCES.credit_pence), 0)).where(
+    _BALANCES.organisation_code == bindparam("o"),
+    _BALANCES.ledger_id == bindparam("l"),
+    _BALANCES.financial_year == bindparam("y"),
+    _BALANCES.period == bindparam("p"),
+    _BALANCES.account_code == bindparam("a"),
+    _BALANCES.cost_centre_code == bindparam("c"),
+)
+
+
 class SqlJournalRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -504,17 +525,17 @@ class SqlJournalRepository:
         self, organisation: str, ledger_id: str, key: PeriodKey, account: str, cost_centre: str
     ) -> Decimal:
         """Debits less credits on an account and cost centre in one period."""
-        total = self._session.execute(
-            select(func.coalesce(func.sum(BalanceRow.debit_pence - BalanceRow.credit_pence), 0)).where(
-                BalanceRow.organisation_code == organisation,
-                BalanceRow.ledger_id == ledger_id,
-                BalanceRow.financial_year == key.year,
-                BalanceRow.period == key.number,
-                BalanceRow.account_code == account,
-                BalanceRow.cost_centre_code == cost_centre,
-            )
-        ).scalar_one()
-        return from_pence(int(total))
+        if not in_scope(self._session, organisation):  # what the tenant filter would add
+            return from_pence(0)
+        params = {
+            "o": organisation,
+            "l": ledger_id,
+            "y": key.year,
+            "p": key.number,
+            "a": account,
+            "c": cost_centre,
+        }
+        return from_pence(int(self._session.execute(_NET, params).scalar_one()))
 
     def nets(
         self, organisation: str, ledger_id: str, year: int, through: int
@@ -632,53 +653,35 @@ def _commitment(row: CommitmentRow) -> Commitment:
     )
 
 
-def _budget_key() -> tuple[Any, ...]:
-    return (
-        BudgetRow.organisation_code == bindparam("o"),
-        BudgetRow.ledger_id == bindparam("l"),
-        BudgetRow.id == bindparam("i"),
-    )
-
-
-# Built once: every commitment runs these, and building and keying a statement anew costs
-# more than running it.
-@functools.cache
-def _budget_reads() -> tuple[Any, Any]:
-    get = select(BudgetRow).where(*_budget_key())
-    # Commitments against one budget queue here, so the check and the change see the same
-    # committed sum (SQLite's writers are serialised anyway).
-    return get, get.with_for_update().execution_options(populate_existing=True)
-
-
-@functools.cache
-def _budget_save(columns: tuple[str, ...]) -> Any:
-    return update(BudgetRow).where(*_budget_key()).values({c: bindparam(f"v_{c}") for c in columns})
-
-
 class SqlBudgetRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
     def get(self, organisation: str, ledger_id: str, budget_id: str, *, lock: bool = False) -> Budget | None:
-        get, locked = _budget_reads()
-        key = {"o": organisation, "l": ledger_id, "i": budget_id}
-        row = self._session.scalars(locked if lock else get, key).first()
+        # Locked for a commitment: commitments against one budget queue here, so that the
+        # check and the change see the same committed sum.
+        key = {"organisation_code": organisation, "ledger_id": ledger_id, "id": budget_id}
+        row = read_by_key(self._session, BudgetRow, key, lock=lock)
         return _budget(row) if row else None
 
     def find(
         self, organisation: str, ledger_id: str, cost_centre: str, account: str, key: PeriodKey
     ) -> Budget | None:
-        row = self._session.scalars(
-            select(BudgetRow).where(
+        # Budgets are read as plain values and written with Core statements, never as
+        # instances, so that no instance in the session can be older than the row.
+        budgets = values_of(BudgetRow)
+        found = budgets.read(
+            self._session,
+            budgets.select().where(
                 BudgetRow.organisation_code == organisation,
                 BudgetRow.ledger_id == ledger_id,
                 BudgetRow.cost_centre_code == cost_centre,
                 BudgetRow.account_code == account,
                 BudgetRow.financial_year == key.year,
                 BudgetRow.period == key.number,
-            )
-        ).first()
-        return _budget(row) if row else None
+            ),
+        )
+        return _budget(found[0]) if found else None
 
     def _values(self, b: Budget) -> dict[str, Any]:
         return {
@@ -693,23 +696,12 @@ class SqlBudgetRepository:
         }
 
     def add(self, budget: Budget) -> None:
-        self._session.add(
-            BudgetRow(
-                organisation_code=budget.organisation,
-                ledger_id=budget.ledger,
-                id=budget.id,
-                **self._values(budget),
-            )
-        )
-        self._session.flush()
+        key = {"organisation_code": budget.organisation, "ledger_id": budget.ledger, "id": budget.id}
+        insert_values(self._session, BudgetRow, key | self._values(budget))
 
     def save(self, budget: Budget) -> None:
-        values = self._values(budget)
-        self._session.execute(
-            _budget_save(tuple(values)),
-            {"o": budget.organisation, "l": budget.ledger, "i": budget.id}
-            | {f"v_{column}": value for column, value in values.items()},
-        )
+        key = {"organisation_code": budget.organisation, "ledger_id": budget.ledger, "id": budget.id}
+        update_by_key(self._session, BudgetRow, key, self._values(budget))
 
     def add_revision(
         self, budget: Budget, previous: Decimal, reason: str, principal: str, time: dt.datetime
@@ -730,23 +722,20 @@ class SqlBudgetRepository:
         self._session.flush()
 
     def for_year(self, organisation: str, ledger_id: str, year: int, through: int) -> list[Budget]:
-        stmt = select(BudgetRow).where(
+        budgets = values_of(BudgetRow)
+        stmt = budgets.select().where(
             BudgetRow.organisation_code == organisation,
             BudgetRow.ledger_id == ledger_id,
             BudgetRow.financial_year == year,
             BudgetRow.period <= through,
         )
-        return [_budget(r) for r in self._session.scalars(stmt)]
+        return [_budget(r) for r in budgets.read(self._session, stmt)]
 
     def commitment(
         self, organisation: str, ledger_id: str, commitment_id: str, *, lock: bool = False
     ) -> Commitment | None:
-        row = self._session.get(
-            CommitmentRow,
-            (organisation, ledger_id, commitment_id),
-            with_for_update=lock,
-            populate_existing=lock,
-        )
+        key = {"organisation_code": organisation, "ledger_id": ledger_id, "id": commitment_id}
+        row = read_by_key(self._session, CommitmentRow, key, lock=lock)
         return _commitment(row) if row else None
 
     def _commitment_values(self, c: Commitment) -> dict[str, Any]:
@@ -761,22 +750,23 @@ class SqlBudgetRepository:
         }
 
     def add_commitment(self, commitment: Commitment) -> None:
-        self._session.add(
-            CommitmentRow(
-                organisation_code=commitment.organisation,
-                ledger_id=commitment.ledger,
-                id=commitment.id,
-                **self._commitment_values(commitment),
-            )
+        insert_values(
+            self._session,
+            CommitmentRow,
+            self._commitment_key(commitment) | self._commitment_values(commitment),
         )
-        self._session.flush()
 
     def save_commitment(self, commitment: Commitment) -> None:
-        row = self._session.get(CommitmentRow, (commitment.organisation, commitment.ledger, commitment.id))
-        assert row is not None
-        for key, value in self._commitment_values(commitment).items():
-            setattr(row, key, value)
-        self._session.flush()
+        update_by_key(
+            self._session,
+            CommitmentRow,
+            self._commitment_key(commitment),
+            self._commitment_values(commitment),
+        )
+
+    @staticmethod
+    def _commitment_key(c: Commitment) -> dict[str, Any]:
+        return {"organisation_code": c.organisation, "ledger_id": c.ledger, "id": c.id}
 
 
 # --- invoices and payment runs -----------------------------------------------------------

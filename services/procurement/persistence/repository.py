@@ -8,23 +8,24 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.exc import StaleDataError
 
-from libs.common.db import check_organisations_writable, owned_by_one_organisation
+from libs.common.db import owned_by_one_organisation
 from libs.common.filtering import Comparison
 from libs.common.money import from_minor, to_minor
 from libs.common.paging import JsonKey
 from libs.common.persistence import (
     apply_filter,
     aware,
+    insert_values,
     keyset_after,
     primary_key,
     read_by_key,
     record_info,
     record_values,
+    update_by_key,
     values_of,
 )
 from services.procurement.domain.contract import (
@@ -168,22 +169,6 @@ def _by_key(model: Any, columns: tuple[str, ...]) -> Any:
     return select(model).where(*(getattr(model, c) == bindparam(c) for c in columns))
 
 
-@functools.cache
-def _insert_into(model: Any) -> Any:
-    return insert(model.__table__)
-
-
-@functools.cache
-def _update_of(model: Any, columns: tuple[str, ...]) -> Any:
-    table = model.__table__
-    return (
-        update(table)
-        .where(*(table.c[c] == bindparam(f"key_{c}") for c in primary_key(model)))
-        .where(table.c.version == bindparam("was_version"))
-        .values({c: bindparam(f"new_{c}") for c in columns})
-    )
-
-
 class _Rows:
     """What the repositories share: fetch one row by key, save a domain object onto it."""
 
@@ -216,16 +201,8 @@ class _Rows:
             # A Core UPDATE with the version check the unit of work would make (~60 µs
             # against ~140); the row read earlier takes the new values as committed, so
             # the session does not write it again and later reads in the transaction see them.
-            check_organisations_writable(self._session, self.model, {row.organisation_code})
-            self._session.flush()  # anything pending first, as the unit of work would order it
-            key = {f"key_{column}": getattr(row, column) for column in primary_key(self.model)}
-            changed = self._session.execute(
-                _update_of(self.model, tuple(values)),
-                {**key, "was_version": row.version} | {f"new_{c}": v for c, v in values.items()},
-            )
-            if changed.rowcount != 1:  # type: ignore[attr-defined]
-                which = f"{self.model.__tablename__} {tuple(key.values())}"
-                raise StaleDataError(f"{which} changed since it was read")
+            key = {column: getattr(row, column) for column in primary_key(self.model)}
+            update_by_key(self._session, self.model, key, values, was_version=row.version)
             if isinstance(row, tuple):  # plain values: later reads in the transaction see the new ones
                 self._held[tuple(key.values())] = row._replace(**values)  # type: ignore[attr-defined]
             else:  # an instance: it takes them as committed, so the session does not write it again
@@ -238,11 +215,8 @@ class _Rows:
 
     def _insert(self, **values: object) -> None:
         if owned_by_one_organisation(self.model):
-            # A Core INSERT of the values, no instance built: about a third of the unit of
-            # work's cost; the scope check the flush guard would make is made here. A save
-            # in the same transaction reads the row back first.
-            check_organisations_writable(self._session, self.model, {str(values["organisation_code"])})
-            self._session.execute(_insert_into(self.model), values)
+            # No instance built; a save in the same transaction reads the row back first.
+            insert_values(self._session, self.model, values)
             return
         row = self.model(**values)
         self._session.add(row)
