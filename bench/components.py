@@ -47,6 +47,7 @@ from libs.common.config import Settings  # noqa: E402
 from libs.common.context import Call, set_call  # noqa: E402
 from libs.common.db import ALL_ORGANISATIONS, Database, make_engine  # noqa: E402
 from libs.common.grpc_access import rules_of  # noqa: E402
+from libs.common.persistence import read_by_key, values_of  # noqa: E402
 from services.suite.runtime import migrate  # noqa: E402
 
 UNIT = "X00000101"
@@ -231,8 +232,22 @@ async def service_costs(backend: harness.Backend, seconds: float) -> None:
                 conn.execute(text("SELECT set_config('app.orgs', :o, true)"), {"o": UNIT})
             return conn.execute(by_key, {"o": UNIT, "i": supplier_id}).first()
 
-    def pre_ping(on: bool) -> None:
-        engine.pool._pre_ping = on  # an experiment, not a setting
+    def core_read_by_key() -> object:
+        with db.session(scope, write=False) as session:
+            return read_by_key(session, row_class, {"organisation_code": UNIT, "id": supplier_id})
+
+    values = values_of(row_class)
+    page_of_values = values.select().order_by(row_class.organisation_code, row_class.id).limit(100)
+    page_of_instances = select(row_class).order_by(row_class.organisation_code, row_class.id).limit(100)
+
+    def page_as(instances: bool) -> Callable[[], object]:
+        def run() -> object:
+            with db.session(scope, write=False) as session:
+                if instances:
+                    return session.scalars(page_of_instances).all()
+                return values.read(session, page_of_values)
+
+        return run
 
     try:
         await measure("CreateSupplier servicer (no gRPC, no interceptors)", name, create, seconds)
@@ -250,12 +265,12 @@ async def service_costs(backend: harness.Backend, seconds: float) -> None:
             await measure(
                 "  the same with the ORM tenant filter skipped", name, orm_get(ALL_ORGANISATIONS), seconds
             )
+        await measure(
+            "the same row by read_by_key (Core, scope checked by hand)", name, core_read_by_key, seconds
+        )
         await measure("plain SQL select of the same row (no ORM, no session)", name, core_get, seconds)
-        if engine.dialect.name == "postgresql":
-            pre_ping(False)
-            await measure("read session with nothing in it, pool_pre_ping off", name, empty_session, seconds)
-            await measure("plain SQL select, pool_pre_ping off", name, core_get, seconds)
-            pre_ping(True)
+        await measure("page of 100 suppliers as ORM instances", name, page_as(True), seconds)
+        await measure("page of 100 suppliers as plain values (values_of)", name, page_as(False), seconds)
     finally:
         db.dispose()
         await _close(app.close)
