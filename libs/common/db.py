@@ -106,16 +106,19 @@ def _codes() -> list[str]:
     return list(_CODES.get())
 
 
+def owned_by_one_organisation(model: type) -> bool:
+    """Rows of `model` belong to their organisation alone (not shared with a counterparty or
+    with participants): code may read and write them with Core statements, checking the
+    scope by hand (`in_scope`, `check_organisations_writable`)."""
+    return issubclass(model, TenantOwned) and not issubclass(model, PartyOwned | SharedWithParticipants)
+
+
 def sole_organisation(cls: type) -> str | None:
     """The one organisation every visible row of `cls` belongs to in the transaction in
     progress, when there is one: the scope names a single organisation and `cls` is owned by
     its organisation alone (not shared with a counterparty or participants)."""
     codes = _CODES.get()
-    if len(codes) != 1 or not issubclass(cls, TenantOwned):
-        return None
-    if issubclass(cls, PartyOwned | SharedWithParticipants):
-        return None
-    return codes[0]
+    return codes[0] if len(codes) == 1 and owned_by_one_organisation(cls) else None
 
 
 def _tenant_codes() -> BindParameter[Any]:
@@ -361,13 +364,6 @@ def check_writable(session: Session, obj: object, *, creating: bool) -> None:
                 f"refusing to write a {type(obj).__name__} of organisation "
                 f"{obj.organisation_code} outside the call's scope"
             )
-
-
-def owned_by_one_organisation(model: type) -> bool:
-    """Rows of `model` belong to their organisation alone (not shared with a counterparty or
-    with participants): code may read and write them with Core statements, checking the
-    scope by hand (`in_scope`, `check_organisations_writable`)."""
-    return issubclass(model, TenantOwned) and not issubclass(model, PartyOwned | SharedWithParticipants)
 
 
 def check_organisations_writable(session: Session, row_type: type, organisations: set[str]) -> None:

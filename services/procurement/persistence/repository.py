@@ -199,8 +199,7 @@ class _Rows:
     def _update(self, row: Any, values: Mapping[str, object]) -> None:
         if owned_by_one_organisation(self.model):
             # A Core UPDATE with the version check the unit of work would make (~60 µs
-            # against ~140); the row read earlier takes the new values as committed, so
-            # the session does not write it again and later reads in the transaction see them.
+            # against ~140).
             key = {column: getattr(row, column) for column in primary_key(self.model)}
             update_by_key(self._session, self.model, key, values, was_version=row.version)
             if isinstance(row, tuple):  # plain values: later reads in the transaction see the new ones
