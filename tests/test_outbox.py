@@ -36,12 +36,15 @@ from tests.support import WEST_YORKSHIRE
 ORG = WEST_YORKSHIRE
 
 
-def _publish(settings: Settings, *events: tuple[str, str, dict[str, Any]]) -> list[str]:
+def _publish(settings: Settings, *events: tuple[str, str, dict[str, Any]], hold: float = 0.0) -> list[str]:
     db = build_database("procurement", settings)
     try:
         with db.writer_lock, db.session(Scope.of(ORG), write=True) as session:
             tx = Transaction(session, AuditLog(session, KERNEL, None), Scope.of(ORG), None, KERNEL)
+            tx.outbox.hold(hold)
             ids = [tx.outbox.publish(topic, key, payload) for topic, key, payload in events]
+            # Only events due at once wake the relay; held ones are their caller's.
+            assert tx.outbox.due_now is (hold <= 0)
             session.commit()
             return ids
     finally:
@@ -247,3 +250,29 @@ def test_deliver_key_returns_the_answers_and_looks_again_for_what_a_relay_pass_f
     assert settled == ["settled a", "settled b"]
     assert accepted == ["a", "b"]
     assert set(_states(settings).values()) == {DELIVERED} and first in _states(settings)
+
+
+def test_a_held_event_is_left_to_its_caller_until_the_hold_ends(settings: Settings) -> None:
+    """A call that delivers its own event holds it: relay passes (of any worker process)
+    leave it alone meanwhile, so it is sent once; once the hold has passed, the relay
+    takes what the call never delivered, as it would after a pod died mid-call."""
+    (mine,) = _publish(settings, ("test", "orders/1", {"n": "a"}), hold=30)
+    (lost,) = _publish(settings, ("test", "orders/2", {"n": "b"}), hold=0.3)
+    receiver = Receiver()
+    relay = _relay(settings, receiver)
+
+    async def go() -> list[object]:
+        assert await relay.run_once() == 0  # both held: no pass sends them
+        settled = await relay.deliver_key("orders/1", 2)  # the holding call delivers its own
+        await asyncio.sleep(0.35)
+        assert await relay.run_once() == 1  # the other hold has ended: the relay takes it
+        return settled
+
+    try:
+        settled = asyncio.run(go())
+    finally:
+        asyncio.run(relay.stop())
+        relay.db.dispose()
+    assert settled == [None]
+    assert receiver.calls == ["a", "b"]
+    assert _states(settings) == {mine: DELIVERED, lost: DELIVERED}

@@ -11,6 +11,9 @@ at least once by a relay to the receiving service's gRPC API, with effect exactl
   exponential backoff and jitter. A refusal for good (INVALID_ARGUMENT,
   FAILED_PRECONDITION, NOT_FOUND, PERMISSION_DENIED) parks the event with the reason;
   `backoffice outbox retry` and `discard` (audited) release it.
+- A call that wants its event's outcome in its own answer holds the event
+  (`tx.outbox.hold`) and delivers it itself (`OutboxRelay.deliver_key`): the event is
+  due to the relay only after the hold, so no pass, in any worker process, sends it too.
 - A handler may return a `Settle` callback: it runs in the publisher's database in the same
   transaction that marks the event delivered, so the answer is applied exactly once. What
   it returns (the changed resource) goes back to a call that delivered its own event
@@ -132,6 +135,16 @@ class Outbox:
         self._table = tables.outbox_events
         self._scope = scope
         self.published: list[str] = []
+        # Whether an event published here is the relay's to deliver at once (not held).
+        self.due_now = False
+        self._held_until: dt.datetime | None = None
+
+    def hold(self, seconds: float) -> None:
+        """The call publishing in this transaction delivers its events itself
+        (`OutboxRelay.deliver_key`) within `seconds`. Until then a relay pass, of this
+        process or another worker's, leaves them to it rather than delivering them twice;
+        after that the relay takes whatever is still undelivered."""
+        self._held_until = _now() + dt.timedelta(seconds=seconds) if seconds > 0 else None
 
     def publish(
         self, topic: str, key: str, payload: Mapping[str, Any], *, organisation: str | None = None
@@ -144,6 +157,8 @@ class Outbox:
             (organisation,) = self._scope.organisations
         event_id = str(uuid.uuid4())
         now = _now()
+        held = self._held_until is not None and self._held_until > now
+        self.due_now = self.due_now or not held
         self._session.execute(
             insert(self._table).values(
                 id=event_id,
@@ -153,7 +168,7 @@ class Outbox:
                 payload=json.dumps(dict(payload), sort_keys=True, default=str),
                 state=PENDING,
                 attempts=0,
-                next_attempt_at=now,
+                next_attempt_at=self._held_until if held else now,
                 last_error="",
                 created_at=now,
                 settled_at=None,

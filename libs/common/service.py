@@ -104,8 +104,8 @@ class ServiceKernel:
         self.pager = pager
         self.catalogue = catalogue or RoleCatalogue()
         self.today = today
-        # Called (on the loop) after a change that published outbox events commits: the
-        # service's relay delivers them now rather than at its next poll.
+        # Called (on the loop) after a change that published outbox events due at once
+        # commits: the service's relay delivers them now rather than at its next poll.
         self.on_published: Callable[[], None] | None = None
         # Database work runs on threads so that the event loop keeps serving other calls.
         self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix=f"{name}-db")
@@ -306,16 +306,16 @@ class ServiceKernel:
                         response=response.SerializeToString(deterministic=True),
                     )
                 session.commit()
-                if tx._outbox is not None and tx._outbox.published:
-                    published.set()
+                if tx._outbox is not None and tx._outbox.due_now:
+                    due.set()
                 return response
 
-        published = threading.Event()
+        due = threading.Event()
 
         def work() -> R:
             return self._retrying(scope, attempt, replay if request_id else None)
 
         response = await self._in_thread(work)
-        if published.is_set() and self.on_published is not None:
+        if due.is_set() and self.on_published is not None:
             self.on_published()
         return response

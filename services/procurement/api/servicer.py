@@ -607,10 +607,15 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
     ) -> purchase_order_pb2.PurchaseOrder:
         today = self.k.today()
         may_override = self.k.permits(OVERRIDE_BUDGET)
-        order = await self._order_step(
-            request,
-            request.name,
-            lambda uow, name: service.issue_purchase_order(
+        # This call asks finance itself, within its deadline: the commitment request is
+        # held for it so that no relay pass sends it meanwhile. What finance does not
+        # answer in time, the relay delivers later; the order stays PENDING_COMMITMENT.
+        relay = self.relay if self.relay is not None and self.relay.peers.configured else None
+        hold = self._delivery_window(relay, context)
+
+        def issue(uow: Uow, name: ChildName) -> PurchaseOrder:
+            uow.tx.outbox.hold(hold)
+            return service.issue_purchase_order(
                 uow,
                 name.organisation,
                 name.id,
@@ -618,18 +623,14 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
                 today=today,
                 override_reason=request.budget_override_reason,
                 may_override=may_override,
-            ),
-        )
+            )
+
+        order = await self._order_step(request, request.name, issue)
         pending = purchase_order_pb2.PURCHASE_ORDER_STATE_PENDING_COMMITMENT
-        if order.state != pending or self.relay is None:
+        if order.state != pending or relay is None:
             return order
-        # Ask finance now, within this call's deadline; what it does not answer in time,
-        # the relay delivers later and the order stays PENDING_COMMITMENT meanwhile.
-        remaining = context.time_remaining()
-        within = self.relay.settings.timeout_seconds
-        if remaining is not None:
-            within = min(within, max(remaining - 0.5, 0.0))
-        settled = await self.relay.deliver_key(order.name, within) if within > 0 else []
+        within = self._delivery_window(relay, context)
+        settled = await relay.deliver_key(order.name, within) if within > 0 else []
         # The order as finance's answer left it, committed in the relay's transaction; read
         # again only when this call did not deliver the answer itself.
         answered = [s for s in settled if isinstance(s, order_domain.PurchaseOrder) and s.name == order.name]
@@ -649,6 +650,17 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
                 metadata={"purchase_order": current.name, "budget": current.budget},
             )
         return m.order_to_proto(current)
+
+    @staticmethod
+    def _delivery_window(relay: OutboxRelay | None, context: RpcContext) -> float:
+        """Seconds this call may spend delivering its own event (none without a relay)."""
+        if relay is None:
+            return 0.0
+        within = relay.settings.timeout_seconds
+        remaining = context.time_remaining()
+        if remaining is not None:
+            within = min(within, max(remaining - 0.5, 0.0))
+        return within
 
     async def CancelPurchaseOrder(
         self, request: pb.CancelPurchaseOrderRequest, context: RpcContext
