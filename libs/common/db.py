@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import os
 import re
 import sqlite3
 import threading
@@ -42,6 +43,12 @@ from sqlalchemy.sql.expression import TableClause
 
 from libs.common.access import Scope
 from libs.common.audit import flush_pending
+
+try:
+    import fcntl as _flock
+except ImportError:  # not POSIX: writers of one process still queue on the thread lock
+    _flock = None  # type: ignore[assignment]
+
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -238,6 +245,14 @@ def is_postgres(url: str | URL) -> bool:
     return make_url(url).get_backend_name() == "postgresql"
 
 
+def _sqlite_file(engine: Engine) -> str | None:
+    """The file of a SQLite database; None in memory."""
+    name = engine.url.database
+    if not name or name == ":memory:" or name.startswith("file::memory:"):
+        return None
+    return os.path.abspath(name)
+
+
 def normalise_url(url: str) -> str:
     """Accept postgres:// and postgresql:// and use psycopg 3 for both."""
     u = make_url(url)
@@ -403,6 +418,54 @@ def _set_config(names: tuple[str, ...]) -> Any:
     return text(f"SELECT {calls}")
 
 
+class SqliteWriterLock:
+    """One writer at a time on a SQLite file, over the threads of this process and over
+    processes (`backoffice serve --workers`). SQLite allows one writer anyway; queued here,
+    a writer starts the moment the last one commits, where SQLite's own busy handler polls
+    with sleeps of up to 100 ms: with two workers one process kept the database and the
+    other starved, at a third of a core.
+    The threads of a process queue on a thread lock; the process holding it then waits on
+    an exclusive `flock` of `<database>.writer-lock`, which the kernel frees if the process
+    dies. Without a file (in memory) or `fcntl` (not POSIX), the thread lock alone."""
+
+    def __init__(self, database_path: str | None) -> None:
+        self._threads = threading.Lock()
+        self._path = f"{database_path}.writer-lock" if database_path and _flock is not None else None
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int:
+        # Opened in the process that locks: a descriptor inherited through fork would share
+        # its lock with the parent's.
+        if self._fd is None or self._pid != os.getpid():
+            assert self._path is not None
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        if self._path is None or _flock is None:
+            return
+        try:
+            _flock.flock(self._file(), _flock.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._path is not None and _flock is not None and self._fd is not None:
+                _flock.flock(self._fd, _flock.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
+
+
 class _AllOrganisations:
     """The scope of administrative commands (audit verification) run as the owner."""
 
@@ -417,10 +480,9 @@ class Database:
         self.engine = engine
         self.schema = schema
         self.is_postgres = engine.dialect.name == "postgresql"
-        # SQLite has one writer at a time anyway: queueing writers here rather than in
-        # SQLite's busy-wait keeps their tail latency down (PostgreSQL needs no such lock).
+        # PostgreSQL's writers overlap, ordered by row locks; SQLite's queue here.
         self.writer_lock: contextlib.AbstractContextManager[object] = (
-            contextlib.nullcontext() if self.is_postgres else threading.Lock()
+            contextlib.nullcontext() if self.is_postgres else SqliteWriterLock(_sqlite_file(engine))
         )
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
         event.listen(self._sessions, "do_orm_execute", _tenant_filter)
@@ -469,6 +531,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if isinstance(self.writer_lock, SqliteWriterLock):
+            self.writer_lock.close()
 
 
 def check_unprivileged(engine: Engine) -> None:
