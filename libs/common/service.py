@@ -288,14 +288,6 @@ class ServiceKernel:
                 response = fn(tx)
                 if audit.records_written == 0:
                     raise RuntimeError(f"{call.method} changed data without an audit record")
-                # Written now, not at commit: this is where a write waits for its chain's
-                # lock, and a call cut off while it waited must not commit.
-                audit.flush()
-                if (cancelled := _cancelled.get()) is not None and cancelled.is_set():
-                    raise Aborted(
-                        "the call was cancelled before its change was committed",
-                        reason="CANCELLED_BEFORE_COMMIT",
-                    )
                 if request_id:
                     store.remember(
                         organisation=organisation,
@@ -304,6 +296,16 @@ class ServiceKernel:
                         principal=principal,
                         fingerprint=fingerprint,
                         response=response.SerializeToString(deterministic=True),
+                    )
+                # Last before the commit: the chain's head stays locked from here to the
+                # commit, and every write of the organisation queues for it. And written
+                # now, not at commit: a call cut off while it waited for that lock must
+                # not commit.
+                audit.flush()
+                if (cancelled := _cancelled.get()) is not None and cancelled.is_set():
+                    raise Aborted(
+                        "the call was cancelled before its change was committed",
+                        reason="CANCELLED_BEFORE_COMMIT",
                     )
                 session.commit()
                 if tx._outbox is not None and tx._outbox.due_now:
