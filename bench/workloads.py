@@ -371,44 +371,70 @@ async def _flow_setup(clients: Clients) -> Fixture:
     return {"budget": budget, "contract": framework.name}
 
 
-def _purchase_flow_call(clients: Clients, fixture: Fixture, rng: random.Random) -> Call:
+# What a flow step is handed: the step's name (its RPC) and the call in flight.
+Step = Callable[[str, Awaitable[Any]], Awaitable[Any]]
+
+
+async def _just_await(_name: str, rpc: Awaitable[Any]) -> Any:
+    return await rpc
+
+
+def purchase_flow(clients: Clients, fixture: Fixture, rng: random.Random, step: Step = _just_await) -> Call:
     """One flow, as a force's purchasing system drives it: a 5-line requisition created,
     submitted, approved (by another person), ordered against the framework with the
-    budget, and issued (finance commits the budget through procurement's outbox)."""
+    budget, and issued (finance commits the budget through procurement's outbox). Each RPC
+    goes through `step` (bench/flow_steps.py measures the server's CPU around each)."""
     stub = clients.procurement()
     numbers = itertools.count(rng.randrange(1_000_000) * 1_000_000)
     me, buyer, timeout = clients.metadata, clients.as_("buyer"), clients.timeout
 
     async def call() -> object:
-        r = await stub.CreateRequisition(_requisition(next(numbers)), metadata=me, timeout=timeout)
-        r = await stub.SubmitRequisition(
-            procurement_service_pb2.SubmitRequisitionRequest(name=r.name, etag=r.etag),
-            metadata=me,
-            timeout=timeout,
+        r = await step(
+            "CreateRequisition",
+            stub.CreateRequisition(_requisition(next(numbers)), metadata=me, timeout=timeout),
         )
-        r = await stub.ApproveRequisition(
-            procurement_service_pb2.ApproveRequisitionRequest(name=r.name, etag=r.etag),
-            metadata=clients.as_("approver"),
-            timeout=timeout,
-        )
-        order = await stub.CreatePurchaseOrder(
-            procurement_service_pb2.CreatePurchaseOrderRequest(
-                parent=f"organisations/{WY}",
-                purchase_order=purchase_order_pb2.PurchaseOrder(
-                    requisition=r.name,
-                    contract=fixture["contract"],
-                    budget=fixture["budget"],
-                    delivery_address="Stores, Wakefield",
-                ),
-                request_id=str(uuid.uuid4()),
+        r = await step(
+            "SubmitRequisition",
+            stub.SubmitRequisition(
+                procurement_service_pb2.SubmitRequisitionRequest(name=r.name, etag=r.etag),
+                metadata=me,
+                timeout=timeout,
             ),
-            metadata=buyer,
-            timeout=timeout,
         )
-        issued = await stub.IssuePurchaseOrder(
-            procurement_service_pb2.IssuePurchaseOrderRequest(name=order.name, request_id=str(uuid.uuid4())),
-            metadata=buyer,
-            timeout=timeout,
+        r = await step(
+            "ApproveRequisition",
+            stub.ApproveRequisition(
+                procurement_service_pb2.ApproveRequisitionRequest(name=r.name, etag=r.etag),
+                metadata=clients.as_("approver"),
+                timeout=timeout,
+            ),
+        )
+        order = await step(
+            "CreatePurchaseOrder",
+            stub.CreatePurchaseOrder(
+                procurement_service_pb2.CreatePurchaseOrderRequest(
+                    parent=f"organisations/{WY}",
+                    purchase_order=purchase_order_pb2.PurchaseOrder(
+                        requisition=r.name,
+                        contract=fixture["contract"],
+                        budget=fixture["budget"],
+                        delivery_address="Stores, Wakefield",
+                    ),
+                    request_id=str(uuid.uuid4()),
+                ),
+                metadata=buyer,
+                timeout=timeout,
+            ),
+        )
+        issued = await step(
+            "IssuePurchaseOrder",
+            stub.IssuePurchaseOrder(
+                procurement_service_pb2.IssuePurchaseOrderRequest(
+                    name=order.name, request_id=str(uuid.uuid4())
+                ),
+                metadata=buyer,
+                timeout=timeout,
+            ),
         )
         if issued.state != purchase_order_pb2.PURCHASE_ORDER_STATE_ISSUED:
             state = purchase_order_pb2.PurchaseOrderState.Name(issued.state)
@@ -448,7 +474,7 @@ register(
         "write",
         "the whole purchase flow (one call = create 5-line requisition, submit, approve, "
         "raise the order against a budget, issue it: 5 RPCs and finance's commitment): flows/s",
-        _purchase_flow_call,
+        purchase_flow,
         identity=_REQUESTER,
         identities=(
             ("approver", _APPROVER),

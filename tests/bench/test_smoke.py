@@ -22,3 +22,14 @@ def test_a_smoke_run_writes_its_results(tmp_path: Path) -> None:
     assert all(r["calls"] > 0 and r["errors"] == 0 for r in record["runs"])
     assert {t["target"] for t in record["targets"]}  # every target is listed, measured or not
     assert record["harness"]["scale"] == "small"
+
+
+def test_the_flow_steps_tool_reports_every_step_of_a_flow() -> None:
+    """bench/flow_steps.py drives real flows (each must end ISSUED, or it fails) and prints
+    the server's CPU per step; figures are not judged here."""
+    command = [sys.executable, "bench/flow_steps.py", "--flows", "3", "--warmup", "1"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    steps = ["CreateRequisition", "SubmitRequisition", "ApproveRequisition", "CreatePurchaseOrder"]
+    for step in [*steps, "IssuePurchaseOrder", "the flow"]:
+        assert f"  {step} " in done.stdout, done.stdout
