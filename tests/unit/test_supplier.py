@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import pytest
 
+from libs.common.audit import canonical_json
 from libs.common.errors import InvalidArgument
+from libs.common.records import RecordInfo
 from services.procurement.domain.supplier import (
     MAX_ADDRESS_LINES,
     MAX_NAME,
     UPDATABLE,
+    BankDetails,
+    Debarment,
+    Supplier,
     SupplierDetails,
 )
 
@@ -176,3 +182,27 @@ def test_with_changes_empty_mask_changes_nothing() -> None:
 
 def test_with_changes_all_paths() -> None:
     assert BASE.with_changes(CHANGES, UPDATABLE) == CHANGES
+
+
+def test_the_audit_view_keeps_every_detail_but_the_bank_account() -> None:
+    """What the audit log records of a supplier: each detail as it is, the bank details
+    only as "on file", and a debarment in full."""
+    details = SupplierDetails(
+        "Acme Ltd",
+        vat_number="GB123456782",
+        address_lines=("1 High Street", "Leeds"),
+        postcode="LS1 1AA",
+        sme=True,
+        bank_details=BankDetails("Acme Ltd", "402020", "31926819"),
+    )
+    made = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.UTC)
+    info = RecordInfo.new("X00000101/alice", None, made)
+    debarment = Debarment("fraud", dt.date(2026, 11, 24), made, "X00000101/alice")
+    supplier = Supplier("X00000101", "s-1", details, info, debarment)
+    view = supplier.audit_view()
+    expected = {**dataclasses.asdict(details), "bank_details": "on file"}
+    assert {k: view[k] for k in expected} == expected
+    assert view["debarment"] == dataclasses.asdict(debarment)
+    assert view["name"] == supplier.name and view["version"] == 1
+    recorded = canonical_json(view)
+    assert recorded is not None and "31926819" not in recorded and "402020" not in recorded

@@ -156,7 +156,10 @@ class Supplier:
         return replace(self, debarment=None, info=info)
 
     def audit_view(self) -> dict[str, object]:
-        details = dataclasses.asdict(self.details)
+        # One level deep: every field but the bank details (replaced below) is a string, a
+        # flag or a tuple of strings, which `dataclasses.asdict` would deep-copy for
+        # nothing (60-80 µs of a CreateSupplier's ~950 µs of CPU).
+        details = {f.name: getattr(self.details, f.name) for f in dataclasses.fields(self.details)}
         # The audit log records that bank details changed, never the account itself.
         details["bank_details"] = "on file" if self.details.bank_details else None
         debarment = dataclasses.asdict(self.debarment) if self.debarment else None
