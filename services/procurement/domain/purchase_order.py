@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -91,7 +92,7 @@ class PurchaseOrder:
     def name(self) -> str:
         return f"organisations/{self.organisation}/purchaseOrders/{self.id}"
 
-    @property
+    @functools.cached_property
     def totals(self) -> Totals:
         return Totals.of(line.item for line in self.lines)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -38,11 +39,13 @@ class Line:
     vat_rate_percent: Decimal
     cost_centre: str
 
-    @property
+    # Worked out once per line: a request reads them for the totals, the stored gross and
+    # each line of its answer (the instance is frozen, so they cannot go stale).
+    @functools.cached_property
     def net(self) -> Decimal:
         return to_pennies(self.quantity * self.unit_price)
 
-    @property
+    @functools.cached_property
     def vat(self) -> Decimal:
         return to_pennies(self.net * self.vat_rate_percent / 100)
 
@@ -122,7 +125,7 @@ class Requisition:
     def name(self) -> str:
         return f"organisations/{self.organisation}/requisitions/{self.id}"
 
-    @property
+    @functools.cached_property
     def totals(self) -> Totals:
         return Totals.of(self.lines)
 
