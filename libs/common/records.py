@@ -9,6 +9,7 @@ import decimal
 import enum
 import functools
 from dataclasses import dataclass, replace
+from typing import cast
 
 from libs.common.errors import EtagMismatch
 
@@ -47,6 +48,10 @@ def check_etag(resource_name: str, given: str, current: RecordInfo) -> None:
 
 
 _SCALARS = (str, int, float, bool, type(None))
+_SCALAR, _SEQUENCE, _DATACLASS, _LEAF = range(4)
+# How each type's values are made plain, found once per type: the audit log snapshots a
+# changed resource twice per change, field by field.
+_KINDS: dict[type, int] = dict.fromkeys(_SCALARS, _SCALAR)
 
 
 @functools.cache
@@ -54,13 +59,28 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
+def _kind(cls: type) -> int:
+    if issubclass(cls, tuple | list):
+        kind = _SEQUENCE
+    elif dataclasses.is_dataclass(cls):
+        kind = _DATACLASS
+    else:
+        kind = _LEAF
+    _KINDS[cls] = kind
+    return kind
+
+
 def _plain(v: object) -> object:
-    if type(v) in _SCALARS:  # the bulk of the fields, checked first (exactly: not enums)
+    cls: type = type(v)
+    kind = _KINDS.get(cls)
+    if kind is None:
+        kind = _kind(cls)
+    if kind == _SCALAR:
         return v
-    if isinstance(v, tuple | list):
-        return [_plain(x) for x in v]
-    if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        return {name: _plain(getattr(v, name)) for name in _field_names(type(v))}
+    if kind == _SEQUENCE:
+        return [_plain(x) for x in cast("tuple[object, ...] | list[object]", v)]
+    if kind == _DATACLASS:
+        return {name: _plain(getattr(v, name)) for name in _field_names(cls)}
     return _leaf(v)
 
 
