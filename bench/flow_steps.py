@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import random
 import sys
 import time
@@ -31,20 +30,13 @@ for _path in (ROOT / "gen" / "python", ROOT):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-import grpc  # noqa: E402
-
 from bench import harness, procstat  # noqa: E402
-from bench.run import DEFAULT_ADMIN_URL  # noqa: E402
-from bench.scenarios import REGISTRY, Clients  # noqa: E402
+from bench.loadgen import clients_for  # noqa: E402
+from bench.run import DEFAULT_ADMIN_URL, scenario_tokens  # noqa: E402
+from bench.scenarios import REGISTRY  # noqa: E402
 from bench.workloads import purchase_flow  # noqa: E402
-from libs.common.auth import TokenIssuer  # noqa: E402
-from libs.common.config import Settings  # noqa: E402
 
 SCENARIO = "procurement.purchase_flow"
-
-
-def _bearer(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
 
 
 def _cpu(pid: int) -> float:
@@ -54,27 +46,11 @@ def _cpu(pid: int) -> float:
     return seconds
 
 
-def _tokens(backend: harness.Backend) -> dict[str, str]:
-    """The flow's callers, by name ("" the requester), as bench/run.py mints them."""
-    scenario = REGISTRY[SCENARIO]
-    issuer = TokenIssuer.from_settings(Settings(data_dir=backend.data_dir))
-    callers = [("", scenario.identity), *scenario.identities]
-    return {
-        name: issuer.mint(i.subject, i.organisation, i.roles, ttl=dt.timedelta(hours=2))
-        for name, i in callers
-        if i is not None
-    }
-
-
 async def _measure(
     addresses: dict[str, str], tokens: dict[str, str], pid: int, flows: int, warmup: int
 ) -> None:
-    channels = {name: grpc.aio.insecure_channel(address) for name, address in addresses.items()}
-    clients = Clients(
-        channels,
-        _bearer(tokens[""]),
-        callers={name: _bearer(token) for name, token in tokens.items() if name},
-    )
+    others = {name: token for name, token in tokens.items() if name}
+    clients = clients_for({"addresses": addresses, "token": tokens[""], "tokens": others})
     cpu: dict[str, float] = {}
 
     async def step(name: str, rpc: Awaitable[Any]) -> Any:
@@ -95,7 +71,7 @@ async def _measure(
             await flow()
         total, wall = _cpu(pid) - before, time.monotonic() - started
     finally:
-        for channel in channels.values():
+        for channel in clients.channels.values():
             await channel.close()
     for name, seconds in cpu.items():
         print(f"  {name:<24} {1000 * seconds / flows:8.2f} ms CPU", flush=True)
@@ -122,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     with harness.work_directory(keep=False) as work:
         for name in backends:
             with harness.backend(name, work, args.postgres_admin_url) as backend:
-                tokens = _tokens(backend)
+                tokens = scenario_tokens(REGISTRY[SCENARIO], backend)
                 with harness.serving(backend.suite_spec(), work / f"suite-{name}.log") as server:
                     print(f"{name}: server CPU per step, {args.flows} flows one at a time", flush=True)
                     asyncio.run(_measure(server.addresses, tokens, server.pid, args.flows, args.warmup))

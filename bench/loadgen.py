@@ -86,9 +86,10 @@ def _bearer(token: str | None) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),) if token else ()
 
 
-def _clients(spec: dict[str, Any], *, own_connection: bool = False) -> Clients:
-    """Channels to every server; with `own_connection`, channels that share no connection
-    with the process's others (so that several of them spread over worker processes)."""
+def clients_for(spec: dict[str, Any], *, own_connection: bool = False) -> Clients:
+    """Channels to every server (on this machine only) and the spec's callers' credentials;
+    with `own_connection`, channels that share no connection with the process's others (so
+    that several of them spread over worker processes)."""
     for address in spec["addresses"].values():
         host = address.rsplit(":", 1)[0]
         if host not in ("127.0.0.1", "localhost", "[::1]"):
@@ -116,7 +117,7 @@ async def _connect(clients: Clients) -> None:
 
 async def _setup(spec: dict[str, Any]) -> dict[str, Any]:
     scenario = REGISTRY[spec["scenario"]]
-    clients = _clients(spec)
+    clients = clients_for(spec)
     try:
         await _connect(clients)
         fixture = await scenario.setup(clients) if scenario.setup else None
@@ -137,7 +138,7 @@ async def _read_start_time() -> float:
 async def _run(spec: dict[str, Any]) -> dict[str, Any]:
     scenario = REGISTRY[spec["scenario"]]
     connections = max(1, int(spec.get("connections") or 1))
-    groups = [_clients(spec, own_connection=connections > 1) for _ in range(connections)]
+    groups = [clients_for(spec, own_connection=connections > 1) for _ in range(connections)]
     concurrency: int = spec["concurrency"]
     rate: float | None = spec.get("rate")
     seed: int = spec.get("seed", 1)

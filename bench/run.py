@@ -155,6 +155,21 @@ def host_background_load(seconds: float = 1.0) -> float | None:
     return round(100 * (after[0] - before[0]) / (after[1] - before[1]), 1)
 
 
+def scenario_tokens(s: Scenario, backend: Backend) -> dict[str, str]:
+    """The scenario's own token (key "") and its other callers', by name."""
+    from libs.common.auth import TokenIssuer
+    from libs.common.config import Settings
+
+    # The key the servers verify with: made here first, read by the server process.
+    issuer = TokenIssuer.from_settings(Settings(data_dir=backend.data_dir))
+    out = {}
+    for name, i in [("", s.identity), *s.identities]:
+        if i is not None:
+            out[name] = issuer.mint(i.subject, i.organisation, i.roles, ttl=dt.timedelta(hours=2))
+    out.setdefault("", "")
+    return out
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace, work: Path) -> None:
         self.args = args
@@ -253,7 +268,7 @@ class Bench:
     def workers_suite(self, scenario: Scenario, backend: Backend) -> None:
         """`backoffice serve --workers N` (the real command) and the read on it; or a flow
         on it, with its most client processes (a figure shown, not held to a target)."""
-        tokens = self.tokens(scenario, backend)
+        tokens = scenario_tokens(scenario, backend)
         clients = max(scenario.client_processes) if scenario.client_processes else WORKERS_CLIENTS
         log = self.work / f"serve-workers-{backend.name}.log"
         with harness.serving(backend.suite_spec(workers=WORKERS), log) as server:
@@ -272,20 +287,6 @@ class Bench:
                 connections=WORKERS_CONNECTIONS,
                 variant=f"workers={WORKERS}",
             )
-
-    def tokens(self, s: Scenario, backend: Backend) -> dict[str, str]:
-        """The scenario's own token (key "") and its other callers', by name."""
-        from libs.common.auth import TokenIssuer
-        from libs.common.config import Settings
-
-        # The key the servers verify with: made here first, read by the server process.
-        issuer = TokenIssuer.from_settings(Settings(data_dir=backend.data_dir))
-        out = {}
-        for name, i in [("", s.identity), *s.identities]:
-            if i is not None:
-                out[name] = issuer.mint(i.subject, i.organisation, i.roles, ttl=dt.timedelta(hours=2))
-        out.setdefault("", "")
-        return out
 
     def setup(self, s: Scenario, server: ServerProcess, tokens: dict[str, str]) -> Any:
         if s.setup is None:
@@ -362,7 +363,7 @@ class Bench:
         log = self.work / f"suite-{backend.name}.log"
         with harness.serving(backend.suite_spec(), log) as server:
             for s in scenarios:
-                tokens[s.name] = self.tokens(s, backend)
+                tokens[s.name] = scenario_tokens(s, backend)
                 try:
                     fixtures[s.name] = self.setup(s, server, tokens[s.name])
                     if s.prepare is not None:
