@@ -13,7 +13,9 @@ _READ_ALL = _CHART_READ | frozenset(
         "finance.journals.get",
         "finance.journals.list",
         "finance.budgets.get",
+        "finance.budgets.list",
         "finance.commitments.get",
+        "finance.commitments.list",
         "finance.invoices.get",
         "finance.invoices.list",
         "finance.recharges.get",
@@ -44,8 +46,10 @@ ROLES: dict[str, frozenset[str]] = {
     | frozenset(
         {
             "finance.budgets.get",
+            "finance.budgets.list",
             "finance.commitments.raise",
             "finance.commitments.get",
+            "finance.commitments.list",
             "finance.commitments.consume",
             "finance.commitments.release",
             "finance.reports.budget",

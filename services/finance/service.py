@@ -17,6 +17,7 @@ from libs.common.errors import (
     PermissionDenied,
     Violations,
 )
+from libs.common.filtering import Comparison
 from libs.common.names import check_resource_id
 from libs.common.paging import JsonKey
 from libs.common.records import RecordInfo, check_etag
@@ -69,6 +70,7 @@ from services.finance.domain.journals import (
 from services.finance.domain.matching import DEFAULT_TOLERANCE, OrderSource, Tolerance, three_way_match
 from services.finance.domain.money import ZERO, split_by_drivers
 from services.finance.domain.periods import (
+    PERIODS_PER_YEAR,
     Period,
     PeriodKey,
     check_postable,
@@ -468,6 +470,29 @@ def get_budget(uow: FinanceUnitOfWork, organisation: str, ledger_id: str, budget
     return _position(uow, _budget(uow, organisation, ledger_id, budget_id, lock=False))
 
 
+def list_budgets(
+    uow: FinanceUnitOfWork,
+    organisation: str,
+    ledger_id: str,
+    *,
+    comparisons: Sequence[Comparison],
+    after: JsonKey | None,
+    size: int,
+) -> list[BudgetPosition]:
+    require_ledger(uow, organisation, ledger_id)
+    budgets = uow.budgets.page(organisation, ledger_id, comparisons, after, size)
+    # One grouped read of the running balances per financial year on the page, as the
+    # budget report does, not one per budget.
+    nets = {
+        year: uow.journals.nets(organisation, ledger_id, year, PERIODS_PER_YEAR)
+        for year in {b.period.year for b in budgets}
+    }
+    return [
+        BudgetPosition(b, nets[b.period.year].get((b.period.number, b.account, b.cost_centre), ZERO))
+        for b in budgets
+    ]
+
+
 def revise_budget(
     uow: FinanceUnitOfWork,
     organisation: str,
@@ -548,6 +573,19 @@ def get_commitment(
     uow: FinanceUnitOfWork, organisation: str, ledger_id: str, commitment_id: str
 ) -> Commitment:
     return _commitment(uow, organisation, ledger_id, commitment_id)
+
+
+def list_commitments(
+    uow: FinanceUnitOfWork,
+    organisation: str,
+    ledger_id: str,
+    *,
+    comparisons: Sequence[Comparison],
+    after: JsonKey | None,
+    size: int,
+) -> list[Commitment]:
+    require_ledger(uow, organisation, ledger_id)
+    return uow.budgets.commitments_page(organisation, ledger_id, comparisons, after, size)
 
 
 def consume_commitment(

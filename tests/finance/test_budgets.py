@@ -22,7 +22,7 @@ from tests.finance.books import (
     reason_of,
     set_up_books,
 )
-from tests.support import WEST_YORKSHIRE, Caller, Suite, failure
+from tests.support import SOUTH_YORKSHIRE, WEST_YORKSHIRE, Caller, Suite, failure
 
 
 def _budget(books: Books, value: str, *, period: str = "2025-02", account: str = "5100") -> budget_pb2.Budget:
@@ -163,3 +163,83 @@ def test_concurrent_commitments_never_overspend(suite: Suite) -> None:
     assert amount(got.actual) + amount(got.committed) <= amount(got.amount)
     assert amount(got.available) == Decimal("50.00")
     check_books_balance(suite, WEST_YORKSHIRE)
+
+
+def test_a_ledgers_budgets_and_commitments_are_listed_and_filtered(suite: Suite) -> None:
+    books = set_up_books(suite, WEST_YORKSHIRE)
+    holder = suite.caller(WEST_YORKSHIRE, "finance.budget_holder", subject="holder")
+    may = _budget(books, "1000.00")
+    june = _budget(books, "200.00", period="2025-03")
+    fuel = _budget(books, "300.00", account="5500")
+    books.journal(books.cc, MAY, dr("5100", "150.00", "LP100"), cr("1000", "150.00"))
+    kept = _commit(holder, books, may.name, "400.00")
+    released = holder.finance.ReleaseCommitment(
+        pb.ReleaseCommitmentRequest(name=_commit(holder, books, june.name, "50.00").name)
+    )
+    f = holder.finance
+
+    every = f.ListBudgets(pb.ListBudgetsRequest(parent=books.cc)).budgets
+    assert [b.name for b in every] == [may.name, june.name, fuel.name]  # in the order they were set
+    assert every[0] == f.GetBudget(pb.GetBudgetRequest(name=may.name))  # the same sums as a Get
+    assert (amount(every[0].actual), amount(every[0].committed), amount(every[0].available)) == (
+        Decimal("150.00"),
+        Decimal("400.00"),
+        Decimal("450.00"),
+    )
+    # A page at a time, with the filter carried by the token.
+    query = 'account = "5100" AND financial_year = 2025 AND cost_centre = "LP100"'
+    first = f.ListBudgets(pb.ListBudgetsRequest(parent=books.cc, filter=query, page_size=1))
+    second = f.ListBudgets(
+        pb.ListBudgetsRequest(parent=books.cc, filter=query, page_size=1, page_token=first.next_page_token)
+    )
+    assert [b.name for b in [*first.budgets, *second.budgets]] == [may.name, june.name]
+    assert not second.next_page_token
+    assert not f.ListBudgets(pb.ListBudgetsRequest(parent=books.cc, filter="financial_year = 2024")).budgets
+
+    def commitments(text: str) -> list[str]:
+        return [
+            c.name
+            for c in f.ListCommitments(pb.ListCommitmentsRequest(parent=books.cc, filter=text)).commitments
+        ]
+
+    assert commitments("") == [kept.name, released.name]
+    assert commitments(f'budget = "{may.name}"') == [kept.name]
+    assert commitments(f'budget != "{may.name}"') == [released.name]
+    assert commitments("state = OPEN") == [kept.name]
+    assert commitments("state = CLOSED") == commitments("state != OPEN") == [released.name]
+    assert commitments(f'budget = "{june.name}" AND state = OPEN') == []
+    assert commitments('reference:"po-"') == [kept.name, released.name]
+    assert not f.ListCommitments(pb.ListCommitmentsRequest(parent=books.pcc)).commitments
+
+    # Refusals say what is wrong.
+    for request, field in [
+        (pb.ListBudgetsRequest(parent=books.cc, filter='colour = "red"'), "filter"),
+        (pb.ListBudgetsRequest(parent=books.cc, filter='financial_year = "next"'), "filter"),
+        (pb.ListBudgetsRequest(parent="organisations/E23000010"), "parent"),
+    ]:
+        refused = failure(f.ListBudgets, request)
+        assert refused.code is grpc.StatusCode.INVALID_ARGUMENT and field in refused.violations, refused
+    for text in [
+        f'budget = "{books.pcc}/budgets/{may.name.rsplit("/", 1)[1]}"',
+        "state = SHUT",
+        'budget:"b-"',
+    ]:
+        refused = failure(f.ListCommitments, pb.ListCommitmentsRequest(parent=books.cc, filter=text))
+        assert refused.code is grpc.StatusCode.INVALID_ARGUMENT and "filter" in refused.violations, text
+    unknown = failure(f.ListBudgets, pb.ListBudgetsRequest(parent=f"{books.parent}/ledgers/nope"))
+    assert unknown.code is grpc.StatusCode.NOT_FOUND
+
+
+def test_another_organisations_budgets_are_not_listed(suite: Suite) -> None:
+    west = set_up_books(suite, WEST_YORKSHIRE)
+    south = set_up_books(suite, SOUTH_YORKSHIRE)
+    _budget(west, "1000.00")
+    f = south.officer.finance
+    for list_ in (f.ListBudgets, f.ListCommitments):
+        request_type = pb.ListBudgetsRequest if list_ is f.ListBudgets else pb.ListCommitmentsRequest
+        refused = failure(list_, request_type(parent=west.cc))
+        assert refused.code is grpc.StatusCode.NOT_FOUND, refused
+    # A role without the permission is refused outright.
+    payables = suite.caller(WEST_YORKSHIRE, "finance.payables", subject="ap")
+    refused = failure(payables.finance.ListBudgets, pb.ListBudgetsRequest(parent=west.cc))
+    assert refused.code is grpc.StatusCode.PERMISSION_DENIED

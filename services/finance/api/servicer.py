@@ -20,6 +20,7 @@ from backoffice.finance.v1 import (
 from backoffice.finance.v1 import finance_service_pb2 as pb
 from libs.common.access import RoleCatalogue
 from libs.common.errors import FieldViolation, InvalidArgument, Violations
+from libs.common.filtering import Comparison, FieldType, parse_filter
 from libs.common.grpc_types import RpcContext
 from libs.common.names import ChildName, OrganisationName
 from libs.common.peers import Peers
@@ -34,7 +35,7 @@ from libs.common.service import ServiceKernel
 from services.finance import service
 from services.finance.api.collaborators import HrWorkforce, ProcurementOrders, WorkforceBasis, suite_order
 from services.finance.api.names import LedgerChildName, LedgerName
-from services.finance.domain.budgets import BudgetPosition, Commitment
+from services.finance.domain.budgets import BudgetPosition, Commitment, CommitmentState
 from services.finance.domain.chart import (
     Account,
     AccountType,
@@ -189,6 +190,35 @@ def journal_to_proto(j: Journal) -> ledger_pb2.Journal:
         total=money_to_proto(j.total),
         audit=audit_metadata(j.info),
     )
+
+
+_BUDGET_FILTERS = {
+    "cost_centre": FieldType.STRING,
+    "account": FieldType.STRING,
+    "financial_year": FieldType.INT,
+}
+_COMMITMENT_FILTERS = {"budget": FieldType.STRING, "state": FieldType.ENUM, "reference": FieldType.STRING}
+
+
+def _commitment_comparisons(text: str, ledger: LedgerName) -> list[Comparison]:
+    """The filter's comparisons, with a budget's name as its id and a state as its value."""
+    out: list[Comparison] = []
+    for c in parse_filter(text, _COMMITMENT_FILTERS):
+        if c.field == "budget":
+            if c.op not in ("=", "!="):
+                raise InvalidArgument.single("filter", "budget takes = or != and a budget's name")
+            budget = LedgerChildName.parse(str(c.value), "budgets", "filter")
+            if (budget.organisation, budget.ledger) != (ledger.organisation, ledger.ledger):
+                raise InvalidArgument.single("filter", f"{budget} is not a budget of {ledger}")
+            out.append(Comparison(c.field, c.op, budget.id))
+        elif c.field == "state":
+            if str(c.value) not in CommitmentState.__members__:
+                states = ", ".join(CommitmentState.__members__)
+                raise InvalidArgument.single("filter", f"state is one of {states}")
+            out.append(Comparison(c.field, c.op, CommitmentState[str(c.value)].value))
+        else:
+            out.append(c)
+    return out
 
 
 def budget_to_proto(p: BudgetPosition) -> budget_pb2.Budget:
@@ -817,6 +847,32 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
         )
         return budget_to_proto(found)
 
+    async def ListBudgets(
+        self, request: pb.ListBudgetsRequest, context: RpcContext
+    ) -> pb.ListBudgetsResponse:
+        ledger = LedgerName.parse(request.parent, "parent")
+        comparisons = parse_filter(request.filter, _BUDGET_FILTERS)
+        fingerprint = self.k.pager.fingerprint("budgets", ledger, request.filter)
+        page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
+        scope = await self.k.scope_in(ledger.organisation)
+        found = await self.k.read(
+            scope,
+            lambda tx: service.list_budgets(
+                service.FinanceUnitOfWork(tx),
+                ledger.organisation,
+                ledger.ledger,
+                comparisons=comparisons,
+                after=page.after,
+                size=page.size + 1,
+            ),
+        )
+        response = pb.ListBudgetsResponse(budgets=[budget_to_proto(b) for b in found[: page.size]])
+        if len(found) > page.size:
+            response.next_page_token = self.k.pager.token_after(
+                (found[page.size - 1].budget.id,), fingerprint
+            )
+        return response
+
     async def ReviseBudget(self, request: pb.ReviseBudgetRequest, context: RpcContext) -> budget_pb2.Budget:
         name = LedgerChildName.parse(request.name, "budgets")
         amount = _money(request.amount, "amount")
@@ -879,6 +935,32 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
             ),
         )
         return commitment_to_proto(found)
+
+    async def ListCommitments(
+        self, request: pb.ListCommitmentsRequest, context: RpcContext
+    ) -> pb.ListCommitmentsResponse:
+        ledger = LedgerName.parse(request.parent, "parent")
+        comparisons = _commitment_comparisons(request.filter, ledger)
+        fingerprint = self.k.pager.fingerprint("commitments", ledger, request.filter)
+        page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
+        scope = await self.k.scope_in(ledger.organisation)
+        found = await self.k.read(
+            scope,
+            lambda tx: service.list_commitments(
+                service.FinanceUnitOfWork(tx),
+                ledger.organisation,
+                ledger.ledger,
+                comparisons=comparisons,
+                after=page.after,
+                size=page.size + 1,
+            ),
+        )
+        response = pb.ListCommitmentsResponse(
+            commitments=[commitment_to_proto(c) for c in found[: page.size]]
+        )
+        if len(found) > page.size:
+            response.next_page_token = self.k.pager.token_after((found[page.size - 1].id,), fingerprint)
+        return response
 
     async def ConsumeCommitment(
         self, request: pb.ConsumeCommitmentRequest, context: RpcContext

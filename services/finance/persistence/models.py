@@ -168,6 +168,8 @@ class BudgetRevisionRow(TenantOwned, Base):
 
 class CommitmentRow(TenantOwned, Recorded, Base):
     __tablename__ = "commitments"
+    # A budget's commitments, in the order they were raised (ListCommitments by budget).
+    __table_args__ = (Index("ix_commitments_budget", "organisation_code", "ledger_id", "budget_id", "id"),)
 
     organisation_code: Mapped[str] = mapped_column(String(9), primary_key=True)
     ledger_id: Mapped[str] = mapped_column(String(63), primary_key=True)

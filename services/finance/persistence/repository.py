@@ -14,8 +14,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from libs.common.db import in_scope
+from libs.common.filtering import Comparison
 from libs.common.paging import JsonKey
 from libs.common.persistence import (
+    apply_filter,
     insert_values,
     keyset_after,
     read_by_key,
@@ -24,7 +26,7 @@ from libs.common.persistence import (
     update_by_key,
     values_of,
 )
-from services.finance.domain.budgets import Budget, Commitment
+from services.finance.domain.budgets import Budget, Commitment, CommitmentState
 from services.finance.domain.chart import (
     Account,
     AccountType,
@@ -608,9 +610,33 @@ class BudgetRepository(Protocol):
         self, budget: Budget, previous: Decimal, reason: str, principal: str, time: dt.datetime
     ) -> None: ...
     def for_year(self, organisation: str, ledger_id: str, year: int, through: int) -> list[Budget]: ...
+    def page(
+        self,
+        organisation: str,
+        ledger_id: str,
+        comparisons: Sequence[Comparison],
+        after: JsonKey | None,
+        size: int,
+    ) -> list[Budget]:
+        """A ledger's budgets in the order they were set (by id), those matching every
+        comparison of `BUDGET_FILTERS`' fields."""
+        ...
+
     def commitment(
         self, organisation: str, ledger_id: str, commitment_id: str, *, lock: bool = False
     ) -> Commitment | None: ...
+    def commitments_page(
+        self,
+        organisation: str,
+        ledger_id: str,
+        comparisons: Sequence[Comparison],
+        after: JsonKey | None,
+        size: int,
+    ) -> list[Commitment]:
+        """A ledger's commitments in the order they were raised, those matching every
+        comparison of `COMMITMENT_FILTERS`' fields or of `state` (a `CommitmentState`)."""
+        ...
+
     def add_commitment(self, commitment: Commitment) -> None: ...
     def save_commitment(self, commitment: Commitment) -> None: ...
 
@@ -643,6 +669,15 @@ def _commitment(row: CommitmentRow) -> Commitment:
         row.override_reason,
         record_info(row),
     )
+
+
+# What ListBudgets and ListCommitments filter on, by the field names of their API.
+BUDGET_FILTERS = {
+    "cost_centre": BudgetRow.cost_centre_code,
+    "account": BudgetRow.account_code,
+    "financial_year": BudgetRow.financial_year,
+}
+COMMITMENT_FILTERS = {"budget": CommitmentRow.budget_id, "reference": CommitmentRow.reference}
 
 
 class SqlBudgetRepository:
@@ -723,12 +758,54 @@ class SqlBudgetRepository:
         )
         return [_budget(r) for r in budgets.read(self._session, stmt)]
 
+    def page(
+        self,
+        organisation: str,
+        ledger_id: str,
+        comparisons: Sequence[Comparison],
+        after: JsonKey | None,
+        size: int,
+    ) -> list[Budget]:
+        budgets = values_of(BudgetRow)
+        stmt = budgets.select().where(
+            BudgetRow.organisation_code == organisation, BudgetRow.ledger_id == ledger_id
+        )
+        stmt = keyset_after(apply_filter(stmt, comparisons, BUDGET_FILTERS), [BudgetRow.id], after).limit(
+            size
+        )
+        return [_budget(r) for r in budgets.read(self._session, stmt)]
+
     def commitment(
         self, organisation: str, ledger_id: str, commitment_id: str, *, lock: bool = False
     ) -> Commitment | None:
         key = {"organisation_code": organisation, "ledger_id": ledger_id, "id": commitment_id}
         row = read_by_key(self._session, CommitmentRow, key, lock=lock)
         return _commitment(row) if row else None
+
+    def commitments_page(
+        self,
+        organisation: str,
+        ledger_id: str,
+        comparisons: Sequence[Comparison],
+        after: JsonKey | None,
+        size: int,
+    ) -> list[Commitment]:
+        rows = values_of(CommitmentRow)
+        stmt = rows.select().where(
+            CommitmentRow.organisation_code == organisation, CommitmentRow.ledger_id == ledger_id
+        )
+        columns = [c for c in comparisons if c.field != "state"]
+        for c in comparisons:
+            if c.field == "state":
+                # As `Commitment.state`: open while anything is left of it.
+                wanted_open = (c.value == CommitmentState.OPEN.value) == (c.op == "=")
+                open_pence = (
+                    CommitmentRow.amount_pence - CommitmentRow.consumed_pence - CommitmentRow.released_pence
+                )
+                stmt = stmt.where(open_pence > 0 if wanted_open else open_pence <= 0)
+        stmt = apply_filter(stmt, columns, COMMITMENT_FILTERS)
+        stmt = keyset_after(stmt, [CommitmentRow.id], after).limit(size)
+        return [_commitment(r) for r in rows.read(self._session, stmt)]
 
     def _commitment_values(self, c: Commitment) -> dict[str, Any]:
         return {

@@ -746,6 +746,70 @@ class GetBudgetRequest(_message.Message):
 Global___GetBudgetRequest: _TypeAlias = GetBudgetRequest  # noqa: Y015
 
 @_typing.final
+class ListBudgetsRequest(_message.Message):
+    """The request of `ListBudgets`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """The ledger, as `organisations/{code}/ledgers/{ledger}`."""
+    filter: _builtins.str
+    """Only budgets that match (AIP-160): comparisons of `cost_centre`, `account` (strings)
+    and `financial_year` (the year the financial year starts in) joined by AND.
+    """
+    page_size: _builtins.int
+    """At most this many budgets are returned; 0 means 50, over 1000 means 1000."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call with the same parent and filter."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        filter: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBudgetsRequest: _TypeAlias = ListBudgetsRequest  # noqa: Y015
+
+@_typing.final
+class ListBudgetsResponse(_message.Message):
+    """The response of `ListBudgets`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUDGETS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass this as `page_token` for the next page; empty on the last page."""
+    @_builtins.property
+    def budgets(self) -> _containers.RepeatedCompositeFieldContainer[_budget_pb2.Budget]:
+        """The budgets of this page."""
+
+    def __init__(
+        self,
+        *,
+        budgets: _abc.Iterable[_budget_pb2.Budget] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["budgets", b"budgets", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBudgetsResponse: _TypeAlias = ListBudgetsResponse  # noqa: Y015
+
+@_typing.final
 class ReviseBudgetRequest(_message.Message):
     """The request of `ReviseBudget`."""
 
@@ -846,6 +910,70 @@ class GetCommitmentRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetCommitmentRequest: _TypeAlias = GetCommitmentRequest  # noqa: Y015
+
+@_typing.final
+class ListCommitmentsRequest(_message.Message):
+    """The request of `ListCommitments`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """The ledger, as `organisations/{code}/ledgers/{ledger}`."""
+    filter: _builtins.str
+    """Only commitments that match (AIP-160): comparisons of `budget` (a budget's name, with
+    `=` or `!=`), `state` (`OPEN` or `CLOSED`) and `reference` (a string) joined by AND.
+    """
+    page_size: _builtins.int
+    """At most this many commitments are returned; 0 means 50, over 1000 means 1000."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call with the same parent and filter."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        filter: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCommitmentsRequest: _TypeAlias = ListCommitmentsRequest  # noqa: Y015
+
+@_typing.final
+class ListCommitmentsResponse(_message.Message):
+    """The response of `ListCommitments`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMITMENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass this as `page_token` for the next page; empty on the last page."""
+    @_builtins.property
+    def commitments(self) -> _containers.RepeatedCompositeFieldContainer[_budget_pb2.Commitment]:
+        """The commitments of this page."""
+
+    def __init__(
+        self,
+        *,
+        commitments: _abc.Iterable[_budget_pb2.Commitment] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commitments", b"commitments", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCommitmentsResponse: _TypeAlias = ListCommitmentsResponse  # noqa: Y015
 
 @_typing.final
 class ConsumeCommitmentRequest(_message.Message):

@@ -133,6 +133,11 @@ class FinanceServiceStub:
                 request_serializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.GetBudgetRequest.SerializeToString,
                 response_deserializer=backoffice_dot_finance_dot_v1_dot_budget__pb2.Budget.FromString,
                 _registered_method=True)
+        self.ListBudgets = channel.unary_unary(
+                '/backoffice.finance.v1.FinanceService/ListBudgets',
+                request_serializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ListBudgetsRequest.SerializeToString,
+                response_deserializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ListBudgetsResponse.FromString,
+                _registered_method=True)
         self.ReviseBudget = channel.unary_unary(
                 '/backoffice.finance.v1.FinanceService/ReviseBudget',
                 request_serializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ReviseBudgetRequest.SerializeToString,
@@ -147,6 +152,11 @@ class FinanceServiceStub:
                 '/backoffice.finance.v1.FinanceService/GetCommitment',
                 request_serializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.GetCommitmentRequest.SerializeToString,
                 response_deserializer=backoffice_dot_finance_dot_v1_dot_budget__pb2.Commitment.FromString,
+                _registered_method=True)
+        self.ListCommitments = channel.unary_unary(
+                '/backoffice.finance.v1.FinanceService/ListCommitments',
+                request_serializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ListCommitmentsRequest.SerializeToString,
+                response_deserializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ListCommitmentsResponse.FromString,
                 _registered_method=True)
         self.ConsumeCommitment = channel.unary_unary(
                 '/backoffice.finance.v1.FinanceService/ConsumeCommitment',
@@ -404,6 +414,16 @@ class FinanceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListBudgets(self, request, context):
+        """Lists a ledger's budgets, oldest first, each with its actual, committed and available
+        sums, optionally filtered (AIP-160) on `cost_centre`, `account` and `financial_year`,
+        for example `cost_centre = "LP100" AND financial_year = 2025`.
+        Errors: INVALID_ARGUMENT for a bad parent, filter, page size or page token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReviseBudget(self, request, context):
         """Changes a budget's amount, with a reason; every revision is kept and audited.
         Errors: INVALID_ARGUMENT (bad amount, no reason); NOT_FOUND; ABORTED (`ETAG_MISMATCH`).
@@ -427,6 +447,17 @@ class FinanceServiceServicer:
     def GetCommitment(self, request, context):
         """Returns a commitment.
         Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCommitments(self, request, context):
+        """Lists a ledger's commitments, oldest first, optionally filtered (AIP-160) on `budget`
+        (a budget's name), `state` (`OPEN` or `CLOSED`) and `reference`, for example
+        `budget = "organisations/E23000010/ledgers/cc/budgets/b-..." AND state = OPEN`.
+        Errors: INVALID_ARGUMENT for a bad parent, filter (a budget of another ledger), page
+        size or page token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -712,6 +743,11 @@ def add_FinanceServiceServicer_to_server(servicer, server):
                     request_deserializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.GetBudgetRequest.FromString,
                     response_serializer=backoffice_dot_finance_dot_v1_dot_budget__pb2.Budget.SerializeToString,
             ),
+            'ListBudgets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBudgets,
+                    request_deserializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ListBudgetsRequest.FromString,
+                    response_serializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ListBudgetsResponse.SerializeToString,
+            ),
             'ReviseBudget': grpc.unary_unary_rpc_method_handler(
                     servicer.ReviseBudget,
                     request_deserializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ReviseBudgetRequest.FromString,
@@ -726,6 +762,11 @@ def add_FinanceServiceServicer_to_server(servicer, server):
                     servicer.GetCommitment,
                     request_deserializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.GetCommitmentRequest.FromString,
                     response_serializer=backoffice_dot_finance_dot_v1_dot_budget__pb2.Commitment.SerializeToString,
+            ),
+            'ListCommitments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCommitments,
+                    request_deserializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ListCommitmentsRequest.FromString,
+                    response_serializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ListCommitmentsResponse.SerializeToString,
             ),
             'ConsumeCommitment': grpc.unary_unary_rpc_method_handler(
                     servicer.ConsumeCommitment,
@@ -1297,6 +1338,33 @@ class FinanceService:
             _registered_method=True)
 
     @staticmethod
+    def ListBudgets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.finance.v1.FinanceService/ListBudgets',
+            backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ListBudgetsRequest.SerializeToString,
+            backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ListBudgetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ReviseBudget(request,
             target,
             options=(),
@@ -1367,6 +1435,33 @@ class FinanceService:
             '/backoffice.finance.v1.FinanceService/GetCommitment',
             backoffice_dot_finance_dot_v1_dot_finance__service__pb2.GetCommitmentRequest.SerializeToString,
             backoffice_dot_finance_dot_v1_dot_budget__pb2.Commitment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCommitments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.finance.v1.FinanceService/ListCommitments',
+            backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ListCommitmentsRequest.SerializeToString,
+            backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ListCommitmentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

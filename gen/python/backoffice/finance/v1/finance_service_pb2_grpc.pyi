@@ -131,6 +131,12 @@ class FinanceServiceStub:
     """Returns a budget with its actual, committed and available sums.
     Errors: NOT_FOUND.
     """
+    ListBudgets: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.ListBudgetsRequest, _finance_service_pb2.ListBudgetsResponse]
+    """Lists a ledger's budgets, oldest first, each with its actual, committed and available
+    sums, optionally filtered (AIP-160) on `cost_centre`, `account` and `financial_year`,
+    for example `cost_centre = "LP100" AND financial_year = 2025`.
+    Errors: INVALID_ARGUMENT for a bad parent, filter, page size or page token.
+    """
     ReviseBudget: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.ReviseBudgetRequest, _budget_pb2.Budget]
     """Changes a budget's amount, with a reason; every revision is kept and audited.
     Errors: INVALID_ARGUMENT (bad amount, no reason); NOT_FOUND; ABORTED (`ETAG_MISMATCH`).
@@ -146,6 +152,13 @@ class FinanceServiceStub:
     GetCommitment: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.GetCommitmentRequest, _budget_pb2.Commitment]
     """Returns a commitment.
     Errors: NOT_FOUND.
+    """
+    ListCommitments: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.ListCommitmentsRequest, _finance_service_pb2.ListCommitmentsResponse]
+    """Lists a ledger's commitments, oldest first, optionally filtered (AIP-160) on `budget`
+    (a budget's name), `state` (`OPEN` or `CLOSED`) and `reference`, for example
+    `budget = "organisations/E23000010/ledgers/cc/budgets/b-..." AND state = OPEN`.
+    Errors: INVALID_ARGUMENT for a bad parent, filter (a budget of another ledger), page
+    size or page token.
     """
     ConsumeCommitment: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.ConsumeCommitmentRequest, _budget_pb2.Commitment]
     """Consumes part or all of an open commitment: by an `amount`, or up to a cumulative
@@ -366,6 +379,12 @@ class FinanceServiceAsyncStub(FinanceServiceStub):
     """Returns a budget with its actual, committed and available sums.
     Errors: NOT_FOUND.
     """
+    ListBudgets: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.ListBudgetsRequest, _finance_service_pb2.ListBudgetsResponse]  # type: ignore[assignment]
+    """Lists a ledger's budgets, oldest first, each with its actual, committed and available
+    sums, optionally filtered (AIP-160) on `cost_centre`, `account` and `financial_year`,
+    for example `cost_centre = "LP100" AND financial_year = 2025`.
+    Errors: INVALID_ARGUMENT for a bad parent, filter, page size or page token.
+    """
     ReviseBudget: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.ReviseBudgetRequest, _budget_pb2.Budget]  # type: ignore[assignment]
     """Changes a budget's amount, with a reason; every revision is kept and audited.
     Errors: INVALID_ARGUMENT (bad amount, no reason); NOT_FOUND; ABORTED (`ETAG_MISMATCH`).
@@ -381,6 +400,13 @@ class FinanceServiceAsyncStub(FinanceServiceStub):
     GetCommitment: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.GetCommitmentRequest, _budget_pb2.Commitment]  # type: ignore[assignment]
     """Returns a commitment.
     Errors: NOT_FOUND.
+    """
+    ListCommitments: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.ListCommitmentsRequest, _finance_service_pb2.ListCommitmentsResponse]  # type: ignore[assignment]
+    """Lists a ledger's commitments, oldest first, optionally filtered (AIP-160) on `budget`
+    (a budget's name), `state` (`OPEN` or `CLOSED`) and `reference`, for example
+    `budget = "organisations/E23000010/ledgers/cc/budgets/b-..." AND state = OPEN`.
+    Errors: INVALID_ARGUMENT for a bad parent, filter (a budget of another ledger), page
+    size or page token.
     """
     ConsumeCommitment: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.ConsumeCommitmentRequest, _budget_pb2.Commitment]  # type: ignore[assignment]
     """Consumes part or all of an open commitment: by an `amount`, or up to a cumulative
@@ -702,6 +728,18 @@ class FinanceServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def ListBudgets(
+        self,
+        request: _finance_service_pb2.ListBudgetsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_finance_service_pb2.ListBudgetsResponse, _abc.Awaitable[_finance_service_pb2.ListBudgetsResponse]]:
+        """Lists a ledger's budgets, oldest first, each with its actual, committed and available
+        sums, optionally filtered (AIP-160) on `cost_centre`, `account` and `financial_year`,
+        for example `cost_centre = "LP100" AND financial_year = 2025`.
+        Errors: INVALID_ARGUMENT for a bad parent, filter, page size or page token.
+        """
+
+    @_abc_1.abstractmethod
     def ReviseBudget(
         self,
         request: _finance_service_pb2.ReviseBudgetRequest,
@@ -733,6 +771,19 @@ class FinanceServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_budget_pb2.Commitment, _abc.Awaitable[_budget_pb2.Commitment]]:
         """Returns a commitment.
         Errors: NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def ListCommitments(
+        self,
+        request: _finance_service_pb2.ListCommitmentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_finance_service_pb2.ListCommitmentsResponse, _abc.Awaitable[_finance_service_pb2.ListCommitmentsResponse]]:
+        """Lists a ledger's commitments, oldest first, optionally filtered (AIP-160) on `budget`
+        (a budget's name), `state` (`OPEN` or `CLOSED`) and `reference`, for example
+        `budget = "organisations/E23000010/ledgers/cc/budgets/b-..." AND state = OPEN`.
+        Errors: INVALID_ARGUMENT for a bad parent, filter (a budget of another ledger), page
+        size or page token.
         """
 
     @_abc_1.abstractmethod
