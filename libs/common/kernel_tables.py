@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -96,6 +97,13 @@ def outbox_events_columns() -> list[SchemaItem]:
     ]
 
 
+# The relay's reads: a key's events in order, and what is due.
+OUTBOX_EVENTS_INDEXES = {
+    "ix_outbox_events_key_seq": ("key", "seq"),
+    "ix_outbox_events_state_seq": ("state", "seq"),
+}
+
+
 KERNEL_TABLE_COLUMNS = {
     AUDIT_RECORDS: audit_records_columns,
     AUDIT_CHAIN_HEADS: audit_chain_heads_columns,
@@ -117,5 +125,10 @@ def add_kernel_tables(metadata: MetaData) -> KernelTables:
         audit_records=tables[AUDIT_RECORDS],
         audit_chain_heads=tables[AUDIT_CHAIN_HEADS],
         idempotency_keys=tables[IDEMPOTENCY_KEYS],
-        outbox_events=Table(OUTBOX_EVENTS, metadata, *outbox_events_columns()),
+        outbox_events=Table(
+            OUTBOX_EVENTS,
+            metadata,
+            *outbox_events_columns(),
+            *(Index(name, *columns) for name, columns in OUTBOX_EVENTS_INDEXES.items()),
+        ),
     )

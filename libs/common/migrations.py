@@ -22,6 +22,7 @@ from libs.common.kernel_tables import (
     APPEND_ONLY_TABLES,
     KERNEL_TABLE_COLUMNS,
     OUTBOX_EVENTS,
+    OUTBOX_EVENTS_INDEXES,
     outbox_events_columns,
 )
 
@@ -76,8 +77,8 @@ def create_outbox_table() -> None:
     service. Rows are tenant-owned; the relay, which works across organisations, sees them
     when its transaction sets `app.outbox_relay` (it never reads other tenant tables so)."""
     op.create_table(OUTBOX_EVENTS, *outbox_events_columns())
-    op.create_index("ix_outbox_events_key_seq", OUTBOX_EVENTS, ["key", "seq"])
-    op.create_index("ix_outbox_events_state_seq", OUTBOX_EVENTS, ["state", "seq"])
+    for index, columns in OUTBOX_EVENTS_INDEXES.items():
+        op.create_index(index, OUTBOX_EVENTS, list(columns))
     if op.get_bind().dialect.name != "postgresql":
         return
     relay = "current_setting('app.outbox_relay', true) = 'on'"

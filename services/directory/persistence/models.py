@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, DateTime, Index, String, Text
+from sqlalchemy import Date, DateTime, ForeignKeyConstraint, Index, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from libs.common.db import PartyOwned, new_metadata
@@ -35,6 +35,8 @@ class AgreementRow(PartyOwned, Recorded, Base):
     __table_args__ = (
         Index("ix_agreements_organisation_code", "organisation_code"),
         Index("ix_agreements_counterparty_code", "counterparty_code"),
+        ForeignKeyConstraint(["organisation_code"], ["organisations.code"]),
+        ForeignKeyConstraint(["counterparty_code"], ["organisations.code"]),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

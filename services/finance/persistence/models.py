@@ -187,6 +187,9 @@ class InvoiceRow(TenantOwned, Recorded, Base):
     __table_args__ = (
         UniqueConstraint("organisation_code", "ledger_id", "supplier", "supplier_invoice_number"),
         Index("ix_invoices_commitment", "organisation_code", "ledger_id", "commitment"),
+        Index("ix_invoices_due", "organisation_code", "ledger_id", "state", "due_date"),
+        Index("ix_invoices_paid_date", "organisation_code", "paid_date"),
+        Index("ix_invoices_due_date", "organisation_code", "due_date"),
     )
 
     organisation_code: Mapped[str] = mapped_column(String(9), primary_key=True)

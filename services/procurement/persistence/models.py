@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from libs.common.db import PartyOwned, SharedWithParticipants, TenantOwned, new_metadata
@@ -57,6 +57,7 @@ class ContractParticipantRow(PartyOwned, Base):
     """organisation_code: the letting organisation; counterparty_code: a participant."""
 
     __tablename__ = "contract_participants"
+    __table_args__ = (Index("ix_contract_participants_counterparty_code", "counterparty_code"),)
 
     organisation_code: Mapped[str] = mapped_column(String(9), primary_key=True)
     contract_id: Mapped[str] = mapped_column(String(63), primary_key=True)
@@ -146,6 +147,7 @@ class DemandInviteeRow(PartyOwned, Base):
     """organisation_code: the lead; counterparty_code: an invited organisation."""
 
     __tablename__ = "demand_invitees"
+    __table_args__ = (Index("ix_demand_invitees_counterparty_code", "counterparty_code"),)
 
     organisation_code: Mapped[str] = mapped_column(String(9), primary_key=True)
     aggregation_id: Mapped[str] = mapped_column(String(63), primary_key=True)
