@@ -182,8 +182,7 @@ class OperationsServicer(operations_service_pb2_grpc.OperationsServiceServicer):
 
         found = await self.k.read(scope, fetch)
         token = ""
-        if len(found) > page.size:
-            token = self.k.pager.token_after((found[page.size - 1].seq,), fingerprint)
+        token = self.k.pager.next_token(page, found, lambda x: (x.seq,))
         return pb.ListOutboxEventsResponse(
             outbox_events=[event_to_proto(self.k.name, e) for e in found[: page.size]],
             next_page_token=token,

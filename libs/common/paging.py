@@ -12,8 +12,9 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from libs.common.errors import InvalidArgument
 
@@ -21,12 +22,23 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 
 JsonKey = tuple[str | int, ...]
+T = TypeVar("T")
+
+
+class ListRequest(Protocol):
+    """What every List request carries (AIP-132, AIP-158)."""
+
+    parent: str
+    page_size: int
+    page_token: str
 
 
 @dataclass(frozen=True)
 class PageRequest:
     size: int
     after: JsonKey | None
+    # Of the query the page belongs to: the next page's token carries it.
+    fingerprint: str = ""
 
 
 class Pager:
@@ -46,7 +58,7 @@ class Pager:
             raise InvalidArgument.single("page_size", "must not be negative")
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         if not page_token:
-            return PageRequest(size, None)
+            return PageRequest(size, None, fingerprint)
         try:
             body, signature = page_token.split(".", 1)
             payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
@@ -60,9 +72,16 @@ class Pager:
                 "page_token",
                 "was issued for a different query; repeat the parent and filter of the call that returned it",
             )
-        return PageRequest(size, tuple(data["k"]))
+        return PageRequest(size, tuple(data["k"]), fingerprint)
 
     def token_after(self, key: JsonKey, fingerprint: str) -> str:
         payload = json.dumps({"k": list(key), "q": fingerprint}, separators=(",", ":")).encode()
         body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
         return f"{body}.{self._sign(payload)}"
+
+    def next_token(self, page: PageRequest, found: Sequence[T], key: Callable[[T], JsonKey]) -> str:
+        """The token of the page after `page`, whose rows were read with one more than it
+        holds (`page.size + 1`) to learn whether there is one; "" on the last page."""
+        if len(found) <= page.size:
+            return ""
+        return self.token_after(key(found[page.size - 1]), page.fingerprint)

@@ -39,7 +39,7 @@ def _field(err: pytest.ExceptionInfo[InvalidArgument]) -> str:
     ],
 )
 def test_page_size(asked: int, given: int) -> None:
-    assert PAGER.request(asked, "", FP) == PageRequest(given, None)
+    assert PAGER.request(asked, "", FP) == PageRequest(given, None, FP)
 
 
 @pytest.mark.parametrize("size", [-1, -50, -(10**9)])
@@ -51,7 +51,17 @@ def test_negative_page_size(size: int) -> None:
 
 def test_token_round_trip() -> None:
     token = PAGER.token_after(KEY, FP)
-    assert PAGER.request(10, token, FP) == PageRequest(10, KEY)
+    assert PAGER.request(10, token, FP) == PageRequest(10, KEY, FP)
+
+
+def test_the_next_token_is_of_the_last_row_of_a_page_read_with_one_more() -> None:
+    page = PAGER.request(2, "", FP)
+    rows = [("E23000013", "a"), ("E23000013", "b"), ("E23000013", "c")]
+    token = PAGER.next_token(page, rows, lambda row: row)
+    assert PAGER.request(2, token, FP) == PageRequest(2, ("E23000013", "b"), FP)
+    assert PAGER.next_token(page, rows[:2], lambda row: row) == ""  # no row past the page: the last
+    with pytest.raises(InvalidArgument):  # the token stays bound to its query
+        PAGER.request(2, token, Pager.fingerprint("another query"))
 
 
 def test_token_is_url_safe_and_unpadded() -> None:

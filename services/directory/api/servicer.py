@@ -141,8 +141,7 @@ class DirectoryServicer(directory_service_pb2_grpc.DirectoryServiceServicer):
         response = pb.ListOrganisationsResponse(
             organisations=[organisation_to_proto(o) for o in orgs[: page.size]]
         )
-        if len(orgs) > page.size:
-            response.next_page_token = self.k.pager.token_after((orgs[page.size - 1].code,), fingerprint)
+        response.next_page_token = self.k.pager.next_token(page, orgs, lambda x: (x.code,))
         return response
 
     async def CreateOrganisation(
@@ -225,8 +224,7 @@ class DirectoryServicer(directory_service_pb2_grpc.DirectoryServiceServicer):
         response = pb.ListAgreementsResponse(
             agreements=[agreement_to_proto(a, today) for a in found[: page.size]]
         )
-        if len(found) > page.size:
-            response.next_page_token = self.k.pager.token_after((found[page.size - 1].id,), fingerprint)
+        response.next_page_token = self.k.pager.next_token(page, found, lambda x: (x.id,))
         return response
 
     async def TerminateAgreement(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ from libs.common.errors import FieldViolation, InvalidArgument, Violations
 from libs.common.filtering import Comparison, FieldType, parse_filter
 from libs.common.grpc_types import RpcContext
 from libs.common.names import ChildName, OrganisationName
+from libs.common.paging import JsonKey, ListRequest
 from libs.common.peers import Peers
 from libs.common.proto_mapping import (
     audit_metadata,
@@ -551,6 +552,25 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
         self.orders = ProcurementOrders(peers, timeout)
         self.workforce = HrWorkforce(peers, timeout)
 
+    async def _ledger_page(
+        self,
+        ledger: LedgerName,
+        request: ListRequest,
+        collection: str,
+        fetch: Callable[[service.FinanceUnitOfWork, JsonKey | None, int], Sequence[E]],
+        key: Callable[[E], JsonKey],
+        *query: str,
+    ) -> tuple[Sequence[E], str]:
+        """A page of one ledger's `collection`, whose `query` (a filter) the page token is
+        bound to, and the next page's token ("" on the last)."""
+        fingerprint = self.k.pager.fingerprint(collection, ledger, *query)
+        page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
+        scope = await self.k.scope_in(ledger.organisation)
+        found = await self.k.read(
+            scope, lambda tx: fetch(service.FinanceUnitOfWork(tx), page.after, page.size + 1)
+        )
+        return found[: page.size], self.k.pager.next_token(page, found, key)
+
     # --- ledgers and chart ---------------------------------------------------------------
 
     async def CreateLedger(self, request: pb.CreateLedgerRequest, context: RpcContext) -> ledger_pb2.Ledger:
@@ -580,8 +600,7 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
             ),
         )
         response = pb.ListLedgersResponse(ledgers=[ledger_to_proto(x) for x in found[: page.size]])
-        if len(found) > page.size:
-            response.next_page_token = self.k.pager.token_after((found[page.size - 1].id,), fingerprint)
+        response.next_page_token = self.k.pager.next_token(page, found, lambda x: (x.id,))
         return response
 
     async def CreateAccount(
@@ -624,8 +643,7 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
             ),
         )
         response = pb.ListAccountsResponse(accounts=[account_to_proto(x) for x in found[: page.size]])
-        if len(found) > page.size:
-            response.next_page_token = self.k.pager.token_after((found[page.size - 1].code,), fingerprint)
+        response.next_page_token = self.k.pager.next_token(page, found, lambda x: (x.code,))
         return response
 
     async def CreateCostCentre(
@@ -667,8 +685,7 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
         response = pb.ListCostCentresResponse(
             cost_centres=[cost_centre_to_proto(x) for x in found[: page.size]]
         )
-        if len(found) > page.size:
-            response.next_page_token = self.k.pager.token_after((found[page.size - 1].code,), fingerprint)
+        response.next_page_token = self.k.pager.next_token(page, found, lambda x: (x.code,))
         return response
 
     # --- periods -------------------------------------------------------------------------
@@ -709,9 +726,7 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
             ),
         )
         response = pb.ListPeriodsResponse(periods=[period_to_proto(p) for p in found[: page.size]])
-        if len(found) > page.size:
-            last = found[page.size - 1].key
-            response.next_page_token = self.k.pager.token_after((last.year, last.number), fingerprint)
+        response.next_page_token = self.k.pager.next_token(page, found, lambda p: (p.key.year, p.key.number))
         return response
 
     async def _change_period(self, request: Any, action: str, reason: str = "") -> ledger_pb2.Period:
@@ -782,19 +797,16 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
         self, request: pb.ListJournalsRequest, context: RpcContext
     ) -> pb.ListJournalsResponse:
         ledger = LedgerName.parse(request.parent, "parent")
-        fingerprint = self.k.pager.fingerprint("journals", ledger)
-        page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
-        scope = await self.k.scope_in(ledger.organisation)
-        found = await self.k.read(
-            scope,
-            lambda tx: service.list_journals(
-                service.FinanceUnitOfWork(tx), ledger.organisation, ledger.ledger, page.after, page.size + 1
+        found, token = await self._ledger_page(
+            ledger,
+            request,
+            "journals",
+            lambda uow, after, size: service.list_journals(
+                uow, ledger.organisation, ledger.ledger, after, size
             ),
+            lambda j: (j.id,),
         )
-        response = pb.ListJournalsResponse(journals=[journal_to_proto(j) for j in found[: page.size]])
-        if len(found) > page.size:
-            response.next_page_token = self.k.pager.token_after((found[page.size - 1].id,), fingerprint)
-        return response
+        return pb.ListJournalsResponse(journals=[journal_to_proto(j) for j in found], next_page_token=token)
 
     async def ReverseJournal(
         self, request: pb.ReverseJournalRequest, context: RpcContext
@@ -852,26 +864,17 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
     ) -> pb.ListBudgetsResponse:
         ledger = LedgerName.parse(request.parent, "parent")
         comparisons = parse_filter(request.filter, _BUDGET_FILTERS)
-        fingerprint = self.k.pager.fingerprint("budgets", ledger, request.filter)
-        page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
-        scope = await self.k.scope_in(ledger.organisation)
-        found = await self.k.read(
-            scope,
-            lambda tx: service.list_budgets(
-                service.FinanceUnitOfWork(tx),
-                ledger.organisation,
-                ledger.ledger,
-                comparisons=comparisons,
-                after=page.after,
-                size=page.size + 1,
+        found, token = await self._ledger_page(
+            ledger,
+            request,
+            "budgets",
+            lambda uow, after, size: service.list_budgets(
+                uow, ledger.organisation, ledger.ledger, comparisons=comparisons, after=after, size=size
             ),
+            lambda p: (p.budget.id,),
+            request.filter,
         )
-        response = pb.ListBudgetsResponse(budgets=[budget_to_proto(b) for b in found[: page.size]])
-        if len(found) > page.size:
-            response.next_page_token = self.k.pager.token_after(
-                (found[page.size - 1].budget.id,), fingerprint
-            )
-        return response
+        return pb.ListBudgetsResponse(budgets=[budget_to_proto(b) for b in found], next_page_token=token)
 
     async def ReviseBudget(self, request: pb.ReviseBudgetRequest, context: RpcContext) -> budget_pb2.Budget:
         name = LedgerChildName.parse(request.name, "budgets")
@@ -941,26 +944,19 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
     ) -> pb.ListCommitmentsResponse:
         ledger = LedgerName.parse(request.parent, "parent")
         comparisons = _commitment_comparisons(request.filter, ledger)
-        fingerprint = self.k.pager.fingerprint("commitments", ledger, request.filter)
-        page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
-        scope = await self.k.scope_in(ledger.organisation)
-        found = await self.k.read(
-            scope,
-            lambda tx: service.list_commitments(
-                service.FinanceUnitOfWork(tx),
-                ledger.organisation,
-                ledger.ledger,
-                comparisons=comparisons,
-                after=page.after,
-                size=page.size + 1,
+        found, token = await self._ledger_page(
+            ledger,
+            request,
+            "commitments",
+            lambda uow, after, size: service.list_commitments(
+                uow, ledger.organisation, ledger.ledger, comparisons=comparisons, after=after, size=size
             ),
+            lambda c: (c.id,),
+            request.filter,
         )
-        response = pb.ListCommitmentsResponse(
-            commitments=[commitment_to_proto(c) for c in found[: page.size]]
+        return pb.ListCommitmentsResponse(
+            commitments=[commitment_to_proto(c) for c in found], next_page_token=token
         )
-        if len(found) > page.size:
-            response.next_page_token = self.k.pager.token_after((found[page.size - 1].id,), fingerprint)
-        return response
 
     async def ConsumeCommitment(
         self, request: pb.ConsumeCommitmentRequest, context: RpcContext
@@ -1045,11 +1041,9 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
             lambda tx: service.list_invoices(service.FinanceUnitOfWork(tx), state, page.after, page.size + 1),
         )
         response = pb.ListInvoicesResponse(invoices=[invoice_to_proto(i) for i in found[: page.size]])
-        if len(found) > page.size:
-            last = found[page.size - 1]
-            response.next_page_token = self.k.pager.token_after(
-                (last.organisation, last.id, last.ledger), fingerprint
-            )
+        response.next_page_token = self.k.pager.next_token(
+            page, found, lambda i: (i.organisation, i.id, i.ledger)
+        )
         return response
 
     async def MatchInvoice(
@@ -1211,9 +1205,7 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
             scope, lambda tx: service.list_recharges(service.FinanceUnitOfWork(tx), page.after, page.size + 1)
         )
         response = pb.ListRechargesResponse(recharges=[recharge_to_proto(r) for r in found[: page.size]])
-        if len(found) > page.size:
-            last = found[page.size - 1]
-            response.next_page_token = self.k.pager.token_after((last.organisation, last.id), fingerprint)
+        response.next_page_token = self.k.pager.next_token(page, found, lambda r: (r.organisation, r.id))
         return response
 
     async def AllocateCosts(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TypeVar
 
@@ -47,6 +47,11 @@ _PEOPLE_FILTERS = {
 }
 
 
+def _assignment_key(assignment: establishment_pb2.Assignment) -> JsonKey:
+    name = ChildName.parse(assignment.name, "assignments")
+    return (name.organisation, name.id)
+
+
 def _required_date(value: date_pb2.Date, field_path: str) -> dt.date:
     day = date_from_proto(value, field_path)
     if day is None:
@@ -74,10 +79,6 @@ def _people_comparisons(text: str) -> list[Comparison]:
 class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
     def __init__(self, kernel: ServiceKernel) -> None:
         self.k = kernel
-
-    def _next(self, found: Sequence[T], size: int, key: Callable[[T], JsonKey], fingerprint: str) -> str:
-        """The token after the page's last item, when there is more."""
-        return self.k.pager.token_after(key(found[size - 1]), fingerprint) if len(found) > size else ""
 
     # People
 
@@ -157,7 +158,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
         )
         return pb.ListPeopleResponse(
             people=[m.person_to_proto(p) for p in found[: page.size]],
-            next_page_token=self._next(found, page.size, lambda p: (p.organisation, p.id), fingerprint),
+            next_page_token=self.k.pager.next_token(page, found, lambda p: (p.organisation, p.id)),
         )
 
     async def UpdatePerson(self, request: pb.UpdatePersonRequest, context: RpcContext) -> person_pb2.Person:
@@ -258,7 +259,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
         )
         return pb.ListGradesResponse(
             grades=[m.grade_to_proto(g) for g in found[: page.size]],
-            next_page_token=self._next(found, page.size, lambda g: (g.organisation, g.id), fingerprint),
+            next_page_token=self.k.pager.next_token(page, found, lambda g: (g.organisation, g.id)),
         )
 
     async def CreateOrgUnit(
@@ -296,7 +297,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
         )
         return pb.ListOrgUnitsResponse(
             org_units=[m.unit_to_proto(u) for u in found[: page.size]],
-            next_page_token=self._next(found, page.size, lambda u: (u.organisation, u.id), fingerprint),
+            next_page_token=self.k.pager.next_token(page, found, lambda u: (u.organisation, u.id)),
         )
 
     async def CreatePost(self, request: pb.CreatePostRequest, context: RpcContext) -> establishment_pb2.Post:
@@ -332,7 +333,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
         )
         return pb.ListPostsResponse(
             posts=[m.post_to_proto(p) for p in found[: page.size]],
-            next_page_token=self._next(found, page.size, lambda p: (p.organisation, p.id), fingerprint),
+            next_page_token=self.k.pager.next_token(page, found, lambda p: (p.organisation, p.id)),
         )
 
     async def GetEstablishment(
@@ -401,10 +402,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
             return [self._assignment(uow, a) for a in found]
 
         found = await self.k.read(scope, work)
-        token = ""
-        if len(found) > page.size:
-            last = ChildName.parse(found[page.size - 1].name, "assignments")
-            token = self.k.pager.token_after((last.organisation, last.id), fingerprint)
+        token = self.k.pager.next_token(page, found, _assignment_key)
         return pb.ListAssignmentsResponse(assignments=found[: page.size], next_page_token=token)
 
     async def EndAssignment(
@@ -464,7 +462,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
         )
         return pb.ListLeaveRequestsResponse(
             leave_requests=[m.leave_to_proto(r) for r in found[: page.size]],
-            next_page_token=self._next(found, page.size, lambda r: (r.organisation, r.id), fingerprint),
+            next_page_token=self.k.pager.next_token(page, found, lambda r: (r.organisation, r.id)),
         )
 
     async def _decide(
@@ -541,7 +539,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
         )
         return pb.ListSicknessAbsencesResponse(
             sickness_absences=[m.sickness_to_proto(s) for s in found[: page.size]],
-            next_page_token=self._next(found, page.size, lambda s: (s.organisation, s.id), fingerprint),
+            next_page_token=self.k.pager.next_token(page, found, lambda s: (s.organisation, s.id)),
         )
 
     async def EndSicknessAbsence(
@@ -576,35 +574,34 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
 
     def _expiring_page(
         self, collection: str, request: pb.ListTrainingRecordsRequest | pb.ListVettingClearancesRequest
-    ) -> tuple[OrganisationName, str, ExpiryWindow | None, PageRequest, str]:
+    ) -> tuple[OrganisationName, str, ExpiryWindow | None, PageRequest]:
         parent = OrganisationName.parse(request.parent)
         person_id = m.child_id(request.person, "people", "person", parent.code, required=False)
         start = date_from_proto(request.as_at_date, "as_at_date") or self.k.today()
         window = expiry_window(request.expires_within_days, start)
         fingerprint = self.k.pager.fingerprint(collection, parent, person_id, window)
         page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
-        return parent, person_id, window, page, fingerprint
+        return parent, person_id, window, page
 
     def _expiring_token(
         self,
+        page: PageRequest,
         found: Sequence[TrainingRecord | VettingClearance],
-        size: int,
         window: ExpiryWindow | None,
-        fingerprint: str,
     ) -> str:
         """Keys follow the page order: (organisation, id), or expiry first in a window."""
-        if len(found) <= size:
-            return ""
-        last = found[size - 1]
-        key: JsonKey = (last.organisation, last.id)
-        if window is not None and last.terms.expiry_date is not None:
-            key = (last.terms.expiry_date.isoformat(), *key)
-        return self.k.pager.token_after(key, fingerprint)
+
+        def key(last: TrainingRecord | VettingClearance) -> JsonKey:
+            if window is not None and last.terms.expiry_date is not None:
+                return (last.terms.expiry_date.isoformat(), last.organisation, last.id)
+            return (last.organisation, last.id)
+
+        return self.k.pager.next_token(page, found, key)
 
     async def ListTrainingRecords(
         self, request: pb.ListTrainingRecordsRequest, context: RpcContext
     ) -> pb.ListTrainingRecordsResponse:
-        parent, person_id, window, page, fingerprint = self._expiring_page("trainingRecords", request)
+        parent, person_id, window, page = self._expiring_page("trainingRecords", request)
         scope = await self.k.scope_in(parent.code)
         found = await self.k.read(
             scope,
@@ -619,7 +616,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
         )
         return pb.ListTrainingRecordsResponse(
             training_records=[m.training_to_proto(r) for r in found[: page.size]],
-            next_page_token=self._expiring_token(found, page.size, window, fingerprint),
+            next_page_token=self._expiring_token(page, found, window),
         )
 
     async def CreateVettingClearance(
@@ -638,7 +635,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
     async def ListVettingClearances(
         self, request: pb.ListVettingClearancesRequest, context: RpcContext
     ) -> pb.ListVettingClearancesResponse:
-        parent, person_id, window, page, fingerprint = self._expiring_page("vettingClearances", request)
+        parent, person_id, window, page = self._expiring_page("vettingClearances", request)
         scope = await self.k.scope_in(parent.code)
         found = await self.k.read(
             scope,
@@ -653,7 +650,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
         )
         return pb.ListVettingClearancesResponse(
             vetting_clearances=[m.vetting_to_proto(r) for r in found[: page.size]],
-            next_page_token=self._expiring_token(found, page.size, window, fingerprint),
+            next_page_token=self._expiring_token(page, found, window),
         )
 
     # Statistics and the gender pay gap
@@ -764,7 +761,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
         )
         return pb.ListTransfersResponse(
             transfers=[m.transfer_to_proto(t) for t in found[: page.size]],
-            next_page_token=self._next(found, page.size, lambda t: (t.organisation, t.id), fingerprint),
+            next_page_token=self.k.pager.next_token(page, found, lambda t: (t.organisation, t.id)),
         )
 
     async def AcceptTransfer(

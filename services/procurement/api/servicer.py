@@ -24,7 +24,7 @@ from libs.common.filtering import Comparison, FieldType, parse_filter
 from libs.common.grpc_types import RpcContext
 from libs.common.names import ChildName, OrganisationName, valid_organisation_code
 from libs.common.outbox import OutboxRelay
-from libs.common.paging import JsonKey
+from libs.common.paging import JsonKey, ListRequest
 from libs.common.proto_mapping import date_from_proto, mask_paths
 from libs.common.reference import reference_organisations
 from libs.common.service import ServiceKernel, Transaction
@@ -72,12 +72,6 @@ def _parent(name: str, collection: str) -> tuple[str, str]:
     return parsed.organisation, parsed.id
 
 
-class _ListRequest(Protocol):
-    parent: str
-    page_size: int
-    page_token: str
-
-
 class _Keyed(Protocol):
     @property
     def organisation(self) -> str: ...
@@ -110,7 +104,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
 
     async def _page(
         self,
-        request: _ListRequest,
+        request: ListRequest,
         collection: str,
         filters: dict[str, FieldType],
         enum_prefix: str,
@@ -123,11 +117,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
         scope = await (self.k.scope_everywhere() if parent.is_wildcard else self.k.scope_in(parent.code))
         found = await self.k.read(scope, lambda tx: fetch(Uow(tx), comparisons, page.after, page.size + 1))
-        token = ""
-        if len(found) > page.size:
-            last = found[page.size - 1]
-            token = self.k.pager.token_after((last.organisation, last.id), fingerprint)
-        return found[: page.size], token
+        return found[: page.size], self.k.pager.next_token(page, found, lambda x: (x.organisation, x.id))
 
     # --- suppliers ------------------------------------------------------------------------------
 
@@ -726,8 +716,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         response = pb.ListGoodsReceiptsResponse(
             goods_receipts=[m.receipt_to_proto(g) for g in found[: page.size]]
         )
-        if len(found) > page.size:
-            response.next_page_token = self.k.pager.token_after((found[page.size - 1].id,), fingerprint)
+        response.next_page_token = self.k.pager.next_token(page, found, lambda x: (x.id,))
         return response
 
     # --- collaborative procurement --------------------------------------------------------------
@@ -816,8 +805,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         response = pb.ListDemandLinesResponse(
             demand_lines=[m.demand_line_to_proto(x) for x in found[: page.size]]
         )
-        if len(found) > page.size:
-            response.next_page_token = self.k.pager.token_after((found[page.size - 1].id,), fingerprint)
+        response.next_page_token = self.k.pager.next_token(page, found, lambda x: (x.id,))
         return response
 
     async def CloseDemandAggregation(
