@@ -470,6 +470,21 @@ def get_post(uow: HrUnitOfWork, organisation: str, post_id: str) -> Post:
     return post
 
 
+def end_post(uow: HrUnitOfWork, organisation: str, post_id: str, last_day: dt.date | None, etag: str) -> Post:
+    if last_day is None:
+        raise InvalidArgument.single("end_date", "is required: the post's last day in the establishment")
+    current = get_post(uow, organisation, post_id)
+    check_etag(current.name, etag, current.info)
+    ended = replace(
+        current,
+        details=current.ending(last_day, uow.assignments.of_post(organisation, post_id)),
+        info=uow.touched(current.info),
+    )
+    uow.posts.save(ended)
+    uow.tx.audit.record(organisation, ended.name, current.audit_view(), ended.audit_view())
+    return ended
+
+
 def list_posts(
     uow: HrUnitOfWork, organisation: str, as_at: dt.date | None, after: JsonKey | None, size: int
 ) -> list[Post]:

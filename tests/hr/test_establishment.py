@@ -193,3 +193,41 @@ def test_establishment_is_the_forces_own(suite: Suite) -> None:
     ] == [p.name]
     f = failure(grade, planner, WEST_YORKSHIRE, "Sergeant", establishment_pb2.RANK_SERGEANT)
     assert f.code is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_post_leaves_the_establishment_once_nobody_holds_it(suite: Suite) -> None:
+    hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    constable = grade(hr, WEST_YORKSHIRE, "Constable", establishment_pb2.RANK_CONSTABLE)
+    pc_post = post(hr, WEST_YORKSHIRE, unit(hr, WEST_YORKSHIRE).name, constable.name)
+    held = assign(hr, WEST_YORKSHIRE, add_person(hr, WEST_YORKSHIRE, officer(collar="7")).name, pc_post.name)
+    last_day = D(2024, 3, 31)
+
+    def end(day: D, etag: str = "") -> establishment_pb2.Post:
+        return hr.hr.EndPost(pb.EndPostRequest(name=pc_post.name, end_date=date_to_proto(day), etag=etag))
+
+    occupied = failure(end, last_day)
+    assert occupied.code is grpc.StatusCode.FAILED_PRECONDITION and occupied.reason == "POST_OCCUPIED"
+    assert occupied.metadata["assignment"] == held.name
+    assert hr.hr.GetPost(pb.GetPostRequest(name=pc_post.name)) == pc_post  # nothing written
+    hr.hr.EndAssignment(pb.EndAssignmentRequest(name=held.name, end_date=date_to_proto(last_day)))
+    stale = failure(end, last_day, etag='W/"999"')
+    assert stale.code is grpc.StatusCode.ABORTED and stale.reason == "ETAG_MISMATCH"
+
+    ended = end(last_day, etag=pc_post.etag)
+    assert (ended.end_date.year, ended.end_date.month, ended.end_date.day) == (2024, 3, 31)
+    assert ended.etag != pc_post.etag
+    assert "Response Constable" in _establishment(hr, last_day)
+    assert "Response Constable" not in _establishment(hr, D(2024, 4, 1))
+    in_april = hr.hr.ListPosts(pb.ListPostsRequest(parent=WEST, as_at_date=date_to_proto(D(2024, 4, 1))))
+    assert not in_april.posts
+    # It may be brought forward, never pushed back, never before it started.
+    later = failure(end, D(2024, 6, 30))
+    assert later.code is grpc.StatusCode.FAILED_PRECONDITION and later.reason == "POST_ENDED"
+    assert failure(end, D(2019, 1, 1)).violations.keys() == {"end_date"}
+    assert failure(hr.hr.EndPost, pb.EndPostRequest(name=pc_post.name)).violations.keys() == {"end_date"}
+    # Another force's post is not found; a planner may not change the establishment.
+    south = suite.caller(SOUTH_YORKSHIRE, "hr.officer")
+    planner = suite.caller(WEST_YORKSHIRE, "hr.workforce_planner")
+    request = pb.EndPostRequest(name=pc_post.name, end_date=date_to_proto(D(2024, 1, 31)))
+    assert failure(south.hr.EndPost, request).code is grpc.StatusCode.NOT_FOUND
+    assert failure(planner.hr.EndPost, request).code is grpc.StatusCode.PERMISSION_DENIED

@@ -296,6 +296,7 @@ def post_to_proto(p: Post) -> establishment_pb2.Post:
         grade=f"organisations/{p.organisation}/grades/{d.grade_id}" if d.grade_id else "",
         budgeted_fte=d.budgeted_fte,
         audit=audit_metadata(p.info),
+        etag=p.info.etag,
     )
     if d.start_date:
         msg.start_date.CopyFrom(date_to_proto(d.start_date))

@@ -405,6 +405,19 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
         token = self.k.pager.next_token(page, found, _assignment_key)
         return pb.ListAssignmentsResponse(assignments=found[: page.size], next_page_token=token)
 
+    async def EndPost(self, request: pb.EndPostRequest, context: RpcContext) -> establishment_pb2.Post:
+        name = ChildName.parse(request.name, "posts")
+        day = date_from_proto(request.end_date, "end_date")
+        scope = await self.k.scope_of(request.name, name.organisation)
+        return await self.k.write(
+            scope,
+            request,
+            establishment_pb2.Post,
+            lambda tx: m.post_to_proto(
+                service.end_post(HrUnitOfWork(tx), name.organisation, name.id, day, request.etag)
+            ),
+        )
+
     async def EndAssignment(
         self, request: pb.EndAssignmentRequest, context: RpcContext
     ) -> establishment_pb2.Assignment:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from libs.common.errors import FailedPrecondition, Violations
+from libs.common.errors import FailedPrecondition, InvalidArgument, Violations
 from libs.common.records import RecordInfo
 from services.hr.domain.person import WorkerType
 from services.hr.domain.values import FTE_PLACES, ONE, ZERO, Period, canonical, parse_decimal
@@ -203,6 +203,24 @@ class Post:
     @property
     def name(self) -> str:
         return f"organisations/{self.organisation}/posts/{self.id}"
+
+    def ending(self, last_day: dt.date, assignments: Iterable[Assignment]) -> PostDetails:
+        """The post's details once it leaves the establishment after `last_day`. Nobody may
+        hold it beyond that day: whoever would is moved or their assignment ended first."""
+        d = self.details
+        if d.start_date is not None and last_day < d.start_date:
+            raise InvalidArgument.single("end_date", "must not be before the post's start date")
+        if d.end_date is not None and d.end_date <= last_day:
+            raise FailedPrecondition(f"{self.name} ends on {d.end_date.isoformat()}", reason="POST_ENDED")
+        beyond = sorted(a.name for a in assignments if a.end_date is None or a.end_date > last_day)
+        if beyond:
+            raise FailedPrecondition(
+                f"{self.name} is held after {last_day.isoformat()} by {len(beyond)} assignment(s), "
+                f"first {beyond[0]}: end or move them first",
+                reason="POST_OCCUPIED",
+                metadata={"assignment": beyond[0], "assignments": str(len(beyond))},
+            )
+        return replace(d, end_date=last_day)
 
     def audit_view(self) -> dict[str, object]:
         d = self.details

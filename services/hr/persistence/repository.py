@@ -421,9 +421,25 @@ def _post(row: PostRow) -> Post:
     )
 
 
+def _post_values(post: Post) -> dict[str, object]:
+    d = post.details
+    assert d.worker_type is not None
+    return {
+        "display_name": d.display_name,
+        "org_unit_id": d.org_unit_id,
+        "worker_type": d.worker_type.value,
+        "grade_id": d.grade_id,
+        "budgeted_fte_units": _units(d.budgeted_fte, FTE_UNIT),
+        "start_date": d.start_date,
+        "end_date": d.end_date,
+        **record_values(post.info),
+    }
+
+
 class PostRepository(Protocol):
     def get(self, organisation: str, post_id: str) -> Post | None: ...
     def add(self, post: Post) -> None: ...
+    def save(self, post: Post) -> None: ...
     def page(
         self, organisation: str, as_at: dt.date | None, after: JsonKey | None, size: int
     ) -> list[Post]: ...
@@ -435,22 +451,10 @@ class SqlPostRepository(_Rows[Post]):
     to_domain = staticmethod(_post)
 
     def add(self, post: Post) -> None:
-        d = post.details
-        assert d.worker_type is not None
-        self._add(
-            post.organisation,
-            post.id,
-            {
-                "display_name": d.display_name,
-                "org_unit_id": d.org_unit_id,
-                "worker_type": d.worker_type.value,
-                "grade_id": d.grade_id,
-                "budgeted_fte_units": _units(d.budgeted_fte, FTE_UNIT),
-                "start_date": d.start_date,
-                "end_date": d.end_date,
-                **record_values(post.info),
-            },
-        )
+        self._add(post.organisation, post.id, _post_values(post))
+
+    def save(self, post: Post) -> None:
+        self._save(post.organisation, post.id, _post_values(post))
 
     def page(self, organisation: str, as_at: dt.date | None, after: JsonKey | None, size: int) -> list[Post]:
         where: list[Any] = [PostRow.organisation_code == organisation]
@@ -501,6 +505,7 @@ class AssignmentRepository(Protocol):
     def add(self, assignment: Assignment) -> None: ...
     def save(self, assignment: Assignment) -> None: ...
     def of_person(self, organisation: str, person_id: str) -> list[Assignment]: ...
+    def of_post(self, organisation: str, post_id: str) -> list[Assignment]: ...
     def all(self, organisation: str) -> list[Assignment]: ...
     def page(
         self,
@@ -528,6 +533,9 @@ class SqlAssignmentRepository(_Rows[Assignment]):
         return self._all(
             AssignmentRow.organisation_code == organisation, AssignmentRow.person_id == person_id
         )
+
+    def of_post(self, organisation: str, post_id: str) -> list[Assignment]:
+        return self._all(AssignmentRow.organisation_code == organisation, AssignmentRow.post_id == post_id)
 
     def all(self, organisation: str) -> list[Assignment]:
         return self._all(AssignmentRow.organisation_code == organisation)

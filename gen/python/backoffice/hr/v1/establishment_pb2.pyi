@@ -205,6 +205,7 @@ class Post(_message.Message):
     START_DATE_FIELD_NUMBER: _builtins.int
     END_DATE_FIELD_NUMBER: _builtins.int
     AUDIT_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The resource name, `organisations/{code}/posts/{post}`, assigned on create."""
     display_name: _builtins.str
@@ -222,6 +223,8 @@ class Post(_message.Message):
     """The budgeted full-time equivalent, a decimal greater than 0 with at most four
     decimal places, for example `1` or `2.5`.
     """
+    etag: _builtins.str
+    """The entity tag of this version; send it to `EndPost` (AIP-154)."""
     @_builtins.property
     def start_date(self) -> _date_pb2.Date:
         """The first day the post is in the establishment."""
@@ -232,7 +235,7 @@ class Post(_message.Message):
 
     @_builtins.property
     def audit(self) -> _metadata_pb2.AuditMetadata:
-        """Who created the post, and when."""
+        """Who created the post and who last changed it, and when."""
 
     def __init__(
         self,
@@ -246,10 +249,11 @@ class Post(_message.Message):
         start_date: _date_pb2.Date | None = ...,
         end_date: _date_pb2.Date | None = ...,
         audit: _metadata_pb2.AuditMetadata | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit", "end_date", b"end_date", "start_date", b"start_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit", "budgeted_fte", b"budgeted_fte", "display_name", b"display_name", "end_date", b"end_date", "grade", b"grade", "name", b"name", "org_unit", b"org_unit", "start_date", b"start_date", "worker_type", b"worker_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit", "budgeted_fte", b"budgeted_fte", "display_name", b"display_name", "end_date", b"end_date", "etag", b"etag", "grade", b"grade", "name", b"name", "org_unit", b"org_unit", "start_date", b"start_date", "worker_type", b"worker_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

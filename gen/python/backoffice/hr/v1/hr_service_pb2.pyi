@@ -610,6 +610,42 @@ class GetPostRequest(_message.Message):
 Global___GetPostRequest: _TypeAlias = GetPostRequest  # noqa: Y015
 
 @_typing.final
+class EndPostRequest(_message.Message):
+    """The request of `EndPost`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    END_DATE_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The post, as `organisations/{code}/posts/{post}`."""
+    etag: _builtins.str
+    """The etag last read; empty skips the check."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    @_builtins.property
+    def end_date(self) -> _date_pb2.Date:
+        """The post's last day in the establishment, on or after its start."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        end_date: _date_pb2.Date | None = ...,
+        etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_date", b"end_date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_date", b"end_date", "etag", b"etag", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EndPostRequest: _TypeAlias = EndPostRequest  # noqa: Y015
+
+@_typing.final
 class ListPostsRequest(_message.Message):
     """The request of `ListPosts`."""
 

@@ -121,6 +121,11 @@ class HrServiceStub:
                 request_serializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.GetPostRequest.SerializeToString,
                 response_deserializer=backoffice_dot_hr_dot_v1_dot_establishment__pb2.Post.FromString,
                 _registered_method=True)
+        self.EndPost = channel.unary_unary(
+                '/backoffice.hr.v1.HrService/EndPost',
+                request_serializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.EndPostRequest.SerializeToString,
+                response_deserializer=backoffice_dot_hr_dot_v1_dot_establishment__pb2.Post.FromString,
+                _registered_method=True)
         self.ListPosts = channel.unary_unary(
                 '/backoffice.hr.v1.HrService/ListPosts',
                 request_serializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.ListPostsRequest.SerializeToString,
@@ -413,6 +418,18 @@ class HrServiceServicer:
     def GetPost(self, request, context):
         """Returns a post.
         Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndPost(self, request, context):
+        """Takes a post out of the establishment after a day (its last): the establishment as at
+        a later date no longer counts it. A post that ends later may be brought forward.
+        Errors: INVALID_ARGUMENT for a missing date or one before the post's start; NOT_FOUND;
+        FAILED_PRECONDITION (`POST_ENDED` when it already ends on or before that day,
+        `POST_OCCUPIED` while an assignment to it runs past that day: end or move it first);
+        ABORTED (`ETAG_MISMATCH`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -764,6 +781,11 @@ def add_HrServiceServicer_to_server(servicer, server):
             'GetPost': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPost,
                     request_deserializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.GetPostRequest.FromString,
+                    response_serializer=backoffice_dot_hr_dot_v1_dot_establishment__pb2.Post.SerializeToString,
+            ),
+            'EndPost': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndPost,
+                    request_deserializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.EndPostRequest.FromString,
                     response_serializer=backoffice_dot_hr_dot_v1_dot_establishment__pb2.Post.SerializeToString,
             ),
             'ListPosts': grpc.unary_unary_rpc_method_handler(
@@ -1300,6 +1322,33 @@ class HrService:
             target,
             '/backoffice.hr.v1.HrService/GetPost',
             backoffice_dot_hr_dot_v1_dot_hr__service__pb2.GetPostRequest.SerializeToString,
+            backoffice_dot_hr_dot_v1_dot_establishment__pb2.Post.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndPost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.hr.v1.HrService/EndPost',
+            backoffice_dot_hr_dot_v1_dot_hr__service__pb2.EndPostRequest.SerializeToString,
             backoffice_dot_hr_dot_v1_dot_establishment__pb2.Post.FromString,
             options,
             channel_credentials,

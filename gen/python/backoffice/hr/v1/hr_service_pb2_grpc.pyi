@@ -130,6 +130,14 @@ class HrServiceStub:
     """Returns a post.
     Errors: NOT_FOUND.
     """
+    EndPost: _grpc.UnaryUnaryMultiCallable[_hr_service_pb2.EndPostRequest, _establishment_pb2.Post]
+    """Takes a post out of the establishment after a day (its last): the establishment as at
+    a later date no longer counts it. A post that ends later may be brought forward.
+    Errors: INVALID_ARGUMENT for a missing date or one before the post's start; NOT_FOUND;
+    FAILED_PRECONDITION (`POST_ENDED` when it already ends on or before that day,
+    `POST_OCCUPIED` while an assignment to it runs past that day: end or move it first);
+    ABORTED (`ETAG_MISMATCH`).
+    """
     ListPosts: _grpc.UnaryUnaryMultiCallable[_hr_service_pb2.ListPostsRequest, _hr_service_pb2.ListPostsResponse]
     """Lists posts, oldest first, optionally only those in the establishment on a date.
     Errors: INVALID_ARGUMENT for a bad date, a negative page size or a foreign page token.
@@ -385,6 +393,14 @@ class HrServiceAsyncStub(HrServiceStub):
     GetPost: _aio.UnaryUnaryMultiCallable[_hr_service_pb2.GetPostRequest, _establishment_pb2.Post]  # type: ignore[assignment]
     """Returns a post.
     Errors: NOT_FOUND.
+    """
+    EndPost: _aio.UnaryUnaryMultiCallable[_hr_service_pb2.EndPostRequest, _establishment_pb2.Post]  # type: ignore[assignment]
+    """Takes a post out of the establishment after a day (its last): the establishment as at
+    a later date no longer counts it. A post that ends later may be brought forward.
+    Errors: INVALID_ARGUMENT for a missing date or one before the post's start; NOT_FOUND;
+    FAILED_PRECONDITION (`POST_ENDED` when it already ends on or before that day,
+    `POST_OCCUPIED` while an assignment to it runs past that day: end or move it first);
+    ABORTED (`ETAG_MISMATCH`).
     """
     ListPosts: _aio.UnaryUnaryMultiCallable[_hr_service_pb2.ListPostsRequest, _hr_service_pb2.ListPostsResponse]  # type: ignore[assignment]
     """Lists posts, oldest first, optionally only those in the establishment on a date.
@@ -722,6 +738,20 @@ class HrServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_establishment_pb2.Post, _abc.Awaitable[_establishment_pb2.Post]]:
         """Returns a post.
         Errors: NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def EndPost(
+        self,
+        request: _hr_service_pb2.EndPostRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_establishment_pb2.Post, _abc.Awaitable[_establishment_pb2.Post]]:
+        """Takes a post out of the establishment after a day (its last): the establishment as at
+        a later date no longer counts it. A post that ends later may be brought forward.
+        Errors: INVALID_ARGUMENT for a missing date or one before the post's start; NOT_FOUND;
+        FAILED_PRECONDITION (`POST_ENDED` when it already ends on or before that day,
+        `POST_OCCUPIED` while an assignment to it runs past that day: end or move it first);
+        ABORTED (`ETAG_MISMATCH`).
         """
 
     @_abc_1.abstractmethod
