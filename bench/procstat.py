@@ -28,11 +28,38 @@ def _stat_fields(pid: int | str) -> list[str] | None:
 
 def cpu_seconds(pid: int) -> float | None:
     """User plus system CPU seconds of every thread of `pid` so far."""
+    split = user_system_seconds(pid)
+    return None if split is None else sum(split)
+
+
+def user_system_seconds(pid: int) -> tuple[float, float] | None:
+    """User and system CPU seconds of every thread of `pid` so far, apart."""
     fields = _stat_fields(pid)
     if fields is None:
         return None
     # fields[0] is the name; fields[1] is field 3 (state), so utime (14) is fields[12].
-    return (int(fields[12]) + int(fields[13])) / _TICKS
+    return int(fields[12]) / _TICKS, int(fields[13]) / _TICKS
+
+
+def context_switches(pid: int) -> tuple[int, int] | None:
+    """Voluntary (a thread waited: for a lock, a socket, the interpreter) and involuntary
+    (the kernel took the core away) context switches of every thread of `pid` so far."""
+    voluntary = involuntary = 0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return None
+    for task in tasks:
+        try:
+            lines = (task / "status").read_text().splitlines()
+        except OSError:
+            continue  # the thread ended meanwhile
+        for line in lines:
+            if line.startswith("voluntary_ctxt_switches:"):
+                voluntary += int(line.split()[1])
+            elif line.startswith("nonvoluntary_ctxt_switches:"):
+                involuntary += int(line.split()[1])
+    return voluntary, involuntary
 
 
 def descendants(pid: int) -> list[int]:

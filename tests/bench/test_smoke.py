@@ -26,10 +26,11 @@ def test_a_smoke_run_writes_its_results(tmp_path: Path) -> None:
 
 def test_the_flow_steps_tool_reports_every_step_of_a_flow() -> None:
     """bench/flow_steps.py drives real flows (each must end ISSUED, or it fails) and prints
-    the server's CPU per step; figures are not judged here."""
-    command = [sys.executable, "bench/flow_steps.py", "--flows", "3", "--warmup", "1"]
+    the server's CPU per step, then a line per number of flows in flight; figures are not
+    judged here."""
+    command = [sys.executable, "bench/flow_steps.py", "--flows", "3", "--warmup", "1", "--in-flight", "1,2"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     steps = ["CreateRequisition", "SubmitRequisition", "ApproveRequisition", "CreatePurchaseOrder"]
-    for step in [*steps, "IssuePurchaseOrder", "the flow"]:
+    for step in [*steps, "IssuePurchaseOrder", "the flow", "1 in flight:", "2 in flight:"]:
         assert f"  {step} " in done.stdout, done.stdout
