@@ -972,12 +972,29 @@ def accept_transfer(uow: HrUnitOfWork, organisation: str, transfer_id: str, etag
     return updated
 
 
-def decline_transfer(
+def cancel_transfer(
     uow: HrUnitOfWork, organisation: str, transfer_id: str, reason: str, etag: str
 ) -> Transfer:
+    reason = _transfer_reason(reason)
+    current = get_transfer(uow, organisation, transfer_id)
+    check_etag(current.name, etag, current.info)
+    updated = current.cancelled(organisation, uow.touched(current.info), reason)
+    uow.transfers.save(updated)
+    uow.tx.audit.record(organisation, updated.name, current.audit_view(), updated.audit_view())
+    return updated
+
+
+def _transfer_reason(reason: str) -> str:
     reason = reason.strip()
     if not 0 < len(reason) <= 500:
         raise InvalidArgument.single("reason", "is required, at most 500 characters")
+    return reason
+
+
+def decline_transfer(
+    uow: HrUnitOfWork, organisation: str, transfer_id: str, reason: str, etag: str
+) -> Transfer:
+    reason = _transfer_reason(reason)
     current = get_transfer(uow, organisation, transfer_id)
     check_etag(current.name, etag, current.info)
     updated = current.decided(TransferState.DECLINED, organisation, uow.touched(current.info), reason=reason)

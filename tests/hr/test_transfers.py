@@ -143,3 +143,41 @@ def test_bad_transfer_input(suite: Suite) -> None:
         ),
     )
     assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "PERSON_NOT_FOUND"
+
+
+def test_the_sending_force_withdraws_an_offer_until_it_is_decided(suite: Suite) -> None:
+    west = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    south = suite.caller(SOUTH_YORKSHIRE, "hr.officer")
+    person = _serving_officer(west)
+    offered = _offer(west, person, transfer_pb2.TRANSFER_KIND_TRANSFER)
+    incoming = f"{SOUTH}/transfers/{offered.name.rsplit('/', 1)[1]}"
+
+    def cancel(
+        c: Caller, name: str, reason: str = "the officer stays", etag: str = ""
+    ) -> transfer_pb2.Transfer:
+        return c.hr.CancelTransfer(pb.CancelTransferRequest(name=name, reason=reason, etag=etag))
+
+    assert set(failure(cancel, west, offered.name, " ").violations) == {"reason"}
+    f = failure(cancel, south, incoming)
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "NOT_SENDING_FORCE"
+    f = failure(cancel, west, offered.name, etag='W/"999"')
+    assert f.code is grpc.StatusCode.ABORTED and f.reason == "ETAG_MISMATCH"
+    withdrawn = cancel(west, offered.name, etag=offered.etag)
+    assert withdrawn.state == transfer_pb2.TRANSFER_STATE_CANCELLED
+    assert withdrawn.cancel_reason == "the officer stays" and not withdrawn.decline_reason
+    # The receiving force sees it withdrawn and can no longer decide; nothing else changed.
+    seen = south.hr.GetTransfer(pb.GetTransferRequest(name=incoming))
+    assert seen.state == transfer_pb2.TRANSFER_STATE_CANCELLED
+    f = failure(south.hr.AcceptTransfer, pb.AcceptTransferRequest(name=incoming))
+    assert f.reason == "TRANSFER_NOT_PENDING" and f.metadata["state"] == "cancelled"
+    assert failure(cancel, west, offered.name).reason == "TRANSFER_NOT_PENDING"
+    assert not west.hr.GetPerson(pb.GetPersonRequest(name=person)).HasField("leaving_date")
+    assert not south.hr.ListPeople(pb.ListPeopleRequest(parent=SOUTH)).people
+    # The person may be offered again.
+    again = _offer(west, person, transfer_pb2.TRANSFER_KIND_TRANSFER)
+    assert again.state == transfer_pb2.TRANSFER_STATE_PENDING
+    # A force that is neither party does not see it.
+    cumbria = suite.caller(CUMBRIA, "hr.officer")
+    assert failure(
+        cancel, cumbria, f"organisations/{CUMBRIA}/transfers/{again.name.rsplit('/', 1)[1]}"
+    ).code is (grpc.StatusCode.NOT_FOUND)

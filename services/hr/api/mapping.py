@@ -601,6 +601,7 @@ def transfer_to_proto(t: Transfer) -> transfer_pb2.Transfer:
             else ""
         ),
         decline_reason=t.decline_reason,
+        cancel_reason=t.cancel_reason,
         audit=audit_metadata(t.info),
         etag=t.info.etag,
     )

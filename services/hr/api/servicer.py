@@ -791,6 +791,22 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
             ),
         )
 
+    async def CancelTransfer(
+        self, request: pb.CancelTransferRequest, context: RpcContext
+    ) -> transfer_pb2.Transfer:
+        name = ChildName.parse(request.name, "transfers")
+        scope = await self.k.scope_of(request.name, name.organisation)
+        return await self.k.write(
+            scope,
+            request,
+            transfer_pb2.Transfer,
+            lambda tx: m.transfer_to_proto(
+                service.cancel_transfer(
+                    HrUnitOfWork(tx), name.organisation, name.id, request.reason, request.etag
+                )
+            ),
+        )
+
     async def DeclineTransfer(
         self, request: pb.DeclineTransferRequest, context: RpcContext
     ) -> transfer_pb2.Transfer:

@@ -20,6 +20,7 @@ class TransferState(enum.Enum):
     PENDING = "pending"
     ACCEPTED = "accepted"
     DECLINED = "declined"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Transfer:
     info: RecordInfo
     # The person's record as it crosses on acceptance (a transfer only): plain JSON data.
     package: dict[str, object]
+    cancel_reason: str = ""
 
     @property
     def name(self) -> str:
@@ -94,13 +96,26 @@ class Transfer:
                 f"only the receiving force {self.receiving} accepts or declines {self.name}",
                 reason="NOT_RECEIVING_FORCE",
             )
+        self._require_pending()
+        return replace(self, state=state, info=info, receiving_person_id=person_id, decline_reason=reason)
+
+    def cancelled(self, acting_in: str, info: RecordInfo, reason: str) -> Transfer:
+        """The offer withdrawn by the force that made it, while the other has not decided."""
+        if acting_in != self.organisation:
+            raise FailedPrecondition(
+                f"only the sending force {self.organisation} withdraws {self.name}",
+                reason="NOT_SENDING_FORCE",
+            )
+        self._require_pending()
+        return replace(self, state=TransferState.CANCELLED, info=info, cancel_reason=reason)
+
+    def _require_pending(self) -> None:
         if self.state is not TransferState.PENDING:
             raise FailedPrecondition(
                 f"{self.name} is {self.state.value}, not pending",
                 reason="TRANSFER_NOT_PENDING",
                 metadata={"state": self.state.value},
             )
-        return replace(self, state=state, info=info, receiving_person_id=person_id, decline_reason=reason)
 
     def audit_view(self) -> dict[str, object]:
         t = self.terms
@@ -114,4 +129,5 @@ class Transfer:
             "state": self.state.value,
             "receiving_person_id": self.receiving_person_id,
             "decline_reason": self.decline_reason,
+            "cancel_reason": self.cancel_reason,
         }

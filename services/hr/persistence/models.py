@@ -195,5 +195,6 @@ class TransferRow(PartyOwned, Recorded, Base):
     state: Mapped[str] = mapped_column(String(20))
     receiving_person_id: Mapped[str] = mapped_column(String(63))
     decline_reason: Mapped[str] = mapped_column(String(500))
+    cancel_reason: Mapped[str] = mapped_column(String(500), server_default="")
     # The person's record as it will cross on acceptance (JSON); never returned by the API.
     package: Mapped[str] = mapped_column(Text)

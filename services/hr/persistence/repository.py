@@ -855,6 +855,7 @@ def _transfer(row: TransferRow) -> Transfer:
         decline_reason=row.decline_reason,
         info=record_info(row),
         package=json.loads(row.package),
+        cancel_reason=row.cancel_reason,
     )
 
 
@@ -872,6 +873,7 @@ def _transfer_values(t: Transfer) -> dict[str, object]:
         "state": t.state.value,
         "receiving_person_id": t.receiving_person_id,
         "decline_reason": t.decline_reason,
+        "cancel_reason": t.cancel_reason,
         "package": json.dumps(t.package),
         **record_values(t.info),
     }

@@ -1754,6 +1754,40 @@ class AcceptTransferRequest(_message.Message):
 Global___AcceptTransferRequest: _TypeAlias = AcceptTransferRequest  # noqa: Y015
 
 @_typing.final
+class CancelTransferRequest(_message.Message):
+    """The request of `CancelTransfer`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The transfer, as `organisations/{sending}/transfers/{id}`."""
+    reason: _builtins.str
+    """Why the sending force withdraws the offer, 1 to 500 characters."""
+    etag: _builtins.str
+    """The etag last read; empty skips the check."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelTransferRequest: _TypeAlias = CancelTransferRequest  # noqa: Y015
+
+@_typing.final
 class DeclineTransferRequest(_message.Message):
     """The request of `DeclineTransfer`."""
 

@@ -271,6 +271,11 @@ class HrServiceStub:
                 request_serializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.DeclineTransferRequest.SerializeToString,
                 response_deserializer=backoffice_dot_hr_dot_v1_dot_transfer__pb2.Transfer.FromString,
                 _registered_method=True)
+        self.CancelTransfer = channel.unary_unary(
+                '/backoffice.hr.v1.HrService/CancelTransfer',
+                request_serializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.CancelTransferRequest.SerializeToString,
+                response_deserializer=backoffice_dot_hr_dot_v1_dot_transfer__pb2.Transfer.FromString,
+                _registered_method=True)
 
 
 class HrServiceServicer:
@@ -710,6 +715,16 @@ class HrServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelTransfer(self, request, context):
+        """The sending force withdraws its offer before the receiving force decides; nothing
+        else changes, and the person may be offered again.
+        Errors: INVALID_ARGUMENT for a missing reason; NOT_FOUND; FAILED_PRECONDITION
+        (`TRANSFER_NOT_PENDING`, `NOT_SENDING_FORCE`); ABORTED (`ETAG_MISMATCH`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HrServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -931,6 +946,11 @@ def add_HrServiceServicer_to_server(servicer, server):
             'DeclineTransfer': grpc.unary_unary_rpc_method_handler(
                     servicer.DeclineTransfer,
                     request_deserializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.DeclineTransferRequest.FromString,
+                    response_serializer=backoffice_dot_hr_dot_v1_dot_transfer__pb2.Transfer.SerializeToString,
+            ),
+            'CancelTransfer': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelTransfer,
+                    request_deserializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.CancelTransferRequest.FromString,
                     response_serializer=backoffice_dot_hr_dot_v1_dot_transfer__pb2.Transfer.SerializeToString,
             ),
     }
@@ -2132,6 +2152,33 @@ class HrService:
             target,
             '/backoffice.hr.v1.HrService/DeclineTransfer',
             backoffice_dot_hr_dot_v1_dot_hr__service__pb2.DeclineTransferRequest.SerializeToString,
+            backoffice_dot_hr_dot_v1_dot_transfer__pb2.Transfer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelTransfer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.hr.v1.HrService/CancelTransfer',
+            backoffice_dot_hr_dot_v1_dot_hr__service__pb2.CancelTransferRequest.SerializeToString,
             backoffice_dot_hr_dot_v1_dot_transfer__pb2.Transfer.FromString,
             options,
             channel_credentials,

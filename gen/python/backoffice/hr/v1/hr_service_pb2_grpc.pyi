@@ -297,6 +297,12 @@ class HrServiceStub:
     Errors: NOT_FOUND; FAILED_PRECONDITION (`TRANSFER_NOT_PENDING`, `NOT_RECEIVING_FORCE`);
     ABORTED (`ETAG_MISMATCH`).
     """
+    CancelTransfer: _grpc.UnaryUnaryMultiCallable[_hr_service_pb2.CancelTransferRequest, _transfer_pb2.Transfer]
+    """The sending force withdraws its offer before the receiving force decides; nothing
+    else changes, and the person may be offered again.
+    Errors: INVALID_ARGUMENT for a missing reason; NOT_FOUND; FAILED_PRECONDITION
+    (`TRANSFER_NOT_PENDING`, `NOT_SENDING_FORCE`); ABORTED (`ETAG_MISMATCH`).
+    """
 
 @_typing.type_check_only
 class HrServiceAsyncStub(HrServiceStub):
@@ -560,6 +566,12 @@ class HrServiceAsyncStub(HrServiceStub):
     """The receiving force declines; nothing else changes.
     Errors: NOT_FOUND; FAILED_PRECONDITION (`TRANSFER_NOT_PENDING`, `NOT_RECEIVING_FORCE`);
     ABORTED (`ETAG_MISMATCH`).
+    """
+    CancelTransfer: _aio.UnaryUnaryMultiCallable[_hr_service_pb2.CancelTransferRequest, _transfer_pb2.Transfer]  # type: ignore[assignment]
+    """The sending force withdraws its offer before the receiving force decides; nothing
+    else changes, and the person may be offered again.
+    Errors: INVALID_ARGUMENT for a missing reason; NOT_FOUND; FAILED_PRECONDITION
+    (`TRANSFER_NOT_PENDING`, `NOT_SENDING_FORCE`); ABORTED (`ETAG_MISMATCH`).
     """
 
 class HrServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -1085,6 +1097,18 @@ class HrServiceServicer(metaclass=_abc_1.ABCMeta):
         """The receiving force declines; nothing else changes.
         Errors: NOT_FOUND; FAILED_PRECONDITION (`TRANSFER_NOT_PENDING`, `NOT_RECEIVING_FORCE`);
         ABORTED (`ETAG_MISMATCH`).
+        """
+
+    @_abc_1.abstractmethod
+    def CancelTransfer(
+        self,
+        request: _hr_service_pb2.CancelTransferRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_transfer_pb2.Transfer, _abc.Awaitable[_transfer_pb2.Transfer]]:
+        """The sending force withdraws its offer before the receiving force decides; nothing
+        else changes, and the person may be offered again.
+        Errors: INVALID_ARGUMENT for a missing reason; NOT_FOUND; FAILED_PRECONDITION
+        (`TRANSFER_NOT_PENDING`, `NOT_SENDING_FORCE`); ABORTED (`ETAG_MISMATCH`).
         """
 
 def add_HrServiceServicer_to_server(servicer: HrServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

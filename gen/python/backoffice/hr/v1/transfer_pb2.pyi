@@ -66,6 +66,8 @@ class _TransferStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Transfe
     """Accepted by the receiving force."""
     TRANSFER_STATE_DECLINED: _TransferState.ValueType  # 3
     """Declined by the receiving force; nothing changed."""
+    TRANSFER_STATE_CANCELLED: _TransferState.ValueType  # 4
+    """Withdrawn by the sending force before the receiving force decided; nothing changed."""
 
 class TransferState(_TransferState, metaclass=_TransferStateEnumTypeWrapper):
     """Where a transfer is in its life.
@@ -82,6 +84,8 @@ TRANSFER_STATE_ACCEPTED: TransferState.ValueType  # 2
 """Accepted by the receiving force."""
 TRANSFER_STATE_DECLINED: TransferState.ValueType  # 3
 """Declined by the receiving force; nothing changed."""
+TRANSFER_STATE_CANCELLED: TransferState.ValueType  # 4
+"""Withdrawn by the sending force before the receiving force decided; nothing changed."""
 Global___TransferState: _TypeAlias = TransferState  # noqa: Y015
 
 @_typing.final
@@ -109,6 +113,7 @@ class Transfer(_message.Message):
     DECLINE_REASON_FIELD_NUMBER: _builtins.int
     AUDIT_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    CANCEL_REASON_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The resource name, `organisations/{sending}/transfers/{id}`, assigned on create."""
     kind: Global___TransferKind.ValueType
@@ -137,6 +142,8 @@ class Transfer(_message.Message):
     """The receiving force's reason when it declines."""
     etag: _builtins.str
     """The entity tag of this version."""
+    cancel_reason: _builtins.str
+    """The sending force's reason when it withdraws the offer."""
     @_builtins.property
     def effective_date(self) -> _date_pb2.Date:
         """The first day with the receiving force: after the person's join date."""
@@ -168,10 +175,11 @@ class Transfer(_message.Message):
         decline_reason: _builtins.str = ...,
         audit: _metadata_pb2.AuditMetadata | None = ...,
         etag: _builtins.str = ...,
+        cancel_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit", "effective_date", b"effective_date", "end_date", b"end_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit", "decline_reason", b"decline_reason", "display_name", b"display_name", "effective_date", b"effective_date", "end_date", b"end_date", "etag", b"etag", "grade_display_name", b"grade_display_name", "kind", b"kind", "name", b"name", "person", b"person", "receiving_organisation", b"receiving_organisation", "receiving_person", b"receiving_person", "state", b"state", "worker_type", b"worker_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit", "cancel_reason", b"cancel_reason", "decline_reason", b"decline_reason", "display_name", b"display_name", "effective_date", b"effective_date", "end_date", b"end_date", "etag", b"etag", "grade_display_name", b"grade_display_name", "kind", b"kind", "name", b"name", "person", b"person", "receiving_organisation", b"receiving_organisation", "receiving_person", b"receiving_person", "state", b"state", "worker_type", b"worker_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
