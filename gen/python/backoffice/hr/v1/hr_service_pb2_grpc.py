@@ -668,7 +668,8 @@ class HrServiceServicer:
 
     def CreateTransfer(self, request, context):
         """Offers a person to another force, as a transfer or a secondment. The sending force
-        calls it; the receiving force then accepts or declines.
+        calls it; the receiving force then accepts or declines, and until then the sending
+        force may withdraw it (`CancelTransfer`).
         Errors: INVALID_ARGUMENT for a missing kind, person, force or date, the sending force as
         receiver, a secondment without an end date; FAILED_PRECONDITION with reason
         `PERSON_NOT_FOUND`, `NOT_IN_SERVICE` or `TRANSFER_ALREADY_PENDING`.

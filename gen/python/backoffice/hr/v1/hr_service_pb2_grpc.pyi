@@ -270,7 +270,8 @@ class HrServiceStub:
     """
     CreateTransfer: _grpc.UnaryUnaryMultiCallable[_hr_service_pb2.CreateTransferRequest, _transfer_pb2.Transfer]
     """Offers a person to another force, as a transfer or a secondment. The sending force
-    calls it; the receiving force then accepts or declines.
+    calls it; the receiving force then accepts or declines, and until then the sending
+    force may withdraw it (`CancelTransfer`).
     Errors: INVALID_ARGUMENT for a missing kind, person, force or date, the sending force as
     receiver, a secondment without an end date; FAILED_PRECONDITION with reason
     `PERSON_NOT_FOUND`, `NOT_IN_SERVICE` or `TRANSFER_ALREADY_PENDING`.
@@ -540,7 +541,8 @@ class HrServiceAsyncStub(HrServiceStub):
     """
     CreateTransfer: _aio.UnaryUnaryMultiCallable[_hr_service_pb2.CreateTransferRequest, _transfer_pb2.Transfer]  # type: ignore[assignment]
     """Offers a person to another force, as a transfer or a secondment. The sending force
-    calls it; the receiving force then accepts or declines.
+    calls it; the receiving force then accepts or declines, and until then the sending
+    force may withdraw it (`CancelTransfer`).
     Errors: INVALID_ARGUMENT for a missing kind, person, force or date, the sending force as
     receiver, a secondment without an end date; FAILED_PRECONDITION with reason
     `PERSON_NOT_FOUND`, `NOT_IN_SERVICE` or `TRANSFER_ALREADY_PENDING`.
@@ -1047,7 +1049,8 @@ class HrServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_transfer_pb2.Transfer, _abc.Awaitable[_transfer_pb2.Transfer]]:
         """Offers a person to another force, as a transfer or a secondment. The sending force
-        calls it; the receiving force then accepts or declines.
+        calls it; the receiving force then accepts or declines, and until then the sending
+        force may withdraw it (`CancelTransfer`).
         Errors: INVALID_ARGUMENT for a missing kind, person, force or date, the sending force as
         receiver, a secondment without an end date; FAILED_PRECONDITION with reason
         `PERSON_NOT_FOUND`, `NOT_IN_SERVICE` or `TRANSFER_ALREADY_PENDING`.
