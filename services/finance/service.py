@@ -962,6 +962,56 @@ def list_recharges(uow: FinanceUnitOfWork, after: JsonKey | None, size: int) -> 
     return uow.recharges.page(after, size)
 
 
+def decline_recharge(
+    uow: FinanceUnitOfWork, acting_for: str, charging: str, recharge_id: str, *, reason: str, etag: str
+) -> Recharge:
+    v = Violations()
+    reason = check_reason(v, reason, "reason")
+    v.raise_if_any()
+    current = uow.recharges.get(charging, recharge_id, lock=True)
+    if current is None:
+        raise NotFound(f"organisations/{charging}/recharges/{recharge_id}")
+    check_etag(current.name, etag, current.info)
+    declined = current.declined(acting_for, reason, uow.touched(current.info))
+    uow.recharges.save(declined)
+    uow.tx.audit.record(acting_for, declined.name, current.audit_view(), declined.audit_view())
+    return declined
+
+
+def cancel_recharge(
+    uow: FinanceUnitOfWork,
+    charging: str,
+    recharge_id: str,
+    *,
+    reason: str,
+    posting_date: dt.date | None,
+    etag: str,
+) -> Recharge:
+    """Withdraws a recharge the other side has not accepted: the charging journal is
+    reversed in the charging organisation's own ledger, linked both ways."""
+    v = Violations()
+    reason = check_reason(v, reason, "reason")
+    v.check(posting_date is not None, "posting_date", "is required")
+    v.raise_if_any()
+    current = uow.recharges.get(charging, recharge_id, lock=True)
+    if current is None or current.organisation != charging:
+        raise NotFound(f"organisations/{charging}/recharges/{recharge_id}")
+    check_etag(current.name, etag, current.info)
+    current.require_cancellable()
+    reversal = reverse_journal(
+        uow,
+        charging,
+        current.ledger,
+        current.journal.rsplit("/", 1)[1],
+        posting_date=posting_date,
+        reason=reason,
+    )
+    cancelled = current.cancelled(reason, reversal.name, uow.touched(current.info))
+    uow.recharges.save(cancelled)
+    uow.tx.audit.record(charging, cancelled.name, current.audit_view(), cancelled.audit_view())
+    return cancelled
+
+
 def accept_recharge(
     uow: FinanceUnitOfWork,
     charged: str,

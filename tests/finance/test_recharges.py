@@ -197,3 +197,85 @@ def test_allocation_by_headcount_splits_to_the_penny(suite: Suite) -> None:
     }
     for org in (UNIT, WEST_YORKSHIRE, SOUTH_YORKSHIRE, CUMBRIA):
         check_books_balance(suite, org)
+
+
+def test_a_declined_recharge_is_cancelled_by_reversing_the_charge(suite: Suite) -> None:
+    west = set_up_books(suite, WEST_YORKSHIRE)
+    south = set_up_books(suite, SOUTH_YORKSHIRE)
+    cumbria = set_up_books(suite, CUMBRIA)
+
+    def raise_one(text: str) -> recharge_pb2.Recharge:
+        return west.officer.finance.CreateRecharge(
+            pb.CreateRechargeRequest(
+                parent=west.parent,
+                recharge=recharge_pb2.Recharge(
+                    ledger=west.cc,
+                    counterparty=south.parent,
+                    amount=gbp("900.00"),
+                    description=text,
+                    posting_date=date_to_proto(MAY),
+                    income_account="8100",
+                    cost_centre="LP100",
+                ),
+            )
+        )
+
+    def decline(
+        c: Caller, name: str, reason: str = "not requested by us", **kw: str
+    ) -> recharge_pb2.Recharge:
+        return c.finance.DeclineRecharge(pb.DeclineRechargeRequest(name=name, reason=reason, **kw))
+
+    def cancel(name: str, reason: str = "charged in error", **kw: str) -> recharge_pb2.Recharge:
+        return west.officer.finance.CancelRecharge(
+            pb.CancelRechargeRequest(name=name, reason=reason, posting_date=date_to_proto(MAY), **kw)
+        )
+
+    disputed = raise_one("Mutual aid, Op Nimbus")
+    # Only the organisation charged declines it, with a reason; a third one does not see it.
+    assert failure(decline, west.officer, disputed.name).reason == "NOT_CHARGED_ORGANISATION"
+    assert set(failure(decline, south.officer, disputed.name, " ").violations) == {"reason"}
+    assert failure(decline, cumbria.officer, disputed.name).code is grpc.StatusCode.NOT_FOUND
+    stale = failure(decline, south.officer, disputed.name, etag='W/"999"')
+    assert stale.code is grpc.StatusCode.ABORTED
+    declined = decline(south.officer, disputed.name, etag=disputed.etag)
+    assert declined.state == recharge_pb2.RECHARGE_STATE_DECLINED
+    assert declined.decline_reason == "not requested by us"
+    no_longer = failure(
+        south.officer.finance.AcceptRecharge,
+        pb.AcceptRechargeRequest(
+            name=disputed.name,
+            ledger=south.cc,
+            expense_account="5900",
+            cost_centre="LP100",
+            posting_date=date_to_proto(MAY),
+        ),
+    )
+    assert no_longer.reason == "RECHARGE_NOT_RAISED" and no_longer.metadata["state"] == "DECLINED"
+    assert _tb(south.officer, south.cc) == {}  # the charged side never posted
+    # The charging organisation cancels it: its charge is reversed in its own ledger.
+    assert set(failure(cancel, disputed.name, " ").violations) == {"reason"}
+    cancelled = cancel(disputed.name, etag=declined.etag)
+    assert cancelled.state == recharge_pb2.RECHARGE_STATE_CANCELLED
+    assert cancelled.cancel_reason == "charged in error"
+    reversal = west.officer.finance.GetJournal(pb.GetJournalRequest(name=cancelled.cancellation_journal))
+    assert reversal.reversal_of == disputed.journal
+    assert _tb(west.officer, west.cc) == {}  # the charge and its reversal net to nothing
+    assert south.officer.finance.GetRecharge(pb.GetRechargeRequest(name=disputed.name)) == cancelled
+    assert failure(cancel, disputed.name).reason == "RECHARGE_NOT_CANCELLABLE"
+    # A raised one is cancelled as well; an accepted one is not: both ledgers carry it.
+    assert cancel(raise_one("Duplicate").name).state == recharge_pb2.RECHARGE_STATE_CANCELLED
+    accepted = raise_one("Op Nimbus, second week")
+    south.officer.finance.AcceptRecharge(
+        pb.AcceptRechargeRequest(
+            name=accepted.name,
+            ledger=south.cc,
+            expense_account="5900",
+            cost_centre="LP100",
+            posting_date=date_to_proto(MAY),
+        )
+    )
+    refused = failure(cancel, accepted.name)
+    assert refused.reason == "RECHARGE_NOT_CANCELLABLE" and refused.metadata["state"] == "ACCEPTED"
+    assert failure(decline, south.officer, accepted.name).reason == "RECHARGE_NOT_RAISED"
+    for org in (WEST_YORKSHIRE, SOUTH_YORKSHIRE):
+        check_books_balance(suite, org)

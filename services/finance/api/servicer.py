@@ -339,6 +339,9 @@ def recharge_to_proto(r: Recharge) -> recharge_pb2.Recharge:
         counterparty_journal=r.counterparty_journal,
         audit=audit_metadata(r.info),
         etag=r.info.etag,
+        decline_reason=r.decline_reason,
+        cancel_reason=r.cancel_reason,
+        cancellation_journal=r.cancellation_journal,
     )
 
 
@@ -1178,6 +1181,54 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
                     ledger_id=ledger.ledger,
                     expense_account=request.expense_account,
                     cost_centre=request.cost_centre,
+                    posting_date=posting_date,
+                    etag=request.etag,
+                )
+            ),
+        )
+
+    async def DeclineRecharge(
+        self, request: pb.DeclineRechargeRequest, context: RpcContext
+    ) -> recharge_pb2.Recharge:
+        name = ChildName.parse(request.name, "recharges")
+        acting_for = (
+            OrganisationName.parse(request.acting_for, "acting_for").code
+            if request.acting_for
+            else self.k.caller().organisation
+        )
+        scope = await self.k.scope_of(str(name), acting_for)
+        return await self.k.write(
+            scope,
+            request,
+            recharge_pb2.Recharge,
+            lambda tx: recharge_to_proto(
+                service.decline_recharge(
+                    service.FinanceUnitOfWork(tx),
+                    acting_for,
+                    name.organisation,
+                    name.id,
+                    reason=request.reason,
+                    etag=request.etag,
+                )
+            ),
+        )
+
+    async def CancelRecharge(
+        self, request: pb.CancelRechargeRequest, context: RpcContext
+    ) -> recharge_pb2.Recharge:
+        name = ChildName.parse(request.name, "recharges")
+        posting_date = _date(request.posting_date, "posting_date")
+        scope = await self.k.scope_of(str(name), name.organisation)
+        return await self.k.write(
+            scope,
+            request,
+            recharge_pb2.Recharge,
+            lambda tx: recharge_to_proto(
+                service.cancel_recharge(
+                    service.FinanceUnitOfWork(tx),
+                    name.organisation,
+                    name.id,
+                    reason=request.reason,
                     posting_date=posting_date,
                     etag=request.etag,
                 )

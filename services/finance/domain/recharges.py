@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from libs.common.errors import FailedPrecondition
@@ -15,6 +15,8 @@ from services.finance.domain.journals import JournalLine
 class RechargeState(enum.Enum):
     RAISED = "RAISED"
     ACCEPTED = "ACCEPTED"
+    DECLINED = "DECLINED"
+    CANCELLED = "CANCELLED"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,9 @@ class Recharge:
     counterparty_ledger: str = ""
     counterparty_journal: str = ""
     allocation: str = ""
+    decline_reason: str = ""
+    cancel_reason: str = ""
+    cancellation_journal: str = ""
 
     @property
     def name(self) -> str:
@@ -50,11 +55,48 @@ class Recharge:
             "journal": self.journal,
             "counterparty_ledger": self.counterparty_ledger,
             "counterparty_journal": self.counterparty_journal,
+            "decline_reason": self.decline_reason,
+            "cancel_reason": self.cancel_reason,
+            "cancellation_journal": self.cancellation_journal,
         }
 
     def require_raised(self) -> None:
         if self.state is not RechargeState.RAISED:
-            raise FailedPrecondition(f"{self.name} was already accepted", reason="RECHARGE_NOT_RAISED")
+            raise FailedPrecondition(
+                f"{self.name} is {self.state.value.lower()}, not raised",
+                reason="RECHARGE_NOT_RAISED",
+                metadata={"state": self.state.value},
+            )
+
+    def declined(self, acting_for: str, reason: str, info: RecordInfo) -> Recharge:
+        """Refused by the organisation charged; the charging side's books are its own to
+        correct (by cancelling)."""
+        if acting_for != self.counterparty:
+            raise FailedPrecondition(
+                f"only the organisation charged, {self.counterparty}, declines {self.name}",
+                reason="NOT_CHARGED_ORGANISATION",
+            )
+        self.require_raised()
+        return replace(self, state=RechargeState.DECLINED, decline_reason=reason, info=info)
+
+    def cancelled(self, reason: str, reversal: str, info: RecordInfo) -> Recharge:
+        return replace(
+            self,
+            state=RechargeState.CANCELLED,
+            cancel_reason=reason,
+            cancellation_journal=reversal,
+            info=info,
+        )
+
+    def require_cancellable(self) -> None:
+        """Before the charged side posts: once accepted, both ledgers carry it, and a
+        correction is a recharge the other way."""
+        if self.state not in (RechargeState.RAISED, RechargeState.DECLINED):
+            raise FailedPrecondition(
+                f"{self.name} is {self.state.value.lower()}: only a raised or declined recharge is cancelled",
+                reason="RECHARGE_NOT_CANCELLABLE",
+                metadata={"state": self.state.value},
+            )
 
 
 def charging_lines(recharge: Recharge, recharges_account: str) -> list[JournalLine]:

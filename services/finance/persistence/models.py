@@ -265,3 +265,6 @@ class RechargeRow(PartyOwned, Recorded, Base):
     counterparty_ledger_id: Mapped[str] = mapped_column(String(300))
     counterparty_journal_id: Mapped[str] = mapped_column(String(300))
     allocation_id: Mapped[str] = mapped_column(String(63))
+    decline_reason: Mapped[str] = mapped_column(String(500), server_default="")
+    cancel_reason: Mapped[str] = mapped_column(String(500), server_default="")
+    cancellation_journal_id: Mapped[str] = mapped_column(String(300), server_default="")

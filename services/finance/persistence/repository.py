@@ -1106,6 +1106,9 @@ def _recharge(row: RechargeRow) -> Recharge:
         counterparty_ledger=row.counterparty_ledger_id,
         counterparty_journal=row.counterparty_journal_id,
         allocation=row.allocation_id,
+        decline_reason=row.decline_reason,
+        cancel_reason=row.cancel_reason,
+        cancellation_journal=row.cancellation_journal_id,
     )
 
 
@@ -1136,6 +1139,9 @@ class SqlRechargeRepository:
             "counterparty_ledger_id": r.counterparty_ledger,
             "counterparty_journal_id": r.counterparty_journal,
             "allocation_id": r.allocation,
+            "decline_reason": r.decline_reason,
+            "cancel_reason": r.cancel_reason,
+            "cancellation_journal_id": r.cancellation_journal,
             **record_values(r.info),
         }
 

@@ -1444,6 +1444,86 @@ class AcceptRechargeRequest(_message.Message):
 Global___AcceptRechargeRequest: _TypeAlias = AcceptRechargeRequest  # noqa: Y015
 
 @_typing.final
+class DeclineRechargeRequest(_message.Message):
+    """The request of `DeclineRecharge`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ACTING_FOR_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The recharge, as `organisations/{charging code}/recharges/{recharge}`."""
+    reason: _builtins.str
+    """Why the charged organisation declines it."""
+    acting_for: _builtins.str
+    """The organisation charged, as `organisations/{code}`, when a unit declines for a
+    member; empty for the caller's own organisation.
+    """
+    etag: _builtins.str
+    """The etag last read; empty skips the check."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        acting_for: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acting_for", b"acting_for", "etag", b"etag", "name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeclineRechargeRequest: _TypeAlias = DeclineRechargeRequest  # noqa: Y015
+
+@_typing.final
+class CancelRechargeRequest(_message.Message):
+    """The request of `CancelRecharge`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    POSTING_DATE_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The recharge, as `organisations/{charging code}/recharges/{recharge}`."""
+    reason: _builtins.str
+    """Why it is cancelled."""
+    etag: _builtins.str
+    """The etag last read; empty skips the check."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    @_builtins.property
+    def posting_date(self) -> _date_pb2.Date:
+        """The accounting date of the reversal; it must fall in an open period."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        posting_date: _date_pb2.Date | None = ...,
+        etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["posting_date", b"posting_date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "posting_date", b"posting_date", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelRechargeRequest: _TypeAlias = CancelRechargeRequest  # noqa: Y015
+
+@_typing.final
 class GetRechargeRequest(_message.Message):
     """The request of `GetRecharge`."""
 

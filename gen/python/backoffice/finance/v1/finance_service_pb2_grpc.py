@@ -208,6 +208,16 @@ class FinanceServiceStub:
                 request_serializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.AcceptRechargeRequest.SerializeToString,
                 response_deserializer=backoffice_dot_finance_dot_v1_dot_recharge__pb2.Recharge.FromString,
                 _registered_method=True)
+        self.DeclineRecharge = channel.unary_unary(
+                '/backoffice.finance.v1.FinanceService/DeclineRecharge',
+                request_serializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.DeclineRechargeRequest.SerializeToString,
+                response_deserializer=backoffice_dot_finance_dot_v1_dot_recharge__pb2.Recharge.FromString,
+                _registered_method=True)
+        self.CancelRecharge = channel.unary_unary(
+                '/backoffice.finance.v1.FinanceService/CancelRecharge',
+                request_serializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.CancelRechargeRequest.SerializeToString,
+                response_deserializer=backoffice_dot_finance_dot_v1_dot_recharge__pb2.Recharge.FromString,
+                _registered_method=True)
         self.GetRecharge = channel.unary_unary(
                 '/backoffice.finance.v1.FinanceService/GetRecharge',
                 request_serializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.GetRechargeRequest.SerializeToString,
@@ -571,6 +581,30 @@ class FinanceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeclineRecharge(self, request, context):
+        """Declines a recharge as the charged organisation, with a reason; nothing posts. The
+        charging organisation may then cancel it.
+        Errors: INVALID_ARGUMENT (no reason, bad `acting_for`); NOT_FOUND; FAILED_PRECONDITION
+        (`NOT_CHARGED_ORGANISATION` when the organisation acted for is not the one charged,
+        `RECHARGE_NOT_RAISED`); ABORTED (`ETAG_MISMATCH`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRecharge(self, request, context):
+        """Cancels a raised or declined recharge as the charging organisation: its journal is
+        reversed on the given date, in its own ledger. An accepted recharge is not cancelled:
+        raise one the other way.
+        Errors: INVALID_ARGUMENT (no reason or date); NOT_FOUND; FAILED_PRECONDITION
+        (`RECHARGE_NOT_CANCELLABLE` once accepted or cancelled, `ALREADY_REVERSED` when its
+        journal was reversed by hand, `PERIOD_CLOSED`, `NO_OPEN_PERIOD`); ABORTED
+        (`ETAG_MISMATCH`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetRecharge(self, request, context):
         """Returns a recharge to either of its two organisations.
         Errors: NOT_FOUND for anyone else.
@@ -816,6 +850,16 @@ def add_FinanceServiceServicer_to_server(servicer, server):
             'AcceptRecharge': grpc.unary_unary_rpc_method_handler(
                     servicer.AcceptRecharge,
                     request_deserializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.AcceptRechargeRequest.FromString,
+                    response_serializer=backoffice_dot_finance_dot_v1_dot_recharge__pb2.Recharge.SerializeToString,
+            ),
+            'DeclineRecharge': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeclineRecharge,
+                    request_deserializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.DeclineRechargeRequest.FromString,
+                    response_serializer=backoffice_dot_finance_dot_v1_dot_recharge__pb2.Recharge.SerializeToString,
+            ),
+            'CancelRecharge': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRecharge,
+                    request_deserializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.CancelRechargeRequest.FromString,
                     response_serializer=backoffice_dot_finance_dot_v1_dot_recharge__pb2.Recharge.SerializeToString,
             ),
             'GetRecharge': grpc.unary_unary_rpc_method_handler(
@@ -1731,6 +1775,60 @@ class FinanceService:
             target,
             '/backoffice.finance.v1.FinanceService/AcceptRecharge',
             backoffice_dot_finance_dot_v1_dot_finance__service__pb2.AcceptRechargeRequest.SerializeToString,
+            backoffice_dot_finance_dot_v1_dot_recharge__pb2.Recharge.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeclineRecharge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.finance.v1.FinanceService/DeclineRecharge',
+            backoffice_dot_finance_dot_v1_dot_finance__service__pb2.DeclineRechargeRequest.SerializeToString,
+            backoffice_dot_finance_dot_v1_dot_recharge__pb2.Recharge.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRecharge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.finance.v1.FinanceService/CancelRecharge',
+            backoffice_dot_finance_dot_v1_dot_finance__service__pb2.CancelRechargeRequest.SerializeToString,
             backoffice_dot_finance_dot_v1_dot_recharge__pb2.Recharge.FromString,
             options,
             channel_credentials,

@@ -228,6 +228,22 @@ class FinanceServiceStub:
     the one charged; FAILED_PRECONDITION (`RECHARGE_NOT_RAISED`, `PERIOD_CLOSED`,
     `NO_OPEN_PERIOD`, `CONTROL_ACCOUNT_MISSING`); ABORTED (`ETAG_MISMATCH`).
     """
+    DeclineRecharge: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.DeclineRechargeRequest, _recharge_pb2.Recharge]
+    """Declines a recharge as the charged organisation, with a reason; nothing posts. The
+    charging organisation may then cancel it.
+    Errors: INVALID_ARGUMENT (no reason, bad `acting_for`); NOT_FOUND; FAILED_PRECONDITION
+    (`NOT_CHARGED_ORGANISATION` when the organisation acted for is not the one charged,
+    `RECHARGE_NOT_RAISED`); ABORTED (`ETAG_MISMATCH`).
+    """
+    CancelRecharge: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.CancelRechargeRequest, _recharge_pb2.Recharge]
+    """Cancels a raised or declined recharge as the charging organisation: its journal is
+    reversed on the given date, in its own ledger. An accepted recharge is not cancelled:
+    raise one the other way.
+    Errors: INVALID_ARGUMENT (no reason or date); NOT_FOUND; FAILED_PRECONDITION
+    (`RECHARGE_NOT_CANCELLABLE` once accepted or cancelled, `ALREADY_REVERSED` when its
+    journal was reversed by hand, `PERIOD_CLOSED`, `NO_OPEN_PERIOD`); ABORTED
+    (`ETAG_MISMATCH`).
+    """
     GetRecharge: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.GetRechargeRequest, _recharge_pb2.Recharge]
     """Returns a recharge to either of its two organisations.
     Errors: NOT_FOUND for anyone else.
@@ -475,6 +491,22 @@ class FinanceServiceAsyncStub(FinanceServiceStub):
     Errors: INVALID_ARGUMENT (bad codes); NOT_FOUND when the caller's organisation is not
     the one charged; FAILED_PRECONDITION (`RECHARGE_NOT_RAISED`, `PERIOD_CLOSED`,
     `NO_OPEN_PERIOD`, `CONTROL_ACCOUNT_MISSING`); ABORTED (`ETAG_MISMATCH`).
+    """
+    DeclineRecharge: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.DeclineRechargeRequest, _recharge_pb2.Recharge]  # type: ignore[assignment]
+    """Declines a recharge as the charged organisation, with a reason; nothing posts. The
+    charging organisation may then cancel it.
+    Errors: INVALID_ARGUMENT (no reason, bad `acting_for`); NOT_FOUND; FAILED_PRECONDITION
+    (`NOT_CHARGED_ORGANISATION` when the organisation acted for is not the one charged,
+    `RECHARGE_NOT_RAISED`); ABORTED (`ETAG_MISMATCH`).
+    """
+    CancelRecharge: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.CancelRechargeRequest, _recharge_pb2.Recharge]  # type: ignore[assignment]
+    """Cancels a raised or declined recharge as the charging organisation: its journal is
+    reversed on the given date, in its own ledger. An accepted recharge is not cancelled:
+    raise one the other way.
+    Errors: INVALID_ARGUMENT (no reason or date); NOT_FOUND; FAILED_PRECONDITION
+    (`RECHARGE_NOT_CANCELLABLE` once accepted or cancelled, `ALREADY_REVERSED` when its
+    journal was reversed by hand, `PERIOD_CLOSED`, `NO_OPEN_PERIOD`); ABORTED
+    (`ETAG_MISMATCH`).
     """
     GetRecharge: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.GetRechargeRequest, _recharge_pb2.Recharge]  # type: ignore[assignment]
     """Returns a recharge to either of its two organisations.
@@ -912,6 +944,34 @@ class FinanceServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT (bad codes); NOT_FOUND when the caller's organisation is not
         the one charged; FAILED_PRECONDITION (`RECHARGE_NOT_RAISED`, `PERIOD_CLOSED`,
         `NO_OPEN_PERIOD`, `CONTROL_ACCOUNT_MISSING`); ABORTED (`ETAG_MISMATCH`).
+        """
+
+    @_abc_1.abstractmethod
+    def DeclineRecharge(
+        self,
+        request: _finance_service_pb2.DeclineRechargeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_recharge_pb2.Recharge, _abc.Awaitable[_recharge_pb2.Recharge]]:
+        """Declines a recharge as the charged organisation, with a reason; nothing posts. The
+        charging organisation may then cancel it.
+        Errors: INVALID_ARGUMENT (no reason, bad `acting_for`); NOT_FOUND; FAILED_PRECONDITION
+        (`NOT_CHARGED_ORGANISATION` when the organisation acted for is not the one charged,
+        `RECHARGE_NOT_RAISED`); ABORTED (`ETAG_MISMATCH`).
+        """
+
+    @_abc_1.abstractmethod
+    def CancelRecharge(
+        self,
+        request: _finance_service_pb2.CancelRechargeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_recharge_pb2.Recharge, _abc.Awaitable[_recharge_pb2.Recharge]]:
+        """Cancels a raised or declined recharge as the charging organisation: its journal is
+        reversed on the given date, in its own ledger. An accepted recharge is not cancelled:
+        raise one the other way.
+        Errors: INVALID_ARGUMENT (no reason or date); NOT_FOUND; FAILED_PRECONDITION
+        (`RECHARGE_NOT_CANCELLABLE` once accepted or cancelled, `ALREADY_REVERSED` when its
+        journal was reversed by hand, `PERIOD_CLOSED`, `NO_OPEN_PERIOD`); ABORTED
+        (`ETAG_MISMATCH`).
         """
 
     @_abc_1.abstractmethod

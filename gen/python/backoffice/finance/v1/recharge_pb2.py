@@ -29,7 +29,7 @@ from google.type import date_pb2 as google_dot_type_dot_date__pb2
 from google.type import money_pb2 as google_dot_type_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$backoffice/finance/v1/recharge.proto\x12\x15\x62\x61\x63koffice.finance.v1\x1a#backoffice/common/v1/metadata.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xef\x05\n\x08Recharge\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x1c\n\x06ledger\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x06ledger\x12(\n\x0c\x63ounterparty\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x0c\x63ounterparty\x12\x30\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x02R\x06\x61mount\x12&\n\x0b\x64\x65scription\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02R\x0b\x64\x65scription\x12:\n\x0cposting_date\x18\x06 \x01(\x0b\x32\x11.google.type.DateB\x04\xe2\x41\x01\x02R\x0bpostingDate\x12+\n\x0eincome_account\x18\x07 \x01(\tB\x04\xe2\x41\x01\x02R\rincomeAccount\x12%\n\x0b\x63ost_centre\x18\x08 \x01(\tB\x04\xe2\x41\x01\x02R\ncostCentre\x12@\n\x05state\x18\t \x01(\x0e\x32$.backoffice.finance.v1.RechargeStateB\x04\xe2\x41\x01\x03R\x05state\x12\x1e\n\x07journal\x18\n \x01(\tB\x04\xe2\x41\x01\x03R\x07journal\x12\x35\n\x13\x63ounterparty_ledger\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03R\x12\x63ounterpartyLedger\x12\x37\n\x14\x63ounterparty_journal\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03R\x13\x63ounterpartyJournal\x12?\n\x05\x61udit\x18\r \x01(\x0b\x32#.backoffice.common.v1.AuditMetadataB\x04\xe2\x41\x01\x03R\x05\x61udit\x12\x18\n\x04\x65tag\x18\x0e \x01(\tB\x04\xe2\x41\x01\x01R\x04\x65tag:j\xea\x41g\n\x1d\x62\x61\x63koffice.police.uk/Recharge\x12\x31organisations/{organisation}/recharges/{recharge}*\trecharges2\x08recharge*g\n\rRechargeState\x12\x1e\n\x1aRECHARGE_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15RECHARGE_STATE_RAISED\x10\x01\x12\x1b\n\x17RECHARGE_STATE_ACCEPTED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$backoffice/finance/v1/recharge.proto\x12\x15\x62\x61\x63koffice.finance.v1\x1a#backoffice/common/v1/metadata.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\x80\x07\n\x08Recharge\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x1c\n\x06ledger\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x06ledger\x12(\n\x0c\x63ounterparty\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x0c\x63ounterparty\x12\x30\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x02R\x06\x61mount\x12&\n\x0b\x64\x65scription\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02R\x0b\x64\x65scription\x12:\n\x0cposting_date\x18\x06 \x01(\x0b\x32\x11.google.type.DateB\x04\xe2\x41\x01\x02R\x0bpostingDate\x12+\n\x0eincome_account\x18\x07 \x01(\tB\x04\xe2\x41\x01\x02R\rincomeAccount\x12%\n\x0b\x63ost_centre\x18\x08 \x01(\tB\x04\xe2\x41\x01\x02R\ncostCentre\x12@\n\x05state\x18\t \x01(\x0e\x32$.backoffice.finance.v1.RechargeStateB\x04\xe2\x41\x01\x03R\x05state\x12\x1e\n\x07journal\x18\n \x01(\tB\x04\xe2\x41\x01\x03R\x07journal\x12\x35\n\x13\x63ounterparty_ledger\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03R\x12\x63ounterpartyLedger\x12\x37\n\x14\x63ounterparty_journal\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03R\x13\x63ounterpartyJournal\x12?\n\x05\x61udit\x18\r \x01(\x0b\x32#.backoffice.common.v1.AuditMetadataB\x04\xe2\x41\x01\x03R\x05\x61udit\x12\x18\n\x04\x65tag\x18\x0e \x01(\tB\x04\xe2\x41\x01\x01R\x04\x65tag\x12+\n\x0e\x64\x65\x63line_reason\x18\x0f \x01(\tB\x04\xe2\x41\x01\x03R\rdeclineReason\x12)\n\rcancel_reason\x18\x10 \x01(\tB\x04\xe2\x41\x01\x03R\x0c\x63\x61ncelReason\x12\x37\n\x14\x63\x61ncellation_journal\x18\x11 \x01(\tB\x04\xe2\x41\x01\x03R\x13\x63\x61ncellationJournal:j\xea\x41g\n\x1d\x62\x61\x63koffice.police.uk/Recharge\x12\x31organisations/{organisation}/recharges/{recharge}*\trecharges2\x08recharge*\xa2\x01\n\rRechargeState\x12\x1e\n\x1aRECHARGE_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15RECHARGE_STATE_RAISED\x10\x01\x12\x1b\n\x17RECHARGE_STATE_ACCEPTED\x10\x02\x12\x1b\n\x17RECHARGE_STATE_DECLINED\x10\x03\x12\x1c\n\x18RECHARGE_STATE_CANCELLED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -64,10 +64,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECHARGE'].fields_by_name['audit']._serialized_options = b'\342A\001\003'
   _globals['_RECHARGE'].fields_by_name['etag']._loaded_options = None
   _globals['_RECHARGE'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_RECHARGE'].fields_by_name['decline_reason']._loaded_options = None
+  _globals['_RECHARGE'].fields_by_name['decline_reason']._serialized_options = b'\342A\001\003'
+  _globals['_RECHARGE'].fields_by_name['cancel_reason']._loaded_options = None
+  _globals['_RECHARGE'].fields_by_name['cancel_reason']._serialized_options = b'\342A\001\003'
+  _globals['_RECHARGE'].fields_by_name['cancellation_journal']._loaded_options = None
+  _globals['_RECHARGE'].fields_by_name['cancellation_journal']._serialized_options = b'\342A\001\003'
   _globals['_RECHARGE']._loaded_options = None
   _globals['_RECHARGE']._serialized_options = b'\352Ag\n\035backoffice.police.uk/Recharge\0221organisations/{organisation}/recharges/{recharge}*\trecharges2\010recharge'
-  _globals['_RECHARGESTATE']._serialized_start=963
-  _globals['_RECHARGESTATE']._serialized_end=1066
+  _globals['_RECHARGESTATE']._serialized_start=1109
+  _globals['_RECHARGESTATE']._serialized_end=1271
   _globals['_RECHARGE']._serialized_start=210
-  _globals['_RECHARGE']._serialized_end=961
+  _globals['_RECHARGE']._serialized_end=1106
 # @@protoc_insertion_point(module_scope)

@@ -32,6 +32,12 @@ class _RechargeStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Recharg
     """Raised and posted by the charging organisation; awaiting the charged organisation."""
     RECHARGE_STATE_ACCEPTED: _RechargeState.ValueType  # 2
     """Accepted and posted by the charged organisation too: both ledgers carry it."""
+    RECHARGE_STATE_DECLINED: _RechargeState.ValueType  # 3
+    """Declined by the charged organisation, with its reason; the charging side still carries
+    it until it cancels (or the two agree and it is raised again).
+    """
+    RECHARGE_STATE_CANCELLED: _RechargeState.ValueType  # 4
+    """Cancelled by the charging organisation before acceptance: its journal is reversed."""
 
 class RechargeState(_RechargeState, metaclass=_RechargeStateEnumTypeWrapper):
     """The state of a recharge."""
@@ -42,6 +48,12 @@ RECHARGE_STATE_RAISED: RechargeState.ValueType  # 1
 """Raised and posted by the charging organisation; awaiting the charged organisation."""
 RECHARGE_STATE_ACCEPTED: RechargeState.ValueType  # 2
 """Accepted and posted by the charged organisation too: both ledgers carry it."""
+RECHARGE_STATE_DECLINED: RechargeState.ValueType  # 3
+"""Declined by the charged organisation, with its reason; the charging side still carries
+it until it cancels (or the two agree and it is raised again).
+"""
+RECHARGE_STATE_CANCELLED: RechargeState.ValueType  # 4
+"""Cancelled by the charging organisation before acceptance: its journal is reversed."""
 Global___RechargeState: _TypeAlias = RechargeState  # noqa: Y015
 
 @_typing.final
@@ -66,6 +78,9 @@ class Recharge(_message.Message):
     COUNTERPARTY_JOURNAL_FIELD_NUMBER: _builtins.int
     AUDIT_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    DECLINE_REASON_FIELD_NUMBER: _builtins.int
+    CANCEL_REASON_FIELD_NUMBER: _builtins.int
+    CANCELLATION_JOURNAL_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The resource name, `organisations/{charging code}/recharges/{recharge}`."""
     ledger: _builtins.str
@@ -79,7 +94,7 @@ class Recharge(_message.Message):
     cost_centre: _builtins.str
     """The charging side's cost centre code."""
     state: Global___RechargeState.ValueType
-    """Raised or accepted."""
+    """Raised, accepted, declined or cancelled."""
     journal: _builtins.str
     """The charging side's journal."""
     counterparty_ledger: _builtins.str
@@ -88,6 +103,12 @@ class Recharge(_message.Message):
     """The charged side's journal, once accepted."""
     etag: _builtins.str
     """The entity tag of this version (AIP-154)."""
+    decline_reason: _builtins.str
+    """Why the charged organisation declined it, once declined."""
+    cancel_reason: _builtins.str
+    """Why the charging organisation cancelled it, once cancelled."""
+    cancellation_journal: _builtins.str
+    """The reversal of the charging side's journal, once cancelled."""
     @_builtins.property
     def amount(self) -> _money_pb2.Money:
         """The sum charged, more than zero, in whole pence."""
@@ -117,10 +138,13 @@ class Recharge(_message.Message):
         counterparty_journal: _builtins.str = ...,
         audit: _metadata_pb2.AuditMetadata | None = ...,
         etag: _builtins.str = ...,
+        decline_reason: _builtins.str = ...,
+        cancel_reason: _builtins.str = ...,
+        cancellation_journal: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "audit", b"audit", "posting_date", b"posting_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "audit", b"audit", "cost_centre", b"cost_centre", "counterparty", b"counterparty", "counterparty_journal", b"counterparty_journal", "counterparty_ledger", b"counterparty_ledger", "description", b"description", "etag", b"etag", "income_account", b"income_account", "journal", b"journal", "ledger", b"ledger", "name", b"name", "posting_date", b"posting_date", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "audit", b"audit", "cancel_reason", b"cancel_reason", "cancellation_journal", b"cancellation_journal", "cost_centre", b"cost_centre", "counterparty", b"counterparty", "counterparty_journal", b"counterparty_journal", "counterparty_ledger", b"counterparty_ledger", "decline_reason", b"decline_reason", "description", b"description", "etag", b"etag", "income_account", b"income_account", "journal", b"journal", "ledger", b"ledger", "name", b"name", "posting_date", b"posting_date", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
