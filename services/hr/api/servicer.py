@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TypeVar
 
@@ -32,6 +32,7 @@ from services.hr.domain.absence import LeaveState
 from services.hr.domain.compliance import ExpiryWindow, TrainingRecord, VettingClearance, expiry_window
 from services.hr.domain.establishment import Assignment, AssignmentTerms
 from services.hr.domain.person import UPDATABLE, WorkerType
+from services.hr.domain.transfer import Transfer
 from services.hr.domain.values import fte_text
 from services.hr.service import HrUnitOfWork
 
@@ -780,45 +781,42 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
     async def AcceptTransfer(
         self, request: pb.AcceptTransferRequest, context: RpcContext
     ) -> transfer_pb2.Transfer:
-        name = ChildName.parse(request.name, "transfers")
-        scope = await self.k.scope_of(request.name, name.organisation)
-        return await self.k.write(
-            scope,
+        return await self._transfer_decision(
             request,
-            transfer_pb2.Transfer,
-            lambda tx: m.transfer_to_proto(
-                service.accept_transfer(HrUnitOfWork(tx), name.organisation, name.id, request.etag)
-            ),
+            lambda uow, party, transfer_id: service.accept_transfer(uow, party, transfer_id, request.etag),
         )
 
     async def CancelTransfer(
         self, request: pb.CancelTransferRequest, context: RpcContext
     ) -> transfer_pb2.Transfer:
-        name = ChildName.parse(request.name, "transfers")
-        scope = await self.k.scope_of(request.name, name.organisation)
-        return await self.k.write(
-            scope,
+        return await self._transfer_decision(
             request,
-            transfer_pb2.Transfer,
-            lambda tx: m.transfer_to_proto(
-                service.cancel_transfer(
-                    HrUnitOfWork(tx), name.organisation, name.id, request.reason, request.etag
-                )
+            lambda uow, party, transfer_id: service.cancel_transfer(
+                uow, party, transfer_id, request.reason, request.etag
             ),
         )
 
     async def DeclineTransfer(
         self, request: pb.DeclineTransferRequest, context: RpcContext
     ) -> transfer_pb2.Transfer:
+        return await self._transfer_decision(
+            request,
+            lambda uow, party, transfer_id: service.decline_transfer(
+                uow, party, transfer_id, request.reason, request.etag
+            ),
+        )
+
+    async def _transfer_decision(
+        self,
+        request: pb.AcceptTransferRequest | pb.CancelTransferRequest | pb.DeclineTransferRequest,
+        decide: Callable[[HrUnitOfWork, str, str], Transfer],
+    ) -> transfer_pb2.Transfer:
+        """A change of a transfer's state by one of its two forces, the one the name is under."""
         name = ChildName.parse(request.name, "transfers")
         scope = await self.k.scope_of(request.name, name.organisation)
         return await self.k.write(
             scope,
             request,
             transfer_pb2.Transfer,
-            lambda tx: m.transfer_to_proto(
-                service.decline_transfer(
-                    HrUnitOfWork(tx), name.organisation, name.id, request.reason, request.etag
-                )
-            ),
+            lambda tx: m.transfer_to_proto(decide(HrUnitOfWork(tx), name.organisation, name.id)),
         )
