@@ -406,6 +406,36 @@ def create_grade(uow: HrUnitOfWork, organisation: str, details: GradeDetails, gr
     return grade
 
 
+def update_grade(
+    uow: HrUnitOfWork,
+    organisation: str,
+    *,
+    grade_id: str,
+    changes: GradeDetails,
+    paths: frozenset[str],
+    etag: str,
+) -> Grade:
+    current = get_grade(uow, organisation, grade_id)
+    check_etag(current.name, etag, current.info)
+    details = current.details.with_changes(changes, paths).checked()
+    named = uow.grades.by_display_name(organisation, details.display_name)
+    if named is not None and named.id != current.id:
+        raise AlreadyExists(f"a grade {details.display_name!r} already exists", reason="GRADE_ALREADY_EXISTS")
+    dropped = current.dropped_points(details)
+    in_use = uow.assignments.naming_pay_points(organisation, current.id, dropped) if dropped else []
+    if in_use:
+        first = in_use[0]
+        raise FailedPrecondition(
+            f"pay point {first.terms.pay_point} of {current.name} is {first.name}'s: keep it",
+            reason="PAY_POINT_IN_USE",
+            metadata={"pay_point": first.terms.pay_point, "assignment": first.name},
+        )
+    updated = replace(current, details=details, info=uow.touched(current.info))
+    uow.grades.save(updated)
+    uow.tx.audit.record(organisation, updated.name, current.audit_view(), updated.audit_view())
+    return updated
+
+
 def get_grade(uow: HrUnitOfWork, organisation: str, grade_id: str) -> Grade:
     grade = uow.grades.get(organisation, grade_id)
     if grade is None:

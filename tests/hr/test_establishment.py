@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+from google.protobuf.field_mask_pb2 import FieldMask
 
 from backoffice.hr.v1 import establishment_pb2, person_pb2
 from backoffice.hr.v1 import hr_service_pb2 as pb
@@ -231,3 +232,71 @@ def test_a_post_leaves_the_establishment_once_nobody_holds_it(suite: Suite) -> N
     request = pb.EndPostRequest(name=pc_post.name, end_date=date_to_proto(D(2024, 1, 31)))
     assert failure(south.hr.EndPost, request).code is grpc.StatusCode.NOT_FOUND
     assert failure(planner.hr.EndPost, request).code is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_pay_award_changes_a_grades_points_but_keeps_those_in_use(suite: Suite) -> None:
+    hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    constable = grade(hr, WEST_YORKSHIRE, "Constable", establishment_pb2.RANK_CONSTABLE)
+    grade(hr, WEST_YORKSHIRE, "Sergeant", establishment_pb2.RANK_SERGEANT, salary=45000)
+    pc_post = post(hr, WEST_YORKSHIRE, unit(hr, WEST_YORKSHIRE).name, constable.name)
+    assign(hr, WEST_YORKSHIRE, add_person(hr, WEST_YORKSHIRE, officer(collar="9")).name, pc_post.name)
+
+    def update(changes: establishment_pb2.Grade, *paths: str) -> establishment_pb2.Grade:
+        return hr.hr.UpdateGrade(
+            pb.UpdateGradeRequest(grade=changes, update_mask=FieldMask(paths=list(paths)))
+        )
+
+    def points(*pairs: tuple[str, int]) -> list[establishment_pb2.PayPoint]:
+        return [establishment_pb2.PayPoint(code=c, annual_salary=gbp(pounds)) for c, pounds in pairs]
+
+    # The 2025 award: point 1 up, point 2 up, and a new point 3.
+    award = establishment_pb2.Grade(
+        name=constable.name, etag=constable.etag, pay_points=points(("1", 31000), ("2", 32700), ("3", 34000))
+    )
+    awarded = update(award, "pay_points")
+    assert [(p.code, p.annual_salary.units) for p in awarded.pay_points] == [
+        ("1", 31000),
+        ("2", 32700),
+        ("3", 34000),
+    ]
+    assert awarded.rank == establishment_pb2.RANK_CONSTABLE and awarded.display_name == "Constable"
+    assert hr.hr.GetGrade(pb.GetGradeRequest(name=constable.name)) == awarded
+    # The constable is on point 1: it stays; point 3, which nobody holds, may go.
+    in_use = failure(
+        update, establishment_pb2.Grade(name=constable.name, pay_points=points(("2", 32700))), "pay_points"
+    )
+    assert in_use.code is grpc.StatusCode.FAILED_PRECONDITION and in_use.reason == "PAY_POINT_IN_USE"
+    assert in_use.metadata["pay_point"] == "1"
+    trimmed = update(
+        establishment_pb2.Grade(name=constable.name, pay_points=points(("1", 31000), ("2", 32700))),
+        "pay_points",
+    )
+    assert [p.code for p in trimmed.pay_points] == ["1", "2"]
+    # Renamed; not to another grade's name; the rank never changes; a stale etag is refused.
+    renamed = update(
+        establishment_pb2.Grade(name=constable.name, display_name="Police Constable"), "display_name"
+    )
+    assert renamed.display_name == "Police Constable"
+    taken = failure(
+        update, establishment_pb2.Grade(name=constable.name, display_name="Sergeant"), "display_name"
+    )
+    assert taken.code is grpc.StatusCode.ALREADY_EXISTS and taken.reason == "GRADE_ALREADY_EXISTS"
+    rank = failure(
+        update, establishment_pb2.Grade(name=constable.name, rank=establishment_pb2.RANK_SERGEANT), "rank"
+    )
+    assert set(rank.violations) == {"update_mask"}
+    stale = failure(
+        update, establishment_pb2.Grade(name=constable.name, etag=constable.etag, display_name="X"), "*"
+    )
+    assert stale.code is grpc.StatusCode.ABORTED and stale.reason == "ETAG_MISMATCH"
+    empty = failure(update, establishment_pb2.Grade(name=constable.name), "pay_points")
+    assert set(empty.violations) == {"grade.pay_points"}
+    # Another force's grade is not found; a planner may not change it.
+    south = suite.caller(SOUTH_YORKSHIRE, "hr.officer")
+    planner = suite.caller(WEST_YORKSHIRE, "hr.workforce_planner")
+    request = pb.UpdateGradeRequest(
+        grade=establishment_pb2.Grade(name=constable.name, display_name="PC"),
+        update_mask=FieldMask(paths=["display_name"]),
+    )
+    assert failure(south.hr.UpdateGrade, request).code is grpc.StatusCode.NOT_FOUND
+    assert failure(planner.hr.UpdateGrade, request).code is grpc.StatusCode.PERMISSION_DENIED

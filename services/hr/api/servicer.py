@@ -30,7 +30,7 @@ from services.hr import service
 from services.hr.api import mapping as m
 from services.hr.domain.absence import LeaveState
 from services.hr.domain.compliance import ExpiryWindow, TrainingRecord, VettingClearance, expiry_window
-from services.hr.domain.establishment import Assignment, AssignmentTerms
+from services.hr.domain.establishment import GRADE_UPDATABLE, Assignment, AssignmentTerms
 from services.hr.domain.person import UPDATABLE, WorkerType
 from services.hr.domain.transfer import Transfer
 from services.hr.domain.values import fte_text
@@ -239,6 +239,29 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
             establishment_pb2.Grade,
             lambda tx: m.grade_to_proto(
                 service.create_grade(HrUnitOfWork(tx), parent.code, details, request.grade_id)
+            ),
+        )
+
+    async def UpdateGrade(
+        self, request: pb.UpdateGradeRequest, context: RpcContext
+    ) -> establishment_pb2.Grade:
+        name = ChildName.parse(request.grade.name, "grades", "grade.name")
+        paths = mask_paths(request.update_mask, GRADE_UPDATABLE)
+        changes = m.grade_details(request.grade)
+        scope = await self.k.scope_of(str(name), name.organisation)
+        return await self.k.write(
+            scope,
+            request,
+            establishment_pb2.Grade,
+            lambda tx: m.grade_to_proto(
+                service.update_grade(
+                    HrUnitOfWork(tx),
+                    name.organisation,
+                    grade_id=name.id,
+                    changes=changes,
+                    paths=paths,
+                    etag=request.grade.etag,
+                )
             ),
         )
 

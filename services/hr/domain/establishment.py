@@ -44,11 +44,18 @@ class PayPoint:
     annual_salary: Decimal
 
 
+# What UpdateGrade changes; the rank stays (posts and assignments were checked against it).
+GRADE_UPDATABLE = frozenset({"display_name", "pay_points"})
+
+
 @dataclass(frozen=True)
 class GradeDetails:
     display_name: str
     rank: Rank | None
     pay_points: tuple[PayPoint, ...]
+
+    def with_changes(self, changes: GradeDetails, paths: frozenset[str]) -> GradeDetails:
+        return replace(self, **{p: getattr(changes, p) for p in paths})
 
     def checked(self, prefix: str = "grade") -> GradeDetails:
         v = Violations()
@@ -90,6 +97,10 @@ class Grade:
 
     def point(self, code: str) -> PayPoint | None:
         return next((p for p in self.details.pay_points if p.code == code), None)
+
+    def dropped_points(self, details: GradeDetails) -> frozenset[str]:
+        """The codes of this grade's pay points that `details` no longer has."""
+        return frozenset(p.code for p in self.details.pay_points) - {p.code for p in details.pay_points}
 
     def audit_view(self) -> dict[str, object]:
         d = self.details

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, cast
 
@@ -342,10 +342,22 @@ def _grade(row: GradeRow) -> Grade:
     )
 
 
+def _grade_values(grade: Grade) -> dict[str, object]:
+    d = grade.details
+    points = [{"code": p.code, "annual_salary_pence": _pence(p.annual_salary)} for p in d.pay_points]
+    return {
+        "display_name": d.display_name,
+        "rank": d.rank.value if d.rank else None,
+        "pay_points": json.dumps(points),
+        **record_values(grade.info),
+    }
+
+
 class GradeRepository(Protocol):
     def get(self, organisation: str, grade_id: str) -> Grade | None: ...
     def by_display_name(self, organisation: str, display_name: str) -> Grade | None: ...
     def add(self, grade: Grade) -> None: ...
+    def save(self, grade: Grade) -> None: ...
     def page(self, organisation: str, after: JsonKey | None, size: int) -> list[Grade]: ...
     def all(self, organisation: str) -> list[Grade]: ...
 
@@ -359,18 +371,10 @@ class SqlGradeRepository(_Rows[Grade]):
         return found[0] if found else None
 
     def add(self, grade: Grade) -> None:
-        d = grade.details
-        points = [{"code": p.code, "annual_salary_pence": _pence(p.annual_salary)} for p in d.pay_points]
-        self._add(
-            grade.organisation,
-            grade.id,
-            {
-                "display_name": d.display_name,
-                "rank": d.rank.value if d.rank else None,
-                "pay_points": json.dumps(points),
-                **record_values(grade.info),
-            },
-        )
+        self._add(grade.organisation, grade.id, _grade_values(grade))
+
+    def save(self, grade: Grade) -> None:
+        self._save(grade.organisation, grade.id, _grade_values(grade))
 
     def page(self, organisation: str, after: JsonKey | None, size: int) -> list[Grade]:
         return self._page([GradeRow.organisation_code == organisation], after, size)
@@ -506,6 +510,10 @@ class AssignmentRepository(Protocol):
     def save(self, assignment: Assignment) -> None: ...
     def of_person(self, organisation: str, person_id: str) -> list[Assignment]: ...
     def of_post(self, organisation: str, post_id: str) -> list[Assignment]: ...
+    def naming_pay_points(self, organisation: str, grade_id: str, codes: Iterable[str]) -> list[Assignment]:
+        """The assignments, ended or not, on one of the grade's pay points `codes`."""
+        ...
+
     def all(self, organisation: str) -> list[Assignment]: ...
     def page(
         self,
@@ -536,6 +544,13 @@ class SqlAssignmentRepository(_Rows[Assignment]):
 
     def of_post(self, organisation: str, post_id: str) -> list[Assignment]:
         return self._all(AssignmentRow.organisation_code == organisation, AssignmentRow.post_id == post_id)
+
+    def naming_pay_points(self, organisation: str, grade_id: str, codes: Iterable[str]) -> list[Assignment]:
+        return self._all(
+            AssignmentRow.organisation_code == organisation,
+            AssignmentRow.grade_id == grade_id,
+            AssignmentRow.pay_point.in_(list(codes)),
+        )
 
     def all(self, organisation: str) -> list[Assignment]:
         return self._all(AssignmentRow.organisation_code == organisation)

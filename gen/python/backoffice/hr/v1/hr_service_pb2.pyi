@@ -400,6 +400,40 @@ class GetGradeRequest(_message.Message):
 Global___GetGradeRequest: _TypeAlias = GetGradeRequest  # noqa: Y015
 
 @_typing.final
+class UpdateGradeRequest(_message.Message):
+    """The request of `UpdateGrade`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRADE_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    @_builtins.property
+    def grade(self) -> _establishment_pb2.Grade:
+        """The grade with its `name`, its new values and the `etag` last read."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields to change: any of `display_name`, `pay_points` (the whole list), or `*`."""
+
+    def __init__(
+        self,
+        *,
+        grade: _establishment_pb2.Grade | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["grade", b"grade", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["grade", b"grade", "request_id", b"request_id", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateGradeRequest: _TypeAlias = UpdateGradeRequest  # noqa: Y015
+
+@_typing.final
 class ListGradesRequest(_message.Message):
     """The request of `ListGrades`."""
 

@@ -96,6 +96,11 @@ class HrServiceStub:
                 request_serializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.GetGradeRequest.SerializeToString,
                 response_deserializer=backoffice_dot_hr_dot_v1_dot_establishment__pb2.Grade.FromString,
                 _registered_method=True)
+        self.UpdateGrade = channel.unary_unary(
+                '/backoffice.hr.v1.HrService/UpdateGrade',
+                request_serializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.UpdateGradeRequest.SerializeToString,
+                response_deserializer=backoffice_dot_hr_dot_v1_dot_establishment__pb2.Grade.FromString,
+                _registered_method=True)
         self.ListGrades = channel.unary_unary(
                 '/backoffice.hr.v1.HrService/ListGrades',
                 request_serializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.ListGradesRequest.SerializeToString,
@@ -379,6 +384,18 @@ class HrServiceServicer:
     def GetGrade(self, request, context):
         """Returns a grade.
         Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateGrade(self, request, context):
+        """Changes a grade's name or its pay points (a pay award). Only the fields named in
+        `update_mask` change; the rank does not. A pay point that an assignment names stays.
+        Errors: INVALID_ARGUMENT for a path that cannot change or a bad value; NOT_FOUND;
+        ALREADY_EXISTS (`GRADE_ALREADY_EXISTS`) when another grade has the name;
+        FAILED_PRECONDITION (`PAY_POINT_IN_USE`) when a removed point is an assignment's;
+        ABORTED (`ETAG_MISMATCH`) when `grade.etag` is stale.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -772,6 +789,11 @@ def add_HrServiceServicer_to_server(servicer, server):
             'GetGrade': grpc.unary_unary_rpc_method_handler(
                     servicer.GetGrade,
                     request_deserializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.GetGradeRequest.FromString,
+                    response_serializer=backoffice_dot_hr_dot_v1_dot_establishment__pb2.Grade.SerializeToString,
+            ),
+            'UpdateGrade': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateGrade,
+                    request_deserializer=backoffice_dot_hr_dot_v1_dot_hr__service__pb2.UpdateGradeRequest.FromString,
                     response_serializer=backoffice_dot_hr_dot_v1_dot_establishment__pb2.Grade.SerializeToString,
             ),
             'ListGrades': grpc.unary_unary_rpc_method_handler(
@@ -1208,6 +1230,33 @@ class HrService:
             target,
             '/backoffice.hr.v1.HrService/GetGrade',
             backoffice_dot_hr_dot_v1_dot_hr__service__pb2.GetGradeRequest.SerializeToString,
+            backoffice_dot_hr_dot_v1_dot_establishment__pb2.Grade.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateGrade(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.hr.v1.HrService/UpdateGrade',
+            backoffice_dot_hr_dot_v1_dot_hr__service__pb2.UpdateGradeRequest.SerializeToString,
             backoffice_dot_hr_dot_v1_dot_establishment__pb2.Grade.FromString,
             options,
             channel_credentials,

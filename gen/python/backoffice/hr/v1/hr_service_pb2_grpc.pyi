@@ -106,6 +106,14 @@ class HrServiceStub:
     """Returns a grade.
     Errors: NOT_FOUND.
     """
+    UpdateGrade: _grpc.UnaryUnaryMultiCallable[_hr_service_pb2.UpdateGradeRequest, _establishment_pb2.Grade]
+    """Changes a grade's name or its pay points (a pay award). Only the fields named in
+    `update_mask` change; the rank does not. A pay point that an assignment names stays.
+    Errors: INVALID_ARGUMENT for a path that cannot change or a bad value; NOT_FOUND;
+    ALREADY_EXISTS (`GRADE_ALREADY_EXISTS`) when another grade has the name;
+    FAILED_PRECONDITION (`PAY_POINT_IN_USE`) when a removed point is an assignment's;
+    ABORTED (`ETAG_MISMATCH`) when `grade.etag` is stale.
+    """
     ListGrades: _grpc.UnaryUnaryMultiCallable[_hr_service_pb2.ListGradesRequest, _hr_service_pb2.ListGradesResponse]
     """Lists grades, oldest first.
     Errors: INVALID_ARGUMENT for a negative page size or a foreign page token.
@@ -376,6 +384,14 @@ class HrServiceAsyncStub(HrServiceStub):
     GetGrade: _aio.UnaryUnaryMultiCallable[_hr_service_pb2.GetGradeRequest, _establishment_pb2.Grade]  # type: ignore[assignment]
     """Returns a grade.
     Errors: NOT_FOUND.
+    """
+    UpdateGrade: _aio.UnaryUnaryMultiCallable[_hr_service_pb2.UpdateGradeRequest, _establishment_pb2.Grade]  # type: ignore[assignment]
+    """Changes a grade's name or its pay points (a pay award). Only the fields named in
+    `update_mask` change; the rank does not. A pay point that an assignment names stays.
+    Errors: INVALID_ARGUMENT for a path that cannot change or a bad value; NOT_FOUND;
+    ALREADY_EXISTS (`GRADE_ALREADY_EXISTS`) when another grade has the name;
+    FAILED_PRECONDITION (`PAY_POINT_IN_USE`) when a removed point is an assignment's;
+    ABORTED (`ETAG_MISMATCH`) when `grade.etag` is stale.
     """
     ListGrades: _aio.UnaryUnaryMultiCallable[_hr_service_pb2.ListGradesRequest, _hr_service_pb2.ListGradesResponse]  # type: ignore[assignment]
     """Lists grades, oldest first.
@@ -698,6 +714,20 @@ class HrServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_establishment_pb2.Grade, _abc.Awaitable[_establishment_pb2.Grade]]:
         """Returns a grade.
         Errors: NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateGrade(
+        self,
+        request: _hr_service_pb2.UpdateGradeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_establishment_pb2.Grade, _abc.Awaitable[_establishment_pb2.Grade]]:
+        """Changes a grade's name or its pay points (a pay award). Only the fields named in
+        `update_mask` change; the rank does not. A pay point that an assignment names stays.
+        Errors: INVALID_ARGUMENT for a path that cannot change or a bad value; NOT_FOUND;
+        ALREADY_EXISTS (`GRADE_ALREADY_EXISTS`) when another grade has the name;
+        FAILED_PRECONDITION (`PAY_POINT_IN_USE`) when a removed point is an assignment's;
+        ABORTED (`ETAG_MISMATCH`) when `grade.etag` is stale.
         """
 
     @_abc_1.abstractmethod
