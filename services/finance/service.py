@@ -994,7 +994,7 @@ def cancel_recharge(
     v.check(posting_date is not None, "posting_date", "is required")
     v.raise_if_any()
     current = uow.recharges.get(charging, recharge_id, lock=True)
-    if current is None or current.organisation != charging:
+    if current is None:
         raise NotFound(f"organisations/{charging}/recharges/{recharge_id}")
     check_etag(current.name, etag, current.info)
     current.require_cancellable()

@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal
 
@@ -986,29 +986,55 @@ def _received_person(organisation: str, transfer: Transfer, info: RecordInfo) ->
 
 
 def accept_transfer(uow: HrUnitOfWork, organisation: str, transfer_id: str, etag: str) -> Transfer:
-    current = get_transfer(uow, organisation, transfer_id)
-    check_etag(current.name, etag, current.info)
-    person_id = ""
-    if current.terms.kind is TransferKind.TRANSFER:
-        current.decided(TransferState.ACCEPTED, organisation, current.info)  # checks before creating
-        person = _received_person(organisation, current, uow.new_info())
-        _add_person(uow, person)
-        person_id = person.id
-    updated = current.decided(
-        TransferState.ACCEPTED, organisation, uow.touched(current.info), person_id=person_id
-    )
-    uow.transfers.save(updated)
-    uow.tx.audit.record(organisation, updated.name, current.audit_view(), updated.audit_view())
-    return updated
+    def accepted(current: Transfer, info: RecordInfo) -> Transfer:
+        person_id = ""
+        if current.terms.kind is TransferKind.TRANSFER:
+            current.decided(TransferState.ACCEPTED, organisation, current.info)  # checks before creating
+            person = _received_person(organisation, current, uow.new_info())
+            _add_person(uow, person)
+            person_id = person.id
+        return current.decided(TransferState.ACCEPTED, organisation, info, person_id=person_id)
+
+    return _change_transfer(uow, organisation, transfer_id, etag, accepted)
 
 
 def cancel_transfer(
     uow: HrUnitOfWork, organisation: str, transfer_id: str, reason: str, etag: str
 ) -> Transfer:
     reason = _transfer_reason(reason)
+    return _change_transfer(
+        uow,
+        organisation,
+        transfer_id,
+        etag,
+        lambda current, info: current.cancelled(organisation, info, reason),
+    )
+
+
+def decline_transfer(
+    uow: HrUnitOfWork, organisation: str, transfer_id: str, reason: str, etag: str
+) -> Transfer:
+    reason = _transfer_reason(reason)
+    return _change_transfer(
+        uow,
+        organisation,
+        transfer_id,
+        etag,
+        lambda current, info: current.decided(TransferState.DECLINED, organisation, info, reason=reason),
+    )
+
+
+def _change_transfer(
+    uow: HrUnitOfWork,
+    organisation: str,
+    transfer_id: str,
+    etag: str,
+    change: Callable[[Transfer, RecordInfo], Transfer],
+) -> Transfer:
+    """One force's change of a transfer's state, kept and audited in that force's chain."""
     current = get_transfer(uow, organisation, transfer_id)
     check_etag(current.name, etag, current.info)
-    updated = current.cancelled(organisation, uow.touched(current.info), reason)
+    updated = change(current, uow.touched(current.info))
     uow.transfers.save(updated)
     uow.tx.audit.record(organisation, updated.name, current.audit_view(), updated.audit_view())
     return updated
@@ -1019,15 +1045,3 @@ def _transfer_reason(reason: str) -> str:
     if not 0 < len(reason) <= 500:
         raise InvalidArgument.single("reason", "is required, at most 500 characters")
     return reason
-
-
-def decline_transfer(
-    uow: HrUnitOfWork, organisation: str, transfer_id: str, reason: str, etag: str
-) -> Transfer:
-    reason = _transfer_reason(reason)
-    current = get_transfer(uow, organisation, transfer_id)
-    check_etag(current.name, etag, current.info)
-    updated = current.decided(TransferState.DECLINED, organisation, uow.touched(current.info), reason=reason)
-    uow.transfers.save(updated)
-    uow.tx.audit.record(organisation, updated.name, current.audit_view(), updated.audit_view())
-    return updated
