@@ -254,6 +254,12 @@ def test_a_declined_recharge_is_cancelled_by_reversing_the_charge(suite: Suite) 
     assert _tb(south.officer, south.cc) == {}  # the charged side never posted
     # The charging organisation cancels it: its charge is reversed in its own ledger.
     assert set(failure(cancel, disputed.name, " ").violations) == {"reason"}
+    # The organisation charged cannot cancel what it does not own.
+    by_charged = failure(
+        south.officer.finance.CancelRecharge,
+        pb.CancelRechargeRequest(name=disputed.name, reason="x", posting_date=date_to_proto(MAY)),
+    )
+    assert by_charged.code is grpc.StatusCode.NOT_FOUND
     cancelled = cancel(disputed.name, etag=declined.etag)
     assert cancelled.state == recharge_pb2.RECHARGE_STATE_CANCELLED
     assert cancelled.cancel_reason == "charged in error"
