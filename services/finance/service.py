@@ -988,7 +988,7 @@ def cancel_recharge(
     etag: str,
 ) -> Recharge:
     """Withdraws a recharge the other side has not accepted: the charging journal is
-    reversed in the charging organisation's own ledger, linked both ways."""
+    reversed in the charging organisation's own ledger, and the recharge names the reversal."""
     v = Violations()
     reason = check_reason(v, reason, "reason")
     v.check(posting_date is not None, "posting_date", "is required")
