@@ -2,6 +2,7 @@
 profiles of bench/run.py, and the evidence for where a change would pay.
 
     python bench/components.py [--backend sqlite|postgres|both] [--seconds 1.0]
+    python bench/components.py --drivers [--in-flight 1,8,32]   # PostgreSQL: one read, four ways
 
 Each component runs for about `--seconds`, one call after another; the figures are wall
 time and process CPU time (every thread) per call, in microseconds. The servicer rows call
@@ -45,7 +46,7 @@ from libs.common.access import Grant, Scope  # noqa: E402
 from libs.common.auth import TokenIssuer, TokenVerifier  # noqa: E402
 from libs.common.config import Settings  # noqa: E402
 from libs.common.context import Call, set_call  # noqa: E402
-from libs.common.db import ALL_ORGANISATIONS, Database, make_engine  # noqa: E402
+from libs.common.db import ALL_ORGANISATIONS, Database, make_engine, quote_identifier  # noqa: E402
 from libs.common.grpc_access import rules_of  # noqa: E402
 from libs.common.persistence import read_by_key, values_of  # noqa: E402
 from services.suite.runtime import migrate  # noqa: E402
@@ -58,23 +59,31 @@ def _say(component: str, backend: str, wall_us: float, cpu_us: float) -> None:
     print(f"  {component:<62} {backend:<9} {wall_us:9.1f} us  {cpu_us:9.1f} us CPU", flush=True)
 
 
-async def measure(name: str, backend: str, fn: Callable[[], object], seconds: float) -> None:
+async def measure(
+    name: str, backend: str, fn: Callable[[], object], seconds: float, in_flight: int = 1
+) -> None:
     """Call `fn` (awaiting what it returns, if anything) one call after another for about
-    `seconds`, after a short warm-up."""
+    `seconds`, after a short warm-up; with `in_flight` > 1, that many callers at once, and
+    the wall time is then the window over the calls made (1 / throughput)."""
 
     async def once() -> None:
         result = fn()
         if inspect.isawaitable(result):
             await result
 
-    for _ in range(20):
+    for _ in range(20 * in_flight):
         await once()
     calls = 0
     wall0, cpu0 = time.perf_counter(), time.process_time()
     deadline = wall0 + seconds
-    while calls < 1_000_000 and time.perf_counter() < deadline:
-        await once()
-        calls += 1
+
+    async def caller() -> None:
+        nonlocal calls
+        while calls < 1_000_000 and time.perf_counter() < deadline:
+            await once()
+            calls += 1
+
+    await asyncio.gather(*(caller() for _ in range(in_flight)))
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     _say(name, backend, wall / calls * 1e6, cpu / calls * 1e6)
 
@@ -147,32 +156,55 @@ async def process_costs(seconds: float, data_dir: Path) -> None:
     executor.shutdown()
 
 
-async def service_costs(backend: harness.Backend, seconds: float) -> None:
-    from libs.common.server import ServiceApp
-    from services.procurement import app as procurement_app
-    from services.procurement.persistence import models
-    from services.suite.runtime import page_secret
+class _Procurement:
+    """Procurement's real servicer on a migrated database, called without gRPC."""
 
-    settings_kwargs: dict[str, Any] = {"data_dir": backend.data_dir}
-    if backend.suite_database_url:
-        settings_kwargs["database_url"] = backend.suite_database_url
-        settings_kwargs["app_role_prefix"] = backend.app_role_prefix
-    settings = Settings(**settings_kwargs)
-    migrate(settings)
-    name = backend.name
-    token = TokenIssuer.from_settings(settings).mint("bench", UNIT, ["procurement.commercial"])
-    principal = TokenVerifier.from_settings(settings).verify(token)
-    secret = page_secret(settings, settings.signing_key_path().read_bytes())
-    app: ServiceApp = procurement_app.build(settings, secret, _NoGrants())
-    server = _CapturingServer()
-    app.register(cast(grpc.aio.Server, server))
-    rules = rules_of(*app.descriptors)
+    def __init__(self, backend: harness.Backend) -> None:
+        from libs.common.server import ServiceApp
+        from services.procurement import app as procurement_app
+        from services.suite.runtime import page_secret
 
-    async def rpc(method: str, request: object) -> Any:
+        settings_kwargs: dict[str, Any] = {"data_dir": backend.data_dir}
+        if backend.suite_database_url:
+            settings_kwargs["database_url"] = backend.suite_database_url
+            settings_kwargs["app_role_prefix"] = backend.app_role_prefix
+        self.settings = settings = Settings(**settings_kwargs)
+        migrate(settings)
+        token = TokenIssuer.from_settings(settings).mint("bench", UNIT, ["procurement.commercial"])
+        self.principal = TokenVerifier.from_settings(settings).verify(token)
+        secret = page_secret(settings, settings.signing_key_path().read_bytes())
+        self.app: ServiceApp = procurement_app.build(settings, secret, _NoGrants())
+        self._server = _CapturingServer()
+        self.app.register(cast(grpc.aio.Server, self._server))
+        self._rules = rules_of(*self.app.descriptors)
+
+    async def rpc(self, method: str, request: object) -> Any:
         full = f"/{SERVICE}/{method}"
-        set_call(Call(full, str(uuid.uuid4()), principal, rules[full]))
-        behaviour = cast(Callable[[object, object], Awaitable[Any]], server.handlers[full].unary_unary)
+        set_call(Call(full, str(uuid.uuid4()), self.principal, self._rules[full]))
+        behaviour = cast(Callable[[object, object], Awaitable[Any]], self._server.handlers[full].unary_unary)
         return await behaviour(request, None)
+
+    def engine(self) -> Any:
+        """An engine of the service's database with the service's settings."""
+        return make_engine(
+            self.settings.database_url_for("procurement"),
+            schema="procurement",
+            role=self.settings.app_role_for("procurement"),
+            pool_size=self.settings.db_pool_size,
+        )
+
+
+def _supplier_rows() -> Any:
+    from services.procurement.persistence import models
+
+    return next(
+        m.class_ for m in models.Base.registry.mappers if getattr(m.local_table, "name", None) == "suppliers"
+    )
+
+
+async def service_costs(backend: harness.Backend, seconds: float) -> None:
+    procurement = _Procurement(backend)
+    app, rpc, name = procurement.app, procurement.rpc, backend.name
 
     def create() -> Awaitable[supplier_pb2.Supplier]:
         return cast(
@@ -200,17 +232,10 @@ async def service_costs(backend: harness.Backend, seconds: float) -> None:
     page = pb.ListSuppliersRequest(parent=f"organisations/{UNIT}", page_size=100)
 
     # The kernel's database layer on its own, with the service's engine settings.
-    engine = make_engine(
-        settings.database_url_for("procurement"),
-        schema="procurement",
-        role=settings.app_role_for("procurement"),
-        pool_size=settings.db_pool_size,
-    )
+    engine = procurement.engine()
     db = Database(engine, schema="procurement")
     scope = Scope.of(UNIT)
-    row_class: Any = next(
-        m.class_ for m in models.Base.registry.mappers if getattr(m.local_table, "name", None) == "suppliers"
-    )
+    row_class = _supplier_rows()
     by_key = text("SELECT * FROM suppliers WHERE organisation_code = :o AND id = :i")
 
     def empty_session() -> None:
@@ -276,9 +301,116 @@ async def service_costs(backend: harness.Backend, seconds: float) -> None:
         await _close(app.close)
 
 
+async def driver_costs(backend: harness.Backend, seconds: float, in_flights: list[int]) -> None:
+    """One supplier read by key in a read transaction with the scope set, four ways, on
+    PostgreSQL: the kernel's (an ORM session on a database thread), a SQLAlchemy Core
+    connection on a database thread, psycopg alone on a database thread, and psycopg's
+    asyncio connection on the event loop. Each holds 8 connections (the kernel's pool) and,
+    but the last, 8 threads; the rows say what the layers cost and whether a driver on the
+    event loop would pay, one call at a time and with calls overlapping as under load."""
+    import psycopg
+
+    procurement = _Procurement(backend)
+    created = await procurement.rpc(
+        "CreateSupplier",
+        pb.CreateSupplierRequest(
+            parent=f"organisations/{UNIT}",
+            supplier=supplier_pb2.Supplier(display_name="Bench Supplier Ltd", postcode="LS1 5HD"),
+            request_id=str(uuid.uuid4()),
+        ),
+    )
+    supplier_id = created.name.rsplit("/", 1)[1]
+    role = procurement.settings.app_role_for("procurement")
+    engine = procurement.engine()
+    db = Database(engine, schema="procurement")
+    row_class = _supplier_rows()
+    scope = Scope.of(UNIT)
+    key = {"organisation_code": UNIT, "id": supplier_id}
+    by_key_sql = "SELECT * FROM suppliers WHERE organisation_code = %s AND id = %s"
+    set_scope_sql = "SELECT set_config('app.orgs', %s, true)"
+    by_key = text("SELECT * FROM suppliers WHERE organisation_code = :o AND id = :i")
+    set_scope = text("SELECT set_config('app.orgs', :o, true)")
+    executor = ThreadPoolExecutor(max_workers=8)
+    loop = asyncio.get_running_loop()
+
+    def kernel_read() -> object:
+        with db.session(scope, write=False) as session:
+            return read_by_key(session, row_class, key)
+
+    def core_read() -> object:
+        with engine.connect() as conn:
+            conn.execute(set_scope, {"o": UNIT})
+            found = conn.execute(by_key, {"o": UNIT, "i": supplier_id}).first()
+            conn.rollback()
+            return found
+
+    def driver_read() -> object:
+        pooled = engine.raw_connection()  # the engine's own connections: role, schema, timeouts
+        try:
+            with pooled.cursor() as cur:
+                cur.execute(set_scope_sql, (UNIT,))
+                cur.execute(by_key_sql, (UNIT, supplier_id))
+                found = cur.fetchone()
+            pooled.rollback()
+            return found
+        finally:
+            pooled.close()
+
+    conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    idle: asyncio.Queue[psycopg.AsyncConnection[Any]] = asyncio.Queue()
+
+    async def asyncio_read() -> object:
+        aconn = await idle.get()
+        try:
+            await aconn.execute(set_scope_sql, (UNIT,))
+            found = await (await aconn.execute(by_key_sql, (UNIT, supplier_id))).fetchone()
+            await aconn.rollback()
+            return found
+        finally:
+            idle.put_nowait(aconn)
+
+    async def checked() -> None:  # each way must find the row, or the figures mean nothing
+        for way in (kernel_read, core_read, driver_read):
+            if await loop.run_in_executor(executor, way) is None:
+                raise RuntimeError(f"{way.__name__} did not find the supplier")
+        if await asyncio_read() is None:
+            raise RuntimeError("asyncio_read did not find the supplier")
+
+    def in_thread(read: Callable[[], object]) -> Callable[[], object]:
+        return lambda: loop.run_in_executor(executor, read)
+
+    ways: list[tuple[str, Callable[[], object]]] = [
+        ("kernel: ORM session, read_by_key, db thread", in_thread(kernel_read)),
+        ("SQLAlchemy Core connection, db thread", in_thread(core_read)),
+        ("psycopg alone, db thread", in_thread(driver_read)),
+        ("psycopg asyncio connection, event loop", asyncio_read),
+    ]
+    try:
+        for _ in range(8):
+            aconn = await psycopg.AsyncConnection.connect(conninfo)
+            await aconn.execute(f"SET ROLE {quote_identifier(role)}")
+            await aconn.execute("SET search_path TO procurement")
+            await aconn.commit()
+            idle.put_nowait(aconn)
+        await checked()
+        for n in in_flights:
+            for name, fn in ways:
+                await measure(f"{name} ({n} in flight)", "postgres", fn, seconds, n)
+    finally:
+        while not idle.empty():
+            await idle.get_nowait().close()
+        executor.shutdown()
+        db.dispose()
+        await _close(procurement.app.close)
+
+
 async def main_async(args: argparse.Namespace) -> None:
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     with harness.work_directory(keep=False) as work:
+        if args.drivers:
+            with harness.backend("postgres", work, args.postgres_admin_url) as backend:
+                await driver_costs(backend, args.seconds, args.in_flight)
+            return
         await process_costs(args.seconds, work)
         for name in backends:
             with harness.backend(name, work, args.postgres_admin_url) as backend:
@@ -290,8 +422,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     p.add_argument("--seconds", type=float, default=1.0)
     p.add_argument("--postgres-admin-url", default=DEFAULT_ADMIN_URL)
+    p.add_argument(
+        "--drivers", action="store_true", help="only the four ways of one PostgreSQL read (driver_costs)"
+    )
+    p.add_argument(
+        "--in-flight",
+        type=lambda v: [int(n) for n in v.split(",")],
+        default=[1, 8, 32],
+        help="with --drivers: calls at once, e.g. 1,8,32",
+    )
     args = p.parse_args(argv)
-    if args.backend != "sqlite":
+    if args.backend != "sqlite" or args.drivers:
         harness.check_loopback(args.postgres_admin_url)
         reason = harness.postgres_unreachable(args.postgres_admin_url)
         if reason:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -34,3 +36,27 @@ def test_the_flow_steps_tool_reports_every_step_of_a_flow() -> None:
     steps = ["CreateRequisition", "SubmitRequisition", "ApproveRequisition", "CreatePurchaseOrder"]
     for step in [*steps, "IssuePurchaseOrder", "the flow", "1 in flight:", "2 in flight:"]:
         assert f"  {step} " in done.stdout, done.stdout
+
+
+def test_the_components_tool_measures_each_part() -> None:
+    """bench/components.py calls the real servicer and database layer one part at a time;
+    figures are not judged here."""
+    command = [sys.executable, "bench/components.py", "--backend", "sqlite", "--seconds", "0.05"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for part in ["thread hop", "GetSupplier servicer", "page of 100 suppliers as plain values"]:
+        assert f"  {part}" in done.stdout, done.stdout
+
+
+@pytest.mark.postgres
+def test_the_components_tool_compares_the_ways_of_one_postgresql_read(postgres_run: object) -> None:
+    """Each of the four ways must find the supplier (the tool fails if one does not), so
+    the rows compare the same read; the tool makes and drops its own database and roles."""
+    command = [sys.executable, "bench/components.py", "--drivers", "--seconds", "0.05", "--in-flight", "1,2"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = [line.strip() for line in done.stdout.splitlines() if " in flight)" in line]
+    ways = ["kernel: ORM session", "SQLAlchemy Core connection", "psycopg alone", "psycopg asyncio"]
+    assert sorted((way, n) for way in ways for n in (1, 2)) == sorted(
+        (way, n) for way in ways for n in (1, 2) for row in rows if row.startswith(way) and f"({n} in" in row
+    ), done.stdout
