@@ -6,6 +6,14 @@ from decimal import ROUND_HALF_UP, Decimal
 
 PENNY = Decimal("0.01")
 ZERO = Decimal(0)
+# The largest amount a field of a request takes: a trillion pounds, far above any public
+# contract and far below what stored pence (a 64-bit integer) hold.
+MAX_AMOUNT = Decimal(10) ** 12
+
+
+def has_places(amount: Decimal, places: int) -> bool:
+    """Whether `amount` has at most `places` decimal places (2: whole pence)."""
+    return amount == amount.quantize(Decimal(1).scaleb(-places))
 
 
 def to_pennies(amount: Decimal) -> Decimal:

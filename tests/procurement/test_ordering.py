@@ -388,6 +388,14 @@ def test_bad_input_on_every_create(suite: Suite) -> None:
         "contract.end_date",
         "contract.procurement_method",
     } <= set(f.violations)
+    sub_penny = failure(
+        officer.procurement.CreateContract,
+        pb.CreateContractRequest(
+            parent=f"organisations/{UNIT}",
+            contract=contract_pb2.Contract(value=gbp("5000.005"), irrecoverable_vat=gbp("1000000000000.01")),
+        ),
+    )
+    assert {"contract.value", "contract.irrecoverable_vat"} <= set(sub_penny.violations)
     bad_line = requisition_pb2.RequisitionLine(
         description="",
         cpv_code="x",
@@ -611,3 +619,15 @@ def test_demand_line_bad_input(suite: Suite) -> None:
         ),
     )
     assert {"demand_line.quantity", "demand_line.estimated_unit_price"} <= set(f.violations)
+    # Finer than the stored millionths: refused, not rounded (nor an INTERNAL error).
+    f = failure(
+        west.procurement.CreateDemandLine,
+        pb.CreateDemandLineRequest(
+            parent=aggregation.name,
+            demand_line=demand_aggregation_pb2.DemandLine(
+                description="Radios", quantity=decimal("1.0000001"), estimated_unit_price=gbp("0.0000001")
+            ),
+        ),
+    )
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert set(f.violations) == {"demand_line.quantity", "demand_line.estimated_unit_price"}

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from libs.common.errors import FailedPrecondition, Violations
+from libs.common.money import MAX_AMOUNT, ZERO, has_places
 from libs.common.names import valid_organisation_code
 from libs.common.records import RecordInfo
 from services.procurement.domain.cpv import cpv_problem
@@ -104,9 +105,17 @@ class ContractTerms:
                 v.add(f"{prefix}.cpv_codes[{i}]", problem)
         if self.value is None:
             v.add(f"{prefix}.value", "is required")
-        elif self.value < 0:
-            v.add(f"{prefix}.value", "must not be negative")
-        v.check(self.irrecoverable_vat >= 0, f"{prefix}.irrecoverable_vat", "must not be negative")
+        else:
+            v.check(
+                ZERO <= self.value <= MAX_AMOUNT and has_places(self.value, 2),
+                f"{prefix}.value",
+                "must be from zero to a trillion pounds, in whole pence",
+            )
+        v.check(
+            ZERO <= self.irrecoverable_vat <= MAX_AMOUNT and has_places(self.irrecoverable_vat, 2),
+            f"{prefix}.irrecoverable_vat",
+            "must be from zero to a trillion pounds, in whole pence",
+        )
         v.check(self.start_date is not None, f"{prefix}.start_date", "is required")
         v.check(self.end_date is not None, f"{prefix}.end_date", "is required")
         if self.start_date and self.end_date and self.end_date < self.start_date:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from libs.common.errors import FailedPrecondition, NotFound, Violations
-from libs.common.money import ZERO, to_pennies
+from libs.common.money import MAX_AMOUNT, ZERO, has_places, to_pennies
 from libs.common.names import valid_organisation_code
 from libs.common.records import RecordInfo
 from services.procurement.domain.contract import Allocation
@@ -116,6 +116,14 @@ def check_demand_line(description: str, quantity: Decimal, price: Decimal) -> No
     v.check(
         0 < len(description.strip()) <= 500, "demand_line.description", "is required, at most 500 characters"
     )
-    v.check(quantity > 0, "demand_line.quantity", "must be greater than zero")
-    v.check(price >= 0, "demand_line.estimated_unit_price", "must not be negative")
+    v.check(
+        ZERO < quantity <= MAX_AMOUNT and has_places(quantity, 6),
+        "demand_line.quantity",
+        "must be greater than zero, to at most six decimal places",
+    )
+    v.check(
+        ZERO <= price <= MAX_AMOUNT and has_places(price, 6),
+        "demand_line.estimated_unit_price",
+        "must be from zero to a trillion pounds, to at most six decimal places",
+    )
     v.raise_if_any()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from libs.common.errors import FailedPrecondition, PermissionDenied, Violations
-from libs.common.money import ZERO, to_pennies
+from libs.common.money import MAX_AMOUNT, ZERO, to_pennies
 from libs.common.records import RecordInfo
 from services.procurement.domain.cpv import cpv_problem
 from services.procurement.domain.policy import ProcurementPolicy
@@ -61,7 +61,17 @@ class Line:
             v.add(f"{path}.quantity", "must be greater than zero")
         elif self.quantity != self.quantity.quantize(Decimal("0.000001")):
             v.add(f"{path}.quantity", "at most 6 decimal places")
-        v.check(self.unit_price >= 0, f"{path}.unit_price", "must not be negative")
+        price_ok = v.check(
+            ZERO <= self.unit_price <= MAX_AMOUNT,
+            f"{path}.unit_price",
+            "must be from zero to a trillion pounds",
+        )
+        if price_ok and 0 < self.quantity <= MAX_QUANTITY:
+            v.check(
+                self.quantity * self.unit_price <= MAX_AMOUNT,
+                f"{path}.unit_price",
+                "quantity x unit price must be at most a trillion pounds",
+            )
         v.check(self.vat_rate_percent in VAT_RATES, f"{path}.vat_rate_percent", "must be 0, 5 or 20")
         v.check(
             0 < len(self.cost_centre.strip()) <= 20,
