@@ -615,7 +615,7 @@ def end_assignment(
 
 def move_person(uow: HrUnitOfWork, organisation: str, terms: AssignmentTerms) -> Assignment:
     """A mover: what runs on the effective date ends the day before; the new one starts."""
-    terms = terms.checked()
+    terms = terms.checked("", renamed={"person": "name", "start_date": "effective_date"})
     assert terms.start_date is not None
     get_person(uow, organisation, terms.person_id)
     for a in uow.assignments.of_person(organisation, terms.person_id):
@@ -741,6 +741,8 @@ def end_sickness(
     check_etag(current.name, etag, current.info)
     if current.terms.end_date is not None:
         raise FailedPrecondition(f"{current.name} has ended already", reason="SICKNESS_ENDED")
+    if current.terms.start_date is not None and end < current.terms.start_date:
+        raise InvalidArgument.single("end_date", "must not be before the absence's first day")
     terms = replace(current.terms, end_date=end).checked()
     absence.check_no_sickness_overlap(
         terms.period, uow.sickness.of_person(organisation, terms.person_id), own_id=current.id

@@ -135,6 +135,11 @@ def test_sickness_records_do_not_overlap(suite: Suite) -> None:
     open_ended = sick(D(2024, 6, 1))
     f = failure(sick, D(2024, 7, 1), D(2024, 7, 2))
     assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "SICKNESS_OVERLAPS"
+    too_soon = failure(
+        manager.hr.EndSicknessAbsence,
+        pb.EndSicknessAbsenceRequest(name=open_ended.name, end_date=date_to_proto(D(2024, 5, 31))),
+    )
+    assert too_soon.code is grpc.StatusCode.INVALID_ARGUMENT and set(too_soon.violations) == {"end_date"}
     ended = manager.hr.EndSicknessAbsence(
         pb.EndSicknessAbsenceRequest(name=open_ended.name, end_date=date_to_proto(D(2024, 6, 10)))
     )

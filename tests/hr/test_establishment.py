@@ -44,6 +44,10 @@ def test_as_at_history_movers_leavers_and_vacancies(suite: Suite) -> None:
         )
     )
     assert promoted.rank == establishment_pb2.RANK_SERGEANT
+    # A bad move names the request's own fields.
+    bad_move = failure(hr.hr.MovePerson, pb.MovePersonRequest(name=p2.name, post=ps_post.name, fte="1.5"))
+    assert bad_move.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert set(bad_move.violations) == {"fte", "effective_date"}
 
     assert _establishment(hr, D(2022, 4, 1)) == {
         "Response Constable": ("1.5", "0.5", sorted([p1.name, p2.name])),

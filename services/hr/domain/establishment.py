@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -258,20 +258,30 @@ class AssignmentTerms:
     grade_id: str = ""
     pay_point: str = ""
 
-    def checked(self, prefix: str = "assignment") -> AssignmentTerms:
+    def checked(
+        self, prefix: str = "assignment", *, renamed: Mapping[str, str] | None = None
+    ) -> AssignmentTerms:
+        """The terms checked; violations name `prefix.field`, or, for a request that states
+        them as fields of its own (MovePerson), the request's names (`prefix` "", and
+        `renamed` e.g. {"start_date": "effective_date"})."""
+
+        def at(name: str) -> str:
+            name = (renamed or {}).get(name, name)
+            return f"{prefix}.{name}" if prefix else name
+
         v = Violations()
-        v.check(bool(self.person_id), f"{prefix}.person", "is required: organisations/{code}/people/{person}")
-        v.check(bool(self.post_id), f"{prefix}.post", "is required: organisations/{code}/posts/{post}")
+        v.check(bool(self.person_id), at("person"), "is required: organisations/{code}/people/{person}")
+        v.check(bool(self.post_id), at("post"), "is required: organisations/{code}/posts/{post}")
         fte = parse_decimal(
             self.fte,
-            f"{prefix}.fte",
+            at("fte"),
             v,
             places=FTE_PLACES,
             above=ZERO,
             maximum=ONE,
             describe="an FTE above 0 and at most 1, with at most four decimal places",
         )
-        v.check(self.start_date is not None, f"{prefix}.start_date", "is required")
+        v.check(self.start_date is not None, at("start_date"), "is required")
         v.raise_if_any()
         return replace(self, fte=canonical(fte), pay_point=self.pay_point.strip())
 

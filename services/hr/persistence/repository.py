@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, cast
 from sqlalchemy import ColumnElement, Table, and_, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from libs.common.db import check_organisations_writable, owned_by_one_organisation
 from libs.common.filtering import Comparison
@@ -125,8 +126,20 @@ class _Rows(Generic[T]):
         self._session.flush()
 
     def _save(self, organisation: str, item_id: str, values: dict[str, object]) -> None:
-        row = self._row(organisation, item_id)
+        """Writes the change of a record read earlier in the transaction, whose version the
+        change moved on by one. The row is read again locked, as it now stands: if another
+        writer changed it since it was read (on PostgreSQL two calls can read the same
+        version and check their rules against it), the change is refused with
+        `StaleDataError` (ABORTED), never written over the other's."""
+        row = self._session.scalars(
+            select(self.row_type)
+            .where(self.row_type.organisation_code == organisation, self.row_type.id == item_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
         assert row is not None
+        if row.version != cast(int, values["version"]) - 1:
+            raise StaleDataError(f"{self.row_type.__tablename__} {item_id} changed since it was read")
         for key, value in values.items():
             setattr(row, key, value)
         self._session.flush()
