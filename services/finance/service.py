@@ -67,7 +67,13 @@ from services.finance.domain.journals import (
     check_description,
     checked_lines,
 )
-from services.finance.domain.matching import DEFAULT_TOLERANCE, OrderSource, Tolerance, three_way_match
+from services.finance.domain.matching import (
+    DEFAULT_TOLERANCE,
+    OrderSource,
+    Tolerance,
+    evidence_view,
+    three_way_match,
+)
 from services.finance.domain.money import ZERO, split_by_drivers
 from services.finance.domain.periods import (
     PERIODS_PER_YEAR,
@@ -359,12 +365,36 @@ def reverse_journal(
     posting_date: dt.date | None,
     reason: str,
 ) -> Journal:
+    """Reverses a manual journal. A journal an invoice, a payment run or a recharge posted
+    is that document's effect on the books: reversing it alone would leave the document
+    saying one thing and the ledger another (an approved invoice with no liability, a
+    recharge income gone while the other side can still accept it), so it is corrected
+    through its document."""
     v = Violations()
     reason = check_reason(v, reason, "reason")
     v.check(posting_date is not None, "posting_date", "is required")
     v.raise_if_any()
     assert posting_date is not None
     original = get_journal(uow, organisation, ledger_id, journal_id)
+    if original.source not in (JournalSource.MANUAL, JournalSource.REVERSAL):
+        raise FailedPrecondition(
+            f"{original.name} was posted by {original.source_resource}: it is corrected through "
+            "that document, not by reversing its journal",
+            reason="NOT_A_MANUAL_JOURNAL",
+            metadata={"source": original.source.value, "source_resource": original.source_resource},
+        )
+    return _reverse(uow, organisation, ledger_id, original, posting_date=posting_date, reason=reason)
+
+
+def _reverse(
+    uow: FinanceUnitOfWork,
+    organisation: str,
+    ledger_id: str,
+    original: Journal,
+    *,
+    posting_date: dt.date,
+    reason: str,
+) -> Journal:
     if original.reversal_of:
         raise FailedPrecondition(
             f"{original.name} is itself a reversal; post a new journal instead", reason="IS_A_REVERSAL"
@@ -747,7 +777,9 @@ def match_invoice(
         info=uow.touched(current.info),
     )
     uow.invoices.save(matched)
-    uow.tx.audit.record(organisation, matched.name, current.audit_view(), matched.audit_view())
+    # The evidence is part of the change: what the match was made on, and who stated it.
+    after = {**matched.audit_view(), "match_evidence": evidence_view(evidence, orders.origin)}
+    uow.tx.audit.record(organisation, matched.name, current.audit_view(), after)
     return matched
 
 
@@ -817,7 +849,7 @@ def create_payment_run(
         raise InvalidArgument.single("payment_run.payment_date", "is required")
     cutoff = due_by or payment_date
     ledger = require_ledger(uow, organisation, ledger_id)
-    due = uow.invoices.due(organisation, ledger_id, cutoff)
+    due = uow.invoices.due(organisation, ledger_id, cutoff, payment_date)
     run_id = new_id("p")
     run_name = f"{ledger.name}/paymentRuns/{run_id}"
     journal_name = ""
@@ -998,14 +1030,9 @@ def cancel_recharge(
         raise NotFound(f"organisations/{charging}/recharges/{recharge_id}")
     check_etag(current.name, etag, current.info)
     current.require_cancellable()
-    reversal = reverse_journal(
-        uow,
-        charging,
-        current.ledger,
-        current.journal.rsplit("/", 1)[1],
-        posting_date=posting_date,
-        reason=reason,
-    )
+    assert posting_date is not None
+    charge = get_journal(uow, charging, current.ledger, current.journal.rsplit("/", 1)[1])
+    reversal = _reverse(uow, charging, current.ledger, charge, posting_date=posting_date, reason=reason)
     cancelled = current.cancelled(reason, reversal.name, uow.touched(current.info))
     uow.recharges.save(cancelled)
     uow.tx.audit.record(charging, cancelled.name, current.audit_view(), cancelled.audit_view())
@@ -1066,6 +1093,9 @@ def accept_recharge(
     return accepted
 
 
+SHARE_MARK = " (share)"
+
+
 def allocate_costs(
     uow: FinanceUnitOfWork,
     organisation: str,
@@ -1089,12 +1119,14 @@ def allocate_costs(
     v.raise_if_any()
     parts = split_by_drivers(given.amount, [d for _, d in shares])
     allocation = new_id("al")
+    # The marker must fit in the recharge's description whatever length the caller used.
+    share_description = f"{description[: MAX_DESCRIPTION - len(SHARE_MARK)]}{SHARE_MARK}"
     return [
         _raise_recharge(
             uow,
             ledger,
             replace(given, counterparty=member, amount=part),
-            f"{description} (share)",
+            share_description,
             allocation,
         )
         for (member, _), part in zip(shares, parts, strict=True)

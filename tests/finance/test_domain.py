@@ -24,6 +24,7 @@ from services.finance.domain.matching import (
     QUANTITY_NOT_RECEIVED,
     QUANTITY_OVER_ORDERED,
     BilledLine,
+    CallerOrderSource,
     OrderEvidence,
     OrderLine,
     ReceiptLine,
@@ -235,6 +236,14 @@ def test_three_way_match_outside_tolerance() -> None:
 def test_supplied_order_source_is_the_interim_adapter() -> None:
     assert SuppliedOrderSource(ORDER).evidence("E23000010", "PO-1") is ORDER
     assert SuppliedOrderSource(None).evidence("E23000010", "PO-1") is None
+
+
+def test_a_caller_states_the_evidence_only_of_an_order_outside_the_suite() -> None:
+    stated = CallerOrderSource(ORDER, lambda organisation, order: order.startswith("organisations/"))
+    assert stated.evidence("E23000010", "PO-1") is ORDER
+    with pytest.raises(InvalidArgument) as refused:
+        stated.evidence("E23000010", "organisations/E23000010/purchaseOrders/po-1")
+    assert [v.field for v in refused.value.violations] == ["match_data"]
 
 
 def _fact(received: str, due: str, gross: str, paid: str | None) -> PaymentFact:

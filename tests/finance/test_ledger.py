@@ -262,3 +262,14 @@ def test_group_trial_balance_eliminates_transactions_between_the_entities(suite:
     bad = failure(books.journal, books.pcc, MAY, dr("1000", "1.00", counterparty="pcc"), cr("3000", "1.00"))
     assert set(bad.violations) == {"journal.lines[0].counterparty_ledger"}
     check_books_balance(suite, WEST_YORKSHIRE)
+    # A further £100 the PCC tags as paid to the chief constable, who has not booked it: the
+    # two sides no longer agree, so nothing between them is eliminated and the group still
+    # balances, the difference in plain sight (5900 £400 against 8000's £300 from the PCC).
+    books.journal(books.pcc, MAY, dr("5900", "100.00", "PC400", "chief-constable"), cr("1000", "100.00"))
+    assert _tb(books.officer, f"{books.parent}/ledgers/-") == {
+        ("1000", ""): (Decimal("150.00"), Decimal("0.00")),
+        ("4100", ""): (Decimal("250.00"), Decimal("0.00")),
+        ("5900", ""): (Decimal("400.00"), Decimal("0.00")),
+        ("8000", ""): (Decimal("0.00"), Decimal("800.00")),
+    }
+    check_books_balance(suite, WEST_YORKSHIRE)

@@ -125,6 +125,9 @@ def test_capture_approve_post_and_pay(suite: Suite) -> None:
     assert failure(_approve, approver, invoice.name, MAY).reason == "INVOICE_NOT_RECEIVED"
     nothing_due = _run(clerk, books.cc, MAY)
     assert list(nothing_due.invoices) == [] and nothing_due.journal == ""
+    # Due by the run's cut-off, but its liability is posted after the payment date: it waits.
+    before_posting = _run(clerk, books.cc, MAY - dt.timedelta(days=1), due_by=dt.date(2025, 6, 30))
+    assert list(before_posting.invoices) == [] and before_posting.journal == ""
     run = _run(clerk, books.cc, dt.date(2025, 6, 14))
     assert list(run.invoices) == [invoice.name] and amount(run.total) == Decimal("360.00")
     assert _lines_of(books.officer, run.journal) == [
@@ -136,6 +139,15 @@ def test_capture_approve_post_and_pay(suite: Suite) -> None:
     assert (paid.paid_date.month, paid.paid_date.day) == (6, 14)
     again = _run(clerk, books.cc, dt.date(2025, 6, 30))
     assert list(again.invoices) == []  # paid once only
+    # The invoice's and the run's journals are theirs: reversing one by hand would leave a
+    # paid invoice with no liability behind it, so neither is reversed as a manual journal.
+    for journal, document in ((approved.journal, invoice.name), (run.journal, run.name)):
+        by_hand = failure(
+            books.officer.finance.ReverseJournal,
+            pb.ReverseJournalRequest(name=journal, posting_date=date_to_proto(MAY), reason="error"),
+        )
+        assert by_hand.code is grpc.StatusCode.FAILED_PRECONDITION, journal
+        assert by_hand.reason == "NOT_A_MANUAL_JOURNAL" and by_hand.metadata["source_resource"] == document
     check_books_balance(suite, WEST_YORKSHIRE)
 
 
@@ -180,6 +192,9 @@ def test_bad_invoices_list_every_bad_field(suite: Suite) -> None:
     }
     f = failure(_capture, clerk, books.cc, "X", MAY, _line(qty="lots"))
     assert set(f.violations) == {"invoice.lines[0].quantity"}
+    # An invoice of nothing would post nothing at approval: it is not captured.
+    nothing = failure(_capture, clerk, books.cc, "ZERO", MAY, _line("1", "0", "0.00", "0.00"))
+    assert nothing.code is grpc.StatusCode.INVALID_ARGUMENT and set(nothing.violations) == {"invoice.lines"}
 
 
 def test_three_way_match_inside_and_outside_tolerance(suite: Suite) -> None:
@@ -486,7 +501,9 @@ def test_posting_paths_respect_closed_periods_and_control_accounts(suite: Suite)
         payables_pb2.INVOICE_STATE_RECEIVED
     )
     _approve(approver, invoice.name, dt.date(2025, 6, 1))
-    run = failure(_run, clerk, books.cc, MAY, dt.date(2025, 12, 31))
+    # Paid in May it is not (its liability is posted in June); paid in June once June closes.
+    books.officer.finance.ClosePeriod(pb.ClosePeriodRequest(name=f"{books.cc}/periods/2025-03"))
+    run = failure(_run, clerk, books.cc, dt.date(2025, 6, 1), dt.date(2025, 12, 31))
     assert run.reason == "PERIOD_CLOSED"
     # A ledger without control accounts cannot post an invoice.
     books.officer.finance.CreateLedger(

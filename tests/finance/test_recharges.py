@@ -252,6 +252,13 @@ def test_a_declined_recharge_is_cancelled_by_reversing_the_charge(suite: Suite) 
     )
     assert no_longer.reason == "RECHARGE_NOT_RAISED" and no_longer.metadata["state"] == "DECLINED"
     assert _tb(south.officer, south.cc) == {}  # the charged side never posted
+    # Its charge journal is the recharge's: reversed only by cancelling the recharge.
+    by_hand = failure(
+        west.officer.finance.ReverseJournal,
+        pb.ReverseJournalRequest(name=disputed.journal, posting_date=date_to_proto(MAY), reason="error"),
+    )
+    assert by_hand.code is grpc.StatusCode.FAILED_PRECONDITION and by_hand.reason == "NOT_A_MANUAL_JOURNAL"
+    assert by_hand.metadata == {"source": "RECHARGE", "source_resource": disputed.name}
     # The charging organisation cancels it: its charge is reversed in its own ledger.
     assert set(failure(cancel, disputed.name, " ").violations) == {"reason"}
     # The organisation charged cannot cancel what it does not own.

@@ -3,6 +3,7 @@ PostgreSQL: issuing an order commits the budget through procurement's outbox rel
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
@@ -11,6 +12,7 @@ from decimal import Decimal
 
 import grpc
 import pytest
+from sqlalchemy import text
 
 from backoffice.finance.v1 import budget_pb2, payables_pb2
 from backoffice.finance.v1 import finance_service_pb2 as fpb
@@ -19,6 +21,7 @@ from backoffice.procurement.v1 import purchase_order_pb2
 from libs.common.auth import TokenIssuer, TokenVerifier
 from libs.common.config import Settings
 from libs.common.context import PrincipalKind
+from libs.common.db import make_engine
 from libs.common.grants import DirectoryGrantSource
 from libs.common.outbox import DELIVERED, PARKED, Delivery, OutboxEvent, Settle
 from libs.common.peers import ServiceTokens
@@ -26,8 +29,8 @@ from libs.common.server import RunningServer, create_server
 from services.finance import app as finance_app
 from services.suite.admin import change_outbox_event, outbox_events
 from services.suite.runtime import SERVICE_ROLES, page_secret
-from tests.finance.books import amount, check_books_balance
-from tests.procurement.helpers import approved, line
+from tests.finance.books import amount, check_books_balance, gbp
+from tests.procurement.helpers import approved, decimal, line
 from tests.procurement.p2p import World, wait_until
 from tests.support import WEST_YORKSHIRE, Suite, failure, running_suite
 
@@ -278,6 +281,22 @@ def test_randomised_orders_with_finance_restarts_match_to_the_penny(p2p: Suite) 
     check_books_balance(p2p, WY)
 
 
+def _audit_after(settings: Settings, resource: str) -> list[str]:
+    """The "after" of each audit record of a finance resource, oldest first, read as the
+    database's owner."""
+    engine = make_engine(settings.database_url_for("finance"), schema="finance")
+    try:
+        with engine.connect() as conn:
+            return list(
+                conn.execute(
+                    text('SELECT "after" FROM audit_records WHERE resource = :r ORDER BY id'),
+                    {"r": resource},
+                ).scalars()
+            )
+    finally:
+        engine.dispose()
+
+
 def test_receipts_and_invoices_consume_the_commitment_once(p2p: Suite) -> None:
     """Goods received and invoices approved both use the order's commitment, never twice:
     the commitment is consumed up to the larger of what has arrived and what is billed."""
@@ -294,12 +313,33 @@ def test_receipts_and_invoices_consume_the_commitment_once(p2p: Suite) -> None:
     matched = w.match(first.name)
     assert matched.match_state == payables_pb2.MATCH_STATE_MATCHED and not matched.discrepancies
     assert matched.commitment == po.commitment  # taken from the order
+    # The audit record keeps what the match was made on, and where it came from.
+    evidence = json.loads(_audit_after(p2p.settings, first.name)[-1])["match_evidence"]
+    assert evidence == {
+        "from": "procurement",
+        "order_lines": [{"line": "1", "quantity": "10", "unit_price": "100"}],
+        "receipt_lines": [{"line": "1", "quantity": "4"}],
+    }
     w.approve(first.name)
     c = w.commitment(po.commitment)
     assert (amount(c.consumed), amount(c.open_amount)) == (Decimal("400.00"), Decimal("600.00"))
 
     # Billed before it arrived: out of tolerance until the goods come.
     second = w.invoice(po.name, "INV-2", "6")
+    # The clerk cannot state the receipts of a suite order instead of procurement's record.
+    stated = failure(
+        w.clerk.finance.MatchInvoice,
+        fpb.MatchInvoiceRequest(
+            name=second.name,
+            match_data=fpb.MatchData(
+                order_lines=[fpb.OrderLine(line="1", quantity=decimal("10"), unit_price=gbp("100.00"))],
+                receipt_lines=[fpb.ReceiptLine(line="1", quantity=decimal("10"))],
+            ),
+        ),
+    )
+    assert stated.code is grpc.StatusCode.INVALID_ARGUMENT and set(stated.violations) == {"match_data"}
+    unchanged = w.clerk.finance.GetInvoice(fpb.GetInvoiceRequest(name=second.name))
+    assert unchanged.match_state == second.match_state and unchanged.etag == second.etag
     early = w.match(second.name)
     assert early.match_state == payables_pb2.MATCH_STATE_OUT_OF_TOLERANCE
     assert [d.code for d in early.discrepancies] == ["QUANTITY_NOT_RECEIVED"]

@@ -58,7 +58,14 @@ from services.finance.domain.invoices import (
     VatUse,
 )
 from services.finance.domain.journals import Journal, LineInput
-from services.finance.domain.matching import OrderEvidence, OrderLine, ReceiptLine, SuppliedOrderSource
+from services.finance.domain.matching import (
+    CallerOrderSource,
+    OrderEvidence,
+    OrderLine,
+    OrderSource,
+    ReceiptLine,
+    SuppliedOrderSource,
+)
 from services.finance.domain.money import ZERO
 from services.finance.domain.periods import Period, PeriodKey
 from services.finance.domain.recharges import Recharge
@@ -1053,10 +1060,11 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
         self, request: pb.MatchInvoiceRequest, context: RpcContext
     ) -> payables_pb2.Invoice:
         name = LedgerChildName.parse(request.name, "invoices")
-        supplied = match_evidence(request)
+        stated = match_evidence(request)
+        supplied: OrderEvidence | None = None
         scope = await self.k.scope_of(str(name), name.organisation)
         commitment = ""
-        if supplied is None:
+        if stated is None:
             # Read before the write transaction: no lock is held while procurement answers.
             invoice = await self.k.read(
                 scope,
@@ -1068,7 +1076,9 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
             if order and suite_order(name.organisation, order):
                 placed = await self.orders.read(name.organisation, order)
                 supplied, commitment = placed.evidence, placed.commitment
-        orders = SuppliedOrderSource(supplied)
+        orders: OrderSource = (
+            SuppliedOrderSource(supplied) if stated is None else CallerOrderSource(stated, suite_order)
+        )
         return await self.k.write(
             scope,
             request,

@@ -17,6 +17,7 @@ from services.finance.domain.money import PENNY, ZERO, whole_pence
 
 DEFAULT_TERMS_DAYS = 30
 MAX_TEXT = 200
+MAX_QUANTITY_TEXT = 40  # the stored columns of a quantity and an order line
 
 
 class VatUse(enum.Enum):
@@ -123,7 +124,11 @@ class InvoiceDetails:
             )
             v.check(line.cost_centre in cost_centres, f"{at}.cost_centre", "is not a cost centre")
             v.check(0 < len(line.description.strip()) <= MAX_TEXT, f"{at}.description", "is required")
-            v.check(line.quantity > 0, f"{at}.quantity", "must be more than zero")
+            v.check(
+                line.quantity > 0 and len(str(line.quantity)) <= MAX_QUANTITY_TEXT,
+                f"{at}.quantity",
+                f"must be more than zero, in at most {MAX_QUANTITY_TEXT} characters",
+            )
             v.check(
                 line.unit_price >= 0 and line.unit_price == line.unit_price.quantize(Decimal("1e-6")),
                 f"{at}.unit_price",
@@ -144,12 +149,20 @@ class InvoiceDetails:
             v.check(
                 line.vat_use is not None, f"{at}.vat_use", "is required (business, non-business or exempt)"
             )
+            v.check(len(line.order_line) <= MAX_QUANTITY_TEXT, f"{at}.order_line", "is too long")
             if self.purchase_order:
                 v.check(
                     bool(line.order_line),
                     f"{at}.order_line",
                     "is required on an invoice with a purchase order",
                 )
+        # An invoice of nothing would post no journal at approval, and could never be paid
+        # or cancelled: it is not captured.
+        v.check(
+            not self.lines or sum((line.net + line.vat for line in self.lines), Decimal(0)) > 0,
+            f"{prefix}.lines",
+            "bill nothing: an invoice's total must be more than zero",
+        )
         v.raise_if_any()
         return replace(
             self,

@@ -1,16 +1,18 @@
 """The three-way match: invoice against purchase order and goods receipts.
 
 The rule is pure; where the order and receipt lines come from is a port (`OrderSource`):
-the servicer reads them from procurement's API (`api/collaborators.py`) or takes them from
-the request, for an order placed outside the suite.
+the servicer reads them from procurement's API (`api/collaborators.py`) or, for an order
+placed outside the suite only, takes them from the request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
+
+from libs.common.errors import FieldViolation, InvalidArgument
 
 NOT_ON_ORDER = "NOT_ON_ORDER"
 PRICE_OUT_OF_TOLERANCE = "PRICE_OUT_OF_TOLERANCE"
@@ -56,6 +58,18 @@ class OrderEvidence:
     receipt_lines: tuple[ReceiptLine, ...]
 
 
+def evidence_view(evidence: OrderEvidence, origin: str) -> dict[str, object]:
+    """The evidence a match was made on, as the audit record keeps it."""
+    return {
+        "from": origin,
+        "order_lines": [
+            {"line": o.line, "quantity": str(o.quantity), "unit_price": str(o.unit_price)}
+            for o in evidence.order_lines
+        ],
+        "receipt_lines": [{"line": r.line, "quantity": str(r.quantity)} for r in evidence.receipt_lines],
+    }
+
+
 @dataclass(frozen=True)
 class BilledLine:
     """What an invoice line bills: its index, the order line it cites, quantity, price."""
@@ -75,6 +89,8 @@ class Discrepancy:
 
 class OrderSource(Protocol):
     """Reads a purchase order's lines and receipts; None when it cannot."""
+
+    origin: str  # where the evidence comes from, for the audit record
 
     def evidence(self, organisation: str, purchase_order: str) -> OrderEvidence | None: ...
 
@@ -139,11 +155,39 @@ def three_way_match(
 
 
 class SuppliedOrderSource:
-    """Order and receipt lines already in hand: read from procurement's API before the
-    transaction, or supplied with the request; None when there are none."""
+    """Order and receipt lines already in hand, read from procurement's API before the
+    transaction; None when there are none."""
+
+    origin = "procurement"
 
     def __init__(self, supplied: OrderEvidence | None) -> None:
         self._supplied = supplied
 
     def evidence(self, organisation: str, purchase_order: str) -> OrderEvidence | None:
         return self._supplied
+
+
+class CallerOrderSource:
+    """Order and receipt lines the caller states (`match_data`): evidence only for an order
+    placed outside the suite. For one of the suite's own orders procurement's record is the
+    evidence, so a caller's account of it is refused rather than believed: a clerk cannot
+    certify goods as received that procurement has not receipted."""
+
+    origin = "match_data"
+
+    def __init__(self, stated: OrderEvidence, in_suite: Callable[[str, str], bool]) -> None:
+        self._stated = stated
+        self._in_suite = in_suite
+
+    def evidence(self, organisation: str, purchase_order: str) -> OrderEvidence | None:
+        if self._in_suite(organisation, purchase_order):
+            raise InvalidArgument(
+                [
+                    FieldViolation(
+                        "match_data",
+                        f"{purchase_order} is an order of the suite: its lines and receipts are "
+                        "read from procurement, not stated with the request",
+                    )
+                ]
+            )
+        return self._stated

@@ -562,36 +562,43 @@ class SqlJournalRepository:
         eliminate: bool,
     ) -> list[tuple[str, str, Decimal]]:
         """(account, cost centre or "", net debit) from the maintained balances: per
-        account from `account_balances`, per cost centre from `ledger_balances`."""
-        if by_cost_centre:
-            b = BalanceRow
-            stmt = (
-                select(b.account_code, b.cost_centre_code, func.sum(b.debit_pence - b.credit_pence))
-                .where(
-                    b.organisation_code == organisation,
-                    b.ledger_id.in_(list(ledger_ids)),
-                    b.financial_year == year,
-                    b.period <= through,
-                    *([b.counterparty_ledger == ""] if eliminate else []),
-                )
-                .group_by(b.account_code, b.cost_centre_code)
-                .order_by(b.account_code, b.cost_centre_code)
-            )
-            return [(a, c, from_pence(int(n))) for a, c, n in self._session.execute(stmt).tuples()]
-        t = AccountBalanceRow
-        totals = (
-            select(t.account_code, func.sum(t.debit_pence - t.credit_pence))
+        account from `account_balances`, per cost centre from `ledger_balances`. With
+        `eliminate`, the lines two of the ledgers tagged as between them are left out when
+        the two sides agree (their tagged balances net to zero); a pair that does not agree
+        (one side missing, or a different amount) stays in, so that the group still
+        balances and the difference shows where it is."""
+        table: Any = BalanceRow if by_cost_centre else AccountBalanceRow
+        keys = [table.account_code, *([table.cost_centre_code] if by_cost_centre else [])]
+        keys += [table.ledger_id, table.counterparty_ledger]
+        stmt = (
+            select(*keys, func.sum(table.debit_pence - table.credit_pence))
             .where(
-                t.organisation_code == organisation,
-                t.ledger_id.in_(list(ledger_ids)),
-                t.financial_year == year,
-                t.period <= through,
-                *([t.counterparty_ledger == ""] if eliminate else []),
+                table.organisation_code == organisation,
+                table.ledger_id.in_(list(ledger_ids)),
+                table.financial_year == year,
+                table.period <= through,
             )
-            .group_by(t.account_code)
-            .order_by(t.account_code)
+            .group_by(*keys)
         )
-        return [(a, "", from_pence(int(n))) for a, n in self._session.execute(totals).tuples()]
+        # (account, cost centre or "", ledger, the ledger it is tagged as between, net pence)
+        rows = [
+            (r[0], r[1] if by_cost_centre else "", r[-3], r[-2], int(r[-1]))
+            for r in self._session.execute(stmt).tuples()
+        ]
+        agreed: set[frozenset[str]] = set()
+        if eliminate:
+            pairs: dict[frozenset[str], int] = {}
+            for _, _, ledger, tag, net in rows:
+                if tag:
+                    pair = frozenset((ledger, tag))
+                    pairs[pair] = pairs.get(pair, 0) + net
+            agreed = {pair for pair, net in pairs.items() if net == 0}
+        totals: dict[tuple[str, str], int] = {}
+        for account, centre, ledger, tag, net in rows:
+            if tag and frozenset((ledger, tag)) in agreed:
+                continue
+            totals[(account, centre)] = totals.get((account, centre), 0) + net
+        return [(a, c, from_pence(n)) for (a, c), n in sorted(totals.items())]
 
 
 # --- budgets and commitments -------------------------------------------------------------
@@ -848,7 +855,11 @@ class InvoiceRepository(Protocol):
     def by_number(self, organisation: str, ledger_id: str, supplier: str, number: str) -> Invoice | None: ...
     def add(self, invoice: Invoice) -> None: ...
     def save(self, invoice: Invoice) -> None: ...
-    def due(self, organisation: str, ledger_id: str, due_by: dt.date) -> list[Invoice]: ...
+    def due(self, organisation: str, ledger_id: str, due_by: dt.date, paid_on: dt.date) -> list[Invoice]:
+        """Approved invoices due by `due_by` whose liability is posted on or before
+        `paid_on`: a payment never comes before the debt it settles."""
+        ...
+
     def for_compliance(self, organisation: str, start: dt.date, end: dt.date) -> list[Invoice]: ...
     def posted_between(
         self, organisation: str, ledger_id: str, start: dt.date, end: dt.date
@@ -1003,7 +1014,7 @@ class SqlInvoiceRepository:
             setattr(row, key, value)
         self._session.flush()
 
-    def due(self, organisation: str, ledger_id: str, due_by: dt.date) -> list[Invoice]:
+    def due(self, organisation: str, ledger_id: str, due_by: dt.date, paid_on: dt.date) -> list[Invoice]:
         stmt = (
             select(InvoiceRow)
             .where(
@@ -1011,6 +1022,7 @@ class SqlInvoiceRepository:
                 InvoiceRow.ledger_id == ledger_id,
                 InvoiceRow.state == InvoiceState.APPROVED.value,
                 InvoiceRow.due_date <= due_by,
+                InvoiceRow.posting_date <= paid_on,
             )
             .order_by(InvoiceRow.due_date, InvoiceRow.id)
             .with_for_update()

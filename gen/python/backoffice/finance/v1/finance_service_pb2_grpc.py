@@ -397,10 +397,12 @@ class FinanceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReverseJournal(self, request, context):
-        """Reverses a journal: posts a new journal with each debit and credit swapped, linked
-        to the original, on the given date.
+        """Reverses a manual journal: posts a new journal with each debit and credit swapped,
+        linked to the original, on the given date. A journal an invoice, a payment run or a
+        recharge posted is corrected through that document, never reversed alone.
         Errors: NOT_FOUND; FAILED_PRECONDITION (`ALREADY_REVERSED`, `IS_A_REVERSAL`,
-        `PERIOD_CLOSED`, `NO_OPEN_PERIOD`).
+        `NOT_A_MANUAL_JOURNAL` with its source and document, `PERIOD_CLOSED`,
+        `NO_OPEN_PERIOD`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -597,9 +599,8 @@ class FinanceServiceServicer:
         reversed on the given date, in its own ledger. An accepted recharge is not cancelled:
         raise one the other way.
         Errors: INVALID_ARGUMENT (no reason or date); NOT_FOUND; FAILED_PRECONDITION
-        (`RECHARGE_NOT_CANCELLABLE` once accepted or cancelled, `ALREADY_REVERSED` when its
-        journal was reversed by hand, `PERIOD_CLOSED`, `NO_OPEN_PERIOD`); ABORTED
-        (`ETAG_MISMATCH`).
+        (`RECHARGE_NOT_CANCELLABLE` once accepted or cancelled, `PERIOD_CLOSED`,
+        `NO_OPEN_PERIOD`); ABORTED (`ETAG_MISMATCH`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -116,10 +116,12 @@ class FinanceServiceStub:
     Errors: INVALID_ARGUMENT for a bad parent, page size or page token.
     """
     ReverseJournal: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.ReverseJournalRequest, _ledger_pb2.Journal]
-    """Reverses a journal: posts a new journal with each debit and credit swapped, linked
-    to the original, on the given date.
+    """Reverses a manual journal: posts a new journal with each debit and credit swapped,
+    linked to the original, on the given date. A journal an invoice, a payment run or a
+    recharge posted is corrected through that document, never reversed alone.
     Errors: NOT_FOUND; FAILED_PRECONDITION (`ALREADY_REVERSED`, `IS_A_REVERSAL`,
-    `PERIOD_CLOSED`, `NO_OPEN_PERIOD`).
+    `NOT_A_MANUAL_JOURNAL` with its source and document, `PERIOD_CLOSED`,
+    `NO_OPEN_PERIOD`).
     """
     CreateBudget: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.CreateBudgetRequest, _budget_pb2.Budget]
     """Sets a budget for a cost centre, account and period.
@@ -240,9 +242,8 @@ class FinanceServiceStub:
     reversed on the given date, in its own ledger. An accepted recharge is not cancelled:
     raise one the other way.
     Errors: INVALID_ARGUMENT (no reason or date); NOT_FOUND; FAILED_PRECONDITION
-    (`RECHARGE_NOT_CANCELLABLE` once accepted or cancelled, `ALREADY_REVERSED` when its
-    journal was reversed by hand, `PERIOD_CLOSED`, `NO_OPEN_PERIOD`); ABORTED
-    (`ETAG_MISMATCH`).
+    (`RECHARGE_NOT_CANCELLABLE` once accepted or cancelled, `PERIOD_CLOSED`,
+    `NO_OPEN_PERIOD`); ABORTED (`ETAG_MISMATCH`).
     """
     GetRecharge: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.GetRechargeRequest, _recharge_pb2.Recharge]
     """Returns a recharge to either of its two organisations.
@@ -380,10 +381,12 @@ class FinanceServiceAsyncStub(FinanceServiceStub):
     Errors: INVALID_ARGUMENT for a bad parent, page size or page token.
     """
     ReverseJournal: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.ReverseJournalRequest, _ledger_pb2.Journal]  # type: ignore[assignment]
-    """Reverses a journal: posts a new journal with each debit and credit swapped, linked
-    to the original, on the given date.
+    """Reverses a manual journal: posts a new journal with each debit and credit swapped,
+    linked to the original, on the given date. A journal an invoice, a payment run or a
+    recharge posted is corrected through that document, never reversed alone.
     Errors: NOT_FOUND; FAILED_PRECONDITION (`ALREADY_REVERSED`, `IS_A_REVERSAL`,
-    `PERIOD_CLOSED`, `NO_OPEN_PERIOD`).
+    `NOT_A_MANUAL_JOURNAL` with its source and document, `PERIOD_CLOSED`,
+    `NO_OPEN_PERIOD`).
     """
     CreateBudget: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.CreateBudgetRequest, _budget_pb2.Budget]  # type: ignore[assignment]
     """Sets a budget for a cost centre, account and period.
@@ -504,9 +507,8 @@ class FinanceServiceAsyncStub(FinanceServiceStub):
     reversed on the given date, in its own ledger. An accepted recharge is not cancelled:
     raise one the other way.
     Errors: INVALID_ARGUMENT (no reason or date); NOT_FOUND; FAILED_PRECONDITION
-    (`RECHARGE_NOT_CANCELLABLE` once accepted or cancelled, `ALREADY_REVERSED` when its
-    journal was reversed by hand, `PERIOD_CLOSED`, `NO_OPEN_PERIOD`); ABORTED
-    (`ETAG_MISMATCH`).
+    (`RECHARGE_NOT_CANCELLABLE` once accepted or cancelled, `PERIOD_CLOSED`,
+    `NO_OPEN_PERIOD`); ABORTED (`ETAG_MISMATCH`).
     """
     GetRecharge: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.GetRechargeRequest, _recharge_pb2.Recharge]  # type: ignore[assignment]
     """Returns a recharge to either of its two organisations.
@@ -731,10 +733,12 @@ class FinanceServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _finance_service_pb2.ReverseJournalRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_ledger_pb2.Journal, _abc.Awaitable[_ledger_pb2.Journal]]:
-        """Reverses a journal: posts a new journal with each debit and credit swapped, linked
-        to the original, on the given date.
+        """Reverses a manual journal: posts a new journal with each debit and credit swapped,
+        linked to the original, on the given date. A journal an invoice, a payment run or a
+        recharge posted is corrected through that document, never reversed alone.
         Errors: NOT_FOUND; FAILED_PRECONDITION (`ALREADY_REVERSED`, `IS_A_REVERSAL`,
-        `PERIOD_CLOSED`, `NO_OPEN_PERIOD`).
+        `NOT_A_MANUAL_JOURNAL` with its source and document, `PERIOD_CLOSED`,
+        `NO_OPEN_PERIOD`).
         """
 
     @_abc_1.abstractmethod
@@ -969,9 +973,8 @@ class FinanceServiceServicer(metaclass=_abc_1.ABCMeta):
         reversed on the given date, in its own ledger. An accepted recharge is not cancelled:
         raise one the other way.
         Errors: INVALID_ARGUMENT (no reason or date); NOT_FOUND; FAILED_PRECONDITION
-        (`RECHARGE_NOT_CANCELLABLE` once accepted or cancelled, `ALREADY_REVERSED` when its
-        journal was reversed by hand, `PERIOD_CLOSED`, `NO_OPEN_PERIOD`); ABORTED
-        (`ETAG_MISMATCH`).
+        (`RECHARGE_NOT_CANCELLABLE` once accepted or cancelled, `PERIOD_CLOSED`,
+        `NO_OPEN_PERIOD`); ABORTED (`ETAG_MISMATCH`).
         """
 
     @_abc_1.abstractmethod
