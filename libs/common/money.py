@@ -6,9 +6,9 @@ from decimal import ROUND_HALF_UP, Decimal
 
 PENNY = Decimal("0.01")
 ZERO = Decimal(0)
-# The largest amount a field of a request takes: a trillion pounds, far above any public
-# contract and far below what stored pence (a 64-bit integer) hold.
-MAX_AMOUNT = Decimal(10) ** 12
+# The largest amount a field of a request takes: £100 trillion, far above any public
+# contract, and small enough that 500 lines of it in pence still fit a 64-bit integer.
+MAX_AMOUNT = Decimal(10) ** 14
 
 
 def has_places(amount: Decimal, places: int) -> bool:

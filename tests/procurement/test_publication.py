@@ -467,9 +467,9 @@ def test_register_escapes_formula_like_cells() -> None:
 
 
 def test_register_keeps_amounts_exact() -> None:
-    contract = make_contract(value="5000.005")
+    contract = make_contract(value="98765432109876.10")
     rows = register_rows(contracts_register_csv([contract], {"acme": make_supplier()}, "Procurement")[0])
-    assert rows[0]["Value"] == "5000.005"  # not rounded to 5000.01 or 5000.00
+    assert rows[0]["Value"] == "98765432109876.10"  # as entered: no float, no rounding
 
 
 def test_register_needs_each_listed_contracts_supplier() -> None:

@@ -109,12 +109,12 @@ class ContractTerms:
             v.check(
                 ZERO <= self.value <= MAX_AMOUNT and has_places(self.value, 2),
                 f"{prefix}.value",
-                "must be from zero to a trillion pounds, in whole pence",
+                "must be from zero to £100 trillion, in whole pence",
             )
         v.check(
             ZERO <= self.irrecoverable_vat <= MAX_AMOUNT and has_places(self.irrecoverable_vat, 2),
             f"{prefix}.irrecoverable_vat",
-            "must be from zero to a trillion pounds, in whole pence",
+            "must be from zero to £100 trillion, in whole pence",
         )
         v.check(self.start_date is not None, f"{prefix}.start_date", "is required")
         v.check(self.end_date is not None, f"{prefix}.end_date", "is required")

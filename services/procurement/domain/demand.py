@@ -124,6 +124,6 @@ def check_demand_line(description: str, quantity: Decimal, price: Decimal) -> No
     v.check(
         ZERO <= price <= MAX_AMOUNT and has_places(price, 6),
         "demand_line.estimated_unit_price",
-        "must be from zero to a trillion pounds, to at most six decimal places",
+        "must be from zero to £100 trillion, to at most six decimal places",
     )
     v.raise_if_any()

@@ -64,13 +64,13 @@ class Line:
         price_ok = v.check(
             ZERO <= self.unit_price <= MAX_AMOUNT,
             f"{path}.unit_price",
-            "must be from zero to a trillion pounds",
+            "must be from zero to £100 trillion",
         )
         if price_ok and 0 < self.quantity <= MAX_QUANTITY:
             v.check(
                 self.quantity * self.unit_price <= MAX_AMOUNT,
                 f"{path}.unit_price",
-                "quantity x unit price must be at most a trillion pounds",
+                "quantity x unit price must be at most £100 trillion",
             )
         v.check(self.vat_rate_percent in VAT_RATES, f"{path}.vat_rate_percent", "must be 0, 5 or 20")
         v.check(
