@@ -366,6 +366,16 @@ def record_leaver(
         )
     if leaving_date < current.join_date:
         raise InvalidArgument.single("leaving_date", "must not be before the join date")
+    transfers = uow.transfers.of_person(organisation, person_id)
+    pending = [t for t in transfers if t.state is TransferState.PENDING]
+    if pending:
+        # Else the receiving force could still accept someone recorded as leaving for
+        # another reason, and both forces would count them in service.
+        raise FailedPrecondition(
+            f"{current.name} has a pending transfer or secondment, {pending[0].name}: cancel it first",
+            reason="TRANSFER_PENDING",
+            metadata={"transfer": pending[0].name},
+        )
     for a in uow.assignments.of_person(organisation, person_id):
         if a.period.start > leaving_date:
             raise FailedPrecondition(
@@ -909,6 +919,13 @@ def create_transfer(uow: HrUnitOfWork, organisation: str, terms: TransferTerms) 
         raise FailedPrecondition(
             f"{person.name} is not in service the day before {terms.effective_date.isoformat()}",
             reason="NOT_IN_SERVICE",
+        )
+    if person.leaving_date is not None:
+        raise FailedPrecondition(
+            f"{person.name} is recorded as leaving on {person.leaving_date.isoformat()}: a leaver is "
+            "not offered to another force",
+            reason="PERSON_ALREADY_LEFT",
+            metadata={"leaving_date": person.leaving_date.isoformat()},
         )
     if any(t.state is TransferState.PENDING for t in uow.transfers.of_person(organisation, person.id)):
         raise FailedPrecondition(

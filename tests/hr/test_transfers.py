@@ -181,3 +181,31 @@ def test_the_sending_force_withdraws_an_offer_until_it_is_decided(suite: Suite) 
     assert failure(
         cancel, cumbria, f"organisations/{CUMBRIA}/transfers/{again.name.rsplit('/', 1)[1]}"
     ).code is (grpc.StatusCode.NOT_FOUND)
+
+
+def test_a_leaver_and_a_transfer_do_not_overlap(suite: Suite) -> None:
+    """While a transfer is pending the person is not recorded as leaving for another reason
+    (else the receiving force could accept a leaver, and both forces count them); a person
+    recorded as leaving is not offered."""
+    west = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    person = _serving_officer(west)
+    offered = _offer(west, person, transfer_pb2.TRANSFER_KIND_TRANSFER)
+
+    def leave(day: D) -> person_pb2.Person:
+        return west.hr.RecordLeaver(
+            pb.RecordLeaverRequest(
+                name=person,
+                leaving_date=date_to_proto(day),
+                leaving_reason=person_pb2.LEAVING_REASON_RESIGNATION,
+            )
+        )
+
+    pending = failure(leave, D(2024, 6, 30))
+    assert pending.code is grpc.StatusCode.FAILED_PRECONDITION and pending.reason == "TRANSFER_PENDING"
+    assert pending.metadata["transfer"] == offered.name
+    assert not west.hr.GetPerson(pb.GetPersonRequest(name=person)).HasField("leaving_date")
+    west.hr.CancelTransfer(pb.CancelTransferRequest(name=offered.name, reason="resigning instead"))
+    assert leave(D(2024, 6, 30)).leaving_reason == person_pb2.LEAVING_REASON_RESIGNATION
+    left = failure(_offer, west, person, transfer_pb2.TRANSFER_KIND_TRANSFER)
+    assert left.code is grpc.StatusCode.FAILED_PRECONDITION and left.reason == "PERSON_ALREADY_LEFT"
+    assert left.metadata["leaving_date"] == "2024-06-30"

@@ -354,8 +354,9 @@ class HrServiceServicer:
         day end on it.
         Errors: INVALID_ARGUMENT for a missing date or reason, or a date before the join date;
         NOT_FOUND; FAILED_PRECONDITION (`PERSON_ALREADY_LEFT`) when a leaving date is already
-        recorded, or (`ASSIGNMENT_AFTER_LEAVING`) when an assignment starts after the day;
-        ABORTED (`ETAG_MISMATCH`).
+        recorded, (`ASSIGNMENT_AFTER_LEAVING`) when an assignment starts after the day, or
+        (`TRANSFER_PENDING`, naming it) while a transfer or secondment of the person is
+        pending; ABORTED (`ETAG_MISMATCH`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -689,7 +690,8 @@ class HrServiceServicer:
         force may withdraw it (`CancelTransfer`).
         Errors: INVALID_ARGUMENT for a missing kind, person, force or date, the sending force as
         receiver, a secondment without an end date; FAILED_PRECONDITION with reason
-        `PERSON_NOT_FOUND`, `NOT_IN_SERVICE` or `TRANSFER_ALREADY_PENDING`.
+        `PERSON_NOT_FOUND`, `NOT_IN_SERVICE`, `PERSON_ALREADY_LEFT` (a leaving date is
+        recorded) or `TRANSFER_ALREADY_PENDING`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

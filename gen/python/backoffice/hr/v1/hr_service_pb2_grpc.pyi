@@ -87,8 +87,9 @@ class HrServiceStub:
     day end on it.
     Errors: INVALID_ARGUMENT for a missing date or reason, or a date before the join date;
     NOT_FOUND; FAILED_PRECONDITION (`PERSON_ALREADY_LEFT`) when a leaving date is already
-    recorded, or (`ASSIGNMENT_AFTER_LEAVING`) when an assignment starts after the day;
-    ABORTED (`ETAG_MISMATCH`).
+    recorded, (`ASSIGNMENT_AFTER_LEAVING`) when an assignment starts after the day, or
+    (`TRANSFER_PENDING`, naming it) while a transfer or secondment of the person is
+    pending; ABORTED (`ETAG_MISMATCH`).
     """
     MovePerson: _grpc.UnaryUnaryMultiCallable[_hr_service_pb2.MovePersonRequest, _establishment_pb2.Assignment]
     """Records a mover: every assignment of the person running on the effective date ends
@@ -282,7 +283,8 @@ class HrServiceStub:
     force may withdraw it (`CancelTransfer`).
     Errors: INVALID_ARGUMENT for a missing kind, person, force or date, the sending force as
     receiver, a secondment without an end date; FAILED_PRECONDITION with reason
-    `PERSON_NOT_FOUND`, `NOT_IN_SERVICE` or `TRANSFER_ALREADY_PENDING`.
+    `PERSON_NOT_FOUND`, `NOT_IN_SERVICE`, `PERSON_ALREADY_LEFT` (a leaving date is
+    recorded) or `TRANSFER_ALREADY_PENDING`.
     """
     GetTransfer: _grpc.UnaryUnaryMultiCallable[_hr_service_pb2.GetTransferRequest, _transfer_pb2.Transfer]
     """Returns a transfer to either force.
@@ -366,8 +368,9 @@ class HrServiceAsyncStub(HrServiceStub):
     day end on it.
     Errors: INVALID_ARGUMENT for a missing date or reason, or a date before the join date;
     NOT_FOUND; FAILED_PRECONDITION (`PERSON_ALREADY_LEFT`) when a leaving date is already
-    recorded, or (`ASSIGNMENT_AFTER_LEAVING`) when an assignment starts after the day;
-    ABORTED (`ETAG_MISMATCH`).
+    recorded, (`ASSIGNMENT_AFTER_LEAVING`) when an assignment starts after the day, or
+    (`TRANSFER_PENDING`, naming it) while a transfer or secondment of the person is
+    pending; ABORTED (`ETAG_MISMATCH`).
     """
     MovePerson: _aio.UnaryUnaryMultiCallable[_hr_service_pb2.MovePersonRequest, _establishment_pb2.Assignment]  # type: ignore[assignment]
     """Records a mover: every assignment of the person running on the effective date ends
@@ -561,7 +564,8 @@ class HrServiceAsyncStub(HrServiceStub):
     force may withdraw it (`CancelTransfer`).
     Errors: INVALID_ARGUMENT for a missing kind, person, force or date, the sending force as
     receiver, a secondment without an end date; FAILED_PRECONDITION with reason
-    `PERSON_NOT_FOUND`, `NOT_IN_SERVICE` or `TRANSFER_ALREADY_PENDING`.
+    `PERSON_NOT_FOUND`, `NOT_IN_SERVICE`, `PERSON_ALREADY_LEFT` (a leaving date is
+    recorded) or `TRANSFER_ALREADY_PENDING`.
     """
     GetTransfer: _aio.UnaryUnaryMultiCallable[_hr_service_pb2.GetTransferRequest, _transfer_pb2.Transfer]  # type: ignore[assignment]
     """Returns a transfer to either force.
@@ -678,8 +682,9 @@ class HrServiceServicer(metaclass=_abc_1.ABCMeta):
         day end on it.
         Errors: INVALID_ARGUMENT for a missing date or reason, or a date before the join date;
         NOT_FOUND; FAILED_PRECONDITION (`PERSON_ALREADY_LEFT`) when a leaving date is already
-        recorded, or (`ASSIGNMENT_AFTER_LEAVING`) when an assignment starts after the day;
-        ABORTED (`ETAG_MISMATCH`).
+        recorded, (`ASSIGNMENT_AFTER_LEAVING`) when an assignment starts after the day, or
+        (`TRANSFER_PENDING`, naming it) while a transfer or secondment of the person is
+        pending; ABORTED (`ETAG_MISMATCH`).
         """
 
     @_abc_1.abstractmethod
@@ -1083,7 +1088,8 @@ class HrServiceServicer(metaclass=_abc_1.ABCMeta):
         force may withdraw it (`CancelTransfer`).
         Errors: INVALID_ARGUMENT for a missing kind, person, force or date, the sending force as
         receiver, a secondment without an end date; FAILED_PRECONDITION with reason
-        `PERSON_NOT_FOUND`, `NOT_IN_SERVICE` or `TRANSFER_ALREADY_PENDING`.
+        `PERSON_NOT_FOUND`, `NOT_IN_SERVICE`, `PERSON_ALREADY_LEFT` (a leaving date is
+        recorded) or `TRANSFER_ALREADY_PENDING`.
         """
 
     @_abc_1.abstractmethod
