@@ -741,6 +741,15 @@ def list_invoices(
     return uow.invoices.page(state, after, size)
 
 
+def _invoice_in_turn(uow: FinanceUnitOfWork, organisation: str, ledger_id: str, invoice_id: str) -> Invoice:
+    """The invoice, locked for a change, after taking the turn on its purchase order (an
+    invoice's order never changes, so it is read first without a lock)."""
+    order = get_invoice(uow, organisation, ledger_id, invoice_id).details.purchase_order
+    if order:
+        uow.invoices.take_turn_on_order(organisation, order)
+    return get_invoice(uow, organisation, ledger_id, invoice_id, lock=True)
+
+
 def match_invoice(
     uow: FinanceUnitOfWork,
     organisation: str,
@@ -753,7 +762,7 @@ def match_invoice(
 ) -> Invoice:
     """Matches the invoice against its order's evidence; an invoice that names no
     commitment takes `order_commitment` (the order's), when it is of the same ledger."""
-    current = get_invoice(uow, organisation, ledger_id, invoice_id, lock=True)
+    current = _invoice_in_turn(uow, organisation, ledger_id, invoice_id)
     current.require_received()
     order = current.details.purchase_order
     if not order:
@@ -765,7 +774,8 @@ def match_invoice(
             "supply its lines and receipts as match_data",
             reason="ORDER_DATA_UNAVAILABLE",
         )
-    found = three_way_match(current.billed_lines(), evidence, tolerance)
+    billed_before = uow.invoices.billed_on_order(current)
+    found = three_way_match(current.billed_lines(), evidence, tolerance, billed_before)
     details = current.details
     if not details.commitment and _commitment_id(organisation, ledger_id, order_commitment):
         details = replace(details, commitment=order_commitment)
@@ -775,6 +785,7 @@ def match_invoice(
         match_state=MatchState.OUT_OF_TOLERANCE if found else MatchState.MATCHED,
         discrepancies=tuple(found),
         info=uow.touched(current.info),
+        match_evidence=evidence,
     )
     uow.invoices.save(matched)
     # The evidence is part of the change: what the match was made on, and who stated it.
@@ -794,13 +805,25 @@ def approve_invoice(
 ) -> Invoice:
     if posting_date is None:
         raise InvalidArgument.single("posting_date", "is required")
-    current = get_invoice(uow, organisation, ledger_id, invoice_id, lock=True)
+    current = _invoice_in_turn(uow, organisation, ledger_id, invoice_id)
     check_etag(current.name, etag, current.info)
     current.check_approvable()
     if current.info.create_principal == uow.tx.principal_id:
         raise PermissionDenied(
             "the person who captured an invoice may not approve it", reason="SEGREGATION_OF_DUTIES"
         )
+    if current.match_evidence is not None:
+        # Other invoices of the order may have been approved since this one was matched.
+        billed_before = uow.invoices.billed_on_order(current)
+        found = three_way_match(current.billed_lines(), current.match_evidence, already_billed=billed_before)
+        if found:
+            raise FailedPrecondition(
+                f"{current.name} no longer matches: other invoices of purchase order "
+                f"{current.details.purchase_order} were approved since it was matched; "
+                f"match it again ({found[0].description})",
+                reason="MATCH_STALE",
+                metadata={"discrepancies": str(len(found))},
+            )
     ledger = require_ledger(uow, organisation, ledger_id)
     details = current.details
     recoverable = sum((line.recoverable_vat for line in details.lines), ZERO)

@@ -354,6 +354,39 @@ def test_receipts_and_invoices_consume_the_commitment_once(p2p: Suite) -> None:
     check_books_balance(p2p, WY)
 
 
+def test_the_same_goods_are_not_paid_for_twice(p2p: Suite) -> None:
+    """A second invoice for goods another invoice of the order has billed does not match,
+    whatever its number; and one matched before the other was approved is matched again."""
+    w = World(p2p)
+    po = w.issue(w.order("10"))
+    w.receive(po.name, "5")
+    wait_until(lambda: amount(w.commitment(po.commitment).consumed) == Decimal("500.00"))
+    first, twin = w.invoice(po.name, "INV-A", "5"), w.invoice(po.name, "INV-A2", "5")
+    # Both match while neither is approved; the first approved, the second must match again.
+    assert w.match(first.name).match_state == payables_pb2.MATCH_STATE_MATCHED
+    assert w.match(twin.name).match_state == payables_pb2.MATCH_STATE_MATCHED
+    w.approve(first.name)
+    stale = failure(w.approve, twin.name)
+    assert stale.code is grpc.StatusCode.FAILED_PRECONDITION and stale.reason == "MATCH_STALE"
+    assert w.clerk.finance.GetInvoice(fpb.GetInvoiceRequest(name=twin.name)).state == (
+        payables_pb2.INVOICE_STATE_RECEIVED
+    )
+    again = w.match(twin.name)
+    assert again.match_state == payables_pb2.MATCH_STATE_OUT_OF_TOLERANCE
+    assert [d.code for d in again.discrepancies] == ["QUANTITY_NOT_RECEIVED"]
+    assert "5 of it by other invoices" in again.discrepancies[0].description
+    # Once the rest arrives, the second bills it: five and five of ten received.
+    w.receive(po.name, "5")
+    wait_until(lambda: w.commitment(po.commitment).state == budget_pb2.COMMITMENT_STATE_CLOSED)
+    assert w.match(twin.name).match_state == payables_pb2.MATCH_STATE_MATCHED
+    w.approve(twin.name)
+    # A third for the same goods does not match: all ten are billed.
+    third = w.invoice(po.name, "INV-A3", "1")
+    over = w.match(third.name)
+    assert [d.code for d in over.discrepancies] == ["QUANTITY_OVER_ORDERED"]
+    check_books_balance(p2p, WY)
+
+
 def test_closing_short_releases_what_was_not_received(p2p: Suite) -> None:
     w = World(p2p)
     po = w.issue(w.order("10"))

@@ -12,7 +12,7 @@ from libs.common.errors import FailedPrecondition, Violations
 from libs.common.records import RecordInfo
 from services.finance.domain.chart import Account, AccountType
 from services.finance.domain.journals import JournalLine
-from services.finance.domain.matching import BilledLine, Discrepancy
+from services.finance.domain.matching import BilledLine, Discrepancy, OrderEvidence
 from services.finance.domain.money import PENNY, ZERO, whole_pence
 
 DEFAULT_TERMS_DAYS = 30
@@ -187,6 +187,9 @@ class Invoice:
     posting_date: dt.date | None = None
     payment_run: str = ""
     paid_date: dt.date | None = None
+    # What the last match was made on: approval matches again against it, with what other
+    # invoices have billed by then.
+    match_evidence: OrderEvidence | None = None
 
     @property
     def name(self) -> str:

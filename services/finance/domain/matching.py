@@ -7,7 +7,7 @@ placed outside the suite only, takes them from the request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -100,15 +100,21 @@ def _over(value: Decimal, limit: Decimal, percent: Decimal) -> bool:
 
 
 def three_way_match(
-    billed: Sequence[BilledLine], evidence: OrderEvidence, tolerance: Tolerance = DEFAULT_TOLERANCE
+    billed: Sequence[BilledLine],
+    evidence: OrderEvidence,
+    tolerance: Tolerance = DEFAULT_TOLERANCE,
+    already_billed: Mapping[str, Decimal] | None = None,
 ) -> list[Discrepancy]:
     """Every discrepancy between the invoice lines, the order and the receipts; an empty
-    list is a match."""
+    list is a match. `already_billed` is what other invoices (approved or paid) have billed
+    of each order line: the same goods are not paid for twice, however the invoices are
+    numbered."""
     ordered = {o.line: o for o in evidence.order_lines}
     received: dict[str, Decimal] = {}
     for r in evidence.receipt_lines:
         received[r.line] = received.get(r.line, Decimal(0)) + r.quantity
-    billed_per_line: dict[str, Decimal] = {}
+    earlier = dict(already_billed or {})
+    billed_per_line: dict[str, Decimal] = dict(earlier)
     found: list[Discrepancy] = []
     for b in billed:
         order = ordered.get(b.order_line)
@@ -134,21 +140,20 @@ def three_way_match(
             )
         billed_per_line[b.order_line] = billed_per_line.get(b.order_line, Decimal(0)) + b.quantity
         total = billed_per_line[b.order_line]
+        before = earlier.get(b.order_line, Decimal(0))
+        billed_text = f"{total} billed against order line {b.order_line}" + (
+            f" ({before} of it by other invoices)" if before else ""
+        )
         if _over(total, order.quantity, tolerance.quantity_percent):
             found.append(
-                Discrepancy(
-                    b.index,
-                    QUANTITY_OVER_ORDERED,
-                    f"{total} billed against order line {b.order_line}, which ordered {order.quantity}",
-                )
+                Discrepancy(b.index, QUANTITY_OVER_ORDERED, f"{billed_text}, which ordered {order.quantity}")
             )
         elif _over(total, received.get(b.order_line, Decimal(0)), tolerance.quantity_percent):
             found.append(
                 Discrepancy(
                     b.index,
                     QUANTITY_NOT_RECEIVED,
-                    f"{total} billed against order line {b.order_line}, of which "
-                    f"{received.get(b.order_line, Decimal(0))} has been received",
+                    f"{billed_text}, of which {received.get(b.order_line, Decimal(0))} has been received",
                 )
             )
     return found

@@ -187,6 +187,7 @@ class InvoiceRow(TenantOwned, Recorded, Base):
     __table_args__ = (
         UniqueConstraint("organisation_code", "ledger_id", "supplier", "supplier_invoice_number"),
         Index("ix_invoices_commitment", "organisation_code", "ledger_id", "commitment"),
+        Index("ix_invoices_purchase_order", "organisation_code", "purchase_order"),
         Index("ix_invoices_due", "organisation_code", "ledger_id", "state", "due_date"),
         Index("ix_invoices_paid_date", "organisation_code", "paid_date"),
         Index("ix_invoices_due_date", "organisation_code", "due_date"),
@@ -212,6 +213,9 @@ class InvoiceRow(TenantOwned, Recorded, Base):
     payment_run_id: Mapped[str] = mapped_column(String(300))
     paid_date: Mapped[dt.date | None] = mapped_column(Date)
     gross_pence: Mapped[int] = mapped_column(BigInteger)
+    # JSON {"order_lines": [[line, quantity, unit price]], "receipt_lines": [[line, quantity]]}
+    # of the last match, "" before one.
+    match_evidence: Mapped[str] = mapped_column(Text, server_default="")
 
 
 class InvoiceLineRow(TenantOwned, Base):

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -47,7 +47,7 @@ from services.finance.domain.invoices import (
     VatUse,
 )
 from services.finance.domain.journals import Journal, JournalLine, JournalSource
-from services.finance.domain.matching import Discrepancy
+from services.finance.domain.matching import Discrepancy, OrderEvidence, OrderLine, ReceiptLine
 from services.finance.domain.money import from_pence, to_pence
 from services.finance.domain.periods import Period, PeriodKey, PeriodState
 from services.finance.domain.recharges import Recharge, RechargeState
@@ -873,6 +873,17 @@ class InvoiceRepository(Protocol):
         """The net sum of the approved (or paid) invoices against a commitment."""
         ...
 
+    def take_turn_on_order(self, organisation: str, purchase_order: str) -> None:
+        """Waits until no other transaction is matching or approving an invoice of this
+        purchase order, and holds the turn to the end of this one: two approvals against
+        one order then take turns, and the second counts what the first billed."""
+        ...
+
+    def billed_on_order(self, invoice: Invoice) -> dict[str, Decimal]:
+        """The quantity of each order line the organisation's other approved (or paid)
+        invoices of the same purchase order have billed, in any of its ledgers."""
+        ...
+
 
 def _invoice(row: InvoiceRow, lines: list[InvoiceLineRow]) -> Invoice:
     return Invoice(
@@ -911,7 +922,32 @@ def _invoice(row: InvoiceRow, lines: list[InvoiceLineRow]) -> Invoice:
         posting_date=row.posting_date,
         payment_run=row.payment_run_id,
         paid_date=row.paid_date,
+        match_evidence=_evidence(row.match_evidence),
     )
+
+
+def _evidence(stored: str) -> OrderEvidence | None:
+    if not stored:
+        return None
+    found = json.loads(stored)
+    return OrderEvidence(
+        order_lines=tuple(OrderLine(str(n), Decimal(q), Decimal(p)) for n, q, p in found["order_lines"]),
+        receipt_lines=tuple(ReceiptLine(str(n), Decimal(q)) for n, q in found["receipt_lines"]),
+    )
+
+
+def _evidence_json(evidence: OrderEvidence | None) -> str:
+    if evidence is None:
+        return ""
+    return json.dumps(
+        {
+            "order_lines": [[o.line, str(o.quantity), str(o.unit_price)] for o in evidence.order_lines],
+            "receipt_lines": [[r.line, str(r.quantity)] for r in evidence.receipt_lines],
+        }
+    )
+
+
+_ORDER_TURN = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
 class SqlInvoiceRepository:
@@ -974,6 +1010,7 @@ class SqlInvoiceRepository:
             "payment_run_id": i.payment_run,
             "paid_date": i.paid_date,
             "gross_pence": to_pence(d.gross_total),
+            "match_evidence": _evidence_json(i.match_evidence),
             **record_values(i.info),
         }
 
@@ -1055,6 +1092,40 @@ class SqlInvoiceRepository:
             stmt = stmt.where(InvoiceRow.state == state.value)
         stmt = keyset_after(stmt, [InvoiceRow.organisation_code, InvoiceRow.id, InvoiceRow.ledger_id], after)
         return self._hydrate(list(self._session.scalars(stmt.limit(size))))
+
+    def take_turn_on_order(self, organisation: str, purchase_order: str) -> None:
+        # A lock of its own, taken before any row lock: the invoice rows are locked in
+        # other orders elsewhere (a payment run by due date), and an order's invoices span
+        # ledgers. SQLite's writers take turns anyway.
+        if self._session.get_bind().dialect.name == "postgresql":
+            self._session.execute(_ORDER_TURN, {"key": f"invoices:{organisation}:{purchase_order}"})
+
+    def billed_on_order(self, invoice: Invoice) -> dict[str, Decimal]:
+        order = invoice.details.purchase_order
+        others = [
+            (ledger, invoice_id)
+            for ledger, invoice_id, state in self._session.execute(
+                select(InvoiceRow.ledger_id, InvoiceRow.id, InvoiceRow.state).where(
+                    InvoiceRow.organisation_code == invoice.organisation,
+                    InvoiceRow.purchase_order == order,
+                )
+            ).tuples()
+            if state in (InvoiceState.APPROVED.value, InvoiceState.PAID.value)
+            and (ledger, invoice_id) != (invoice.ledger, invoice.id)
+        ]
+        billed: dict[str, Decimal] = {}
+        if not others:
+            return billed
+        line = InvoiceLineRow
+        lines = select(line.ledger_id, line.invoice_id, line.order_line, line.quantity).where(
+            InvoiceLineRow.organisation_code == invoice.organisation,
+            InvoiceLineRow.invoice_id.in_(sorted({i for _, i in others})),
+        )
+        wanted = set(others)
+        for ledger, invoice_id, order_line, quantity in self._session.execute(lines).tuples():
+            if (ledger, invoice_id) in wanted:
+                billed[order_line] = billed.get(order_line, Decimal(0)) + Decimal(quantity)
+        return billed
 
     def billed_net(self, organisation: str, ledger_id: str, commitment: str) -> Decimal:
         stmt = (

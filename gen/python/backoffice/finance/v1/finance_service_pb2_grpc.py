@@ -529,11 +529,12 @@ class FinanceServiceServicer:
         """Runs the three-way match of an invoice against its purchase order and goods
         receipts, read from procurement's API (as the finance service, on behalf of the
         invoice's organisation), and records the result on the invoice. An invoice that names
-        no commitment takes the order's.
+        no commitment takes the order's. What other approved or paid invoices of the order
+        have billed counts against the receipts: the same goods are not paid for twice.
         Errors: NOT_FOUND; FAILED_PRECONDITION (`NO_PURCHASE_ORDER`, `INVOICE_NOT_RECEIVED`
         when it is no longer awaiting approval, `ORDER_NOT_FOUND` when procurement has no such
         order of the organisation); UNAVAILABLE while procurement does not answer (retry);
-        INVALID_ARGUMENT for bad match data.
+        INVALID_ARGUMENT for bad match data, or match data for an order of the suite.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -544,8 +545,9 @@ class FinanceServiceServicer:
         line's account and cost centre, recoverable VAT to the VAT account, the gross to the
         creditors account; and consumes its commitment.
         Errors: NOT_FOUND; FAILED_PRECONDITION (`INVOICE_NOT_RECEIVED`, `MATCH_REQUIRED`,
-        `MATCH_OUT_OF_TOLERANCE`, `CONTROL_ACCOUNT_MISSING`, `PERIOD_CLOSED`,
-        `NO_OPEN_PERIOD`); ABORTED (`ETAG_MISMATCH`).
+        `MATCH_OUT_OF_TOLERANCE`, `MATCH_STALE` when another invoice of the order was approved
+        since the match, `CONTROL_ACCOUNT_MISSING`, `PERIOD_CLOSED`, `NO_OPEN_PERIOD`);
+        ABORTED (`ETAG_MISMATCH`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

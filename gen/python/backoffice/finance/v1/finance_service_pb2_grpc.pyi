@@ -196,19 +196,21 @@ class FinanceServiceStub:
     """Runs the three-way match of an invoice against its purchase order and goods
     receipts, read from procurement's API (as the finance service, on behalf of the
     invoice's organisation), and records the result on the invoice. An invoice that names
-    no commitment takes the order's.
+    no commitment takes the order's. What other approved or paid invoices of the order
+    have billed counts against the receipts: the same goods are not paid for twice.
     Errors: NOT_FOUND; FAILED_PRECONDITION (`NO_PURCHASE_ORDER`, `INVOICE_NOT_RECEIVED`
     when it is no longer awaiting approval, `ORDER_NOT_FOUND` when procurement has no such
     order of the organisation); UNAVAILABLE while procurement does not answer (retry);
-    INVALID_ARGUMENT for bad match data.
+    INVALID_ARGUMENT for bad match data, or match data for an order of the suite.
     """
     ApproveInvoice: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.ApproveInvoiceRequest, _payables_pb2.Invoice]
     """Approves an invoice and posts it: expenditure and irrecoverable VAT debited to each
     line's account and cost centre, recoverable VAT to the VAT account, the gross to the
     creditors account; and consumes its commitment.
     Errors: NOT_FOUND; FAILED_PRECONDITION (`INVOICE_NOT_RECEIVED`, `MATCH_REQUIRED`,
-    `MATCH_OUT_OF_TOLERANCE`, `CONTROL_ACCOUNT_MISSING`, `PERIOD_CLOSED`,
-    `NO_OPEN_PERIOD`); ABORTED (`ETAG_MISMATCH`).
+    `MATCH_OUT_OF_TOLERANCE`, `MATCH_STALE` when another invoice of the order was approved
+    since the match, `CONTROL_ACCOUNT_MISSING`, `PERIOD_CLOSED`, `NO_OPEN_PERIOD`);
+    ABORTED (`ETAG_MISMATCH`).
     """
     CreatePaymentRun: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.CreatePaymentRunRequest, _payables_pb2.PaymentRun]
     """Pays every approved invoice of the ledger due by `due_by`, in one journal
@@ -461,19 +463,21 @@ class FinanceServiceAsyncStub(FinanceServiceStub):
     """Runs the three-way match of an invoice against its purchase order and goods
     receipts, read from procurement's API (as the finance service, on behalf of the
     invoice's organisation), and records the result on the invoice. An invoice that names
-    no commitment takes the order's.
+    no commitment takes the order's. What other approved or paid invoices of the order
+    have billed counts against the receipts: the same goods are not paid for twice.
     Errors: NOT_FOUND; FAILED_PRECONDITION (`NO_PURCHASE_ORDER`, `INVOICE_NOT_RECEIVED`
     when it is no longer awaiting approval, `ORDER_NOT_FOUND` when procurement has no such
     order of the organisation); UNAVAILABLE while procurement does not answer (retry);
-    INVALID_ARGUMENT for bad match data.
+    INVALID_ARGUMENT for bad match data, or match data for an order of the suite.
     """
     ApproveInvoice: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.ApproveInvoiceRequest, _payables_pb2.Invoice]  # type: ignore[assignment]
     """Approves an invoice and posts it: expenditure and irrecoverable VAT debited to each
     line's account and cost centre, recoverable VAT to the VAT account, the gross to the
     creditors account; and consumes its commitment.
     Errors: NOT_FOUND; FAILED_PRECONDITION (`INVOICE_NOT_RECEIVED`, `MATCH_REQUIRED`,
-    `MATCH_OUT_OF_TOLERANCE`, `CONTROL_ACCOUNT_MISSING`, `PERIOD_CLOSED`,
-    `NO_OPEN_PERIOD`); ABORTED (`ETAG_MISMATCH`).
+    `MATCH_OUT_OF_TOLERANCE`, `MATCH_STALE` when another invoice of the order was approved
+    since the match, `CONTROL_ACCOUNT_MISSING`, `PERIOD_CLOSED`, `NO_OPEN_PERIOD`);
+    ABORTED (`ETAG_MISMATCH`).
     """
     CreatePaymentRun: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.CreatePaymentRunRequest, _payables_pb2.PaymentRun]  # type: ignore[assignment]
     """Pays every approved invoice of the ledger due by `due_by`, in one journal
@@ -891,11 +895,12 @@ class FinanceServiceServicer(metaclass=_abc_1.ABCMeta):
         """Runs the three-way match of an invoice against its purchase order and goods
         receipts, read from procurement's API (as the finance service, on behalf of the
         invoice's organisation), and records the result on the invoice. An invoice that names
-        no commitment takes the order's.
+        no commitment takes the order's. What other approved or paid invoices of the order
+        have billed counts against the receipts: the same goods are not paid for twice.
         Errors: NOT_FOUND; FAILED_PRECONDITION (`NO_PURCHASE_ORDER`, `INVOICE_NOT_RECEIVED`
         when it is no longer awaiting approval, `ORDER_NOT_FOUND` when procurement has no such
         order of the organisation); UNAVAILABLE while procurement does not answer (retry);
-        INVALID_ARGUMENT for bad match data.
+        INVALID_ARGUMENT for bad match data, or match data for an order of the suite.
         """
 
     @_abc_1.abstractmethod
@@ -908,8 +913,9 @@ class FinanceServiceServicer(metaclass=_abc_1.ABCMeta):
         line's account and cost centre, recoverable VAT to the VAT account, the gross to the
         creditors account; and consumes its commitment.
         Errors: NOT_FOUND; FAILED_PRECONDITION (`INVOICE_NOT_RECEIVED`, `MATCH_REQUIRED`,
-        `MATCH_OUT_OF_TOLERANCE`, `CONTROL_ACCOUNT_MISSING`, `PERIOD_CLOSED`,
-        `NO_OPEN_PERIOD`); ABORTED (`ETAG_MISMATCH`).
+        `MATCH_OUT_OF_TOLERANCE`, `MATCH_STALE` when another invoice of the order was approved
+        since the match, `CONTROL_ACCOUNT_MISSING`, `PERIOD_CLOSED`, `NO_OPEN_PERIOD`);
+        ABORTED (`ETAG_MISMATCH`).
         """
 
     @_abc_1.abstractmethod
