@@ -549,7 +549,7 @@ def get_establishment(
 def create_assignment(uow: HrUnitOfWork, organisation: str, terms: AssignmentTerms) -> Assignment:
     terms = terms.checked()
     assert terms.start_date is not None
-    person = uow.people.get(organisation, terms.person_id)
+    person = uow.people.get(organisation, terms.person_id, lock=True)  # FTE checks take turns
     if person is None:
         raise _precondition_missing("PERSON", person_name(organisation, terms.person_id))
     person = _departed(uow, organisation, [person])[0]
@@ -627,7 +627,8 @@ def move_person(uow: HrUnitOfWork, organisation: str, terms: AssignmentTerms) ->
     """A mover: what runs on the effective date ends the day before; the new one starts."""
     terms = terms.checked("", renamed={"person": "name", "start_date": "effective_date"})
     assert terms.start_date is not None
-    get_person(uow, organisation, terms.person_id)
+    if uow.people.get(organisation, terms.person_id, lock=True) is None:
+        raise NotFound(person_name(organisation, terms.person_id))
     for a in uow.assignments.of_person(organisation, terms.person_id):
         if a.active_on(terms.start_date):
             if a.period.start == terms.start_date:
@@ -658,7 +659,8 @@ def list_assignments(
 
 
 def _person_in_service(uow: HrUnitOfWork, organisation: str, person_id: str, period: Period) -> Person:
-    person = uow.people.get(organisation, person_id)
+    # Locked: a new absence's balance and overlap checks take turns with the person's others.
+    person = uow.people.get(organisation, person_id, lock=True)
     if person is None:
         raise _precondition_missing("PERSON", person_name(organisation, person_id))
     person = _departed(uow, organisation, [person])[0]

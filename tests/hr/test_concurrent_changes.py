@@ -5,11 +5,14 @@ SQLite's writers queue, so the race cannot arise there."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from decimal import Decimal
 
+import psycopg
 import pytest
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -22,7 +25,8 @@ from libs.common.service import Transaction
 from services.hr.domain.establishment import Grade, GradeDetails, PayPoint
 from services.hr.persistence.models import KERNEL
 from services.hr.service import HrUnitOfWork
-from tests.support import WEST_YORKSHIRE
+from tests.hr.helpers import add_person, officer
+from tests.support import WEST_YORKSHIRE, Suite
 
 pytestmark = pytest.mark.postgres
 
@@ -77,3 +81,47 @@ def test_a_change_to_a_record_changed_since_it_was_read_is_refused(postgres_sett
             assert final is not None and (final.details.display_name, final.info.version) == ("Constable", 4)
     finally:
         db.dispose()
+
+
+def test_calls_adding_to_one_person_take_turns(postgres_suite: Suite) -> None:
+    """An assignment, leave or sickness is checked against the person's others (FTE,
+    balance, overlap) and then inserted: each such call locks the person first, so that a
+    second waits for the first to commit and then checks against what it added."""
+    hr = postgres_suite.caller(WEST_YORKSHIRE, "hr.officer")
+    person_id = add_person(hr, WEST_YORKSHIRE, officer(collar="5")).name.rsplit("/", 1)[1]
+    db = build_database("hr", postgres_suite.settings)
+    order: list[str] = []
+
+    def second() -> None:
+        with _uow(db) as other:
+            assert other.people.get(WEST_YORKSHIRE, person_id, lock=True) is not None
+            order.append("second")
+
+    try:
+        with _uow(db) as first:
+            assert first.people.get(WEST_YORKSHIRE, person_id, lock=True) is not None
+            waiting = threading.Thread(target=second)
+            waiting.start()
+            _until_a_call_waits_for_a_lock(postgres_suite.settings)
+            order.append("first")
+        waiting.join(timeout=30)
+        assert order == ["first", "second"]
+    finally:
+        db.dispose()
+
+
+def _until_a_call_waits_for_a_lock(settings: Settings) -> None:
+    assert settings.database_url
+    dsn = settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    deadline = time.monotonic() + 30
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            ).fetchone()
+            if row and row[0]:
+                return
+            if time.monotonic() > deadline:
+                pytest.fail("the second transaction never waited for the person's lock")
+            time.sleep(0.05)

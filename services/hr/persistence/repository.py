@@ -112,12 +112,13 @@ class _Rows(Generic[T]):
             )
         ).first()
 
-    def get(self, organisation: str, item_id: str) -> T | None:
+    def get(self, organisation: str, item_id: str, *, lock: bool = False) -> T | None:
         if owned_by_one_organisation(self.row_type):
             row = read_by_key(
-                self._session, self.row_type, {"organisation_code": organisation, "id": item_id}
+                self._session, self.row_type, {"organisation_code": organisation, "id": item_id}, lock=lock
             )
         else:
+            assert not lock, "two-party rows are locked by `_save`"
             row = self._row(organisation, item_id)
         return type(self).to_domain(row) if row is not None else None
 
@@ -250,7 +251,12 @@ PersonKey = Literal["id", "collar_number", "national_insurance_number"]
 
 
 class PersonRepository(Protocol):
-    def get(self, organisation: str, person_id: str) -> Person | None: ...
+    def get(self, organisation: str, person_id: str, *, lock: bool = False) -> Person | None:
+        """The person; with `lock`, held until the transaction ends, so that calls adding
+        to the person's assignments or absences take turns (on PostgreSQL two could each
+        pass an FTE, balance or overlap check that together they break)."""
+        ...
+
     def by_collar_number(self, organisation: str, number: str) -> Person | None: ...
     def by_ni_number(self, organisation: str, number: str) -> Person | None: ...
     def recorded(self, organisation: str) -> dict[PersonKey, set[str]]: ...
