@@ -7,11 +7,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import grpc
+import psycopg
+import pytest
 from grpc_status import rpc_status
 
 from backoffice.directory.v1 import directory_service_pb2_grpc
@@ -163,3 +166,26 @@ def today() -> dt.date:
     from libs.common.clock import today_london
 
     return today_london()
+
+
+def postgres_dsn(settings: Settings) -> str:
+    """The suite's PostgreSQL URL as psycopg takes it."""
+    assert settings.database_url
+    return settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def wait_until_a_transaction_waits_for_a_lock(settings: Settings, what: str, timeout: float = 30) -> None:
+    """Waits until another session of the suite's PostgreSQL database waits for a lock
+    (`pg_stat_activity`); fails, naming `what`, if none does within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(postgres_dsn(settings), autocommit=True, connect_timeout=5) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            ).fetchone()
+            if row and row[0]:
+                return
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what} never waited for the lock")
+            time.sleep(0.05)

@@ -30,7 +30,7 @@ from backoffice.procurement.v1 import procurement_service_pb2_grpc, supplier_pb2
 from libs.common.auth import TokenIssuer, TokenVerifier
 from libs.common.config import Settings
 from libs.common.reference import REFERENCE_DIR
-from tests.support import UNIT, Suite, failure
+from tests.support import UNIT, Suite, failure, postgres_dsn, wait_until_a_transaction_waits_for_a_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -181,11 +181,6 @@ def health_status(address: str, service: str = "") -> int | grpc.StatusCode:
         return response.status
 
 
-def postgres_dsn(settings: Settings) -> str:
-    assert settings.database_url
-    return settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
 class Owner:
     """The procurement database as its owner (the superuser on PostgreSQL): outside the
     services, their roles and row-level security. Statements use `?` placeholders."""
@@ -256,18 +251,7 @@ def wait_until_blocked_on_lock(settings: Settings, timeout: float = START_TIMEOU
     if not settings.database_url:
         time.sleep(0.5)
         return
-    deadline = time.monotonic() + timeout
-    with psycopg.connect(postgres_dsn(settings), autocommit=True, connect_timeout=5) as conn:
-        while True:
-            waiting = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            ).fetchone()
-            if waiting and waiting[0]:
-                return
-            if time.monotonic() > deadline:
-                pytest.fail("the CreateSupplier call never waited for the table lock")
-            time.sleep(0.05)
+    wait_until_a_transaction_waits_for_a_lock(settings, "the CreateSupplier call", timeout)
 
 
 def refused_codes_until_unavailable(

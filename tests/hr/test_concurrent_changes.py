@@ -6,13 +6,11 @@ SQLite's writers queue, so the race cannot arise there."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from decimal import Decimal
 
-import psycopg
 import pytest
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -26,7 +24,7 @@ from services.hr.domain.establishment import Grade, GradeDetails, PayPoint
 from services.hr.persistence.models import KERNEL
 from services.hr.service import HrUnitOfWork
 from tests.hr.helpers import add_person, officer
-from tests.support import WEST_YORKSHIRE, Suite
+from tests.support import WEST_YORKSHIRE, Suite, wait_until_a_transaction_waits_for_a_lock
 
 pytestmark = pytest.mark.postgres
 
@@ -102,26 +100,9 @@ def test_calls_adding_to_one_person_take_turns(postgres_suite: Suite) -> None:
             assert first.people.get(WEST_YORKSHIRE, person_id, lock=True) is not None
             waiting = threading.Thread(target=second)
             waiting.start()
-            _until_a_call_waits_for_a_lock(postgres_suite.settings)
+            wait_until_a_transaction_waits_for_a_lock(postgres_suite.settings, "the second transaction")
             order.append("first")
         waiting.join(timeout=30)
         assert order == ["first", "second"]
     finally:
         db.dispose()
-
-
-def _until_a_call_waits_for_a_lock(settings: Settings) -> None:
-    assert settings.database_url
-    dsn = settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
-    deadline = time.monotonic() + 30
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-        while True:
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            ).fetchone()
-            if row and row[0]:
-                return
-            if time.monotonic() > deadline:
-                pytest.fail("the second transaction never waited for the person's lock")
-            time.sleep(0.05)
