@@ -742,12 +742,14 @@ def list_invoices(
 
 
 def _invoice_in_turn(uow: FinanceUnitOfWork, organisation: str, ledger_id: str, invoice_id: str) -> Invoice:
-    """The invoice, locked for a change, after taking the turn on its purchase order (an
-    invoice's order never changes, so it is read first without a lock)."""
-    order = get_invoice(uow, organisation, ledger_id, invoice_id).details.purchase_order
-    if order:
-        uow.invoices.take_turn_on_order(organisation, order)
-    return get_invoice(uow, organisation, ledger_id, invoice_id, lock=True)
+    """The invoice, locked for a change, and then the turn on its purchase order. While a
+    call waits for the turn it holds only its own invoice's row, which no holder of the
+    turn wants (the count of what others billed reads without locking), so the two locks
+    cannot wait on each other."""
+    invoice = get_invoice(uow, organisation, ledger_id, invoice_id, lock=True)
+    if invoice.details.purchase_order:
+        uow.invoices.take_turn_on_order(organisation, invoice.details.purchase_order)
+    return invoice
 
 
 def match_invoice(

@@ -1094,9 +1094,9 @@ class SqlInvoiceRepository:
         return self._hydrate(list(self._session.scalars(stmt.limit(size))))
 
     def take_turn_on_order(self, organisation: str, purchase_order: str) -> None:
-        # A lock of its own, taken before any row lock: the invoice rows are locked in
-        # other orders elsewhere (a payment run by due date), and an order's invoices span
-        # ledgers. SQLite's writers take turns anyway.
+        # A lock of its own rather than the order's invoice rows: those span ledgers and
+        # are locked in other orders elsewhere (a payment run by due date). SQLite's
+        # writers take turns anyway.
         if self._session.get_bind().dialect.name == "postgresql":
             self._session.execute(_ORDER_TURN, {"key": f"invoices:{organisation}:{purchase_order}"})
 

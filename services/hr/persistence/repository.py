@@ -22,6 +22,7 @@ from libs.common.persistence import (
     read_by_key,
     record_info,
     record_values,
+    update_by_key,
     values_of,
 )
 from services.hr.domain.absence import LeaveRequest, LeaveState, LeaveTerms, SicknessAbsence, SicknessTerms
@@ -128,10 +129,17 @@ class _Rows(Generic[T]):
 
     def _save(self, organisation: str, item_id: str, values: dict[str, object]) -> None:
         """Writes the change of a record read earlier in the transaction, whose version the
-        change moved on by one. The row is read again locked, as it now stands: if another
-        writer changed it since it was read (on PostgreSQL two calls can read the same
-        version and check their rules against it), the change is refused with
-        `StaleDataError` (ABORTED), never written over the other's."""
+        change moved on by one, only if the row is still at the version read: if another
+        writer changed it since (on PostgreSQL two calls can read the same version and
+        check their rules against it), the change is refused with `StaleDataError`
+        (ABORTED), never written over the other's."""
+        was_version = cast(int, values["version"]) - 1
+        if owned_by_one_organisation(self.row_type):
+            key = {"organisation_code": organisation, "id": item_id}
+            update_by_key(self._session, self.row_type, key, values, was_version=was_version)
+            return
+        # A two-party row (a transfer) is written through the unit of work: read it again
+        # locked, as it now stands, and compare.
         row = self._session.scalars(
             select(self.row_type)
             .where(self.row_type.organisation_code == organisation, self.row_type.id == item_id)
@@ -139,10 +147,10 @@ class _Rows(Generic[T]):
             .execution_options(populate_existing=True)
         ).first()
         assert row is not None
-        if row.version != cast(int, values["version"]) - 1:
+        if row.version != was_version:
             raise StaleDataError(f"{self.row_type.__tablename__} {item_id} changed since it was read")
-        for key, value in values.items():
-            setattr(row, key, value)
+        for name, value in values.items():
+            setattr(row, name, value)
         self._session.flush()
 
     def _page(self, where: Sequence[Any], after: JsonKey | None, size: int) -> list[T]:
