@@ -25,14 +25,15 @@ from libs.common.db import make_engine
 from libs.common.grants import DirectoryGrantSource
 from libs.common.outbox import DELIVERED, PARKED, Delivery, OutboxEvent, Settle
 from libs.common.peers import ServiceTokens
+from libs.common.proto_mapping import date_to_proto
 from libs.common.server import RunningServer, create_server
 from services.finance import app as finance_app
 from services.suite.admin import change_outbox_event, outbox_events
 from services.suite.runtime import SERVICE_ROLES, page_secret
-from tests.finance.books import amount, check_books_balance, gbp
+from tests.finance.books import MAY, amount, check_books_balance, gbp
 from tests.procurement.helpers import approved, decimal, line
 from tests.procurement.p2p import World, wait_until
-from tests.support import WEST_YORKSHIRE, Suite, failure, running_suite
+from tests.support import SOUTH_YORKSHIRE, WEST_YORKSHIRE, Suite, failure, running_suite
 
 WY = WEST_YORKSHIRE
 PENDING = purchase_order_pb2.PURCHASE_ORDER_STATE_PENDING_COMMITMENT
@@ -365,6 +366,14 @@ def test_the_same_goods_are_not_paid_for_twice(p2p: Suite) -> None:
     # Both match while neither is approved; the first approved, the second must match again.
     assert w.match(first.name).match_state == payables_pb2.MATCH_STATE_MATCHED
     assert w.match(twin.name).match_state == payables_pb2.MATCH_STATE_MATCHED
+    # Another force's payables staff neither match nor approve it.
+    south = p2p.caller(SOUTH_YORKSHIRE, "finance.payables", subject="south-clerk")
+    approve = fpb.ApproveInvoiceRequest(name=first.name, posting_date=date_to_proto(MAY))
+    for call, request in (
+        (south.finance.MatchInvoice, fpb.MatchInvoiceRequest(name=first.name)),
+        (south.finance.ApproveInvoice, approve),
+    ):
+        assert failure(call, request).code is grpc.StatusCode.NOT_FOUND
     w.approve(first.name)
     stale = failure(w.approve, twin.name)
     assert stale.code is grpc.StatusCode.FAILED_PRECONDITION and stale.reason == "MATCH_STALE"
