@@ -131,22 +131,39 @@ def _precondition_missing(kind: str, name: str) -> FailedPrecondition:
 # People
 
 
+def _transferred_out(uow: HrUnitOfWork, organisation: str, person_ids: set[str]) -> dict[str, dt.date]:
+    """The last day of service of those of `person_ids` who left by an accepted transfer:
+    the day before it took effect (the last of them, were there several)."""
+    if not person_ids:
+        return {}
+    # A long list is cheaper read whole than as a long IN list.
+    wanted = person_ids if len(person_ids) <= 500 else None
+    return {
+        t.terms.person_id: t.terms.effective_date - dt.timedelta(days=1)
+        for t in uow.transfers.accepted_out(organisation, wanted)
+        if t.terms.effective_date is not None
+    }
+
+
 def _departed(uow: HrUnitOfWork, organisation: str, people: Sequence[Person]) -> list[Person]:
     """People who left by an accepted transfer show as leavers the day before it took effect
     (the receiving force accepts; the sending force's row is not its to write)."""
-    moved = {t.terms.person_id: t for t in uow.transfers.accepted_out(organisation)} if people else {}
+    last = _transferred_out(uow, organisation, {p.id for p in people})
     out = []
     for person in people:
-        t = moved.get(person.id)
+        day = last.get(person.id)
         p = person
-        if t is not None and t.terms.effective_date is not None and p.leaving_date is None:
-            p = replace(
-                p,
-                leaving_date=t.terms.effective_date - dt.timedelta(days=1),
-                leaving_reason=LeavingReason.TRANSFER,
-            )
+        if day is not None and p.leaving_date is None:
+            p = replace(p, leaving_date=day, leaving_reason=LeavingReason.TRANSFER)
         out.append(p)
     return out
+
+
+def _held(uow: HrUnitOfWork, organisation: str, assignments: Sequence[Assignment]) -> list[Assignment]:
+    """Assignments as they stand: those of someone who left by an accepted transfer end on
+    their last day of service, derived as their leaving date is, for the same reason."""
+    last = _transferred_out(uow, organisation, {a.terms.person_id for a in assignments})
+    return [a.ended_by(last.get(a.terms.person_id)) for a in assignments]
 
 
 def _taken(organisation: str, what: str, value: str, row: int | None = None) -> AlreadyExists:
@@ -376,13 +393,9 @@ def record_leaver(
             reason="TRANSFER_PENDING",
             metadata={"transfer": pending[0].name},
         )
-    for a in uow.assignments.of_person(organisation, person_id):
-        if a.period.start > leaving_date:
-            raise FailedPrecondition(
-                f"{a.name} starts after {leaving_date.isoformat()}: end or correct it first",
-                reason="ASSIGNMENT_AFTER_LEAVING",
-                metadata={"assignment": a.name},
-            )
+    assignments = uow.assignments.of_person(organisation, person_id)
+    _check_none_start_after(assignments, leaving_date)
+    for a in assignments:
         if a.end_date is None or a.end_date > leaving_date:
             _end_assignment(uow, a, leaving_date)
     updated = replace(
@@ -391,6 +404,16 @@ def record_leaver(
     uow.people.save(updated)
     uow.tx.audit.record(organisation, updated.name, current.audit_view(), updated.audit_view())
     return updated
+
+
+def _check_none_start_after(assignments: Sequence[Assignment], last_day: dt.date) -> None:
+    for a in assignments:
+        if a.period.start > last_day:
+            raise FailedPrecondition(
+                f"{a.name} starts after {last_day.isoformat()}: end or correct it first",
+                reason="ASSIGNMENT_AFTER_LEAVING",
+                metadata={"assignment": a.name},
+            )
 
 
 # Grades, units, posts
@@ -517,7 +540,9 @@ def end_post(uow: HrUnitOfWork, organisation: str, post_id: str, last_day: dt.da
     check_etag(current.name, etag, current.info)
     ended = replace(
         current,
-        details=current.ending(last_day, uow.assignments.of_post(organisation, post_id)),
+        details=current.ending(
+            last_day, _held(uow, organisation, uow.assignments.of_post(organisation, post_id))
+        ),
         info=uow.touched(current.info),
     )
     uow.posts.save(ended)
@@ -568,6 +593,16 @@ def create_assignment(uow: HrUnitOfWork, organisation: str, terms: AssignmentTer
             reason="NOT_IN_SERVICE",
             metadata={"date": terms.start_date.isoformat()},
         )
+    for t in uow.transfers.of_person(organisation, person.id):
+        effective = t.terms.effective_date
+        pending = t.state is TransferState.PENDING and t.terms.kind is TransferKind.TRANSFER
+        if pending and effective is not None and terms.start_date >= effective:
+            raise FailedPrecondition(
+                f"{person.name} is offered to another force from {effective.isoformat()} by {t.name}: "
+                "cancel it first",
+                reason="TRANSFER_PENDING",
+                metadata={"transfer": t.name},
+            )
     if not post.details.period.contains(terms.start_date):
         raise FailedPrecondition(
             f"{post.name} is not in the establishment on {terms.start_date.isoformat()}",
@@ -590,7 +625,9 @@ def create_assignment(uow: HrUnitOfWork, organisation: str, terms: AssignmentTer
     assert terms.start_date is not None
     period = Period(terms.start_date, end)
     establishment.check_fte_capacity(
-        uow.assignments.of_person(organisation, person.id), Decimal(terms.fte), period
+        _held(uow, organisation, uow.assignments.of_person(organisation, person.id)),
+        Decimal(terms.fte),
+        period,
     )
     assignment = Assignment(organisation, new_id("a"), terms, end, uow.new_info())
     uow.assignments.add(assignment)
@@ -610,9 +647,10 @@ def end_assignment(
 ) -> Assignment:
     if end is None:
         raise InvalidArgument.single("end_date", "is required: the last day in the post")
-    current = uow.assignments.get(organisation, assignment_id)
-    if current is None:
+    found = uow.assignments.get(organisation, assignment_id)
+    if found is None:
         raise NotFound(f"organisations/{organisation}/assignments/{assignment_id}")
+    current = _held(uow, organisation, [found])[0]
     check_etag(current.name, etag, current.info)
     if current.end_date is not None and current.end_date <= end:
         raise FailedPrecondition(
@@ -629,7 +667,7 @@ def move_person(uow: HrUnitOfWork, organisation: str, terms: AssignmentTerms) ->
     assert terms.start_date is not None
     if uow.people.get(organisation, terms.person_id, lock=True) is None:
         raise NotFound(person_name(organisation, terms.person_id))
-    for a in uow.assignments.of_person(organisation, terms.person_id):
+    for a in _held(uow, organisation, uow.assignments.of_person(organisation, terms.person_id)):
         if a.active_on(terms.start_date):
             if a.period.start == terms.start_date:
                 raise FailedPrecondition(
@@ -650,9 +688,10 @@ def list_assignments(
     after: JsonKey | None,
     size: int,
 ) -> list[Assignment]:
-    return uow.assignments.page(
+    found = uow.assignments.page(
         organisation, person_id=person_id, post_id=post_id, as_at=as_at, after=after, size=size
     )
+    return _held(uow, organisation, found)
 
 
 # Absence
@@ -677,7 +716,7 @@ def leave_balance(uow: HrUnitOfWork, organisation: str, person_id: str, day: dt.
     return absence.balance(
         person_id,
         person.details.leave_days,
-        uow.assignments.of_person(organisation, person_id),
+        _held(uow, organisation, uow.assignments.of_person(organisation, person_id)),
         uow.leave.of_person(organisation, person_id),
         day,
     )
@@ -913,7 +952,8 @@ def _package(uow: HrUnitOfWork, person: Person) -> dict[str, object]:
 def create_transfer(uow: HrUnitOfWork, organisation: str, terms: TransferTerms) -> Transfer:
     terms = terms.checked(organisation)
     assert terms.effective_date is not None and terms.kind is not None
-    person = uow.people.get(organisation, terms.person_id)
+    # Locked: an assignment being added for the person waits, then sees this offer.
+    person = uow.people.get(organisation, terms.person_id, lock=True)
     if person is None:
         raise _precondition_missing("PERSON", person_name(organisation, terms.person_id))
     person = _departed(uow, organisation, [person])[0]
@@ -934,6 +974,10 @@ def create_transfer(uow: HrUnitOfWork, organisation: str, terms: TransferTerms) 
             f"{person.name} already has a pending transfer or secondment", reason="TRANSFER_ALREADY_PENDING"
         )
     assignments = uow.assignments.of_person(organisation, person.id)
+    if terms.kind is TransferKind.TRANSFER:
+        # Accepted, the transfer ends every assignment the day before it takes effect, so
+        # none may start later (as for a leaver).
+        _check_none_start_after(assignments, terms.effective_date - dt.timedelta(days=1))
     shared = SharedView(
         person.display_name,
         person.worker_type,

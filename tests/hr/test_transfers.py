@@ -209,3 +209,64 @@ def test_a_leaver_and_a_transfer_do_not_overlap(suite: Suite) -> None:
     left = failure(_offer, west, person, transfer_pb2.TRANSFER_KIND_TRANSFER)
     assert left.code is grpc.StatusCode.FAILED_PRECONDITION and left.reason == "PERSON_ALREADY_LEFT"
     assert left.metadata["leaving_date"] == "2024-06-30"
+
+
+def _detective_inspector_post(west: Caller) -> str:
+    g = grade(west, WEST_YORKSHIRE, "Inspector", establishment_pb2.RANK_INSPECTOR)
+    return post(west, WEST_YORKSHIRE, unit(west, WEST_YORKSHIRE, "CID").name, g.name, title="DI").name
+
+
+def _move(person: str, post_name: str, day: D) -> pb.MovePersonRequest:
+    return pb.MovePersonRequest(
+        name=person, post=post_name, fte="1", pay_point="1", effective_date=date_to_proto(day)
+    )
+
+
+def test_an_accepted_transfer_ends_what_the_person_held_in_the_sending_force(suite: Suite) -> None:
+    west = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    south = suite.caller(SOUTH_YORKSHIRE, "hr.officer")
+    person = _serving_officer(west)
+    (held,) = west.hr.ListAssignments(pb.ListAssignmentsRequest(parent=WEST, person=person)).assignments
+    offered = _offer(west, person, transfer_pb2.TRANSFER_KIND_TRANSFER)
+    # While the offer stands, no move takes effect from the day it would, and the refused
+    # move leaves the assignment it would have ended as it was.
+    f = failure(west.hr.MovePerson, _move(person, _detective_inspector_post(west), D(2024, 6, 1)))
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "TRANSFER_PENDING"
+    assert f.metadata["transfer"] == offered.name
+    assert list(
+        west.hr.ListAssignments(pb.ListAssignmentsRequest(parent=WEST, person=person)).assignments
+    ) == [held]
+    incoming = f"{SOUTH}/transfers/{offered.name.rsplit('/', 1)[1]}"
+    south.hr.AcceptTransfer(pb.AcceptTransferRequest(name=incoming))
+
+    def held_on(day: D) -> list[str]:
+        return [
+            a.name
+            for a in west.hr.ListAssignments(
+                pb.ListAssignmentsRequest(parent=WEST, person=person, as_at_date=date_to_proto(day))
+            ).assignments
+        ]
+
+    # The sending force's assignment ends with the person's service, the day before.
+    assert held_on(D(2024, 5, 31)) == [held.name] and held_on(D(2024, 6, 1)) == []
+    (ended,) = west.hr.ListAssignments(pb.ListAssignmentsRequest(parent=WEST, person=person)).assignments
+    assert (ended.end_date.year, ended.end_date.month, ended.end_date.day) == (2024, 5, 31)
+    f = failure(
+        west.hr.EndAssignment, pb.EndAssignmentRequest(name=held.name, end_date=date_to_proto(D(2024, 8, 1)))
+    )
+    assert f.reason == "ASSIGNMENT_ENDED"
+    # The post is free after that day, and the leave year's entitlement counts April and
+    # May only: 25 days x 61 / 365 = 4.18, rounded up to the half day.
+    west.hr.EndPost(pb.EndPostRequest(name=held.post, end_date=date_to_proto(D(2024, 5, 31))))
+    b = west.hr.GetLeaveBalance(pb.GetLeaveBalanceRequest(person=person, date=date_to_proto(D(2024, 5, 1))))
+    assert b.entitlement_days == "4.5"
+
+
+def test_a_transfer_is_not_offered_over_an_assignment_starting_after_it(suite: Suite) -> None:
+    west = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    person = _serving_officer(west)
+    west.hr.MovePerson(_move(person, _detective_inspector_post(west), D(2024, 7, 1)))
+    f = failure(_offer, west, person, transfer_pb2.TRANSFER_KIND_TRANSFER)
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "ASSIGNMENT_AFTER_LEAVING"
+    # A secondment moves no record, so it may be offered.
+    _offer(west, person, transfer_pb2.TRANSFER_KIND_SECONDMENT, end=D(2025, 5, 31))

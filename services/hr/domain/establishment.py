@@ -310,6 +310,12 @@ class Assignment:
     def active_on(self, day: dt.date) -> bool:
         return self.period.contains(day)
 
+    def ended_by(self, last_day: dt.date | None) -> Assignment:
+        """The assignment as it stands once its holder's service ended after `last_day`."""
+        if last_day is None or (self.end_date is not None and self.end_date <= last_day):
+            return self
+        return replace(self, end_date=last_day)
+
     def audit_view(self) -> dict[str, object]:
         t = self.terms
         return {

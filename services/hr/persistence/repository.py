@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, cast
 
@@ -599,6 +599,16 @@ class SqlAssignmentRepository(_Rows[Assignment]):
             where.append(AssignmentRow.post_id == post_id)
         if as_at is not None:
             where.append(_active_on(AssignmentRow.start_date, AssignmentRow.end_date, as_at))
+            # Nor held any more by someone who left by a transfer that had taken effect
+            # (the service ends such assignments the day before, as it does their service).
+            moved = select(TransferRow.id).where(
+                TransferRow.organisation_code == organisation,
+                TransferRow.person_id == AssignmentRow.person_id,
+                TransferRow.kind == TransferKind.TRANSFER.value,
+                TransferRow.state == TransferState.ACCEPTED.value,
+                TransferRow.effective_date <= as_at,
+            )
+            where.append(~moved.exists())
         return self._page(where, after, size)
 
 
@@ -926,7 +936,10 @@ class TransferRepository(Protocol):
     def add(self, transfer: Transfer) -> None: ...
     def save(self, transfer: Transfer) -> None: ...
     def of_person(self, organisation: str, person_id: str) -> list[Transfer]: ...
-    def accepted_out(self, organisation: str) -> list[Transfer]: ...
+    def accepted_out(self, organisation: str, person_ids: Collection[str] | None = None) -> list[Transfer]:
+        """Accepted transfers out of `organisation` (of `person_ids` only, if given)."""
+        ...
+
     def page(self, party: str, after: JsonKey | None, size: int) -> list[Transfer]: ...
 
 
@@ -950,12 +963,15 @@ class SqlTransferRepository(_Rows[Transfer]):
     def of_person(self, organisation: str, person_id: str) -> list[Transfer]:
         return self._all(TransferRow.organisation_code == organisation, TransferRow.person_id == person_id)
 
-    def accepted_out(self, organisation: str) -> list[Transfer]:
-        return self._all(
+    def accepted_out(self, organisation: str, person_ids: Collection[str] | None = None) -> list[Transfer]:
+        where = [
             TransferRow.organisation_code == organisation,
             TransferRow.kind == TransferKind.TRANSFER.value,
             TransferRow.state == TransferState.ACCEPTED.value,
-        )
+        ]
+        if person_ids is not None:
+            where.append(TransferRow.person_id.in_(list(person_ids)))
+        return self._all(*where)
 
     def page(self, party: str, after: JsonKey | None, size: int) -> list[Transfer]:
         where = [or_(TransferRow.organisation_code == party, TransferRow.counterparty_code == party)]

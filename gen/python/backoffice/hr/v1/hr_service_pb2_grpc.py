@@ -481,8 +481,10 @@ class HrServiceServicer:
         date; FAILED_PRECONDITION with reason `PERSON_NOT_FOUND`, `POST_NOT_FOUND`,
         `GRADE_NOT_FOUND`, `PAY_POINT_NOT_FOUND`, `WORKER_TYPE_MISMATCH` (post and person
         differ), `NOT_IN_SERVICE` (the person has not joined or has left by then),
-        `POST_NOT_IN_ESTABLISHMENT` (the post does not exist on the start date) or `FTE_EXCEEDED`
-        (the person's assignments would add up to more than 1 FTE on some day).
+        `POST_NOT_IN_ESTABLISHMENT` (the post does not exist on the start date), `FTE_EXCEEDED`
+        (the person's assignments would add up to more than 1 FTE on some day) or
+        `TRANSFER_PENDING` (naming it: the start is on or after the effective date of a
+        transfer of the person still pending).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -691,7 +693,8 @@ class HrServiceServicer:
         Errors: INVALID_ARGUMENT for a missing kind, person, force or date, the sending force as
         receiver, a secondment without an end date; FAILED_PRECONDITION with reason
         `PERSON_NOT_FOUND`, `NOT_IN_SERVICE`, `PERSON_ALREADY_LEFT` (a leaving date is
-        recorded) or `TRANSFER_ALREADY_PENDING`.
+        recorded), `TRANSFER_ALREADY_PENDING` or, for a transfer, `ASSIGNMENT_AFTER_LEAVING`
+        (naming an assignment that starts on or after the effective date).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -716,7 +719,8 @@ class HrServiceServicer:
     def AcceptTransfer(self, request, context):
         """The receiving force accepts. For a transfer, a new person record with the same details
         and the earlier service as history starts in the receiving force on the effective date,
-        and the sending force's record shows the person as a leaver the day before.
+        and the sending force's record shows the person as a leaver the day before, their
+        assignments there ending that day.
         Errors: NOT_FOUND; FAILED_PRECONDITION (`TRANSFER_NOT_PENDING`) unless pending,
         (`NOT_RECEIVING_FORCE`) when the caller's name is the sending force's; ALREADY_EXISTS
         (`PERSON_ALREADY_EXISTS`) when the collar or National Insurance number is taken in the

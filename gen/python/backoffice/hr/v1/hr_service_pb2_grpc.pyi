@@ -162,8 +162,10 @@ class HrServiceStub:
     date; FAILED_PRECONDITION with reason `PERSON_NOT_FOUND`, `POST_NOT_FOUND`,
     `GRADE_NOT_FOUND`, `PAY_POINT_NOT_FOUND`, `WORKER_TYPE_MISMATCH` (post and person
     differ), `NOT_IN_SERVICE` (the person has not joined or has left by then),
-    `POST_NOT_IN_ESTABLISHMENT` (the post does not exist on the start date) or `FTE_EXCEEDED`
-    (the person's assignments would add up to more than 1 FTE on some day).
+    `POST_NOT_IN_ESTABLISHMENT` (the post does not exist on the start date), `FTE_EXCEEDED`
+    (the person's assignments would add up to more than 1 FTE on some day) or
+    `TRANSFER_PENDING` (naming it: the start is on or after the effective date of a
+    transfer of the person still pending).
     """
     ListAssignments: _grpc.UnaryUnaryMultiCallable[_hr_service_pb2.ListAssignmentsRequest, _hr_service_pb2.ListAssignmentsResponse]
     """Lists assignments, oldest first: all history, or only those running on `as_at_date`
@@ -284,7 +286,8 @@ class HrServiceStub:
     Errors: INVALID_ARGUMENT for a missing kind, person, force or date, the sending force as
     receiver, a secondment without an end date; FAILED_PRECONDITION with reason
     `PERSON_NOT_FOUND`, `NOT_IN_SERVICE`, `PERSON_ALREADY_LEFT` (a leaving date is
-    recorded) or `TRANSFER_ALREADY_PENDING`.
+    recorded), `TRANSFER_ALREADY_PENDING` or, for a transfer, `ASSIGNMENT_AFTER_LEAVING`
+    (naming an assignment that starts on or after the effective date).
     """
     GetTransfer: _grpc.UnaryUnaryMultiCallable[_hr_service_pb2.GetTransferRequest, _transfer_pb2.Transfer]
     """Returns a transfer to either force.
@@ -297,7 +300,8 @@ class HrServiceStub:
     AcceptTransfer: _grpc.UnaryUnaryMultiCallable[_hr_service_pb2.AcceptTransferRequest, _transfer_pb2.Transfer]
     """The receiving force accepts. For a transfer, a new person record with the same details
     and the earlier service as history starts in the receiving force on the effective date,
-    and the sending force's record shows the person as a leaver the day before.
+    and the sending force's record shows the person as a leaver the day before, their
+    assignments there ending that day.
     Errors: NOT_FOUND; FAILED_PRECONDITION (`TRANSFER_NOT_PENDING`) unless pending,
     (`NOT_RECEIVING_FORCE`) when the caller's name is the sending force's; ALREADY_EXISTS
     (`PERSON_ALREADY_EXISTS`) when the collar or National Insurance number is taken in the
@@ -443,8 +447,10 @@ class HrServiceAsyncStub(HrServiceStub):
     date; FAILED_PRECONDITION with reason `PERSON_NOT_FOUND`, `POST_NOT_FOUND`,
     `GRADE_NOT_FOUND`, `PAY_POINT_NOT_FOUND`, `WORKER_TYPE_MISMATCH` (post and person
     differ), `NOT_IN_SERVICE` (the person has not joined or has left by then),
-    `POST_NOT_IN_ESTABLISHMENT` (the post does not exist on the start date) or `FTE_EXCEEDED`
-    (the person's assignments would add up to more than 1 FTE on some day).
+    `POST_NOT_IN_ESTABLISHMENT` (the post does not exist on the start date), `FTE_EXCEEDED`
+    (the person's assignments would add up to more than 1 FTE on some day) or
+    `TRANSFER_PENDING` (naming it: the start is on or after the effective date of a
+    transfer of the person still pending).
     """
     ListAssignments: _aio.UnaryUnaryMultiCallable[_hr_service_pb2.ListAssignmentsRequest, _hr_service_pb2.ListAssignmentsResponse]  # type: ignore[assignment]
     """Lists assignments, oldest first: all history, or only those running on `as_at_date`
@@ -565,7 +571,8 @@ class HrServiceAsyncStub(HrServiceStub):
     Errors: INVALID_ARGUMENT for a missing kind, person, force or date, the sending force as
     receiver, a secondment without an end date; FAILED_PRECONDITION with reason
     `PERSON_NOT_FOUND`, `NOT_IN_SERVICE`, `PERSON_ALREADY_LEFT` (a leaving date is
-    recorded) or `TRANSFER_ALREADY_PENDING`.
+    recorded), `TRANSFER_ALREADY_PENDING` or, for a transfer, `ASSIGNMENT_AFTER_LEAVING`
+    (naming an assignment that starts on or after the effective date).
     """
     GetTransfer: _aio.UnaryUnaryMultiCallable[_hr_service_pb2.GetTransferRequest, _transfer_pb2.Transfer]  # type: ignore[assignment]
     """Returns a transfer to either force.
@@ -578,7 +585,8 @@ class HrServiceAsyncStub(HrServiceStub):
     AcceptTransfer: _aio.UnaryUnaryMultiCallable[_hr_service_pb2.AcceptTransferRequest, _transfer_pb2.Transfer]  # type: ignore[assignment]
     """The receiving force accepts. For a transfer, a new person record with the same details
     and the earlier service as history starts in the receiving force on the effective date,
-    and the sending force's record shows the person as a leaver the day before.
+    and the sending force's record shows the person as a leaver the day before, their
+    assignments there ending that day.
     Errors: NOT_FOUND; FAILED_PRECONDITION (`TRANSFER_NOT_PENDING`) unless pending,
     (`NOT_RECEIVING_FORCE`) when the caller's name is the sending force's; ALREADY_EXISTS
     (`PERSON_ALREADY_EXISTS`) when the collar or National Insurance number is taken in the
@@ -835,8 +843,10 @@ class HrServiceServicer(metaclass=_abc_1.ABCMeta):
         date; FAILED_PRECONDITION with reason `PERSON_NOT_FOUND`, `POST_NOT_FOUND`,
         `GRADE_NOT_FOUND`, `PAY_POINT_NOT_FOUND`, `WORKER_TYPE_MISMATCH` (post and person
         differ), `NOT_IN_SERVICE` (the person has not joined or has left by then),
-        `POST_NOT_IN_ESTABLISHMENT` (the post does not exist on the start date) or `FTE_EXCEEDED`
-        (the person's assignments would add up to more than 1 FTE on some day).
+        `POST_NOT_IN_ESTABLISHMENT` (the post does not exist on the start date), `FTE_EXCEEDED`
+        (the person's assignments would add up to more than 1 FTE on some day) or
+        `TRANSFER_PENDING` (naming it: the start is on or after the effective date of a
+        transfer of the person still pending).
         """
 
     @_abc_1.abstractmethod
@@ -1089,7 +1099,8 @@ class HrServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT for a missing kind, person, force or date, the sending force as
         receiver, a secondment without an end date; FAILED_PRECONDITION with reason
         `PERSON_NOT_FOUND`, `NOT_IN_SERVICE`, `PERSON_ALREADY_LEFT` (a leaving date is
-        recorded) or `TRANSFER_ALREADY_PENDING`.
+        recorded), `TRANSFER_ALREADY_PENDING` or, for a transfer, `ASSIGNMENT_AFTER_LEAVING`
+        (naming an assignment that starts on or after the effective date).
         """
 
     @_abc_1.abstractmethod
@@ -1120,7 +1131,8 @@ class HrServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_transfer_pb2.Transfer, _abc.Awaitable[_transfer_pb2.Transfer]]:
         """The receiving force accepts. For a transfer, a new person record with the same details
         and the earlier service as history starts in the receiving force on the effective date,
-        and the sending force's record shows the person as a leaver the day before.
+        and the sending force's record shows the person as a leaver the day before, their
+        assignments there ending that day.
         Errors: NOT_FOUND; FAILED_PRECONDITION (`TRANSFER_NOT_PENDING`) unless pending,
         (`NOT_RECEIVING_FORCE`) when the caller's name is the sending force's; ALREADY_EXISTS
         (`PERSON_ALREADY_EXISTS`) when the collar or National Insurance number is taken in the
