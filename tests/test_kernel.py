@@ -215,6 +215,11 @@ def test_retry_with_request_id_returns_first_result_once(suite: Suite) -> None:
     reused.supplier.display_name = "Twice Ltd"
     f = failure(officer.procurement.CreateSupplier, reused)
     assert f.code is grpc.StatusCode.ALREADY_EXISTS and f.reason == "REQUEST_ID_REUSED"
+    # Nor does another caller of the organisation get the first answer back by its id.
+    colleague = suite.caller(UNIT, "procurement.commercial", subject="colleague")
+    f = failure(colleague.procurement.CreateSupplier, request)
+    assert f.code is grpc.StatusCode.ALREADY_EXISTS and f.reason == "REQUEST_ID_REUSED"
+    assert "another caller" in f.message and "Once Ltd" not in f.message
 
 
 def test_a_retried_change_gets_its_first_answer_after_the_state_moved_on(suite: Suite) -> None:

@@ -37,7 +37,7 @@ def check_request_id(request_id: str) -> None:
 
 @functools.cache
 def _lookup(table: Table) -> Any:
-    return select(table.c.method, table.c.request_hash, table.c.response).where(
+    return select(table.c.method, table.c.principal, table.c.request_hash, table.c.response).where(
         table.c.organisation_code == bindparam("org"), table.c.request_id == bindparam("request_id")
     )
 
@@ -47,13 +47,24 @@ class IdempotencyStore:
         self._session = session
         self._table = tables.idempotency_keys
 
-    def replay(self, organisation: str, request_id: str, method: str, fingerprint: str) -> bytes | None:
+    def replay(
+        self, organisation: str, request_id: str, method: str, fingerprint: str, principal: str
+    ) -> bytes | None:
         """The stored response of an earlier request with this id, if any."""
         row = self._session.execute(
             _lookup(self._table), {"org": organisation, "request_id": request_id}
         ).first()
         if row is None:
             return None
+        # Only its own caller gets a response back: another principal of the organisation
+        # may not be allowed to see what it says, nor to have made that change.
+        if row.principal != principal:
+            raise AlreadyExists(
+                f"request_id {request_id} was already used by another caller; "
+                "use a new request_id for a new request",
+                reason="REQUEST_ID_REUSED",
+                metadata={"request_id": request_id},
+            )
         if row.method != method or row.request_hash != fingerprint:
             raise AlreadyExists(
                 f"request_id {request_id} was already used for a different request; "

@@ -269,7 +269,7 @@ class ServiceKernel:
         principal = call.principal.id
 
         def replay(store: IdempotencyStore) -> R | None:
-            stored = store.replay(organisation, request_id, call.method, fingerprint)
+            stored = store.replay(organisation, request_id, call.method, fingerprint, principal)
             if stored is None:
                 return None
             response = response_type()
