@@ -43,6 +43,7 @@ from services.hr.domain.establishment import (
     Post,
     PostDetails,
 )
+from services.hr.domain.identifiers import normalise_collar_number, valid_collar_number
 from services.hr.domain.paygap import PayGapReport, PayRecord, PayTerms, pay_gap
 from services.hr.domain.person import (
     LeavingReason,
@@ -1050,17 +1051,34 @@ def _received_person(organisation: str, transfer: Transfer, info: RecordInfo) ->
     )
 
 
-def accept_transfer(uow: HrUnitOfWork, organisation: str, transfer_id: str, etag: str) -> Transfer:
+def accept_transfer(
+    uow: HrUnitOfWork, organisation: str, transfer_id: str, etag: str, *, collar_number: str = ""
+) -> Transfer:
     def accepted(current: Transfer, info: RecordInfo) -> Transfer:
         person_id = ""
+        if collar_number and current.terms.kind is not TransferKind.TRANSFER:
+            raise InvalidArgument.single(
+                "collar_number", "is only for a transfer: a secondment moves no record"
+            )
         if current.terms.kind is TransferKind.TRANSFER:
             current.decided(TransferState.ACCEPTED, organisation, current.info)  # checks before creating
             person = _received_person(organisation, current, uow.new_info())
+            if collar_number:
+                person = replace(person, details=_new_collar_number(person, collar_number))
             _add_person(uow, person)
             person_id = person.id
         return current.decided(TransferState.ACCEPTED, organisation, info, person_id=person_id)
 
     return _change_transfer(uow, organisation, transfer_id, etag, accepted)
+
+
+def _new_collar_number(person: Person, collar_number: str) -> PersonDetails:
+    collar = normalise_collar_number(collar_number)
+    if not person.worker_type.warranted:
+        raise InvalidArgument.single("collar_number", "is only for police officers and special constables")
+    if not valid_collar_number(collar):
+        raise InvalidArgument.single("collar_number", "must be 1 to 10 letters and digits")
+    return replace(person.details, collar_number=collar)
 
 
 def cancel_transfer(

@@ -8,7 +8,7 @@ import grpc
 from backoffice.hr.v1 import establishment_pb2, person_pb2, transfer_pb2
 from backoffice.hr.v1 import hr_service_pb2 as pb
 from libs.common.proto_mapping import date_to_proto
-from tests.hr.helpers import D, add_person, assign, grade, officer, post, unit
+from tests.hr.helpers import D, add_person, assign, grade, officer, post, staff, unit
 from tests.support import CUMBRIA, SOUTH_YORKSHIRE, WEST_YORKSHIRE, Caller, Suite, failure
 
 WEST = f"organisations/{WEST_YORKSHIRE}"
@@ -270,3 +270,45 @@ def test_a_transfer_is_not_offered_over_an_assignment_starting_after_it(suite: S
     assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "ASSIGNMENT_AFTER_LEAVING"
     # A secondment moves no record, so it may be offered.
     _offer(west, person, transfer_pb2.TRANSFER_KIND_SECONDMENT, end=D(2025, 5, 31))
+
+
+def test_the_receiving_force_gives_a_transferred_officer_its_own_collar_number(suite: Suite) -> None:
+    west = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    south = suite.caller(SOUTH_YORKSHIRE, "hr.officer")
+    person = _serving_officer(west)  # collar number 77 in West Yorkshire
+    add_person(south, SOUTH_YORKSHIRE, officer("Jones", collar="77"))
+    offered = _offer(west, person, transfer_pb2.TRANSFER_KIND_TRANSFER)
+    incoming = f"{SOUTH}/transfers/{offered.name.rsplit('/', 1)[1]}"
+
+    def accept(collar: str) -> transfer_pb2.Transfer:
+        return south.hr.AcceptTransfer(pb.AcceptTransferRequest(name=incoming, collar_number=collar))
+
+    # Kept, West Yorkshire's number clashes with South Yorkshire's own officer 77.
+    f = failure(accept, "")
+    assert f.code is grpc.StatusCode.ALREADY_EXISTS and f.metadata == {"collar_number": "77"}
+    assert set(failure(accept, "7 7!").violations) == {"collar_number"}
+    pending = south.hr.GetTransfer(pb.GetTransferRequest(name=incoming))
+    assert pending.state == transfer_pb2.TRANSFER_STATE_PENDING  # the refusals changed nothing
+    accepted = accept("sy 4021")
+    arrived = south.hr.GetPerson(pb.GetPersonRequest(name=accepted.receiving_person))
+    assert arrived.collar_number == "SY4021"
+    # A secondment moves no record, so there is no number to give.
+    seconded = add_person(west, WEST_YORKSHIRE, officer("Brown", collar="78")).name
+    secondment = _offer(west, seconded, transfer_pb2.TRANSFER_KIND_SECONDMENT, end=D(2025, 5, 31))
+    f = failure(
+        south.hr.AcceptTransfer,
+        pb.AcceptTransferRequest(
+            name=f"{SOUTH}/transfers/{secondment.name.rsplit('/', 1)[1]}", collar_number="SY4022"
+        ),
+    )
+    assert set(f.violations) == {"collar_number"}
+    # Nor for police staff, who have none.
+    clerk = add_person(west, WEST_YORKSHIRE, staff("Green")).name
+    to_south = _offer(west, clerk, transfer_pb2.TRANSFER_KIND_TRANSFER)
+    f = failure(
+        south.hr.AcceptTransfer,
+        pb.AcceptTransferRequest(
+            name=f"{SOUTH}/transfers/{to_south.name.rsplit('/', 1)[1]}", collar_number="SY4023"
+        ),
+    )
+    assert set(f.violations) == {"collar_number"}

@@ -806,7 +806,9 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
     ) -> transfer_pb2.Transfer:
         return await self._transfer_decision(
             request,
-            lambda uow, party, transfer_id: service.accept_transfer(uow, party, transfer_id, request.etag),
+            lambda uow, party, transfer_id: service.accept_transfer(
+                uow, party, transfer_id, request.etag, collar_number=request.collar_number
+            ),
         )
 
     async def CancelTransfer(

@@ -1766,22 +1766,29 @@ class AcceptTransferRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    COLLAR_NUMBER_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The transfer, as `organisations/{receiving}/transfers/{id}`."""
     etag: _builtins.str
     """The etag last read; empty skips the check."""
     request_id: _builtins.str
     """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    collar_number: _builtins.str
+    """The officer's collar number in the receiving force, for a transfer of a police officer
+    or special constable (collar numbers are each force's own). Empty keeps the sending
+    force's number.
+    """
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         etag: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        collar_number: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collar_number", b"collar_number", "etag", b"etag", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -721,7 +721,9 @@ class HrServiceServicer:
         and the earlier service as history starts in the receiving force on the effective date,
         and the sending force's record shows the person as a leaver the day before, their
         assignments there ending that day.
-        Errors: NOT_FOUND; FAILED_PRECONDITION (`TRANSFER_NOT_PENDING`) unless pending,
+        Errors: INVALID_ARGUMENT (`collar_number`) for a malformed collar number, or one given
+        for a secondment or for police staff; NOT_FOUND; FAILED_PRECONDITION
+        (`TRANSFER_NOT_PENDING`) unless pending,
         (`NOT_RECEIVING_FORCE`) when the caller's name is the sending force's; ALREADY_EXISTS
         (`PERSON_ALREADY_EXISTS`) when the collar or National Insurance number is taken in the
         receiving force; ABORTED (`ETAG_MISMATCH`).

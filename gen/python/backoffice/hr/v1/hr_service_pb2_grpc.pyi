@@ -302,7 +302,9 @@ class HrServiceStub:
     and the earlier service as history starts in the receiving force on the effective date,
     and the sending force's record shows the person as a leaver the day before, their
     assignments there ending that day.
-    Errors: NOT_FOUND; FAILED_PRECONDITION (`TRANSFER_NOT_PENDING`) unless pending,
+    Errors: INVALID_ARGUMENT (`collar_number`) for a malformed collar number, or one given
+    for a secondment or for police staff; NOT_FOUND; FAILED_PRECONDITION
+    (`TRANSFER_NOT_PENDING`) unless pending,
     (`NOT_RECEIVING_FORCE`) when the caller's name is the sending force's; ALREADY_EXISTS
     (`PERSON_ALREADY_EXISTS`) when the collar or National Insurance number is taken in the
     receiving force; ABORTED (`ETAG_MISMATCH`).
@@ -587,7 +589,9 @@ class HrServiceAsyncStub(HrServiceStub):
     and the earlier service as history starts in the receiving force on the effective date,
     and the sending force's record shows the person as a leaver the day before, their
     assignments there ending that day.
-    Errors: NOT_FOUND; FAILED_PRECONDITION (`TRANSFER_NOT_PENDING`) unless pending,
+    Errors: INVALID_ARGUMENT (`collar_number`) for a malformed collar number, or one given
+    for a secondment or for police staff; NOT_FOUND; FAILED_PRECONDITION
+    (`TRANSFER_NOT_PENDING`) unless pending,
     (`NOT_RECEIVING_FORCE`) when the caller's name is the sending force's; ALREADY_EXISTS
     (`PERSON_ALREADY_EXISTS`) when the collar or National Insurance number is taken in the
     receiving force; ABORTED (`ETAG_MISMATCH`).
@@ -1133,7 +1137,9 @@ class HrServiceServicer(metaclass=_abc_1.ABCMeta):
         and the earlier service as history starts in the receiving force on the effective date,
         and the sending force's record shows the person as a leaver the day before, their
         assignments there ending that day.
-        Errors: NOT_FOUND; FAILED_PRECONDITION (`TRANSFER_NOT_PENDING`) unless pending,
+        Errors: INVALID_ARGUMENT (`collar_number`) for a malformed collar number, or one given
+        for a secondment or for police staff; NOT_FOUND; FAILED_PRECONDITION
+        (`TRANSFER_NOT_PENDING`) unless pending,
         (`NOT_RECEIVING_FORCE`) when the caller's name is the sending force's; ALREADY_EXISTS
         (`PERSON_ALREADY_EXISTS`) when the collar or National Insurance number is taken in the
         receiving force; ABORTED (`ETAG_MISMATCH`).
