@@ -58,7 +58,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}\Z")
 SCOPE_KEY = "scope"
 
 

@@ -9,8 +9,8 @@ from libs.common.errors import InvalidArgument
 
 # GSS codes of the bodies the back office serves, plus the project-local `X` codes given to
 # bodies that have none (British Transport Police, shared-service units, ...).
-ORGANISATION_CODE = re.compile(r"^(?:E23|W15|E06|E07|E08|E09|W06|E31|E10|E11|E47|W07)\d{6}$|^X\d{8}$")
-RESOURCE_ID = re.compile(r"^[a-z][a-z0-9-]{2,62}$")
+ORGANISATION_CODE = re.compile(r"^(?:E23|W15|E06|E07|E08|E09|W06|E31|E10|E11|E47|W07)\d{6}\Z|^X\d{8}\Z")
+RESOURCE_ID = re.compile(r"^[a-z][a-z0-9-]{2,62}\Z")
 ALL_ORGANISATIONS = "-"
 
 

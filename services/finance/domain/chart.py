@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from libs.common.errors import Violations
 from libs.common.records import RecordInfo
 
-CODE = re.compile(r"^[0-9A-Z]{3,12}$")
+CODE = re.compile(r"^[0-9A-Z]{3,12}\Z")
 CODE_RULE = "must be 3 to 12 upper-case letters and digits"
 MAX_NAME = 200
 

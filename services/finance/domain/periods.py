@@ -12,7 +12,7 @@ from libs.common.records import RecordInfo
 
 PERIODS_PER_YEAR = 12
 FIRST_YEAR, LAST_YEAR = 2000, 2100
-_PERIOD_ID = re.compile(r"^(\d{4})-(\d{2})$")
+_PERIOD_ID = re.compile(r"^(\d{4})-(\d{2})\Z")
 
 
 class PeriodState(enum.Enum):

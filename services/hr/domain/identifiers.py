@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-_NINO = re.compile(r"^([A-Z]{2})(\d{6})([A-D])$")
+_NINO = re.compile(r"^([A-Z]{2})(\d{6})([A-D])\Z")
 # HMRC: neither prefix letter is D, F, I, Q, U or V; the second is not O; and these
 # prefixes are never issued (BG, GB, NK, KN, TN, NT and ZZ; TN is also the temporary
 # number HMRC once used, not a real NINO).
 _BAD_LETTERS = set("DFIQUV")
 _BAD_PREFIXES = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
-_COLLAR = re.compile(r"^[A-Z0-9]{1,10}$")
+_COLLAR = re.compile(r"^[A-Z0-9]{1,10}\Z")
 
 
 def normalise_ni_number(value: str) -> str:

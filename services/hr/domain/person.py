@@ -23,8 +23,8 @@ from services.hr.domain.values import canonical, parse_decimal
 
 MAX_NAME = 100
 MAX_ADDRESS_LINES = 6
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PHONE = re.compile(r"^\+?[0-9 ]{7,20}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+_PHONE = re.compile(r"^\+?[0-9 ]{7,20}\Z")
 UPDATABLE = frozenset(
     {
         "given_name",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_CPV = re.compile(r"^(\d{2})(\d{6})-\d$")
+_CPV = re.compile(r"^(\d{2})(\d{6})-\d\Z")
 
 
 def cpv_problem(code: str) -> str | None:

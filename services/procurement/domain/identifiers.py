@@ -10,8 +10,8 @@ import re
 _COMPANY = re.compile(
     r"^(?:\d{8}|(?:SC|NI|OC|SO|NC|LP|SL|NL|R0|RC|SE|SP|IP|SR|SA|SF|AC|FC|GE|GN|GS|IC|IS|NA|NF|NO|NP|NR|NV|NZ|OE|PC|ZC)\d{6})$"
 )
-_VAT_STANDARD = re.compile(r"^GB(\d{9}|\d{12})$")
-_VAT_GOVERNMENT = re.compile(r"^GB(GD[0-4]\d{2}|HA[5-9]\d{2})$")
+_VAT_STANDARD = re.compile(r"^GB(\d{9}|\d{12})\Z")
+_VAT_GOVERNMENT = re.compile(r"^GB(GD[0-4]\d{2}|HA[5-9]\d{2})\Z")
 
 
 def normalise_company_number(value: str) -> str:

@@ -31,8 +31,8 @@ UPDATABLE = frozenset(
         "bank_details",
     }
 )
-_SORT_CODE = re.compile(r"^\d{6}$")
-_ACCOUNT = re.compile(r"^\d{8}$")
+_SORT_CODE = re.compile(r"^\d{6}\Z")
+_ACCOUNT = re.compile(r"^\d{8}\Z")
 
 
 @dataclass(frozen=True)
