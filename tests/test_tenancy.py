@@ -206,6 +206,32 @@ def test_service_provision_needs_a_shared_service_unit(suite: Suite) -> None:
     assert f.code is grpc.StatusCode.PERMISSION_DENIED
 
 
+def test_a_unit_keeping_a_forces_agreements_does_not_grant_itself_access(suite: Suite) -> None:
+    force_admin = suite.caller(WEST_YORKSHIRE, "directory.admin")
+    _agree(force_admin, WEST_YORKSHIRE, UNIT, ["directory.agreements"])
+    unit_admin = suite.caller(UNIT, "directory.admin", subject="unit-admin")
+    f = failure(_agree, unit_admin, WEST_YORKSHIRE, UNIT, ["procurement.suppliers", "hr.records"])
+    assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "SELF_GRANT"
+    assert f.metadata == {"organisation": WEST_YORKSHIRE, "counterparty": UNIT}
+    unit_officer = suite.caller(UNIT, "procurement.commercial", subject="unit-officer")
+    f = failure(
+        unit_officer.procurement.CreateSupplier,
+        pb.CreateSupplierRequest(
+            parent=f"organisations/{WEST_YORKSHIRE}", supplier=supplier_pb2.Supplier(display_name="x")
+        ),
+    )
+    assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "NO_AGREEMENT"
+    # What the force trusted it with, it still does: agreements with others, for the force.
+    shared = _agree(
+        unit_admin,
+        WEST_YORKSHIRE,
+        LEEDS,
+        ["procurement.suppliers"],
+        kind=agreement_pb2.AGREEMENT_KIND_DATA_SHARING,
+    )
+    assert shared.state == agreement_pb2.AGREEMENT_STATE_ACTIVE
+
+
 def test_cached_statements_never_carry_one_callers_scope_to_another(suite: Suite) -> None:
     callers = {
         org: suite.caller(org, "procurement.commercial") for org in (WEST_YORKSHIRE, SOUTH_YORKSHIRE, CUMBRIA)

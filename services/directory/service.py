@@ -99,6 +99,16 @@ def create_agreement(
     ).raise_if_any()
     assert kind is not None
     assert start_date is not None
+    acting = uow.tx.acting_organisation
+    if acting is not None and acting == counterparty:
+        # Else a unit trusted only to keep the organisation's agreements could give itself
+        # any other function of it, and keep it after its own agreement ended.
+        raise PermissionDenied(
+            f"{acting} acts for {organisation} under an agreement and may not record one that gives "
+            f"itself access: {organisation}'s own staff must",
+            reason="SELF_GRANT",
+            metadata={"organisation": organisation, "counterparty": counterparty},
+        )
     if uow.organisations.get(organisation) is None:
         raise NotFound(f"organisations/{organisation}")
     other = uow.organisations.get(counterparty)
