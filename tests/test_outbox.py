@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
 from libs.common.access import Scope
@@ -168,6 +169,15 @@ def test_refused_event_parks_blocks_its_key_and_is_retried_or_discarded(settings
         # Two parked and one waiting behind them: what the backlog gauge shows.
         assert _backlog() == 3
 
+        # A pending event is not discarded: a relay may be delivering it this moment.
+        args = ["--database-url", settings.database_url] if settings.database_url else []
+        args += ["--data-dir", str(settings.data_dir)]
+        pending = CliRunner(env={"COLUMNS": "400"}).invoke(
+            cli, ["outbox", "discard", second, "--reason", "x", *args]
+        )
+        assert pending.exit_code == 1 and "PENDING" in pending.output, pending.output
+        assert _states(settings)[second] == PENDING
+
         # The cause fixed (the receiver now accepts): retry releases it, and b follows.
         retried = change_outbox_event(settings, "procurement", first)
         assert retried.state == PENDING
@@ -202,6 +212,55 @@ def test_refused_event_parks_blocks_its_key_and_is_retried_or_discarded(settings
         assert methods == {"backoffice outbox retry", "backoffice outbox discard"}
     finally:
         db.dispose()
+
+
+def test_an_answer_the_database_could_not_apply_is_delivered_again(settings: Settings) -> None:
+    """A lock timeout or deadlock while applying the answer is the database's trouble, not
+    the answer's: the event stays pending and the next delivery applies it, once."""
+    (event_id,) = _publish(settings, ("test", "orders/1", {"n": "a"}))
+    applied: list[str] = []
+
+    async def receiver(event: OutboxEvent, delivery: Delivery) -> Settle:
+        def settle(tx: Transaction) -> None:
+            if not applied:
+                applied.append("failed")
+                raise OperationalError("UPDATE audit_chain_heads", {}, Exception("lock timeout"))
+            applied.append("applied")
+            tx.audit.record(event.organisation, "test/a", None, {"ok": True})
+
+        return settle
+
+    relay = _relay(settings, Receiver())
+    relay.handlers = {"test": receiver}
+    try:
+        _until(relay, lambda: _states(settings)[event_id] != PENDING)
+    finally:
+        asyncio.run(relay.stop())
+        relay.db.dispose()
+    assert _states(settings)[event_id] == DELIVERED and applied == ["failed", "applied"]
+
+
+def test_parked_events_do_not_keep_newer_keys_from_the_relay(settings: Settings) -> None:
+    """A pass takes a batch of due heads: events parked for good (or waiting out a backoff),
+    however many, never fill it so that nothing newer is sent."""
+    receiver = Receiver()
+    relay = _relay(settings, receiver)
+    relay.settings.batch_size = 2
+    try:
+        parked = _publish(settings, ("test", "orders/1", {"n": "a"}), ("test", "orders/2", {"n": "b"}))
+        receiver.script = {"a": [grpc.StatusCode.NOT_FOUND], "b": [grpc.StatusCode.INVALID_ARGUMENT]}
+        _until(relay, lambda: {_states(settings)[i] for i in parked} == {PARKED})
+        receiver.script = {"c": [grpc.StatusCode.UNAVAILABLE] * 100}
+        (waiting,) = _publish(settings, ("test", "orders/3", {"n": "c"}))
+        _until(relay, lambda: receiver.calls.count("c") >= 2)
+        # Two keys parked and one backing off fill any batch of the oldest two; d still goes.
+        relay.settings.backoff_initial_seconds = 60
+        (newer,) = _publish(settings, ("test", "orders/4", {"n": "d"}))
+        _until(relay, lambda: _states(settings)[newer] == DELIVERED)
+        assert receiver.accepted == ["d"] and _states(settings)[waiting] == PENDING
+    finally:
+        asyncio.run(relay.stop())
+        relay.db.dispose()
 
 
 def test_deliver_key_returns_the_answers_and_looks_again_for_what_a_relay_pass_found_behind(

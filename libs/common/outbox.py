@@ -37,14 +37,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from libs.common.access import Scope
 from libs.common.audit import AuditLog
 from libs.common.config import RelaySettings
 from libs.common.context import Call, Principal, PrincipalKind
 from libs.common.db import ALL_ORGANISATIONS, Database
-from libs.common.errors import FailedPrecondition, NotFound
+from libs.common.errors import Aborted, FailedPrecondition, NotFound
 from libs.common.kernel_tables import KernelTables
 from libs.common.logging import get_logger
 from libs.common.metrics import OUTBOX_BACKLOG
@@ -210,17 +212,33 @@ def get_event(session: Session, tables: KernelTables, event_id: str) -> OutboxEv
 
 
 def _admin_change(
-    session: Session, tables: KernelTables, audit: AuditLog, event_id: str, values: dict[str, Any]
+    session: Session,
+    tables: KernelTables,
+    audit: AuditLog,
+    event_id: str,
+    values: dict[str, Any],
+    *,
+    states: tuple[str, ...] = (PENDING, PARKED),
 ) -> OutboxEvent:
     before = get_event(session, tables, event_id)
-    if before.state not in (PENDING, PARKED):
+    if before.state not in states:
         raise FailedPrecondition(
-            f"outbox event {event_id} is {before.state}: only pending or parked events can change",
-            reason="OUTBOX_EVENT_SETTLED",
+            f"outbox event {event_id} is {before.state}: only {' or '.join(states).lower()} events can "
+            "change this way",
+            reason="OUTBOX_EVENT_SETTLED"
+            if before.state in (DELIVERED, DISCARDED)
+            else "OUTBOX_EVENT_NOT_PARKED",
             metadata={"state": before.state},
         )
     t = tables.outbox_events
-    session.execute(update(t).where(t.c.id == event_id).values(**values))
+    # Only from the state read: a relay that settled the event meanwhile wins, and a
+    # delivered event is never sent again (nor its answer dropped).
+    changed = session.execute(update(t).where(t.c.id == event_id, t.c.state == before.state).values(**values))
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        raise Aborted(
+            f"outbox event {event_id} changed while this ran (a relay settled it): look again",
+            reason="CONCURRENT_CHANGE",
+        )
     after = get_event(session, tables, event_id)
     audit.record(before.organisation, f"outbox/{event_id}", before.view(), after.view())
     return after
@@ -236,15 +254,18 @@ def retry_event(session: Session, tables: KernelTables, audit: AuditLog, event_i
 def discard_event(
     session: Session, tables: KernelTables, audit: AuditLog, event_id: str, reason: str
 ) -> OutboxEvent:
-    """An event that will never be delivered; the next of its key may then go."""
+    """A parked event that will never be delivered; the next of its key may then go."""
     if not reason.strip():
         raise ValueError("say why the event is discarded")
+    # Parked events only: a pending one may be in a relay's hands this moment, and its
+    # receiver could act on it while its answer, arriving to a discarded event, is lost.
     return _admin_change(
         session,
         tables,
         audit,
         event_id,
         {"state": DISCARDED, "last_error": f"discarded: {reason.strip()}", "settled_at": _now()},
+        states=(PARKED,),
     )
 
 
@@ -360,22 +381,40 @@ class OutboxRelay:
             return [_event(row) for row in session.execute(stmt)]
 
     def _heads(self, key: str | None) -> tuple[list[OutboxEvent], dict[str, str]]:
-        """The first unsettled event of each key (of one key, when given), and by key the
-        id of the last unsettled event this read saw."""
+        """The first unsettled event of one key, when given; else the first unsettled event
+        of each key whose head is due now (up to a batch). And by key the id of the last
+        unsettled event this read saw."""
         t = self.tables.outbox_events
-        stmt = select(t).where(t.c.state.in_((PENDING, PARKED))).order_by(t.c.seq)
-        if key is not None:
-            stmt = stmt.where(t.c.key == key).limit(1)
-        else:
-            stmt = stmt.limit(self.settings.batch_size)
-        heads: dict[str, OutboxEvent] = {}
-        last: dict[str, str] = {}
+        unsettled = t.c.state.in_((PENDING, PARKED))
         with self.db.session(ALL_ORGANISATIONS, write=False, settings=_RELAY) as session:
-            for row in session.execute(stmt):
-                if row.key not in heads:
-                    heads[row.key] = _event(row)
-                last[row.key] = row.id
-        return list(heads.values()), last
+            if key is not None:
+                rows = list(
+                    session.execute(select(t).where(unsettled, t.c.key == key).order_by(t.c.seq).limit(1))
+                )
+                return [_event(r) for r in rows], {r.key: r.id for r in rows}
+            # Only due heads, chosen in SQL: were the batch the oldest unsettled events,
+            # enough parked ones (or ones waiting out a backoff) would fill it for good and
+            # no newer key would ever be sent.
+            earlier = t.alias("earlier")
+            blocked = (
+                select(earlier.c.id)
+                .where(
+                    earlier.c.key == t.c.key,
+                    earlier.c.seq < t.c.seq,
+                    earlier.c.state.in_((PENDING, PARKED)),
+                )
+                .exists()
+            )
+            due = select(t).where(t.c.state == PENDING, t.c.next_attempt_at <= _now(), ~blocked)
+            heads = [
+                _event(r) for r in session.execute(due.order_by(t.c.seq).limit(self.settings.batch_size))
+            ]
+            last: dict[str, str] = {}
+            if heads:
+                behind = select(t.c.key, t.c.id).where(unsettled, t.c.key.in_([e.key for e in heads]))
+                for row in session.execute(behind.order_by(t.c.seq)):
+                    last[row.key] = row.id
+        return heads, last
 
     def _mark(self, event: OutboxEvent, values: dict[str, Any]) -> None:
         t = self.tables.outbox_events
@@ -507,6 +546,12 @@ class OutboxRelay:
             return False, None
         try:
             applied = await self._thread(self._settle, event, settle)
+        except (DBAPIError, StaleDataError) as err:
+            # The database's trouble (a lock timeout, a deadlock, a lost connection), not the
+            # answer's: deliver again later, and the receiver replays the same answer.
+            log.warning("outbox_settle_retried", service=self.service, event_id=event.id, error=str(err))
+            await self._thread(self._later, event, f"applying the answer failed, to retry: {err}")
+            return False, None
         except Exception as err:
             log.exception("outbox_settle_failed", service=self.service, event_id=event.id)
             await self._thread(self._park, event, f"applying the answer failed: {err}")

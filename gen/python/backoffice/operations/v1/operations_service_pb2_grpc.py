@@ -87,17 +87,20 @@ class OperationsServiceServicer:
         again from zero. Audited in the organisation's chain.
         Errors: NOT_FOUND if the event does not exist here or the caller may not reach its
         organisation; FAILED_PRECONDITION `OUTBOX_EVENT_SETTLED` if it was already delivered
-        or discarded.
+        or discarded; ABORTED `CONCURRENT_CHANGE` if a relay settled it meanwhile.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DiscardOutboxEvent(self, request, context):
-        """Gives up on an event for good, with a reason kept in the event and the audit log; the
-        next event of its key may then go.
+        """Gives up on a parked event for good, with a reason kept in the event and the audit
+        log; the next event of its key may then go. A pending event is not discarded: a relay
+        may be delivering it that moment, and the receiver's answer would then be lost.
         Errors: INVALID_ARGUMENT without a reason; NOT_FOUND as for `RetryOutboxEvent`;
-        FAILED_PRECONDITION `OUTBOX_EVENT_SETTLED` if it was already delivered or discarded.
+        FAILED_PRECONDITION `OUTBOX_EVENT_SETTLED` if it was already delivered or discarded,
+        `OUTBOX_EVENT_NOT_PARKED` if it is pending; ABORTED `CONCURRENT_CHANGE` if a relay
+        settled it meanwhile.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -50,13 +50,16 @@ class OperationsServiceStub:
     again from zero. Audited in the organisation's chain.
     Errors: NOT_FOUND if the event does not exist here or the caller may not reach its
     organisation; FAILED_PRECONDITION `OUTBOX_EVENT_SETTLED` if it was already delivered
-    or discarded.
+    or discarded; ABORTED `CONCURRENT_CHANGE` if a relay settled it meanwhile.
     """
     DiscardOutboxEvent: _grpc.UnaryUnaryMultiCallable[_operations_service_pb2.DiscardOutboxEventRequest, _operations_service_pb2.OutboxEvent]
-    """Gives up on an event for good, with a reason kept in the event and the audit log; the
-    next event of its key may then go.
+    """Gives up on a parked event for good, with a reason kept in the event and the audit
+    log; the next event of its key may then go. A pending event is not discarded: a relay
+    may be delivering it that moment, and the receiver's answer would then be lost.
     Errors: INVALID_ARGUMENT without a reason; NOT_FOUND as for `RetryOutboxEvent`;
-    FAILED_PRECONDITION `OUTBOX_EVENT_SETTLED` if it was already delivered or discarded.
+    FAILED_PRECONDITION `OUTBOX_EVENT_SETTLED` if it was already delivered or discarded,
+    `OUTBOX_EVENT_NOT_PARKED` if it is pending; ABORTED `CONCURRENT_CHANGE` if a relay
+    settled it meanwhile.
     """
     VerifyAuditLog: _grpc.UnaryUnaryMultiCallable[_operations_service_pb2.VerifyAuditLogRequest, _operations_service_pb2.VerifyAuditLogResponse]
     """Walks one organisation's audit chain in this service's database and says whether it
@@ -87,13 +90,16 @@ class OperationsServiceAsyncStub(OperationsServiceStub):
     again from zero. Audited in the organisation's chain.
     Errors: NOT_FOUND if the event does not exist here or the caller may not reach its
     organisation; FAILED_PRECONDITION `OUTBOX_EVENT_SETTLED` if it was already delivered
-    or discarded.
+    or discarded; ABORTED `CONCURRENT_CHANGE` if a relay settled it meanwhile.
     """
     DiscardOutboxEvent: _aio.UnaryUnaryMultiCallable[_operations_service_pb2.DiscardOutboxEventRequest, _operations_service_pb2.OutboxEvent]  # type: ignore[assignment]
-    """Gives up on an event for good, with a reason kept in the event and the audit log; the
-    next event of its key may then go.
+    """Gives up on a parked event for good, with a reason kept in the event and the audit
+    log; the next event of its key may then go. A pending event is not discarded: a relay
+    may be delivering it that moment, and the receiver's answer would then be lost.
     Errors: INVALID_ARGUMENT without a reason; NOT_FOUND as for `RetryOutboxEvent`;
-    FAILED_PRECONDITION `OUTBOX_EVENT_SETTLED` if it was already delivered or discarded.
+    FAILED_PRECONDITION `OUTBOX_EVENT_SETTLED` if it was already delivered or discarded,
+    `OUTBOX_EVENT_NOT_PARKED` if it is pending; ABORTED `CONCURRENT_CHANGE` if a relay
+    settled it meanwhile.
     """
     VerifyAuditLog: _aio.UnaryUnaryMultiCallable[_operations_service_pb2.VerifyAuditLogRequest, _operations_service_pb2.VerifyAuditLogResponse]  # type: ignore[assignment]
     """Walks one organisation's audit chain in this service's database and says whether it
@@ -133,7 +139,7 @@ class OperationsServiceServicer(metaclass=_abc_1.ABCMeta):
         again from zero. Audited in the organisation's chain.
         Errors: NOT_FOUND if the event does not exist here or the caller may not reach its
         organisation; FAILED_PRECONDITION `OUTBOX_EVENT_SETTLED` if it was already delivered
-        or discarded.
+        or discarded; ABORTED `CONCURRENT_CHANGE` if a relay settled it meanwhile.
         """
 
     @_abc_1.abstractmethod
@@ -142,10 +148,13 @@ class OperationsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _operations_service_pb2.DiscardOutboxEventRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_operations_service_pb2.OutboxEvent, _abc.Awaitable[_operations_service_pb2.OutboxEvent]]:
-        """Gives up on an event for good, with a reason kept in the event and the audit log; the
-        next event of its key may then go.
+        """Gives up on a parked event for good, with a reason kept in the event and the audit
+        log; the next event of its key may then go. A pending event is not discarded: a relay
+        may be delivering it that moment, and the receiver's answer would then be lost.
         Errors: INVALID_ARGUMENT without a reason; NOT_FOUND as for `RetryOutboxEvent`;
-        FAILED_PRECONDITION `OUTBOX_EVENT_SETTLED` if it was already delivered or discarded.
+        FAILED_PRECONDITION `OUTBOX_EVENT_SETTLED` if it was already delivered or discarded,
+        `OUTBOX_EVENT_NOT_PARKED` if it is pending; ABORTED `CONCURRENT_CHANGE` if a relay
+        settled it meanwhile.
         """
 
     @_abc_1.abstractmethod
