@@ -192,6 +192,29 @@ def test_finance_down_then_up_every_commitment_arrives_once(p2p: Suite) -> None:
     assert any(e.attempts > 1 for e in events)
 
 
+def test_an_order_finance_cannot_commit_goes_back_to_draft_saying_why(p2p: Suite) -> None:
+    w = World(p2p)
+    r = approved(w.requester, w.approver, WY, line(quantity="1"))
+    missing = w.budget.name.rsplit("/", 1)[0] + "/b-no-such-budget"
+    po = w.buyer.procurement.CreatePurchaseOrder(
+        pb.CreatePurchaseOrderRequest(
+            parent=f"organisations/{WY}",
+            purchase_order=purchase_order_pb2.PurchaseOrder(
+                requisition=r.name, contract=w.framework.name, budget=missing
+            ),
+        )
+    )
+    # Finance has no such budget: an answer about this order, so the order does not wait
+    # for ever on an event parked for an operator, but comes back to be corrected.
+    f = failure(w.issue, po)
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "COMMITMENT_REFUSED"
+    assert f.metadata["finance_reason"] == "NOT_FOUND" and f.metadata["budget"] == missing
+    got = w.get(po.name)
+    assert got.state == DRAFT and got.commitment_refusal.startswith("NOT_FOUND: ")
+    assert not list(outbox_events(p2p.settings, ["procurement"], (PARKED,)))
+    assert w.committed() == Decimal(0)
+
+
 def test_a_refused_event_parks_and_is_retried_after_the_fix(p2p: Suite) -> None:
     w = World(p2p)
     catalogue = _server(p2p, "finance").app.catalogue

@@ -17,6 +17,12 @@ from services.procurement import service
 from services.procurement.domain.purchase_order import PurchaseOrder
 from services.procurement.service import ProcurementUnitOfWork
 
+# Finance's answers about the request itself. PERMISSION_DENIED is not among them: it says
+# the suite is misconfigured (an agreement, a role), which an operator mends and retries.
+_REFUSALS = frozenset(
+    {grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT}
+)
+
 
 def _stub(delivery: Delivery) -> finance_service_pb2_grpc.FinanceServiceAsyncStub:
     return finance_service_pb2_grpc.FinanceServiceStub(delivery.channel("finance"))
@@ -46,9 +52,11 @@ async def raise_commitment(event: OutboxEvent, delivery: Delivery) -> Settle:
             timeout=delivery.timeout,
         )
     except grpc.aio.AioRpcError as err:
-        if err.code() is grpc.StatusCode.FAILED_PRECONDITION and error_reason(err) == "BUDGET_EXCEEDED":
-            # A decision, not a failed delivery: the order stays unissued and says why.
-            refusal = f"BUDGET_EXCEEDED: {err.details()}"
+        if err.code() in _REFUSALS:
+            # A decision on this order (over budget, no such budget, a closed year, an amount
+            # finance will not commit), not a failed delivery: the order goes back to DRAFT
+            # and says why, rather than wait for ever on an event parked for an operator.
+            refusal = f"{error_reason(err) or err.code().name}: {err.details()}"
 
             def refused(tx: Transaction) -> PurchaseOrder:
                 uow = ProcurementUnitOfWork(tx)

@@ -633,11 +633,16 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
                 scope, lambda tx: service.get_purchase_order(Uow(tx), name.organisation, name.id)
             )
         if current.state is order_domain.PurchaseOrderState.DRAFT and current.commitment_refusal:
+            finance_reason = current.commitment_refusal.partition(":")[0]
             raise FailedPrecondition(
                 f"{current.name} was not issued: finance refused the commitment "
                 f"({current.commitment_refusal})",
-                reason="BUDGET_EXCEEDED",
-                metadata={"purchase_order": current.name, "budget": current.budget},
+                reason="BUDGET_EXCEEDED" if finance_reason == "BUDGET_EXCEEDED" else "COMMITMENT_REFUSED",
+                metadata={
+                    "purchase_order": current.name,
+                    "budget": current.budget,
+                    "finance_reason": finance_reason,
+                },
             )
         return m.order_to_proto(current)
 

@@ -485,11 +485,13 @@ class ProcurementServiceServicer:
     def IssuePurchaseOrder(self, request, context):
         """Issues a DRAFT order to the supplier. An order with a budget first asks finance to
         commit it: when finance answers within the call's deadline the order comes back
-        ISSUED (or the call fails with `BUDGET_EXCEEDED`, the order staying DRAFT with its
+        ISSUED (or the call fails with `BUDGET_EXCEEDED`, or `COMMITMENT_REFUSED` for
+        finance's other refusals, such as no such budget, the order staying DRAFT with its
         `commitment_refusal`); otherwise it comes back PENDING_COMMITMENT and is issued or
         refused once finance decides.
         Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`, `SUPPLIER_DEBARRED`,
-        `CONTRACT_NOT_LIVE`, `BUDGET_EXCEEDED`; PERMISSION_DENIED `OVERRIDE_NOT_PERMITTED`;
+        `CONTRACT_NOT_LIVE`, `BUDGET_EXCEEDED`, `COMMITMENT_REFUSED` (metadata
+        `finance_reason`); PERMISSION_DENIED `OVERRIDE_NOT_PERMITTED`;
         ABORTED `ETAG_MISMATCH`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
