@@ -230,6 +230,17 @@ def test_a_unit_keeping_a_forces_agreements_does_not_grant_itself_access(suite: 
         kind=agreement_pb2.AGREEMENT_KIND_DATA_SHARING,
     )
     assert shared.state == agreement_pb2.AGREEMENT_STATE_ACTIVE
+    # The force lists them oldest first, a page at a time.
+    names: list[str] = []
+    token = ""
+    while True:
+        page = force_admin.directory.ListAgreements(
+            dpb.ListAgreementsRequest(parent=f"organisations/{WEST_YORKSHIRE}", page_size=1, page_token=token)
+        )
+        names += [a.name for a in page.agreements]
+        if not (token := page.next_page_token):
+            break
+    assert names[-1] == shared.name and len(names) == 2
 
 
 def test_cached_statements_never_carry_one_callers_scope_to_another(suite: Suite) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import secrets
+import time
 from dataclasses import dataclass
 
 from libs.common.errors import InvalidArgument
@@ -12,6 +14,12 @@ from libs.common.errors import InvalidArgument
 ORGANISATION_CODE = re.compile(r"^(?:E23|W15|E06|E07|E08|E09|W06|E31|E10|E11|E47|W07)\d{6}\Z|^X\d{8}\Z")
 RESOURCE_ID = re.compile(r"^[a-z][a-z0-9-]{2,62}\Z")
 ALL_ORGANISATIONS = "-"
+
+
+def new_id(prefix: str) -> str:
+    """Ids that sort by creation time (milliseconds, then randomness), so keyset pages
+    list resources oldest first."""
+    return f"{prefix}-{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
 
 
 def valid_organisation_code(code: str) -> bool:

@@ -4,10 +4,10 @@ domain objects; the servicer maps protobuf to and from them."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 from libs.common.errors import AlreadyExists, NotFound, PermissionDenied
 from libs.common.filtering import Comparison
+from libs.common.names import new_id
 from libs.common.paging import JsonKey
 from libs.common.records import RecordInfo, check_etag, snapshot
 from libs.common.service import Transaction
@@ -117,7 +117,7 @@ def create_agreement(
     check_counterparty(kind, other)
     info = RecordInfo.new(uow.tx.principal_id, uow.tx.acting_organisation, _now())
     agreement = Agreement(
-        id=f"a-{uuid.uuid4().hex[:16]}",
+        id=new_id("a"),
         display_name=display_name.strip(),
         kind=kind,
         organisation=organisation,

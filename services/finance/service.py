@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -18,7 +16,7 @@ from libs.common.errors import (
     Violations,
 )
 from libs.common.filtering import Comparison
-from libs.common.names import check_resource_id
+from libs.common.names import check_resource_id, new_id
 from libs.common.paging import JsonKey
 from libs.common.records import RecordInfo, check_etag
 from libs.common.service import Transaction
@@ -127,12 +125,6 @@ class FinanceUnitOfWork:
 
     def touched(self, info: RecordInfo) -> RecordInfo:
         return info.touched(self.tx.principal_id, self.tx.acting_organisation, _now())
-
-
-def new_id(prefix: str) -> str:
-    """Ids that sort by creation time (milliseconds, then randomness), so keyset pages
-    list resources oldest first."""
-    return f"{prefix}-{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
 
 
 def _now() -> dt.datetime:

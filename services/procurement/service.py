@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import secrets
-import time
 from collections.abc import Sequence
 from decimal import Decimal
 
 from libs.common.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from libs.common.filtering import Comparison
 from libs.common.money import ZERO
-from libs.common.names import check_resource_id
+from libs.common.names import check_resource_id, new_id
 from libs.common.paging import JsonKey
 from libs.common.records import RecordInfo, check_etag, snapshot
 from libs.common.service import Transaction
@@ -73,12 +71,6 @@ class ProcurementUnitOfWork:
             snapshot(before) if before is not None else None,
             snapshot(after) if after is not None else None,
         )
-
-
-def new_id(prefix: str) -> str:
-    """Ids that sort by creation time (milliseconds, then randomness), so keyset pages
-    list resources oldest first."""
-    return f"{prefix}-{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
 
 
 def _now() -> dt.datetime:

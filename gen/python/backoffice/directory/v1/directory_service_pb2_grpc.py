@@ -136,7 +136,7 @@ class DirectoryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListAgreements(self, request, context):
-        """Lists the agreements an organisation is a party to, newest first.
+        """Lists the agreements an organisation is a party to, oldest first.
         Errors: INVALID_ARGUMENT for a bad page size or token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -66,7 +66,7 @@ class DirectoryServiceStub:
     Errors: NOT_FOUND if it does not exist or the caller is not a party.
     """
     ListAgreements: _grpc.UnaryUnaryMultiCallable[_directory_service_pb2.ListAgreementsRequest, _directory_service_pb2.ListAgreementsResponse]
-    """Lists the agreements an organisation is a party to, newest first.
+    """Lists the agreements an organisation is a party to, oldest first.
     Errors: INVALID_ARGUMENT for a bad page size or token.
     """
     TerminateAgreement: _grpc.UnaryUnaryMultiCallable[_directory_service_pb2.TerminateAgreementRequest, _agreement_pb2.Agreement]
@@ -116,7 +116,7 @@ class DirectoryServiceAsyncStub(DirectoryServiceStub):
     Errors: NOT_FOUND if it does not exist or the caller is not a party.
     """
     ListAgreements: _aio.UnaryUnaryMultiCallable[_directory_service_pb2.ListAgreementsRequest, _directory_service_pb2.ListAgreementsResponse]  # type: ignore[assignment]
-    """Lists the agreements an organisation is a party to, newest first.
+    """Lists the agreements an organisation is a party to, oldest first.
     Errors: INVALID_ARGUMENT for a bad page size or token.
     """
     TerminateAgreement: _aio.UnaryUnaryMultiCallable[_directory_service_pb2.TerminateAgreementRequest, _agreement_pb2.Agreement]  # type: ignore[assignment]
@@ -199,7 +199,7 @@ class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _directory_service_pb2.ListAgreementsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_directory_service_pb2.ListAgreementsResponse, _abc.Awaitable[_directory_service_pb2.ListAgreementsResponse]]:
-        """Lists the agreements an organisation is a party to, newest first.
+        """Lists the agreements an organisation is a party to, oldest first.
         Errors: INVALID_ARGUMENT for a bad page size or token.
         """
 
