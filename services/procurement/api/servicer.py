@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
@@ -63,6 +64,9 @@ _ORDER_FILTERS = {
     "contract": FieldType.STRING,
     "create_date": FieldType.DATE,
 }
+# How much longer than its own delivery window IssuePurchaseOrder holds its event: time to
+# apply finance's answer before a relay pass may send the event again.
+_SETTLE_MARGIN_SECONDS = 1.0
 _NAMES = {o.code: o.display_name for o in reference_organisations()}
 
 
@@ -601,10 +605,12 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         # held for it so that no relay pass sends it meanwhile. What finance does not
         # answer in time, the relay delivers later; the order stays PENDING_COMMITMENT.
         relay = self.relay if self.relay is not None and self.relay.peers.configured else None
-        hold = self._delivery_window(relay, context)
+        window = self._delivery_window(relay, context)
+        started = time.monotonic()
 
         def issue(uow: Uow, name: ChildName) -> PurchaseOrder:
-            uow.tx.outbox.hold(hold)
+            # Held a little beyond the window, for applying finance's answer.
+            uow.tx.outbox.hold(window + _SETTLE_MARGIN_SECONDS if window > 0 else 0.0)
             return service.issue_purchase_order(
                 uow,
                 name.organisation,
@@ -619,7 +625,10 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         pending = purchase_order_pb2.PURCHASE_ORDER_STATE_PENDING_COMMITMENT
         if order.state != pending or relay is None:
             return order
-        within = self._delivery_window(relay, context)
+        # Only while the hold lasts: it began after `started`, when the event was published,
+        # and once it ends a relay pass, in any worker, may send the event too (a refusal is
+        # not replayed, so a second delivery could be answered otherwise).
+        within = min(self._delivery_window(relay, context), window - (time.monotonic() - started))
         settled = await relay.deliver_key(order.name, within) if within > 0 else []
         # The order as finance's answer left it, committed in the relay's transaction; read
         # again only when this call did not deliver the answer itself.
