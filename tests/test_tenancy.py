@@ -196,6 +196,28 @@ def test_partner_reads_shared_data_but_cannot_change_it(suite: Suite) -> None:
     assert f.code is grpc.StatusCode.NOT_FOUND
 
 
+def test_one_grant_one_agreement_so_that_terminating_it_ends_the_access(suite: Suite) -> None:
+    admin = suite.caller(WEST_YORKSHIRE, "directory.admin")
+    first = _agree(admin, WEST_YORKSHIRE, UNIT, ["procurement.suppliers", "finance.payables"])
+    f = failure(_agree, admin, WEST_YORKSHIRE, UNIT, ["hr.records", "finance.payables"])
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "AGREEMENT_OVERLAPS"
+    assert f.metadata == {"agreement": first.name, "functions": "finance.payables"}
+    # Other functions, or another party and kind of agreement, are not the same grant.
+    _agree(admin, WEST_YORKSHIRE, UNIT, ["hr.records"])
+    _agree(
+        admin,
+        WEST_YORKSHIRE,
+        LEEDS,
+        ["procurement.suppliers"],
+        kind=agreement_pb2.AGREEMENT_KIND_DATA_SHARING,
+    )
+    admin.directory.TerminateAgreement(
+        dpb.TerminateAgreementRequest(name=first.name, reason="renewed on new terms")
+    )
+    renewed = _agree(admin, WEST_YORKSHIRE, UNIT, ["finance.payables"], start=today())
+    assert renewed.state == agreement_pb2.AGREEMENT_STATE_ACTIVE
+
+
 def test_service_provision_needs_a_shared_service_unit(suite: Suite) -> None:
     admin = suite.caller(WEST_YORKSHIRE, "directory.admin")
     f = failure(_agree, admin, WEST_YORKSHIRE, LEEDS, ["procurement.suppliers"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from libs.common.errors import AlreadyExists, NotFound, PermissionDenied
+from libs.common.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
 from libs.common.filtering import Comparison
 from libs.common.names import new_id
 from libs.common.paging import JsonKey
@@ -87,6 +87,7 @@ def create_agreement(
     functions: list[str],
     start_date: dt.date | None,
     end_date: dt.date | None,
+    today: dt.date,
 ) -> Agreement:
     check_new_agreement(
         display_name=display_name,
@@ -129,6 +130,14 @@ def create_agreement(
         termination_reason="",
         info=info,
     )
+    for held in uow.agreements.between(organisation, counterparty):
+        if shared := agreement.shared_grants(held, today):
+            raise FailedPrecondition(
+                f"{held.name} already grants {counterparty} {', '.join(shared)} in {organisation} on some "
+                "of these days: amend the dates or functions, or terminate it first",
+                reason="AGREEMENT_OVERLAPS",
+                metadata={"agreement": held.name, "functions": ",".join(shared)},
+            )
     uow.agreements.add(agreement)
     uow.tx.audit.record(organisation, agreement.name, None, snapshot(agreement))
     return agreement

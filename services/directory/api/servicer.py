@@ -192,6 +192,7 @@ class DirectoryServicer(directory_service_pb2_grpc.DirectoryServiceServicer):
                     functions=list(a.functions),
                     start_date=start,
                     end_date=end,
+                    today=today,
                 ),
                 today,
             ),

@@ -96,6 +96,22 @@ class Agreement:
     def grants_anything(self, today: dt.date) -> bool:
         return self.state(today) in (AgreementState.ACTIVE, AgreementState.PENDING)
 
+    def shared_grants(self, other: Agreement, today: dt.date) -> tuple[str, ...]:
+        """The functions `other`, still granting, would also grant the same party on a day
+        of this agreement: each grant is then ended by terminating one agreement, not two."""
+        same_parties = (self.organisation, self.counterparty, self.kind) == (
+            other.organisation,
+            other.counterparty,
+            other.kind,
+        )
+        if not same_parties or not other.grants_anything(today):
+            return ()
+        if (self.end_date is not None and self.end_date < other.start_date) or (
+            other.end_date is not None and other.end_date < self.start_date
+        ):
+            return ()
+        return tuple(f for f in self.functions if f in other.functions)
+
     def terminated(self, reason: str, at: dt.datetime, info: RecordInfo) -> Agreement:
         if self.terminate_time is not None:
             raise FailedPrecondition(

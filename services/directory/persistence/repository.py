@@ -110,6 +110,12 @@ class AgreementRepository:
         stmt = keyset_after(stmt, [AgreementRow.id], after).limit(size)
         return [_agreement(r) for r in self._session.scalars(stmt)]
 
+    def between(self, organisation: str, counterparty: str) -> list[Agreement]:
+        stmt = select(AgreementRow).where(
+            AgreementRow.organisation_code == organisation, AgreementRow.counterparty_code == counterparty
+        )
+        return [_agreement(r) for r in self._session.scalars(stmt)]
+
     def held_by(self, counterparty: str, today: dt.date) -> list[Agreement]:
         """Agreements that grant `counterparty` something today or later."""
         stmt = select(AgreementRow).where(

@@ -121,7 +121,10 @@ class DirectoryServiceServicer:
         Errors: INVALID_ARGUMENT for missing or malformed fields (an end date before the
         start date, an unknown function); NOT_FOUND for an unknown organisation;
         FAILED_PRECONDITION `COUNTERPARTY_NOT_A_UNIT` when a service provision names a
-        counterparty that is not a shared-service unit.
+        counterparty that is not a shared-service unit, `AGREEMENT_OVERLAPS` (naming it) when
+        an agreement of the same kind between the same parties, active or pending, grants one
+        of the functions on one of the days; PERMISSION_DENIED `SELF_GRANT` when a unit acting
+        for the organisation names itself as counterparty.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -59,7 +59,10 @@ class DirectoryServiceStub:
     Errors: INVALID_ARGUMENT for missing or malformed fields (an end date before the
     start date, an unknown function); NOT_FOUND for an unknown organisation;
     FAILED_PRECONDITION `COUNTERPARTY_NOT_A_UNIT` when a service provision names a
-    counterparty that is not a shared-service unit.
+    counterparty that is not a shared-service unit, `AGREEMENT_OVERLAPS` (naming it) when
+    an agreement of the same kind between the same parties, active or pending, grants one
+    of the functions on one of the days; PERMISSION_DENIED `SELF_GRANT` when a unit acting
+    for the organisation names itself as counterparty.
     """
     GetAgreement: _grpc.UnaryUnaryMultiCallable[_directory_service_pb2.GetAgreementRequest, _agreement_pb2.Agreement]
     """Returns an agreement. Only its two parties see it.
@@ -109,7 +112,10 @@ class DirectoryServiceAsyncStub(DirectoryServiceStub):
     Errors: INVALID_ARGUMENT for missing or malformed fields (an end date before the
     start date, an unknown function); NOT_FOUND for an unknown organisation;
     FAILED_PRECONDITION `COUNTERPARTY_NOT_A_UNIT` when a service provision names a
-    counterparty that is not a shared-service unit.
+    counterparty that is not a shared-service unit, `AGREEMENT_OVERLAPS` (naming it) when
+    an agreement of the same kind between the same parties, active or pending, grants one
+    of the functions on one of the days; PERMISSION_DENIED `SELF_GRANT` when a unit acting
+    for the organisation names itself as counterparty.
     """
     GetAgreement: _aio.UnaryUnaryMultiCallable[_directory_service_pb2.GetAgreementRequest, _agreement_pb2.Agreement]  # type: ignore[assignment]
     """Returns an agreement. Only its two parties see it.
@@ -180,7 +186,10 @@ class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT for missing or malformed fields (an end date before the
         start date, an unknown function); NOT_FOUND for an unknown organisation;
         FAILED_PRECONDITION `COUNTERPARTY_NOT_A_UNIT` when a service provision names a
-        counterparty that is not a shared-service unit.
+        counterparty that is not a shared-service unit, `AGREEMENT_OVERLAPS` (naming it) when
+        an agreement of the same kind between the same parties, active or pending, grants one
+        of the functions on one of the days; PERMISSION_DENIED `SELF_GRANT` when a unit acting
+        for the organisation names itself as counterparty.
         """
 
     @_abc_1.abstractmethod
