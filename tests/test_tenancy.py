@@ -61,6 +61,16 @@ def _agree(
     return owner.directory.CreateAgreement(dpb.CreateAgreementRequest(agreement=agreement))
 
 
+def _share_west_suppliers_with_leeds(caller: Caller) -> agreement_pb2.Agreement:
+    return _agree(
+        caller,
+        WEST_YORKSHIRE,
+        LEEDS,
+        ["procurement.suppliers"],
+        kind=agreement_pb2.AGREEMENT_KIND_DATA_SHARING,
+    )
+
+
 def _names(caller: Caller, parent: str) -> list[str]:
     return [
         s.name for s in caller.procurement.ListSuppliers(pb.ListSuppliersRequest(parent=parent)).suppliers
@@ -87,12 +97,7 @@ def test_another_organisation_sees_nothing(suite: Suite) -> None:
         ),
     )
     assert f.code is grpc.StatusCode.NOT_FOUND
-    f = failure(
-        south.procurement.CreateSupplier,
-        pb.CreateSupplierRequest(
-            parent=f"organisations/{WEST_YORKSHIRE}", supplier=supplier_pb2.Supplier(display_name="planted")
-        ),
-    )
+    f = failure(_supplier, south, WEST_YORKSHIRE, "planted")
     assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "NO_AGREEMENT"
     assert west.procurement.GetSupplier(pb.GetSupplierRequest(name=mine.name)).display_name == "West's own"
 
@@ -100,12 +105,7 @@ def test_another_organisation_sees_nothing(suite: Suite) -> None:
 def test_unit_acts_for_member_only_under_agreement_and_is_audited_as_acting(suite: Suite) -> None:
     force_admin = suite.caller(WEST_YORKSHIRE, "directory.admin")
     unit_officer = suite.caller(UNIT, "procurement.commercial", subject="unit-officer")
-    f = failure(
-        unit_officer.procurement.CreateSupplier,
-        pb.CreateSupplierRequest(
-            parent=f"organisations/{WEST_YORKSHIRE}", supplier=supplier_pb2.Supplier(display_name="too early")
-        ),
-    )
+    f = failure(_supplier, unit_officer, WEST_YORKSHIRE, "too early")
     assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "NO_AGREEMENT"
     agreement = _agree(force_admin, WEST_YORKSHIRE, UNIT, ["procurement.suppliers"])
     assert agreement.state == agreement_pb2.AGREEMENT_STATE_ACTIVE
@@ -114,12 +114,7 @@ def test_unit_acts_for_member_only_under_agreement_and_is_audited_as_acting(suit
     assert created.audit.update_acting_organisation == UNIT
     assert _names(unit_officer, "organisations/-") == [created.name]
     # The agreement opens procurement.suppliers only: no other force, no other function.
-    f = failure(
-        unit_officer.procurement.CreateSupplier,
-        pb.CreateSupplierRequest(
-            parent=f"organisations/{CUMBRIA}", supplier=supplier_pb2.Supplier(display_name="x")
-        ),
-    )
+    f = failure(_supplier, unit_officer, CUMBRIA, "x")
     assert f.code is grpc.StatusCode.PERMISSION_DENIED
     # The force ends the agreement: access ends with it.
     force_admin.directory.TerminateAgreement(
@@ -170,21 +165,10 @@ def test_partner_reads_shared_data_but_cannot_change_it(suite: Suite) -> None:
         failure(council.procurement.GetSupplier, pb.GetSupplierRequest(name=s.name)).code
         is grpc.StatusCode.NOT_FOUND
     )
-    _agree(
-        admin,
-        WEST_YORKSHIRE,
-        LEEDS,
-        ["procurement.suppliers"],
-        kind=agreement_pb2.AGREEMENT_KIND_DATA_SHARING,
-    )
+    _share_west_suppliers_with_leeds(admin)
     assert council.procurement.GetSupplier(pb.GetSupplierRequest(name=s.name)).name == s.name
     assert s.name in _names(council, "organisations/-")
-    f = failure(
-        council.procurement.CreateSupplier,
-        pb.CreateSupplierRequest(
-            parent=f"organisations/{WEST_YORKSHIRE}", supplier=supplier_pb2.Supplier(display_name="x")
-        ),
-    )
+    f = failure(_supplier, council, WEST_YORKSHIRE, "x")
     assert f.code is grpc.StatusCode.PERMISSION_DENIED
     f = failure(
         council.procurement.UpdateSupplier,
@@ -204,13 +188,7 @@ def test_one_grant_one_agreement_so_that_terminating_it_ends_the_access(suite: S
     assert f.metadata == {"agreement": first.name, "functions": "finance.payables"}
     # Other functions, or another party and kind of agreement, are not the same grant.
     _agree(admin, WEST_YORKSHIRE, UNIT, ["hr.records"])
-    _agree(
-        admin,
-        WEST_YORKSHIRE,
-        LEEDS,
-        ["procurement.suppliers"],
-        kind=agreement_pb2.AGREEMENT_KIND_DATA_SHARING,
-    )
+    _share_west_suppliers_with_leeds(admin)
     admin.directory.TerminateAgreement(
         dpb.TerminateAgreementRequest(name=first.name, reason="renewed on new terms")
     )
@@ -236,21 +214,10 @@ def test_a_unit_keeping_a_forces_agreements_does_not_grant_itself_access(suite: 
     assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "SELF_GRANT"
     assert f.metadata == {"organisation": WEST_YORKSHIRE, "counterparty": UNIT}
     unit_officer = suite.caller(UNIT, "procurement.commercial", subject="unit-officer")
-    f = failure(
-        unit_officer.procurement.CreateSupplier,
-        pb.CreateSupplierRequest(
-            parent=f"organisations/{WEST_YORKSHIRE}", supplier=supplier_pb2.Supplier(display_name="x")
-        ),
-    )
+    f = failure(_supplier, unit_officer, WEST_YORKSHIRE, "x")
     assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "NO_AGREEMENT"
     # What the force trusted it with, it still does: agreements with others, for the force.
-    shared = _agree(
-        unit_admin,
-        WEST_YORKSHIRE,
-        LEEDS,
-        ["procurement.suppliers"],
-        kind=agreement_pb2.AGREEMENT_KIND_DATA_SHARING,
-    )
+    shared = _share_west_suppliers_with_leeds(unit_admin)
     assert shared.state == agreement_pb2.AGREEMENT_STATE_ACTIVE
     # The force lists them oldest first, a page at a time.
     names: list[str] = []
