@@ -41,7 +41,7 @@ from services.hr.domain.establishment import (
     Post,
     PostDetails,
 )
-from services.hr.domain.identifiers import normalise_collar_number, valid_collar_number
+from services.hr.domain.identifiers import normalise_collar_number
 from services.hr.domain.paygap import PayGapReport, PayRecord, PayTerms, pay_gap
 from services.hr.domain.person import (
     LeavingReason,
@@ -50,6 +50,7 @@ from services.hr.domain.person import (
     ServiceHistoryEntry,
     WorkerType,
     check_new_person,
+    collar_number_problem,
     person_name,
 )
 from services.hr.domain.transfer import SharedView, Transfer, TransferKind, TransferState, TransferTerms
@@ -617,10 +618,10 @@ def create_assignment(uow: HrUnitOfWork, organisation: str, terms: AssignmentTer
     end = min(ends) if ends else None
     assert terms.start_date is not None
     period = Period(terms.start_date, end)
+    # The period ends by the person's last day, transfers included: no need to end their
+    # other assignments at it (`_held`) for this check.
     establishment.check_fte_capacity(
-        _held(uow, organisation, uow.assignments.of_person(organisation, person.id)),
-        Decimal(terms.fte),
-        period,
+        uow.assignments.of_person(organisation, person.id), Decimal(terms.fte), period
     )
     assignment = Assignment(organisation, new_id("a"), terms, end, uow.new_info())
     uow.assignments.add(assignment)
@@ -1066,10 +1067,8 @@ def accept_transfer(
 
 def _new_collar_number(person: Person, collar_number: str) -> PersonDetails:
     collar = normalise_collar_number(collar_number)
-    if not person.worker_type.warranted:
-        raise InvalidArgument.single("collar_number", "is only for police officers and special constables")
-    if not valid_collar_number(collar):
-        raise InvalidArgument.single("collar_number", "must be 1 to 10 letters and digits")
+    if problem := collar_number_problem(person.worker_type, collar):
+        raise InvalidArgument.single("collar_number", problem)
     return replace(person.details, collar_number=collar)
 
 

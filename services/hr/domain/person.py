@@ -173,14 +173,8 @@ class PersonDetails:
         preferred = self.preferred_name.strip()
         v.check(len(preferred) <= MAX_NAME, f"{prefix}.preferred_name", f"at most {MAX_NAME} characters")
         collar = normalise_collar_number(self.collar_number)
-        if worker_type.warranted:
-            v.check(
-                valid_collar_number(collar),
-                f"{prefix}.collar_number",
-                "is required for officers and special constables: 1 to 10 letters and digits",
-            )
-        elif collar:
-            v.add(f"{prefix}.collar_number", "is only for police officers and special constables")
+        if problem := collar_number_problem(worker_type, collar):
+            v.add(f"{prefix}.collar_number", problem)
         nino = normalise_ni_number(self.national_insurance_number)
         if nino and (problem := ni_number_problem(nino)):
             v.add(f"{prefix}.national_insurance_number", problem)
@@ -289,6 +283,15 @@ _DETAIL_FIELDS = dataclasses.fields(PersonDetails)
 
 def person_name(organisation: str, person_id: str) -> str:
     return f"organisations/{organisation}/people/{person_id}"
+
+
+def collar_number_problem(worker_type: WorkerType, collar: str) -> str | None:
+    """What is wrong with a (normalised) collar number for a person of `worker_type`."""
+    if worker_type.warranted:
+        if valid_collar_number(collar):
+            return None
+        return "is required for officers and special constables: 1 to 10 letters and digits"
+    return "is only for police officers and special constables" if collar else None
 
 
 def check_new_person(

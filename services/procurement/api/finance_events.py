@@ -10,7 +10,7 @@ from decimal import Decimal
 import grpc
 
 from backoffice.finance.v1 import budget_pb2, finance_service_pb2, finance_service_pb2_grpc
-from libs.common.outbox import Delivery, Handler, OutboxEvent, Settle, error_reason
+from libs.common.outbox import PERMANENT_CODES, Delivery, Handler, OutboxEvent, Settle, error_reason
 from libs.common.proto_mapping import money_to_proto
 from libs.common.service import Transaction
 from services.procurement import service
@@ -19,9 +19,7 @@ from services.procurement.service import ProcurementUnitOfWork
 
 # Finance's answers about the request itself. PERMISSION_DENIED is not among them: it says
 # the suite is misconfigured (an agreement, a role), which an operator mends and retries.
-_REFUSALS = frozenset(
-    {grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT}
-)
+_REFUSALS = PERMANENT_CODES - {grpc.StatusCode.PERMISSION_DENIED}
 
 
 def _stub(delivery: Delivery) -> finance_service_pb2_grpc.FinanceServiceAsyncStub:
