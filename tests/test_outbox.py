@@ -4,6 +4,7 @@ tests in tests/procurement/test_purchase_to_pay.py use real ones)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from libs.common.outbox import (
     DISCARDED,
     PARKED,
     PENDING,
+    SETTLE_MARGIN_SECONDS,
     Delivery,
     OutboxEvent,
     OutboxRelay,
@@ -176,6 +178,9 @@ def test_refused_event_parks_blocks_its_key_and_is_retried_or_discarded(settings
             cli, ["outbox", "discard", second, "--reason", "x", *args]
         )
         assert pending.exit_code == 1 and "PENDING" in pending.output, pending.output
+        # Nor retried: the relay does that by itself, and may hold a claim on it.
+        hurried = CliRunner(env={"COLUMNS": "400"}).invoke(cli, ["outbox", "retry", second, *args])
+        assert hurried.exit_code == 1 and "only parked events" in hurried.output, hurried.output
         assert _states(settings)[second] == PENDING
 
         # The cause fixed (the receiver now accepts): retry releases it, and b follows.
@@ -322,7 +327,9 @@ def test_a_held_event_is_left_to_its_caller_until_the_hold_ends(settings: Settin
 
     async def go() -> list[object]:
         assert await relay.run_once() == 0  # both held: no pass sends them
-        settled = await relay.deliver_key("orders/1", 2)  # the holding call delivers its own
+        # Another call (a retry of the request, say) does not send it either.
+        assert await relay.deliver_key("orders/1", 0.2) == [] and receiver.calls == []
+        settled = await relay.deliver_key("orders/1", 2, [mine])  # the holding call sends its own
         await asyncio.sleep(0.35)
         assert await relay.run_once() == 1  # the other hold has ended: the relay takes it
         return settled
@@ -335,3 +342,101 @@ def test_a_held_event_is_left_to_its_caller_until_the_hold_ends(settings: Settin
     assert settled == [None]
     assert receiver.calls == ["a", "b"]
     assert _states(settings) == {mine: DELIVERED, lost: DELIVERED}
+
+
+def _gated(arrived: asyncio.Event, gate: asyncio.Event, calls: list[str]) -> Callable[..., Any]:
+    """A receiver that records each call, then answers only once the gate opens."""
+
+    async def receiver(event: OutboxEvent, delivery: Delivery) -> Settle:
+        calls.append(event.payload["n"])
+        arrived.set()
+        await gate.wait()
+
+        def settle(tx: Transaction) -> None:
+            tx.audit.record(event.organisation, f"test/{event.payload['n']}", None, {"ok": True})
+
+        return settle
+
+    return receiver
+
+
+def test_two_relays_never_deliver_one_event_at_the_same_time(settings: Settings) -> None:
+    """Two worker processes (or pods) each run a relay: the one that claims an event sends
+    it; the other's pass leaves it, as a refusal is not replayed and a second delivery
+    could be answered otherwise."""
+    (event_id,) = _publish(settings, ("test", "orders/1", {"n": "a"}))
+    arrived, gate = asyncio.Event(), asyncio.Event()
+    calls: list[str] = []
+    first, second = _relay(settings, Receiver()), _relay(settings, Receiver())
+    first.handlers = second.handlers = {"test": _gated(arrived, gate, calls)}
+
+    async def go() -> tuple[int, int]:
+        delivering = asyncio.create_task(first.run_once())
+        await asyncio.wait_for(arrived.wait(), 10)
+        # It reads the event due, and finds it claimed (were it sent, its call would wait at the gate).
+        other = await asyncio.wait_for(second.run_once(), 5)
+        gate.set()
+        return await asyncio.wait_for(delivering, 10), other
+
+    try:
+        assert asyncio.run(go()) == (1, 0)
+        assert asyncio.run(second.run_once()) == 0
+    finally:
+        for relay in (first, second):
+            asyncio.run(relay.stop())
+            relay.db.dispose()
+    assert calls == ["a"] and _states(settings) == {event_id: DELIVERED}
+
+
+def test_a_delivery_that_died_with_its_pod_is_taken_up_when_its_claim_runs_out(settings: Settings) -> None:
+    (event_id,) = _publish(settings, ("test", "orders/1", {"n": "a"}))
+    arrived, gate = asyncio.Event(), asyncio.Event()
+    calls: list[str] = []
+    dying, other = _relay(settings, Receiver()), _relay(settings, Receiver())
+    dying.handlers = {"test": _gated(arrived, gate, calls)}
+    dying.settings.timeout_seconds = 0.2  # its claim: this deadline and the settle margin
+    receiver = Receiver()
+    other.handlers = {"test": receiver}
+
+    async def go() -> tuple[int, int]:
+        delivering = asyncio.create_task(dying.run_once())
+        await asyncio.wait_for(arrived.wait(), 10)
+        delivering.cancel()  # the pod dies mid-call; its claim stays behind
+        with contextlib.suppress(asyncio.CancelledError):
+            await delivering
+        early = await asyncio.wait_for(other.run_once(), 5)
+        await asyncio.sleep(0.2 + SETTLE_MARGIN_SECONDS)
+        return early, await other.run_once()
+
+    try:
+        assert asyncio.run(go()) == (0, 1)
+    finally:
+        for relay in (dying, other):
+            asyncio.run(relay.stop())
+            relay.db.dispose()
+    assert calls == ["a"] and receiver.accepted == ["a"] and _states(settings) == {event_id: DELIVERED}
+
+
+def test_a_call_behind_another_calls_held_event_waits_for_it_then_sends_its_own(settings: Settings) -> None:
+    """Two calls of one process publish on the same key, each holding its event: the later
+    call lets the earlier one deliver first (it does not take the event from it), then
+    sends its own; neither waits for the other's lock."""
+    (a,) = _publish(settings, ("test", "orders/1", {"n": "a"}), hold=30)
+    (b,) = _publish(settings, ("test", "orders/1", {"n": "b"}), hold=30)
+    receiver = Receiver()
+    relay = _relay(settings, receiver)
+
+    async def go() -> tuple[list[object], list[object]]:
+        later = asyncio.create_task(relay.deliver_key("orders/1", 2, [b]))
+        await asyncio.sleep(0.2)
+        assert receiver.calls == []  # a is its holder's to send
+        earlier = await relay.deliver_key("orders/1", 2, [a])
+        return earlier, await asyncio.wait_for(later, 5)
+
+    try:
+        earlier, later = asyncio.run(go())
+    finally:
+        asyncio.run(relay.stop())
+        relay.db.dispose()
+    assert (earlier, later) == ([None], [None]) and receiver.calls == ["a", "b"]
+    assert _states(settings) == {a: DELIVERED, b: DELIVERED}

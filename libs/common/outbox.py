@@ -14,6 +14,11 @@ at least once by a relay to the receiving service's gRPC API, with effect exactl
 - A call that wants its event's outcome in its own answer holds the event
   (`tx.outbox.hold`) and delivers it itself (`OutboxRelay.deliver_key`): the event is
   due to the relay only after the hold, so no pass, in any worker process, sends it too.
+- Any other delivery first claims its event: the claim makes the event due again only
+  after the delivery's deadline and `SETTLE_MARGIN_SECONDS`, and only one relay or call,
+  in any worker process or pod, gets it. A receiver does not replay a refusal, so a
+  second delivery under way at the same time could be answered otherwise. A delivery
+  that dies with its pod is taken up again when its claim runs out.
 - A handler may return a `Settle` callback: it runs in the publisher's database in the same
   transaction that marks the event delivered, so the answer is applied exactly once. What
   it returns (the changed resource) goes back to a call that delivered its own event
@@ -29,14 +34,15 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Exists, Table, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -73,6 +79,11 @@ PERMANENT_CODES = frozenset(
         grpc.StatusCode.PERMISSION_DENIED,
     }
 )
+# Beyond a delivery's deadline, for applying its answer: until then, a held or claimed
+# event is not due to anyone else.
+SETTLE_MARGIN_SECONDS = 1.0
+# How often a call waiting for another's delivery of an earlier event of its key looks again.
+_LOOK_AGAIN_SECONDS = 0.05
 RELAY_SETTING = "app.outbox_relay"
 # What the relay's transactions set with their scope, in their first statement.
 _RELAY = {RELAY_SETTING: "on"}
@@ -218,7 +229,7 @@ def _admin_change(
     event_id: str,
     values: dict[str, Any],
     *,
-    states: tuple[str, ...] = (PENDING, PARKED),
+    states: tuple[str, ...],
 ) -> OutboxEvent:
     before = get_event(session, tables, event_id)
     if before.state not in states:
@@ -245,9 +256,16 @@ def _admin_change(
 
 
 def retry_event(session: Session, tables: KernelTables, audit: AuditLog, event_id: str) -> OutboxEvent:
-    """A parked (or waiting) event goes back to the relay, due at once."""
+    """A parked event goes back to the relay, due at once."""
+    # Parked events only: a pending one the relay retries by itself, and it may be claimed
+    # by a delivery this moment, which making it due again would let a second one start.
     return _admin_change(
-        session, tables, audit, event_id, {"state": PENDING, "attempts": 0, "next_attempt_at": _now()}
+        session,
+        tables,
+        audit,
+        event_id,
+        {"state": PENDING, "attempts": 0, "next_attempt_at": _now()},
+        states=(PARKED,),
     )
 
 
@@ -286,6 +304,16 @@ class Delivery:
 Handler = Callable[[OutboxEvent, Delivery], Awaitable[Settle | None]]
 
 
+def _behind_another(t: Table) -> Exists:
+    """Whether an earlier event of the same key is unsettled, so this one must wait."""
+    earlier = t.alias("earlier")
+    return (
+        select(earlier.c.id)
+        .where(earlier.c.key == t.c.key, earlier.c.seq < t.c.seq, earlier.c.state.in_((PENDING, PARKED)))
+        .exists()
+    )
+
+
 def backoff_delay(attempts: int, settings: RelaySettings) -> float:
     """Exponential backoff with +-20% jitter, capped."""
     base = min(settings.backoff_initial_seconds * 2 ** max(attempts - 1, 0), settings.backoff_max_seconds)
@@ -303,7 +331,11 @@ class OutboxRelay:
     settings: RelaySettings = field(default_factory=RelaySettings)
     # Shared with the service's own calls to the others (libs/common/peers.py).
     peers: Peers = field(default_factory=Peers)
-    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # A key's lock lives while someone holds or awaits it: one per key ever seen would grow
+    # with every purchase order for as long as the server runs.
+    _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
     # By key, the last unsettled event a relay pass saw while the key's lock was taken:
     # unless it is the event the holder delivered, the holder looks again before it lets
     # go, so that nothing waits for the next poll.
@@ -380,41 +412,47 @@ class OutboxRelay:
         with self.db.session(ALL_ORGANISATIONS, write=False, settings=_RELAY) as session:
             return [_event(row) for row in session.execute(stmt)]
 
-    def _heads(self, key: str | None) -> tuple[list[OutboxEvent], dict[str, str]]:
-        """The first unsettled event of one key, when given; else the first unsettled event
-        of each key whose head is due now (up to a batch). And by key the id of the last
-        unsettled event this read saw."""
+    def _heads(self, locked: list[str]) -> tuple[list[OutboxEvent], dict[str, str]]:
+        """The first unsettled event of each key whose head is due now (up to a batch), and
+        by key, of those and of the `locked` keys, the id of the last unsettled event this
+        read saw."""
         t = self.tables.outbox_events
         unsettled = t.c.state.in_((PENDING, PARKED))
         with self.db.session(ALL_ORGANISATIONS, write=False, settings=_RELAY) as session:
-            if key is not None:
-                rows = list(
-                    session.execute(select(t).where(unsettled, t.c.key == key).order_by(t.c.seq).limit(1))
-                )
-                return [_event(r) for r in rows], {r.key: r.id for r in rows}
             # Only due heads, chosen in SQL: were the batch the oldest unsettled events,
             # enough parked ones (or ones waiting out a backoff) would fill it for good and
             # no newer key would ever be sent.
-            earlier = t.alias("earlier")
-            blocked = (
-                select(earlier.c.id)
-                .where(
-                    earlier.c.key == t.c.key,
-                    earlier.c.seq < t.c.seq,
-                    earlier.c.state.in_((PENDING, PARKED)),
-                )
-                .exists()
-            )
-            due = select(t).where(t.c.state == PENDING, t.c.next_attempt_at <= _now(), ~blocked)
+            due = select(t).where(t.c.state == PENDING, t.c.next_attempt_at <= _now(), ~_behind_another(t))
             heads = [
                 _event(r) for r in session.execute(due.order_by(t.c.seq).limit(self.settings.batch_size))
             ]
             last: dict[str, str] = {}
-            if heads:
-                behind = select(t.c.key, t.c.id).where(unsettled, t.c.key.in_([e.key for e in heads]))
+            keys = {e.key for e in heads} | set(locked)
+            if keys:
+                behind = select(t.c.key, t.c.id).where(unsettled, t.c.key.in_(sorted(keys)))
                 for row in session.execute(behind.order_by(t.c.seq)):
                     last[row.key] = row.id
         return heads, last
+
+    def _claim(self, event: OutboxEvent) -> OutboxEvent | None:
+        """Takes `event` for one delivery, if it is still pending, due and first of its key;
+        returns it as it now stands, or None when another relay or call has it (or it is
+        settled, or held by the call that published it)."""
+        t = self.tables.outbox_events
+        now = _now()
+        lease = dt.timedelta(seconds=self.settings.timeout_seconds + SETTLE_MARGIN_SECONDS)
+        with self._session(None) as session:
+            # One UPDATE decides: of two relays (or a relay and a call) that read the event
+            # due, the second finds it due no longer.
+            row = session.execute(
+                update(t)
+                .where(t.c.id == event.id, t.c.state == PENDING, t.c.next_attempt_at <= now)
+                .where(~_behind_another(t))
+                .values(next_attempt_at=now + lease)
+                .returning(*t.c)
+            ).first()
+            session.commit()
+        return _event(row) if row is not None else None
 
     def _mark(self, event: OutboxEvent, values: dict[str, Any]) -> None:
         t = self.tables.outbox_events
@@ -466,7 +504,14 @@ class OutboxRelay:
     async def run_once(self, *, count_backlog: bool = True) -> int:
         """One pass over the due heads of every key; returns how many were delivered."""
         now = _now()
-        heads, last = await self._thread(self._heads, None)
+        # A key being delivered in this process shows no due head (it is claimed or held),
+        # yet an event published behind it since must not wait for the next poll.
+        locked = [key for key, lock in list(self._locks.items()) if lock.locked()]
+        heads, last = await self._thread(self._heads, locked)
+        for key in locked:
+            lock = self._locks.get(key)
+            if key in last and lock is not None and lock.locked():
+                self._behind[key] = last[key]
         due = [e for e in heads if e.state == PENDING and e.next_attempt_at <= now]
         results = await asyncio.gather(*(self._deliver_key_head(e, last[e.key]) for e in due))
         if count_backlog:
@@ -482,43 +527,66 @@ class OutboxRelay:
                 or 0
             )
 
-    async def deliver_key(self, key: str, within: float) -> list[object]:
+    async def deliver_key(self, key: str, within: float, held: Collection[str] = ()) -> list[object]:
         """Delivers `key`'s waiting events now (within `within` seconds), in order, as a call that
         has just published wants its outcome in the same call; returns what their answers'
-        `Settle` callbacks returned, in order. Best effort: what is not delivered in time
-        stays for the relay."""
+        `Settle` callbacks returned, in order. `held` are the events the call published and
+        holds: it sends those as they are, and claims any other. An earlier event another
+        call holds, or a relay has claimed, it waits for. Best effort: what is not delivered
+        in time stays for the relay."""
         settled: list[object] = []
         if not self.peers.configured:
             return settled  # not started (no other services wired): the event waits for the relay
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._deliver_key(key, within, settled), within)
+            await asyncio.wait_for(self._deliver_key(key, within, settled, frozenset(held)), within)
         return settled
 
-    async def _deliver_key(self, key: str, within: float, settled: list[object]) -> None:
+    async def _deliver_key(
+        self, key: str, within: float, settled: list[object], held: frozenset[str]
+    ) -> None:
+        own = set(held)
+        # Polled, as the one delivering an earlier event may be another worker process.
+        while await self._deliver_in_turn(key, within, settled, own):  # noqa: ASYNC110
+            await asyncio.sleep(_LOOK_AGAIN_SECONDS)
+
+    async def _deliver_in_turn(self, key: str, within: float, settled: list[object], own: set[str]) -> bool:
+        """Delivers the key's waiting events in order while it can: `own` as they are (the
+        caller holds them), any other once claimed. Returns whether an earlier event in
+        someone else's hands keeps one of `own` waiting, to look again after letting go of
+        the key's lock (the one delivering it may be another call of this process)."""
         async with self._lock(key):
-            while True:
+            try:
+                while True:
+                    self._behind.pop(key, None)
+                    waiting = await self._thread(self._waiting, key)
+                    if not waiting or waiting[0].state != PENDING:
+                        return False
+                    event = waiting[0]
+                    if event.id not in own:
+                        claimed = await self._thread(self._claim, event)
+                        if claimed is None:
+                            # Held by the call that published it, claimed by a relay, or
+                            # waiting out a backoff (the relay's then).
+                            return bool(own) and not event.attempts
+                        event = claimed
+                    delivered, applied = await self._deliver(event, within)
+                    if not delivered:
+                        return False
+                    own.discard(event.id)
+                    settled.append(applied)
+                    if len(waiting) == 1 and self._behind.get(key, event.id) == event.id:
+                        return False  # nothing was behind it when asked, and no pass found more
+            finally:
                 self._behind.pop(key, None)
-                waiting = await self._thread(self._waiting, key)
-                if not waiting or waiting[0].state != PENDING:
-                    return
-                delivered, applied = await self._deliver(waiting[0], within)
-                if not delivered:
-                    return
-                settled.append(applied)
-                if len(waiting) == 1 and self._behind.get(key, waiting[0].id) == waiting[0].id:
-                    return  # nothing was behind it when asked, and no relay pass found more
 
     async def _deliver_key_head(self, event: OutboxEvent, last: str) -> int:
         lock = self._lock(event.key)
         if lock.locked():
             self._behind[event.key] = last
             return 0
-        async with lock:
-            current, _ = await self._thread(self._heads, event.key)
-            if not current or current[0].id != event.id or current[0].state != PENDING:
-                return 0
-            delivered, _ = await self._deliver(current[0], self.settings.timeout_seconds)
-            return int(delivered)
+        settled: list[object] = []
+        await self._deliver_in_turn(event.key, self.settings.timeout_seconds, settled, set())
+        return len(settled)
 
     async def _deliver(self, event: OutboxEvent, within: float) -> tuple[bool, object]:
         """Whether `event` was delivered and settled, and what its answer's `Settle` returned."""

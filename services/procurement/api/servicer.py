@@ -24,7 +24,7 @@ from libs.common.errors import FailedPrecondition, InvalidArgument, Violations
 from libs.common.filtering import Comparison, FieldType, parse_filter
 from libs.common.grpc_types import RpcContext
 from libs.common.names import ChildName, OrganisationName, valid_organisation_code
-from libs.common.outbox import OutboxRelay
+from libs.common.outbox import SETTLE_MARGIN_SECONDS, OutboxRelay
 from libs.common.paging import JsonKey, ListRequest
 from libs.common.proto_mapping import date_from_proto, mask_paths
 from libs.common.reference import reference_organisations
@@ -64,9 +64,6 @@ _ORDER_FILTERS = {
     "contract": FieldType.STRING,
     "create_date": FieldType.DATE,
 }
-# How much longer than its own delivery window IssuePurchaseOrder holds its event: time to
-# apply finance's answer before a relay pass may send the event again.
-_SETTLE_MARGIN_SECONDS = 1.0
 _NAMES = {o.code: o.display_name for o in reference_organisations()}
 
 
@@ -607,11 +604,12 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         relay = self.relay if self.relay is not None and self.relay.peers.configured else None
         window = self._delivery_window(relay, context)
         started = time.monotonic()
+        held: list[str] = []
 
         def issue(uow: Uow, name: ChildName) -> PurchaseOrder:
             # Held a little beyond the window, for applying finance's answer.
-            uow.tx.outbox.hold(window + _SETTLE_MARGIN_SECONDS if window > 0 else 0.0)
-            return service.issue_purchase_order(
+            uow.tx.outbox.hold(window + SETTLE_MARGIN_SECONDS if window > 0 else 0.0)
+            issued = service.issue_purchase_order(
                 uow,
                 name.organisation,
                 name.id,
@@ -620,6 +618,8 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
                 override_reason=request.budget_override_reason,
                 may_override=may_override,
             )
+            held[:] = uow.tx.outbox.published  # of the attempt that commits, if retried
+            return issued
 
         order = await self._order_step(request, request.name, issue)
         pending = purchase_order_pb2.PURCHASE_ORDER_STATE_PENDING_COMMITMENT
@@ -629,7 +629,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         # and once it ends a relay pass, in any worker, may send the event too (a refusal is
         # not replayed, so a second delivery could be answered otherwise).
         within = min(self._delivery_window(relay, context), window - (time.monotonic() - started))
-        settled = await relay.deliver_key(order.name, within) if within > 0 else []
+        settled = await relay.deliver_key(order.name, within, held) if within > 0 else []
         # The order as finance's answer left it, committed in the relay's transaction; read
         # again only when this call did not deliver the answer itself.
         answered = [s for s in settled if isinstance(s, order_domain.PurchaseOrder) and s.name == order.name]

@@ -83,11 +83,13 @@ class OperationsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RetryOutboxEvent(self, request, context):
-        """Puts a parked (or waiting) event back in the queue, due at once; its attempts start
-        again from zero. Audited in the organisation's chain.
+        """Puts a parked event back in the queue, due at once; its attempts start again from
+        zero. Audited in the organisation's chain. A pending event is the relay's: it retries
+        it by itself, and may be delivering it this moment.
         Errors: NOT_FOUND if the event does not exist here or the caller may not reach its
         organisation; FAILED_PRECONDITION `OUTBOX_EVENT_SETTLED` if it was already delivered
-        or discarded; ABORTED `CONCURRENT_CHANGE` if a relay settled it meanwhile.
+        or discarded, `OUTBOX_EVENT_NOT_PARKED` if it is pending; ABORTED `CONCURRENT_CHANGE`
+        if a relay settled it meanwhile.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

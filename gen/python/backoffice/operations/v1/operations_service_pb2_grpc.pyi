@@ -46,11 +46,13 @@ class OperationsServiceStub:
     Errors: INVALID_ARGUMENT for a bad parent, state, page size or page token.
     """
     RetryOutboxEvent: _grpc.UnaryUnaryMultiCallable[_operations_service_pb2.RetryOutboxEventRequest, _operations_service_pb2.OutboxEvent]
-    """Puts a parked (or waiting) event back in the queue, due at once; its attempts start
-    again from zero. Audited in the organisation's chain.
+    """Puts a parked event back in the queue, due at once; its attempts start again from
+    zero. Audited in the organisation's chain. A pending event is the relay's: it retries
+    it by itself, and may be delivering it this moment.
     Errors: NOT_FOUND if the event does not exist here or the caller may not reach its
     organisation; FAILED_PRECONDITION `OUTBOX_EVENT_SETTLED` if it was already delivered
-    or discarded; ABORTED `CONCURRENT_CHANGE` if a relay settled it meanwhile.
+    or discarded, `OUTBOX_EVENT_NOT_PARKED` if it is pending; ABORTED `CONCURRENT_CHANGE`
+    if a relay settled it meanwhile.
     """
     DiscardOutboxEvent: _grpc.UnaryUnaryMultiCallable[_operations_service_pb2.DiscardOutboxEventRequest, _operations_service_pb2.OutboxEvent]
     """Gives up on a parked event for good, with a reason kept in the event and the audit
@@ -86,11 +88,13 @@ class OperationsServiceAsyncStub(OperationsServiceStub):
     Errors: INVALID_ARGUMENT for a bad parent, state, page size or page token.
     """
     RetryOutboxEvent: _aio.UnaryUnaryMultiCallable[_operations_service_pb2.RetryOutboxEventRequest, _operations_service_pb2.OutboxEvent]  # type: ignore[assignment]
-    """Puts a parked (or waiting) event back in the queue, due at once; its attempts start
-    again from zero. Audited in the organisation's chain.
+    """Puts a parked event back in the queue, due at once; its attempts start again from
+    zero. Audited in the organisation's chain. A pending event is the relay's: it retries
+    it by itself, and may be delivering it this moment.
     Errors: NOT_FOUND if the event does not exist here or the caller may not reach its
     organisation; FAILED_PRECONDITION `OUTBOX_EVENT_SETTLED` if it was already delivered
-    or discarded; ABORTED `CONCURRENT_CHANGE` if a relay settled it meanwhile.
+    or discarded, `OUTBOX_EVENT_NOT_PARKED` if it is pending; ABORTED `CONCURRENT_CHANGE`
+    if a relay settled it meanwhile.
     """
     DiscardOutboxEvent: _aio.UnaryUnaryMultiCallable[_operations_service_pb2.DiscardOutboxEventRequest, _operations_service_pb2.OutboxEvent]  # type: ignore[assignment]
     """Gives up on a parked event for good, with a reason kept in the event and the audit
@@ -135,11 +139,13 @@ class OperationsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _operations_service_pb2.RetryOutboxEventRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_operations_service_pb2.OutboxEvent, _abc.Awaitable[_operations_service_pb2.OutboxEvent]]:
-        """Puts a parked (or waiting) event back in the queue, due at once; its attempts start
-        again from zero. Audited in the organisation's chain.
+        """Puts a parked event back in the queue, due at once; its attempts start again from
+        zero. Audited in the organisation's chain. A pending event is the relay's: it retries
+        it by itself, and may be delivering it this moment.
         Errors: NOT_FOUND if the event does not exist here or the caller may not reach its
         organisation; FAILED_PRECONDITION `OUTBOX_EVENT_SETTLED` if it was already delivered
-        or discarded; ABORTED `CONCURRENT_CHANGE` if a relay settled it meanwhile.
+        or discarded, `OUTBOX_EVENT_NOT_PARKED` if it is pending; ABORTED `CONCURRENT_CHANGE`
+        if a relay settled it meanwhile.
         """
 
     @_abc_1.abstractmethod
