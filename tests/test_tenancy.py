@@ -206,6 +206,31 @@ def test_service_provision_needs_a_shared_service_unit(suite: Suite) -> None:
     assert f.code is grpc.StatusCode.PERMISSION_DENIED
 
 
+def test_an_agreement_names_every_bad_field_and_an_unknown_organisation_is_not_found(suite: Suite) -> None:
+    admin = suite.caller(WEST_YORKSHIRE, "directory.admin")
+    bad = agreement_pb2.Agreement(
+        kind=agreement_pb2.AGREEMENT_KIND_SERVICE_PROVISION,
+        organisation="forces/west-yorkshire",
+        counterparty=f"organisations/{UNIT}\n",
+        functions=["procurement.suppliers"],
+        start_date=date_to_proto(today()),
+    )
+    f = failure(admin.directory.CreateAgreement, dpb.CreateAgreementRequest(agreement=bad))
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert set(f.violations) == {"agreement.display_name", "agreement.organisation", "agreement.counterparty"}
+    # Organisations are public: one the directory does not know is NOT_FOUND, not a refusal.
+    f = failure(_agree, admin, "X99999999", UNIT, ["procurement.suppliers"])
+    assert f.code is grpc.StatusCode.NOT_FOUND and "organisations/X99999999" in f.message
+    f = failure(_agree, admin, WEST_YORKSHIRE, "X99999999", ["procurement.suppliers"])
+    assert f.code is grpc.StatusCode.NOT_FOUND and "organisations/X99999999" in f.message
+    reader = suite.caller(UNIT, "service.grants_reader")
+    f = failure(reader.directory.ListGrants, dpb.ListGrantsRequest(organisation="organisations/X99999999"))
+    assert f.code is grpc.StatusCode.NOT_FOUND
+    assert (
+        reader.directory.ListGrants(dpb.ListGrantsRequest(organisation=f"organisations/{UNIT}")).grants == []
+    )
+
+
 def test_a_unit_keeping_a_forces_agreements_does_not_grant_itself_access(suite: Suite) -> None:
     force_admin = suite.caller(WEST_YORKSHIRE, "directory.admin")
     _agree(force_admin, WEST_YORKSHIRE, UNIT, ["directory.agreements"])

@@ -77,6 +77,13 @@ def create_organisation(
     return org
 
 
+def agreements_held(uow: DirectoryUnitOfWork, holder: str, today: dt.date) -> list[Agreement]:
+    """The agreements that grant `holder` something today or later; NOT_FOUND for an
+    organisation the directory does not know (rather than an empty answer)."""
+    get_organisation(uow, holder)
+    return uow.agreements.held_by(holder, today)
+
+
 def create_agreement(
     uow: DirectoryUnitOfWork,
     *,

@@ -18,7 +18,13 @@ from libs.common.names import OrganisationName
 from libs.common.proto_mapping import audit_metadata, date_from_proto, date_to_proto, timestamp
 from libs.common.service import ServiceKernel
 from services.directory import service
-from services.directory.domain.model import Agreement, AgreementKind, Organisation, OrganisationKind
+from services.directory.domain.model import (
+    Agreement,
+    AgreementKind,
+    Organisation,
+    OrganisationKind,
+    check_new_agreement,
+)
 from services.directory.persistence.repository import AgreementRepository
 
 _ORG_KINDS = {
@@ -74,6 +80,12 @@ def _agreement_id(name: str) -> str:
     if len(parts) != 2 or parts[0] != "agreements" or not parts[1]:
         raise InvalidArgument.single("name", "must look like agreements/{agreement}")
     return parts[1]
+
+
+def _party(name: str) -> str:
+    """The code in `organisations/{code}`; else the name as given, which the agreement's
+    checks report with any other malformed field."""
+    return name.removeprefix("organisations/") if name.startswith("organisations/") else name
 
 
 def _org_kind_filter(value: object) -> str:
@@ -172,11 +184,26 @@ class DirectoryServicer(directory_service_pb2_grpc.DirectoryServiceServicer):
         self, request: pb.CreateAgreementRequest, context: RpcContext
     ) -> agreement_pb2.Agreement:
         a = request.agreement
-        owner = OrganisationName.parse(a.organisation, "agreement.organisation")
-        counterparty = OrganisationName.parse(a.counterparty, "agreement.counterparty")
+        kind = _AGREEMENT_KINDS.get(a.kind)
+        owner, counterparty = _party(a.organisation), _party(a.counterparty)
+        functions = list(a.functions)
         start = date_from_proto(a.start_date, "agreement.start_date")
         end = date_from_proto(a.end_date, "agreement.end_date")
-        scope = await self.k.require_in(owner.code)
+        # Every malformed field in one answer, before anything is looked up; then an unknown
+        # organisation is NOT_FOUND (organisations are public), not a refusal to act in it.
+        check_new_agreement(
+            display_name=a.display_name,
+            kind=kind,
+            organisation=owner,
+            counterparty=counterparty,
+            functions=functions,
+            start_date=start,
+            end_date=end,
+        ).raise_if_any()
+        await self.k.read(
+            Scope.of(), lambda tx: service.get_organisation(service.DirectoryUnitOfWork(tx), owner)
+        )
+        scope = await self.k.require_in(owner)
         today = self.k.today()
         return await self.k.write(
             scope,
@@ -186,10 +213,10 @@ class DirectoryServicer(directory_service_pb2_grpc.DirectoryServiceServicer):
                 service.create_agreement(
                     service.DirectoryUnitOfWork(tx),
                     display_name=a.display_name,
-                    kind=_AGREEMENT_KINDS.get(a.kind),
-                    organisation=owner.code,
-                    counterparty=counterparty.code,
-                    functions=list(a.functions),
+                    kind=kind,
+                    organisation=owner,
+                    counterparty=counterparty,
+                    functions=functions,
                     start_date=start,
                     end_date=end,
                     today=today,
@@ -262,7 +289,7 @@ class DirectoryServicer(directory_service_pb2_grpc.DirectoryServiceServicer):
         scope = await self.k.scope_in(holder.code)
         today = self.k.today()
         agreements = await self.k.read(
-            scope, lambda tx: AgreementRepository(tx.session).held_by(holder.code, today)
+            scope, lambda tx: service.agreements_held(service.DirectoryUnitOfWork(tx), holder.code, today)
         )
         grants = []
         for g in grants_of(agreements):
