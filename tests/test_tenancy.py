@@ -226,9 +226,12 @@ def test_an_agreement_names_every_bad_field_and_an_unknown_organisation_is_not_f
     reader = suite.caller(UNIT, "service.grants_reader")
     f = failure(reader.directory.ListGrants, dpb.ListGrantsRequest(organisation="organisations/X99999999"))
     assert f.code is grpc.StatusCode.NOT_FOUND
-    assert (
-        reader.directory.ListGrants(dpb.ListGrantsRequest(organisation=f"organisations/{UNIT}")).grants == []
-    )
+    held = reader.directory.ListGrants(dpb.ListGrantsRequest(organisation=f"organisations/{UNIT}"))
+    assert list(held.grants) == []  # known, and granted nothing yet
+    # A caller whose organisation the directory does not know holds no grants anywhere.
+    stranger = suite.caller("X99999999", "procurement.commercial")
+    f = failure(_supplier, stranger, WEST_YORKSHIRE, "x")
+    assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "NO_AGREEMENT"
 
 
 def test_a_unit_keeping_a_forces_agreements_does_not_grant_itself_access(suite: Suite) -> None:

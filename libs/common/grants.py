@@ -72,11 +72,16 @@ class DirectoryGrantSource:
         cached = self._cache.get(holder)
         if cached and time.monotonic() - cached[0] < self._ttl:
             return cached[1]
-        response = await self._stub().ListGrants(
-            directory_service_pb2.ListGrantsRequest(organisation=f"organisations/{holder}"),
-            metadata=(("authorization", f"Bearer {self._token()}"),),
-            timeout=self._timeout,
-        )
+        try:
+            response = await self._stub().ListGrants(
+                directory_service_pb2.ListGrantsRequest(organisation=f"organisations/{holder}"),
+                metadata=(("authorization", f"Bearer {self._token()}"),),
+                timeout=self._timeout,
+            )
+        except grpc.aio.AioRpcError as err:
+            if err.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            response = directory_service_pb2.ListGrantsResponse()  # not in the directory: holds nothing
         grants = [grant_from_proto(g) for g in response.grants]
         self._cache[holder] = (time.monotonic(), grants)
         return grants
