@@ -366,5 +366,18 @@ def test_vat_analysis_and_the_exempt_de_minimis() -> None:
         [_vat_line(VatUse.NON_BUSINESS, "1", "2000.00"), _vat_line(VatUse.EXEMPT, "1", "7500.00")], start, end
     )
     assert small.exempt_insignificant  # exactly £625 a month on average
+    # Over £625 a month, and a share of 4.9955%: under 5%, though it shows rounded as 5.00.
+    share = vat_analysis(
+        [_vat_line(VatUse.NON_BUSINESS, "1", "190009.00"), _vat_line(VatUse.EXEMPT, "1", "9991.00")],
+        start,
+        end,
+    )
+    assert share.exempt_percent == D("5.00") and share.exempt_insignificant
+    at_limit = vat_analysis(
+        [_vat_line(VatUse.NON_BUSINESS, "1", "190000.00"), _vat_line(VatUse.EXEMPT, "1", "10000.00")],
+        start,
+        end,
+    )
+    assert at_limit.exempt_percent == D("5.00") and not at_limit.exempt_insignificant  # 5% is not under
     with pytest.raises(InvalidArgument):
         vat_analysis([], dt.date(2025, 4, 2), end)

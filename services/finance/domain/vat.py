@@ -50,7 +50,9 @@ class VatAnalysis:
 
     @property
     def exempt_insignificant(self) -> bool:
-        return self.exempt_vat <= MONTHLY_LIMIT * self.months or self.exempt_percent < PERCENT_LIMIT
+        # The share compared unrounded: 4.996% is under 5%, though it shows as 5.00.
+        under_share = self.exempt_vat * 100 < PERCENT_LIMIT * self.total_vat
+        return self.exempt_vat <= MONTHLY_LIMIT * self.months or under_share
 
 
 def months_between(start: dt.date, end: dt.date, field_path: str = "end_date") -> int:
