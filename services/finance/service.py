@@ -688,7 +688,7 @@ def _commitment_id(organisation: str, ledger_id: str, name: str) -> str:
 def create_invoice(
     uow: FinanceUnitOfWork, organisation: str, ledger_id: str, details: InvoiceDetails
 ) -> Invoice:
-    ledger = require_ledger(uow, organisation, ledger_id)
+    require_ledger(uow, organisation, ledger_id)
     accounts = uow.chart.accounts(organisation, [line.account for line in details.lines])
     cost_centres = frozenset(
         uow.chart.cost_centres(organisation, [line.cost_centre for line in details.lines])
@@ -698,10 +698,12 @@ def create_invoice(
         if not commitment_id or uow.budgets.commitment(organisation, ledger_id, commitment_id) is None:
             raise InvalidArgument.single("invoice.commitment", "must be a commitment of the same ledger")
     details = details.checked(accounts, cost_centres)
-    if uow.invoices.by_number(organisation, ledger_id, details.supplier, details.supplier_invoice_number):
+    if captured := uow.invoices.by_number(organisation, details.supplier, details.supplier_invoice_number):
         raise AlreadyExists(
-            f"invoice {details.supplier_invoice_number} of {details.supplier} is already in {ledger.name}",
+            f"invoice {details.supplier_invoice_number} of {details.supplier} is already captured, as "
+            f"{captured.name}",
             reason="DUPLICATE_INVOICE",
+            metadata={"invoice": captured.name},
         )
     invoice = Invoice(
         organisation,

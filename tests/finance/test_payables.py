@@ -111,6 +111,10 @@ def test_capture_approve_post_and_pay(suite: Suite) -> None:
     assert (invoice.due_date.month, invoice.due_date.day) == (6, 14)  # 30 days after receipt
     dup = failure(_capture, clerk, books.cc, "INV-001", MAY)
     assert dup.code is grpc.StatusCode.ALREADY_EXISTS and dup.reason == "DUPLICATE_INVOICE"
+    # Nor again in the organisation's other ledger, where it would be paid a second time.
+    other = failure(_capture, clerk, books.pcc, "INV-001", MAY)
+    assert other.code is grpc.StatusCode.ALREADY_EXISTS and other.reason == "DUPLICATE_INVOICE"
+    assert other.metadata == {"invoice": invoice.name}
     own = failure(_approve, clerk, invoice.name, MAY)
     assert own.code is grpc.StatusCode.PERMISSION_DENIED and own.reason == "SEGREGATION_OF_DUTIES"
     approved = _approve(approver, invoice.name, MAY)

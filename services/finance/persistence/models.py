@@ -185,7 +185,9 @@ class CommitmentRow(TenantOwned, Recorded, Base):
 class InvoiceRow(TenantOwned, Recorded, Base):
     __tablename__ = "invoices"
     __table_args__ = (
-        UniqueConstraint("organisation_code", "ledger_id", "supplier", "supplier_invoice_number"),
+        # Across the organisation's ledgers: one supplier invoice is owed by one body, and
+        # captured in the PCC's ledger and again in the chief constable's it would be paid twice.
+        UniqueConstraint("organisation_code", "supplier", "supplier_invoice_number"),
         Index("ix_invoices_commitment", "organisation_code", "ledger_id", "commitment"),
         Index("ix_invoices_purchase_order", "organisation_code", "purchase_order"),
         Index("ix_invoices_due", "organisation_code", "ledger_id", "state", "due_date"),

@@ -852,7 +852,10 @@ class InvoiceRepository(Protocol):
     def get(
         self, organisation: str, ledger_id: str, invoice_id: str, *, lock: bool = False
     ) -> Invoice | None: ...
-    def by_number(self, organisation: str, ledger_id: str, supplier: str, number: str) -> Invoice | None: ...
+    def by_number(self, organisation: str, supplier: str, number: str) -> Invoice | None:
+        """The supplier's invoice of that number, in any of the organisation's ledgers."""
+        ...
+
     def add(self, invoice: Invoice) -> None: ...
     def save(self, invoice: Invoice) -> None: ...
     def due(self, organisation: str, ledger_id: str, due_by: dt.date, paid_on: dt.date) -> list[Invoice]:
@@ -980,11 +983,10 @@ class SqlInvoiceRepository:
         )
         return self._hydrate([row])[0] if row else None
 
-    def by_number(self, organisation: str, ledger_id: str, supplier: str, number: str) -> Invoice | None:
+    def by_number(self, organisation: str, supplier: str, number: str) -> Invoice | None:
         row = self._session.scalars(
             select(InvoiceRow).where(
                 InvoiceRow.organisation_code == organisation,
-                InvoiceRow.ledger_id == ledger_id,
                 InvoiceRow.supplier == supplier,
                 InvoiceRow.supplier_invoice_number == number,
             )

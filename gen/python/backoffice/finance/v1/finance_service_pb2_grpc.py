@@ -501,7 +501,8 @@ class FinanceServiceServicer:
         Errors: INVALID_ARGUMENT with a field violation per bad field (supplier, number, dates,
         lines: quantity, price, net not equal to quantity times price within a penny, VAT use,
         unknown account or cost centre); NOT_FOUND for an unknown ledger; ALREADY_EXISTS
-        (`DUPLICATE_INVOICE`) for a supplier invoice number already captured.
+        (`DUPLICATE_INVOICE`, metadata `invoice`) for a supplier invoice number already captured
+        in any ledger of the organisation.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -180,7 +180,8 @@ class FinanceServiceStub:
     Errors: INVALID_ARGUMENT with a field violation per bad field (supplier, number, dates,
     lines: quantity, price, net not equal to quantity times price within a penny, VAT use,
     unknown account or cost centre); NOT_FOUND for an unknown ledger; ALREADY_EXISTS
-    (`DUPLICATE_INVOICE`) for a supplier invoice number already captured.
+    (`DUPLICATE_INVOICE`, metadata `invoice`) for a supplier invoice number already captured
+    in any ledger of the organisation.
     """
     GetInvoice: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.GetInvoiceRequest, _payables_pb2.Invoice]
     """Returns an invoice.
@@ -447,7 +448,8 @@ class FinanceServiceAsyncStub(FinanceServiceStub):
     Errors: INVALID_ARGUMENT with a field violation per bad field (supplier, number, dates,
     lines: quantity, price, net not equal to quantity times price within a penny, VAT use,
     unknown account or cost centre); NOT_FOUND for an unknown ledger; ALREADY_EXISTS
-    (`DUPLICATE_INVOICE`) for a supplier invoice number already captured.
+    (`DUPLICATE_INVOICE`, metadata `invoice`) for a supplier invoice number already captured
+    in any ledger of the organisation.
     """
     GetInvoice: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.GetInvoiceRequest, _payables_pb2.Invoice]  # type: ignore[assignment]
     """Returns an invoice.
@@ -861,7 +863,8 @@ class FinanceServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT with a field violation per bad field (supplier, number, dates,
         lines: quantity, price, net not equal to quantity times price within a penny, VAT use,
         unknown account or cost centre); NOT_FOUND for an unknown ledger; ALREADY_EXISTS
-        (`DUPLICATE_INVOICE`) for a supplier invoice number already captured.
+        (`DUPLICATE_INVOICE`, metadata `invoice`) for a supplier invoice number already captured
+        in any ledger of the organisation.
         """
 
     @_abc_1.abstractmethod
