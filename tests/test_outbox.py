@@ -25,6 +25,7 @@ from libs.common.outbox import (
     PENDING,
     SETTLE_MARGIN_SECONDS,
     Delivery,
+    Handler,
     OutboxEvent,
     OutboxRelay,
     Settle,
@@ -405,7 +406,7 @@ def test_a_delivery_that_died_with_its_pod_is_taken_up_when_its_claim_runs_out(s
         with contextlib.suppress(asyncio.CancelledError):
             await delivering
         early = await asyncio.wait_for(other.run_once(), 5)
-        await asyncio.sleep(0.2 + SETTLE_MARGIN_SECONDS)
+        await asyncio.sleep(0.2 + SETTLE_MARGIN_SECONDS + 0.3)
         return early, await other.run_once()
 
     try:
@@ -427,10 +428,10 @@ def test_a_call_behind_another_calls_held_event_waits_for_it_then_sends_its_own(
     relay = _relay(settings, receiver)
 
     async def go() -> tuple[list[object], list[object]]:
-        later = asyncio.create_task(relay.deliver_key("orders/1", 2, [b]))
+        later = asyncio.create_task(relay.deliver_key("orders/1", 5, [b]))
         await asyncio.sleep(0.2)
         assert receiver.calls == []  # a is its holder's to send
-        earlier = await relay.deliver_key("orders/1", 2, [a])
+        earlier = await relay.deliver_key("orders/1", 5, [a])
         return earlier, await asyncio.wait_for(later, 5)
 
     try:
@@ -440,3 +441,89 @@ def test_a_call_behind_another_calls_held_event_waits_for_it_then_sends_its_own(
         relay.db.dispose()
     assert (earlier, later) == ([None], [None]) and receiver.calls == ["a", "b"]
     assert _states(settings) == {a: DELIVERED, b: DELIVERED}
+
+
+def test_a_retried_call_waits_for_the_delivery_under_way_or_takes_a_lapsed_hold(
+    settings: Settings,
+) -> None:
+    """A retried request holds nothing (its first attempt published the event): it waits
+    for the key's first event while another has it, and sends it once the hold lapses (the
+    first attempt's pod died), so the retry still gets finance's answer."""
+    (a,) = _publish(settings, ("test", "orders/1", {"n": "a"}), hold=30)
+    (b,) = _publish(settings, ("test", "orders/2", {"n": "b"}), hold=0.5)
+    arrived, gate = asyncio.Event(), asyncio.Event()
+    calls: list[str] = []
+    relay = _relay(settings, Receiver())
+    relay.handlers = {"test": _gated(arrived, gate, calls)}
+
+    async def go() -> tuple[list[object], list[object]]:
+        first = asyncio.create_task(relay.deliver_key("orders/1", 5, [a]))
+        await asyncio.wait_for(arrived.wait(), 10)
+        retry = asyncio.create_task(relay.deliver_key("orders/1", 5))
+        await asyncio.sleep(0.3)
+        assert not retry.done() and calls == ["a"]  # it waits, and sends nothing
+        gate.set()
+        await asyncio.wait_for(first, 10)
+        waited = await asyncio.wait_for(retry, 10)
+        # The other hold lapses while the retry waits: it claims the event and sends it.
+        return waited, await relay.deliver_key("orders/2", 5)
+
+    try:
+        waited, took_over = asyncio.run(go())
+    finally:
+        asyncio.run(relay.stop())
+        relay.db.dispose()
+    assert waited == [] and took_over == [None] and calls == ["a", "b"]
+    assert _states(settings) == {a: DELIVERED, b: DELIVERED}
+
+
+def test_an_answer_that_comes_after_its_claim_ran_out_is_set_aside(settings: Settings) -> None:
+    """A delivery that overran its claim, while another relay took the event, applies
+    nothing when its answer comes: only the answer to the delivery holding the claim
+    counts (the receiver may have answered the two otherwise)."""
+    (event_id,) = _publish(settings, ("test", "orders/1", {"n": "a"}))
+    gates = {"slow": (asyncio.Event(), asyncio.Event()), "other": (asyncio.Event(), asyncio.Event())}
+
+    def answering(who: str) -> Handler:
+        async def receiver(event: OutboxEvent, delivery: Delivery) -> Settle:
+            arrived, gate = gates[who]
+            arrived.set()
+            await gate.wait()
+
+            def settle(tx: Transaction) -> None:
+                tx.audit.record(event.organisation, f"{who}/a", None, {"ok": True})
+
+            return settle
+
+        return receiver
+
+    slow, other = _relay(settings, Receiver()), _relay(settings, Receiver())
+    slow.handlers, other.handlers = {"test": answering("slow")}, {"test": answering("other")}
+    slow.settings.timeout_seconds = 0.2
+
+    async def go() -> tuple[int, int]:
+        overrunning = asyncio.create_task(slow.run_once())
+        await asyncio.wait_for(gates["slow"][0].wait(), 10)
+        await asyncio.sleep(0.2 + SETTLE_MARGIN_SECONDS + 0.3)
+        taking = asyncio.create_task(other.run_once())
+        await asyncio.wait_for(gates["other"][0].wait(), 10)  # claimed, and under way
+        gates["slow"][1].set()
+        late = await asyncio.wait_for(overrunning, 10)
+        gates["other"][1].set()
+        return late, await asyncio.wait_for(taking, 10)
+
+    try:
+        assert asyncio.run(go()) == (0, 1)
+    finally:
+        for relay in (slow, other):
+            asyncio.run(relay.stop())
+            relay.db.dispose()
+    assert _states(settings) == {event_id: DELIVERED}
+    db = build_database("procurement", settings)
+    try:
+        with db.session(Scope.of(ORG), write=False) as session:
+            t = KERNEL.audit_records
+            applied = list(session.scalars(select(t.c.resource).where(t.c.resource.like("%/a"))))
+        assert applied == ["other/a"]
+    finally:
+        db.dispose()

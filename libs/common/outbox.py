@@ -18,7 +18,8 @@ at least once by a relay to the receiving service's gRPC API, with effect exactl
   after the delivery's deadline and `SETTLE_MARGIN_SECONDS`, and only one relay or call,
   in any worker process or pod, gets it. A receiver does not replay a refusal, so a
   second delivery under way at the same time could be answered otherwise. A delivery
-  that dies with its pod is taken up again when its claim runs out.
+  that dies with its pod is taken up again when its claim runs out, and one that overran
+  its claim applies nothing: the event changes only under the claim it was sent under.
 - A handler may return a `Settle` callback: it runs in the publisher's database in the same
   transaction that marks the event delivered, so the answer is applied exactly once. What
   it returns (the changed resource) goes back to a call that delivered its own event
@@ -82,8 +83,10 @@ PERMANENT_CODES = frozenset(
 # Beyond a delivery's deadline, for applying its answer: until then, a held or claimed
 # event is not due to anyone else.
 SETTLE_MARGIN_SECONDS = 1.0
-# How often a call waiting for another's delivery of an earlier event of its key looks again.
+# How often a call waiting for another's delivery of an event of its key looks again.
 _LOOK_AGAIN_SECONDS = 0.05
+# What settling returns when the event was no longer the delivery's to settle.
+LOST = object()
 RELAY_SETTING = "app.outbox_relay"
 # What the relay's transactions set with their scope, in their first statement.
 _RELAY = {RELAY_SETTING: "on"}
@@ -304,6 +307,31 @@ class Delivery:
 Handler = Callable[[OutboxEvent, Delivery], Awaitable[Settle | None]]
 
 
+@dataclass
+class _Turn:
+    """What one delivery of a key's events sends without claiming (`own`: its call holds
+    them) and waits for (`awaited`; None: the key's first event, whatever it is)."""
+
+    own: set[str]
+    awaited: set[str] | None
+    _head: str | None = None
+
+    def saw_head(self, event_id: str) -> None:
+        if self.awaited is None:
+            self.awaited = {event_id}
+        elif self._head is not None and self._head != event_id:
+            self.awaited.discard(self._head)  # the earlier head is settled, by whoever
+        self._head = event_id
+
+    def done(self, event_id: str) -> None:
+        self.own.discard(event_id)
+        if self.awaited is not None:
+            self.awaited.discard(event_id)
+
+    def waiting(self) -> bool:
+        return bool(self.awaited)
+
+
 def _behind_another(t: Table) -> Exists:
     """Whether an earlier event of the same key is unsettled, so this one must wait."""
     earlier = t.alias("earlier")
@@ -454,15 +482,23 @@ class OutboxRelay:
             session.commit()
         return _event(row) if row is not None else None
 
+    def _still_mine(self, event: OutboxEvent) -> Any:
+        """The event, pending and still under the claim (or hold) it was delivered under: a
+        delivery that overran it, while another took the event, changes nothing, so only
+        the answer to the delivery that holds the event is ever applied."""
+        t = self.tables.outbox_events
+        return (t.c.id == event.id) & (t.c.state == PENDING) & (t.c.next_attempt_at == event.next_attempt_at)
+
     def _mark(self, event: OutboxEvent, values: dict[str, Any]) -> None:
         t = self.tables.outbox_events
         with self._session(None) as session:
-            session.execute(update(t).where(t.c.id == event.id, t.c.state == PENDING).values(**values))
+            session.execute(update(t).where(self._still_mine(event)).values(**values))
             session.commit()
 
     def _settle(self, event: OutboxEvent, settle: Settle | None) -> object:
-        """Marks the event delivered and applies the answer; returns what `settle` returned
-        (None when it was settled already)."""
+        """Marks the event delivered and applies the answer; returns what `settle` returned,
+        or `LOST` when the event was no longer this delivery's (settled, discarded, or its
+        claim ran out and another delivery took it)."""
         from libs.common.service import Transaction
 
         t = self.tables.outbox_events
@@ -470,11 +506,11 @@ class OutboxRelay:
         with self._session(scope) as session:
             done = session.execute(
                 update(t)
-                .where(t.c.id == event.id, t.c.state == PENDING)
+                .where(self._still_mine(event))
                 .values(state=DELIVERED, settled_at=_now(), attempts=event.attempts + 1, last_error="")
             )
             if done.rowcount != 1:  # type: ignore[attr-defined]
-                return None  # settled already (another relay pass, or discarded meanwhile)
+                return LOST
             applied: object = None
             if settle is not None:
                 call = Call(
@@ -510,8 +546,12 @@ class OutboxRelay:
         heads, last = await self._thread(self._heads, locked)
         for key in locked:
             lock = self._locks.get(key)
-            if key in last and lock is not None and lock.locked():
+            if key not in last:
+                continue
+            if lock is not None and lock.locked():
                 self._behind[key] = last[key]
+            else:
+                self.wake()  # its holder let go while this read: look again at once
         due = [e for e in heads if e.state == PENDING and e.next_attempt_at <= now]
         results = await asyncio.gather(*(self._deliver_key_head(e, last[e.key]) for e in due))
         if count_backlog:
@@ -531,29 +571,32 @@ class OutboxRelay:
         """Delivers `key`'s waiting events now (within `within` seconds), in order, as a call that
         has just published wants its outcome in the same call; returns what their answers'
         `Settle` callbacks returned, in order. `held` are the events the call published and
-        holds: it sends those as they are, and claims any other. An earlier event another
-        call holds, or a relay has claimed, it waits for. Best effort: what is not delivered
-        in time stays for the relay."""
+        holds: it sends those as they are, and claims any other. It waits, looking again,
+        while an earlier event is in another's hands (held by its call, claimed by a relay,
+        or waiting out a backoff) and one of `held` is behind it; a call that holds none (a
+        retried request) waits so for the key's first event. Best effort: what is not
+        delivered in time stays for the relay."""
         settled: list[object] = []
         if not self.peers.configured:
             return settled  # not started (no other services wired): the event waits for the relay
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._deliver_key(key, within, settled, frozenset(held)), within)
+        turn = _Turn(own=set(held), awaited=set(held) if held else None)
+        try:
+            async with asyncio.timeout(within):
+                # Polled, as the one delivering an earlier event may be another worker process;
+                # the key's lock is let go meanwhile, for another call of this process.
+                while await self._deliver_in_turn(key, within, settled, turn):  # noqa: ASYNC110
+                    await asyncio.sleep(_LOOK_AGAIN_SECONDS)
+        except TimeoutError:
+            pass
+        except DBAPIError as err:
+            # The call's own change is committed: what is undelivered is the relay's.
+            log.warning("outbox_deliver_key_failed", service=self.service, key=key, error=str(err))
         return settled
 
-    async def _deliver_key(
-        self, key: str, within: float, settled: list[object], held: frozenset[str]
-    ) -> None:
-        own = set(held)
-        # Polled, as the one delivering an earlier event may be another worker process.
-        while await self._deliver_in_turn(key, within, settled, own):  # noqa: ASYNC110
-            await asyncio.sleep(_LOOK_AGAIN_SECONDS)
-
-    async def _deliver_in_turn(self, key: str, within: float, settled: list[object], own: set[str]) -> bool:
-        """Delivers the key's waiting events in order while it can: `own` as they are (the
-        caller holds them), any other once claimed. Returns whether an earlier event in
-        someone else's hands keeps one of `own` waiting, to look again after letting go of
-        the key's lock (the one delivering it may be another call of this process)."""
+    async def _deliver_in_turn(self, key: str, within: float, settled: list[object], turn: _Turn) -> bool:
+        """Under the key's lock, delivers its waiting events in order while it can: the
+        caller's own as they are, any other once claimed. Returns whether to look again
+        later: an event in another's hands is ahead of one `turn` awaits."""
         async with self._lock(key):
             try:
                 while True:
@@ -562,17 +605,18 @@ class OutboxRelay:
                     if not waiting or waiting[0].state != PENDING:
                         return False
                     event = waiting[0]
-                    if event.id not in own:
-                        claimed = await self._thread(self._claim, event)
+                    turn.saw_head(event.id)
+                    if event.id not in turn.own:
+                        # Only a due event is claimed (a write): one in another's hands is not.
+                        due = event.next_attempt_at <= _now()
+                        claimed = await self._thread(self._claim, event) if due else None
                         if claimed is None:
-                            # Held by the call that published it, claimed by a relay, or
-                            # waiting out a backoff (the relay's then).
-                            return bool(own) and not event.attempts
+                            return turn.waiting()
                         event = claimed
                     delivered, applied = await self._deliver(event, within)
                     if not delivered:
                         return False
-                    own.discard(event.id)
+                    turn.done(event.id)
                     settled.append(applied)
                     if len(waiting) == 1 and self._behind.get(key, event.id) == event.id:
                         return False  # nothing was behind it when asked, and no pass found more
@@ -585,7 +629,7 @@ class OutboxRelay:
             self._behind[event.key] = last
             return 0
         settled: list[object] = []
-        await self._deliver_in_turn(event.key, self.settings.timeout_seconds, settled, set())
+        await self._deliver_in_turn(event.key, self.settings.timeout_seconds, settled, _Turn(set(), set()))
         return len(settled)
 
     async def _deliver(self, event: OutboxEvent, within: float) -> tuple[bool, object]:
@@ -612,6 +656,10 @@ class OutboxRelay:
             log.exception("outbox_handler_failed", service=self.service, event_id=event.id)
             await self._thread(self._later, event, f"{type(err).__name__}: {err}")
             return False, None
+        return await self._apply(event, settle)
+
+    async def _apply(self, event: OutboxEvent, settle: Settle | None) -> tuple[bool, object]:
+        """Settles a delivered event with its answer: whether it was, and what `settle` returned."""
         try:
             applied = await self._thread(self._settle, event, settle)
         except (DBAPIError, StaleDataError) as err:
@@ -623,6 +671,10 @@ class OutboxRelay:
         except Exception as err:
             log.exception("outbox_settle_failed", service=self.service, event_id=event.id)
             await self._thread(self._park, event, f"applying the answer failed: {err}")
+            return False, None
+        if applied is LOST:
+            # Its claim ran out and another delivery took the event: that one's answer counts.
+            log.warning("outbox_claim_lost", service=self.service, event_id=event.id)
             return False, None
         log.info("outbox_delivered", service=self.service, event_id=event.id, topic=event.topic)
         return True, applied

@@ -607,6 +607,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         held: list[str] = []
 
         def issue(uow: Uow, name: ChildName) -> PurchaseOrder:
+            held.clear()  # an attempt that fails publishes nothing that commits
             # Held a little beyond the window, for applying finance's answer.
             uow.tx.outbox.hold(window + SETTLE_MARGIN_SECONDS if window > 0 else 0.0)
             issued = service.issue_purchase_order(
@@ -618,7 +619,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
                 override_reason=request.budget_override_reason,
                 may_override=may_override,
             )
-            held[:] = uow.tx.outbox.published  # of the attempt that commits, if retried
+            held.extend(uow.tx.outbox.published)
             return issued
 
         order = await self._order_step(request, request.name, issue)
@@ -626,8 +627,8 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         if order.state != pending or relay is None:
             return order
         # Only while the hold lasts: it began after `started`, when the event was published,
-        # and once it ends a relay pass, in any worker, may send the event too (a refusal is
-        # not replayed, so a second delivery could be answered otherwise).
+        # and once it ends a relay pass, in any worker, may claim the event, and an answer
+        # this call got after that would be set aside for the relay's.
         within = min(self._delivery_window(relay, context), window - (time.monotonic() - started))
         settled = await relay.deliver_key(order.name, within, held) if within > 0 else []
         # The order as finance's answer left it, committed in the relay's transaction; read
