@@ -790,6 +790,19 @@ def match_invoice(
     return matched
 
 
+def cancel_invoice(
+    uow: FinanceUnitOfWork, organisation: str, ledger_id: str, invoice_id: str, *, reason: str, etag: str
+) -> Invoice:
+    """Cancels an invoice captured in error, before approval: nothing was posted, so nothing
+    is reversed, and its number may be captured again."""
+    current = get_invoice(uow, organisation, ledger_id, invoice_id, lock=True)
+    check_etag(current.name, etag, current.info)
+    cancelled = current.cancelled(reason, uow.touched(current.info))
+    uow.invoices.save(cancelled)
+    uow.tx.audit.record(organisation, cancelled.name, current.audit_view(), cancelled.audit_view())
+    return cancelled
+
+
 def approve_invoice(
     uow: FinanceUnitOfWork,
     organisation: str,

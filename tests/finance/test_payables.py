@@ -77,6 +77,10 @@ def _approve(approver: Caller, invoice: str, day: dt.date) -> payables_pb2.Invoi
     )
 
 
+def _cancel(clerk: Caller, invoice: str, reason: str, etag: str = "") -> payables_pb2.Invoice:
+    return clerk.finance.CancelInvoice(pb.CancelInvoiceRequest(name=invoice, reason=reason, etag=etag))
+
+
 def _run(clerk: Caller, ledger: str, day: dt.date, due_by: dt.date | None = None) -> payables_pb2.PaymentRun:
     run = payables_pb2.PaymentRun(payment_date=date_to_proto(day))
     if due_by:
@@ -152,6 +156,37 @@ def test_capture_approve_post_and_pay(suite: Suite) -> None:
         )
         assert by_hand.code is grpc.StatusCode.FAILED_PRECONDITION, journal
         assert by_hand.reason == "NOT_A_MANUAL_JOURNAL" and by_hand.metadata["source_resource"] == document
+    check_books_balance(suite, WEST_YORKSHIRE)
+
+
+def test_an_invoice_captured_in_error_is_cancelled_and_its_number_captured_again(suite: Suite) -> None:
+    books, clerk, approver = _team(suite)
+    wrong = _capture(clerk, books.pcc, "INV-7", MAY)  # the chief constable's invoice
+    refused = failure(_capture, clerk, books.cc, "INV-7", MAY)
+    assert refused.reason == "DUPLICATE_INVOICE" and refused.metadata == {"invoice": wrong.name}
+    blank = failure(_cancel, clerk, wrong.name, "  ")
+    assert blank.code is grpc.StatusCode.INVALID_ARGUMENT and set(blank.violations) == {"reason"}
+    stale = failure(_cancel, clerk, wrong.name, "wrong ledger", etag='W/"0"')
+    assert stale.code is grpc.StatusCode.ABORTED and stale.reason == "ETAG_MISMATCH"
+    cancelled = _cancel(clerk, wrong.name, "captured in the PCC's ledger: the CC's invoice", wrong.etag)
+    assert cancelled.state == payables_pb2.INVOICE_STATE_CANCELLED
+    assert cancelled.cancellation_reason == "captured in the PCC's ledger: the CC's invoice"
+    assert not cancelled.journal  # nothing was posted, so nothing is reversed
+    # Its number is free again, where the invoice belongs.
+    right = _capture(clerk, books.cc, "INV-7", MAY)
+    assert _approve(approver, right.name, MAY).state == payables_pb2.INVOICE_STATE_APPROVED
+    # A cancelled invoice is neither approved nor cancelled again, and an approved one is
+    # posted: only a credit note would undo it.
+    for call, name in ((_approve, wrong.name), (_cancel, wrong.name), (_cancel, right.name)):
+        args = (MAY,) if call is _approve else ("again",)
+        f = failure(call, approver if call is _approve else clerk, name, *args)
+        assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "INVOICE_NOT_RECEIVED"
+    listed = clerk.finance.ListInvoices(
+        pb.ListInvoicesRequest(
+            parent=f"organisations/{WEST_YORKSHIRE}", state=payables_pb2.INVOICE_STATE_CANCELLED
+        )
+    )
+    assert [i.name for i in listed.invoices] == [wrong.name]
     check_books_balance(suite, WEST_YORKSHIRE)
 
 
@@ -326,6 +361,9 @@ def test_payments_compliance_against_a_hand_computed_fixture(suite: Suite) -> No
         run = _run(clerk, books.pcc, d(day), d(due_by))
         assert list(run.invoices) == [made[k].name for k in expected]
     _run(clerk, books.cc, d("2025-04-21"), d("2025-04-30"))  # CC-1: 20 days
+    # An invoice captured in error and cancelled was never owed: it is not a sum due.
+    wrong = _capture(clerk, books.cc, "H", d("2025-09-01"), gross("900.00"), due=d("2025-09-15"))
+    _cancel(clerk, wrong.name, "not ours: sent to the wrong force")
 
     cfo = suite.caller(WEST_YORKSHIRE, "finance.cfo")
     f = cfo.finance.GetPaymentsCompliance(

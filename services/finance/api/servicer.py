@@ -305,6 +305,7 @@ def invoice_to_proto(i: Invoice) -> payables_pb2.Invoice:
         payment_run=i.payment_run,
         audit=audit_metadata(i.info),
         etag=i.info.etag,
+        cancellation_reason=i.cancellation_reason,
     )
     for field, day in (
         ("invoice_date", d.invoice_date),
@@ -1112,6 +1113,27 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
                     name.ledger,
                     name.id,
                     posting_date=posting_date,
+                    etag=request.etag,
+                )
+            ),
+        )
+
+    async def CancelInvoice(
+        self, request: pb.CancelInvoiceRequest, context: RpcContext
+    ) -> payables_pb2.Invoice:
+        name = LedgerChildName.parse(request.name, "invoices")
+        scope = await self.k.scope_of(str(name), name.organisation)
+        return await self.k.write(
+            scope,
+            request,
+            payables_pb2.Invoice,
+            lambda tx: invoice_to_proto(
+                service.cancel_invoice(
+                    service.FinanceUnitOfWork(tx),
+                    name.organisation,
+                    name.ledger,
+                    name.id,
+                    reason=request.reason,
                     etag=request.etag,
                 )
             ),

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from libs.common.errors import FailedPrecondition, Violations
+from libs.common.errors import FailedPrecondition, InvalidArgument, Violations
 from libs.common.records import RecordInfo
 from services.finance.domain.chart import Account, AccountType
 from services.finance.domain.journals import JournalLine
@@ -17,6 +17,7 @@ from services.finance.domain.money import PENNY, ZERO, whole_pence
 
 DEFAULT_TERMS_DAYS = 30
 MAX_TEXT = 200
+MAX_CANCELLATION_REASON = 500
 MAX_QUANTITY_TEXT = 40  # the stored columns of a quantity and an order line
 
 
@@ -36,6 +37,8 @@ class InvoiceState(enum.Enum):
     RECEIVED = "RECEIVED"
     APPROVED = "APPROVED"
     PAID = "PAID"
+    # Captured in error, cancelled before approval: nothing was posted.
+    CANCELLED = "CANCELLED"
 
 
 class MatchState(enum.Enum):
@@ -190,10 +193,22 @@ class Invoice:
     # What the last match was made on: approval matches again against it, with what other
     # invoices have billed by then.
     match_evidence: OrderEvidence | None = None
+    cancellation_reason: str = ""
 
     @property
     def name(self) -> str:
         return f"organisations/{self.organisation}/ledgers/{self.ledger}/invoices/{self.id}"
+
+    def cancelled(self, reason: str, info: RecordInfo) -> Invoice:
+        """The invoice cancelled before approval; an approved one is posted, and only a
+        credit note would undo it."""
+        reason = reason.strip()
+        if not 0 < len(reason) <= MAX_CANCELLATION_REASON:
+            raise InvalidArgument.single(
+                "reason", f"is required, at most {MAX_CANCELLATION_REASON} characters"
+            )
+        self.require_received()
+        return replace(self, state=InvoiceState.CANCELLED, cancellation_reason=reason, info=info)
 
     def audit_view(self) -> dict[str, object]:
         d = self.details
@@ -203,6 +218,7 @@ class Invoice:
             "supplier_invoice_number": d.supplier_invoice_number,
             "gross_total": str(d.gross_total),
             "state": self.state.value,
+            "cancellation_reason": self.cancellation_reason,
             "match_state": self.match_state.value,
             "journal": self.journal,
             "payment_run": self.payment_run,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from libs.common.db import PartyOwned, TenantOwned, new_metadata
@@ -186,8 +186,17 @@ class InvoiceRow(TenantOwned, Recorded, Base):
     __tablename__ = "invoices"
     __table_args__ = (
         # Across the organisation's ledgers: one supplier invoice is owed by one body, and
-        # captured in the PCC's ledger and again in the chief constable's it would be paid twice.
-        UniqueConstraint("organisation_code", "supplier", "supplier_invoice_number"),
+        # captured in the PCC's ledger and again in the chief constable's it would be paid
+        # twice. A cancelled one frees its number, to be captured again where it belongs.
+        Index(
+            "uq_invoices_supplier_invoice_number",
+            "organisation_code",
+            "supplier",
+            "supplier_invoice_number",
+            unique=True,
+            postgresql_where=text("state <> 'CANCELLED'"),
+            sqlite_where=text("state <> 'CANCELLED'"),
+        ),
         Index("ix_invoices_commitment", "organisation_code", "ledger_id", "commitment"),
         Index("ix_invoices_purchase_order", "organisation_code", "purchase_order"),
         Index("ix_invoices_due", "organisation_code", "ledger_id", "state", "due_date"),
@@ -218,6 +227,7 @@ class InvoiceRow(TenantOwned, Recorded, Base):
     # JSON {"order_lines": [[line, quantity, unit price]], "receipt_lines": [[line, quantity]]}
     # of the last match, "" before one.
     match_evidence: Mapped[str] = mapped_column(Text, server_default="")
+    cancellation_reason: Mapped[str] = mapped_column(Text, server_default="")
 
 
 class InvoiceLineRow(TenantOwned, Base):

@@ -853,7 +853,8 @@ class InvoiceRepository(Protocol):
         self, organisation: str, ledger_id: str, invoice_id: str, *, lock: bool = False
     ) -> Invoice | None: ...
     def by_number(self, organisation: str, supplier: str, number: str) -> Invoice | None:
-        """The supplier's invoice of that number, in any of the organisation's ledgers."""
+        """The supplier's invoice of that number, in any of the organisation's ledgers,
+        unless cancelled."""
         ...
 
     def add(self, invoice: Invoice) -> None: ...
@@ -926,6 +927,7 @@ def _invoice(row: InvoiceRow, lines: list[InvoiceLineRow]) -> Invoice:
         payment_run=row.payment_run_id,
         paid_date=row.paid_date,
         match_evidence=_evidence(row.match_evidence),
+        cancellation_reason=row.cancellation_reason,
     )
 
 
@@ -989,6 +991,7 @@ class SqlInvoiceRepository:
                 InvoiceRow.organisation_code == organisation,
                 InvoiceRow.supplier == supplier,
                 InvoiceRow.supplier_invoice_number == number,
+                InvoiceRow.state != InvoiceState.CANCELLED.value,
             )
         ).first()
         return self._hydrate([row])[0] if row else None
@@ -1013,6 +1016,7 @@ class SqlInvoiceRepository:
             "paid_date": i.paid_date,
             "gross_pence": to_pence(d.gross_total),
             "match_evidence": _evidence_json(i.match_evidence),
+            "cancellation_reason": i.cancellation_reason,
             **record_values(i.info),
         }
 
@@ -1069,9 +1073,11 @@ class SqlInvoiceRepository:
         return self._hydrate(list(self._session.scalars(stmt)))
 
     def for_compliance(self, organisation: str, start: dt.date, end: dt.date) -> list[Invoice]:
-        """Invoices paid in, or due in, the period (every ledger of the organisation)."""
+        """Invoices paid in, or due in, the period (every ledger of the organisation); a
+        cancelled one was never owed."""
         stmt = select(InvoiceRow).where(
             InvoiceRow.organisation_code == organisation,
+            InvoiceRow.state != InvoiceState.CANCELLED.value,
             ((InvoiceRow.paid_date >= start) & (InvoiceRow.paid_date <= end))
             | ((InvoiceRow.due_date >= start) & (InvoiceRow.due_date <= end)),
         )

@@ -1294,9 +1294,41 @@ class MatchInvoiceRequest(_message.Message):
 Global___MatchInvoiceRequest: _TypeAlias = MatchInvoiceRequest  # noqa: Y015
 
 @_typing.final
-class ApproveInvoiceRequest(_message.Message):
+class CancelInvoiceRequest(_message.Message):
     """The request of `ApproveInvoice`."""
 
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The invoice."""
+    reason: _builtins.str
+    """Why it is cancelled; kept on the invoice and in the audit log."""
+    etag: _builtins.str
+    """The etag last read; empty skips the check."""
+    request_id: _builtins.str
+    """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelInvoiceRequest: _TypeAlias = CancelInvoiceRequest  # noqa: Y015
+
+@_typing.final
+class ApproveInvoiceRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int

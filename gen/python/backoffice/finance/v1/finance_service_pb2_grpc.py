@@ -193,6 +193,11 @@ class FinanceServiceStub:
                 request_serializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ApproveInvoiceRequest.SerializeToString,
                 response_deserializer=backoffice_dot_finance_dot_v1_dot_payables__pb2.Invoice.FromString,
                 _registered_method=True)
+        self.CancelInvoice = channel.unary_unary(
+                '/backoffice.finance.v1.FinanceService/CancelInvoice',
+                request_serializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.CancelInvoiceRequest.SerializeToString,
+                response_deserializer=backoffice_dot_finance_dot_v1_dot_payables__pb2.Invoice.FromString,
+                _registered_method=True)
         self.CreatePaymentRun = channel.unary_unary(
                 '/backoffice.finance.v1.FinanceService/CreatePaymentRun',
                 request_serializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.CreatePaymentRunRequest.SerializeToString,
@@ -554,6 +559,20 @@ class FinanceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelInvoice(self, request, context):
+        """Cancels an invoice captured in error (the wrong ledger, a duplicate the supplier sent
+        under another number, an invoice not ours), with the reason: it is never posted nor
+        paid, no longer counts anywhere, and its supplier invoice number may be captured again.
+        Only an invoice awaiting approval: an approved one is posted, and is undone by a credit
+        note. Audited.
+        Errors: INVALID_ARGUMENT without a reason (at most 500 characters); NOT_FOUND;
+        FAILED_PRECONDITION `INVOICE_NOT_RECEIVED` when approved, paid or cancelled already;
+        ABORTED (`ETAG_MISMATCH`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreatePaymentRun(self, request, context):
         """Pays every approved invoice of the ledger due by `due_by`, in one journal
         (creditors debited, bank credited), and marks them paid on the payment date.
@@ -839,6 +858,11 @@ def add_FinanceServiceServicer_to_server(servicer, server):
             'ApproveInvoice': grpc.unary_unary_rpc_method_handler(
                     servicer.ApproveInvoice,
                     request_deserializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ApproveInvoiceRequest.FromString,
+                    response_serializer=backoffice_dot_finance_dot_v1_dot_payables__pb2.Invoice.SerializeToString,
+            ),
+            'CancelInvoice': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelInvoice,
+                    request_deserializer=backoffice_dot_finance_dot_v1_dot_finance__service__pb2.CancelInvoiceRequest.FromString,
                     response_serializer=backoffice_dot_finance_dot_v1_dot_payables__pb2.Invoice.SerializeToString,
             ),
             'CreatePaymentRun': grpc.unary_unary_rpc_method_handler(
@@ -1698,6 +1722,33 @@ class FinanceService:
             target,
             '/backoffice.finance.v1.FinanceService/ApproveInvoice',
             backoffice_dot_finance_dot_v1_dot_finance__service__pb2.ApproveInvoiceRequest.SerializeToString,
+            backoffice_dot_finance_dot_v1_dot_payables__pb2.Invoice.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelInvoice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backoffice.finance.v1.FinanceService/CancelInvoice',
+            backoffice_dot_finance_dot_v1_dot_finance__service__pb2.CancelInvoiceRequest.SerializeToString,
             backoffice_dot_finance_dot_v1_dot_payables__pb2.Invoice.FromString,
             options,
             channel_credentials,

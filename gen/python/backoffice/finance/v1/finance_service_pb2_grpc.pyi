@@ -213,6 +213,16 @@ class FinanceServiceStub:
     since the match, `CONTROL_ACCOUNT_MISSING`, `PERIOD_CLOSED`, `NO_OPEN_PERIOD`);
     ABORTED (`ETAG_MISMATCH`).
     """
+    CancelInvoice: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.CancelInvoiceRequest, _payables_pb2.Invoice]
+    """Cancels an invoice captured in error (the wrong ledger, a duplicate the supplier sent
+    under another number, an invoice not ours), with the reason: it is never posted nor
+    paid, no longer counts anywhere, and its supplier invoice number may be captured again.
+    Only an invoice awaiting approval: an approved one is posted, and is undone by a credit
+    note. Audited.
+    Errors: INVALID_ARGUMENT without a reason (at most 500 characters); NOT_FOUND;
+    FAILED_PRECONDITION `INVOICE_NOT_RECEIVED` when approved, paid or cancelled already;
+    ABORTED (`ETAG_MISMATCH`).
+    """
     CreatePaymentRun: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.CreatePaymentRunRequest, _payables_pb2.PaymentRun]
     """Pays every approved invoice of the ledger due by `due_by`, in one journal
     (creditors debited, bank credited), and marks them paid on the payment date.
@@ -479,6 +489,16 @@ class FinanceServiceAsyncStub(FinanceServiceStub):
     Errors: NOT_FOUND; FAILED_PRECONDITION (`INVOICE_NOT_RECEIVED`, `MATCH_REQUIRED`,
     `MATCH_OUT_OF_TOLERANCE`, `MATCH_STALE` when another invoice of the order was approved
     since the match, `CONTROL_ACCOUNT_MISSING`, `PERIOD_CLOSED`, `NO_OPEN_PERIOD`);
+    ABORTED (`ETAG_MISMATCH`).
+    """
+    CancelInvoice: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.CancelInvoiceRequest, _payables_pb2.Invoice]  # type: ignore[assignment]
+    """Cancels an invoice captured in error (the wrong ledger, a duplicate the supplier sent
+    under another number, an invoice not ours), with the reason: it is never posted nor
+    paid, no longer counts anywhere, and its supplier invoice number may be captured again.
+    Only an invoice awaiting approval: an approved one is posted, and is undone by a credit
+    note. Audited.
+    Errors: INVALID_ARGUMENT without a reason (at most 500 characters); NOT_FOUND;
+    FAILED_PRECONDITION `INVOICE_NOT_RECEIVED` when approved, paid or cancelled already;
     ABORTED (`ETAG_MISMATCH`).
     """
     CreatePaymentRun: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.CreatePaymentRunRequest, _payables_pb2.PaymentRun]  # type: ignore[assignment]
@@ -918,6 +938,22 @@ class FinanceServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: NOT_FOUND; FAILED_PRECONDITION (`INVOICE_NOT_RECEIVED`, `MATCH_REQUIRED`,
         `MATCH_OUT_OF_TOLERANCE`, `MATCH_STALE` when another invoice of the order was approved
         since the match, `CONTROL_ACCOUNT_MISSING`, `PERIOD_CLOSED`, `NO_OPEN_PERIOD`);
+        ABORTED (`ETAG_MISMATCH`).
+        """
+
+    @_abc_1.abstractmethod
+    def CancelInvoice(
+        self,
+        request: _finance_service_pb2.CancelInvoiceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payables_pb2.Invoice, _abc.Awaitable[_payables_pb2.Invoice]]:
+        """Cancels an invoice captured in error (the wrong ledger, a duplicate the supplier sent
+        under another number, an invoice not ours), with the reason: it is never posted nor
+        paid, no longer counts anywhere, and its supplier invoice number may be captured again.
+        Only an invoice awaiting approval: an approved one is posted, and is undone by a credit
+        note. Audited.
+        Errors: INVALID_ARGUMENT without a reason (at most 500 characters); NOT_FOUND;
+        FAILED_PRECONDITION `INVOICE_NOT_RECEIVED` when approved, paid or cancelled already;
         ABORTED (`ETAG_MISMATCH`).
         """
 

@@ -71,6 +71,10 @@ class _InvoiceStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_InvoiceS
     """Approved and posted to the ledger (expenditure, VAT and creditor); awaiting payment."""
     INVOICE_STATE_PAID: _InvoiceState.ValueType  # 3
     """Paid by a payment run."""
+    INVOICE_STATE_CANCELLED: _InvoiceState.ValueType  # 4
+    """Captured in error and cancelled before approval: never posted nor paid, and its number
+    may be captured again.
+    """
 
 class InvoiceState(_InvoiceState, metaclass=_InvoiceStateEnumTypeWrapper):
     """The state of a supplier invoice."""
@@ -83,6 +87,10 @@ INVOICE_STATE_APPROVED: InvoiceState.ValueType  # 2
 """Approved and posted to the ledger (expenditure, VAT and creditor); awaiting payment."""
 INVOICE_STATE_PAID: InvoiceState.ValueType  # 3
 """Paid by a payment run."""
+INVOICE_STATE_CANCELLED: InvoiceState.ValueType  # 4
+"""Captured in error and cancelled before approval: never posted nor paid, and its number
+may be captured again.
+"""
 Global___InvoiceState: _TypeAlias = InvoiceState  # noqa: Y015
 
 class _MatchState:
@@ -231,6 +239,7 @@ class Invoice(_message.Message):
     PAID_DATE_FIELD_NUMBER: _builtins.int
     AUDIT_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    CANCELLATION_REASON_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The resource name, `organisations/{code}/ledgers/{ledger}/invoices/{invoice}`."""
     supplier: _builtins.str
@@ -255,6 +264,8 @@ class Invoice(_message.Message):
     """The payment run that paid it, once paid."""
     etag: _builtins.str
     """The entity tag of this version (AIP-154)."""
+    cancellation_reason: _builtins.str
+    """Why it was cancelled, once cancelled."""
     @_builtins.property
     def invoice_date(self) -> _date_pb2.Date:
         """The date on the invoice."""
@@ -324,10 +335,11 @@ class Invoice(_message.Message):
         paid_date: _date_pb2.Date | None = ...,
         audit: _metadata_pb2.AuditMetadata | None = ...,
         etag: _builtins.str = ...,
+        cancellation_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit", "due_date", b"due_date", "gross_total", b"gross_total", "invoice_date", b"invoice_date", "net_total", b"net_total", "paid_date", b"paid_date", "posting_date", b"posting_date", "received_date", b"received_date", "vat_total", b"vat_total"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit", "commitment", b"commitment", "discrepancies", b"discrepancies", "due_date", b"due_date", "etag", b"etag", "gross_total", b"gross_total", "invoice_date", b"invoice_date", "journal", b"journal", "lines", b"lines", "match_state", b"match_state", "name", b"name", "net_total", b"net_total", "paid_date", b"paid_date", "payment_run", b"payment_run", "posting_date", b"posting_date", "purchase_order", b"purchase_order", "received_date", b"received_date", "state", b"state", "supplier", b"supplier", "supplier_display_name", b"supplier_display_name", "supplier_invoice_number", b"supplier_invoice_number", "vat_total", b"vat_total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit", "cancellation_reason", b"cancellation_reason", "commitment", b"commitment", "discrepancies", b"discrepancies", "due_date", b"due_date", "etag", b"etag", "gross_total", b"gross_total", "invoice_date", b"invoice_date", "journal", b"journal", "lines", b"lines", "match_state", b"match_state", "name", b"name", "net_total", b"net_total", "paid_date", b"paid_date", "payment_run", b"payment_run", "posting_date", b"posting_date", "purchase_order", b"purchase_order", "received_date", b"received_date", "state", b"state", "supplier", b"supplier", "supplier_display_name", b"supplier_display_name", "supplier_invoice_number", b"supplier_invoice_number", "vat_total", b"vat_total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
