@@ -215,13 +215,23 @@ def test_an_agreement_names_every_bad_field_and_an_unknown_organisation_is_not_f
         functions=["procurement.suppliers"],
         start_date=date_to_proto(today()),
     )
+    bad.end_date.year, bad.end_date.month, bad.end_date.day = 2027, 2, 30
     f = failure(admin.directory.CreateAgreement, dpb.CreateAgreementRequest(agreement=bad))
     assert f.code is grpc.StatusCode.INVALID_ARGUMENT
-    assert set(f.violations) == {"agreement.display_name", "agreement.organisation", "agreement.counterparty"}
+    assert f.violations.keys() == {
+        "agreement.display_name",
+        "agreement.organisation",
+        "agreement.counterparty",
+        "agreement.end_date",
+    }
+    assert "full calendar date" in f.violations["agreement.end_date"]
     # Organisations are public: one the directory does not know is NOT_FOUND, not a refusal.
     f = failure(_agree, admin, "X99999999", UNIT, ["procurement.suppliers"])
     assert f.code is grpc.StatusCode.NOT_FOUND and "organisations/X99999999" in f.message
     f = failure(_agree, admin, WEST_YORKSHIRE, "X99999999", ["procurement.suppliers"])
+    assert f.code is grpc.StatusCode.NOT_FOUND and "organisations/X99999999" in f.message
+    outsider = suite.caller(SOUTH_YORKSHIRE, "directory.admin")  # no rights in West Yorkshire
+    f = failure(_agree, outsider, WEST_YORKSHIRE, "X99999999", ["procurement.suppliers"])
     assert f.code is grpc.StatusCode.NOT_FOUND and "organisations/X99999999" in f.message
     reader = suite.caller(UNIT, "service.grants_reader")
     f = failure(reader.directory.ListGrants, dpb.ListGrantsRequest(organisation="organisations/X99999999"))

@@ -6,17 +6,19 @@ import asyncio
 import datetime as dt
 from collections.abc import Sequence
 
+from google.type import date_pb2
+
 from backoffice.common.v1 import organisation_pb2
 from backoffice.directory.v1 import agreement_pb2, directory_service_pb2_grpc
 from backoffice.directory.v1 import directory_service_pb2 as pb
 from libs.common.access import Grant, GrantKind, Scope
 from libs.common.db import Database
-from libs.common.errors import InvalidArgument
+from libs.common.errors import InvalidArgument, Violations
 from libs.common.filtering import FieldType, parse_filter
 from libs.common.grpc_types import RpcContext
 from libs.common.names import OrganisationName
 from libs.common.proto_mapping import audit_metadata, date_from_proto, date_to_proto, timestamp
-from libs.common.service import ServiceKernel
+from libs.common.service import ServiceKernel, Transaction
 from services.directory import service
 from services.directory.domain.model import (
     Agreement,
@@ -80,6 +82,15 @@ def _agreement_id(name: str) -> str:
     if len(parts) != 2 or parts[0] != "agreements" or not parts[1]:
         raise InvalidArgument.single("name", "must look like agreements/{agreement}")
     return parts[1]
+
+
+def _date(value: date_pb2.Date, field_path: str, problems: Violations) -> dt.date | None:
+    """The date, or None with the problem added to the others of the request."""
+    try:
+        return date_from_proto(value, field_path)
+    except InvalidArgument as err:
+        problems.items.extend(err.violations)
+        return None
 
 
 def _party(name: str) -> str:
@@ -187,11 +198,12 @@ class DirectoryServicer(directory_service_pb2_grpc.DirectoryServiceServicer):
         kind = _AGREEMENT_KINDS.get(a.kind)
         owner, counterparty = _party(a.organisation), _party(a.counterparty)
         functions = list(a.functions)
-        start = date_from_proto(a.start_date, "agreement.start_date")
-        end = date_from_proto(a.end_date, "agreement.end_date")
+        dates = Violations()
+        start = _date(a.start_date, "agreement.start_date", dates)
+        end = _date(a.end_date, "agreement.end_date", dates)
         # Every malformed field in one answer, before anything is looked up; then an unknown
-        # organisation is NOT_FOUND (organisations are public), not a refusal to act in it.
-        check_new_agreement(
+        # organisation, either party, is NOT_FOUND (organisations are public), not a refusal.
+        problems = check_new_agreement(
             display_name=a.display_name,
             kind=kind,
             organisation=owner,
@@ -199,10 +211,17 @@ class DirectoryServicer(directory_service_pb2_grpc.DirectoryServiceServicer):
             functions=functions,
             start_date=start,
             end_date=end,
-        ).raise_if_any()
-        await self.k.read(
-            Scope.of(), lambda tx: service.get_organisation(service.DirectoryUnitOfWork(tx), owner)
         )
+        # A date that is not one is reported as such, not also as missing.
+        unreadable = {v.field for v in dates.items}
+        problems.items = [v for v in problems.items if v.field not in unreadable] + dates.items
+        problems.raise_if_any()
+
+        def both_known(tx: Transaction) -> None:
+            for code in (owner, counterparty):
+                service.get_organisation(service.DirectoryUnitOfWork(tx), code)
+
+        await self.k.read(Scope.of(), both_known)
         scope = await self.k.require_in(owner)
         today = self.k.today()
         return await self.k.write(

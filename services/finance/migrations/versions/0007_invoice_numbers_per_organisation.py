@@ -3,8 +3,8 @@ same invoice captured in the PCC's ledger and in the chief constable's would be 
 A cancelled invoice (captured in error) frees its number, so the unique index leaves
 cancelled invoices out, and they keep their reason.
 
-An existing database holding such a pair fails this upgrade on the new index; the pair
-must be resolved first.
+An existing database holding such a pair fails this upgrade, naming the invoices to
+resolve first.
 
 Revision ID: 0007
 Revises: 0006
@@ -27,6 +27,19 @@ _NOT_CANCELLED = sa.text("state <> 'CANCELLED'")
 
 
 def upgrade() -> None:
+    # Said plainly, rather than as the index's failure: which invoices to resolve first.
+    pairs = op.get_bind().execute(
+        sa.text(
+            "SELECT organisation_code, supplier, supplier_invoice_number, count(*) FROM invoices "
+            "GROUP BY organisation_code, supplier, supplier_invoice_number HAVING count(*) > 1"
+        )
+    )
+    found = [f"{org} {supplier} {number} ({n} ledgers)" for org, supplier, number, n in pairs]
+    if found:
+        raise RuntimeError(
+            "these supplier invoices are captured in more than one ledger of an organisation; "
+            "resolve them before this upgrade: " + "; ".join(found[:20])
+        )
     with op.batch_alter_table("invoices") as batch:
         batch.drop_constraint(op.f(_PER_LEDGER), type_="unique")
         batch.add_column(sa.Column("cancellation_reason", sa.Text(), nullable=False, server_default=""))

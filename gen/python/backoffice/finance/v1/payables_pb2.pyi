@@ -247,7 +247,9 @@ class Invoice(_message.Message):
     supplier_display_name: _builtins.str
     """The supplier's name as the invoice gives it: the recipient in the transparency files."""
     supplier_invoice_number: _builtins.str
-    """The supplier's own invoice number; unique per supplier in a ledger."""
+    """The supplier's own invoice number; unique per supplier in the organisation, across its
+    ledgers (a cancelled invoice frees it).
+    """
     purchase_order: _builtins.str
     """The purchase order it bills, if any: such invoices must pass the three-way match
     before approval.
