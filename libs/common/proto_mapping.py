@@ -9,7 +9,7 @@ from google.protobuf import field_mask_pb2, timestamp_pb2
 from google.type import date_pb2, decimal_pb2, money_pb2
 
 from backoffice.common.v1 import metadata_pb2
-from libs.common.errors import InvalidArgument
+from libs.common.errors import InvalidArgument, Violations
 from libs.common.records import RecordInfo
 
 NANOS = Decimal(1_000_000_000)
@@ -42,6 +42,15 @@ def date_from_proto(value: date_pb2.Date, field_path: str) -> dt.date | None:
         raise InvalidArgument.single(
             field_path, "must be a full calendar date (year, month and day)"
         ) from None
+
+
+def date_or_violation(value: date_pb2.Date, field_path: str, violations: Violations) -> dt.date | None:
+    """The date, or None with its problem added to the request's other bad fields."""
+    try:
+        return date_from_proto(value, field_path)
+    except InvalidArgument as err:
+        violations.items.extend(err.violations)
+        return None
 
 
 def audit_metadata(info: RecordInfo) -> metadata_pb2.AuditMetadata:

@@ -6,8 +6,6 @@ import asyncio
 import datetime as dt
 from collections.abc import Sequence
 
-from google.type import date_pb2
-
 from backoffice.common.v1 import organisation_pb2
 from backoffice.directory.v1 import agreement_pb2, directory_service_pb2_grpc
 from backoffice.directory.v1 import directory_service_pb2 as pb
@@ -17,7 +15,12 @@ from libs.common.errors import InvalidArgument, Violations
 from libs.common.filtering import FieldType, parse_filter
 from libs.common.grpc_types import RpcContext
 from libs.common.names import OrganisationName
-from libs.common.proto_mapping import audit_metadata, date_from_proto, date_to_proto, timestamp
+from libs.common.proto_mapping import (
+    audit_metadata,
+    date_or_violation,
+    date_to_proto,
+    timestamp,
+)
 from libs.common.service import ServiceKernel, Transaction
 from services.directory import service
 from services.directory.domain.model import (
@@ -82,15 +85,6 @@ def _agreement_id(name: str) -> str:
     if len(parts) != 2 or parts[0] != "agreements" or not parts[1]:
         raise InvalidArgument.single("name", "must look like agreements/{agreement}")
     return parts[1]
-
-
-def _date(value: date_pb2.Date, field_path: str, problems: Violations) -> dt.date | None:
-    """The date, or None with the problem added to the others of the request."""
-    try:
-        return date_from_proto(value, field_path)
-    except InvalidArgument as err:
-        problems.items.extend(err.violations)
-        return None
 
 
 def _party(name: str) -> str:
@@ -199,8 +193,8 @@ class DirectoryServicer(directory_service_pb2_grpc.DirectoryServiceServicer):
         owner, counterparty = _party(a.organisation), _party(a.counterparty)
         functions = list(a.functions)
         dates = Violations()
-        start = _date(a.start_date, "agreement.start_date", dates)
-        end = _date(a.end_date, "agreement.end_date", dates)
+        start = date_or_violation(a.start_date, "agreement.start_date", dates)
+        end = date_or_violation(a.end_date, "agreement.end_date", dates)
         # Every malformed field in one answer, before anything is looked up; then an unknown
         # organisation, either party, is NOT_FOUND (organisations are public), not a refusal.
         problems = check_new_agreement(

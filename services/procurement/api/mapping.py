@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from google.type import date_pb2, decimal_pb2, money_pb2
+from google.type import decimal_pb2, money_pb2
 
 from backoffice.common.v1 import metadata_pb2
 from backoffice.procurement.v1 import (
@@ -20,7 +20,7 @@ from libs.common.errors import InvalidArgument, Violations
 from libs.common.names import OrganisationName
 from libs.common.proto_mapping import (
     audit_metadata,
-    date_from_proto,
+    date_or_violation,
     date_to_proto,
     decimal_from_proto,
     decimal_to_proto,
@@ -63,14 +63,6 @@ def _decimal_in(msg: decimal_pb2.Decimal, path: str, v: Violations) -> Decimal |
     if value is None:
         v.add(path, 'is required (a decimal number such as "12.5")')
     return value
-
-
-def _date_in(msg: date_pb2.Date, path: str, v: Violations) -> dt.date | None:
-    try:
-        return date_from_proto(msg, path)
-    except InvalidArgument as err:
-        v.items.extend(err.violations)
-        return None
 
 
 def organisation_codes(names: list[str], path: str, v: Violations) -> tuple[str, ...]:
@@ -207,9 +199,9 @@ def contract_terms(msg: contract_pb2.Contract, owner: str, prefix: str = "contra
         cpv_codes=tuple(msg.cpv_codes),
         value=value,
         irrecoverable_vat=vat or Decimal(0),
-        start_date=_date_in(msg.start_date, f"{prefix}.start_date", v),
-        end_date=_date_in(msg.end_date, f"{prefix}.end_date", v),
-        review_date=_date_in(msg.review_date, f"{prefix}.review_date", v),
+        start_date=date_or_violation(msg.start_date, f"{prefix}.start_date", v),
+        end_date=date_or_violation(msg.end_date, f"{prefix}.end_date", v),
+        review_date=date_or_violation(msg.review_date, f"{prefix}.review_date", v),
         procurement_method=_METHODS.get(msg.procurement_method),
         participants=organisation_codes(list(msg.participants), f"{prefix}.participants", v),
     )
