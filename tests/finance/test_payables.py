@@ -14,7 +14,7 @@ from backoffice.finance.v1 import budget_pb2, ledger_pb2, payables_pb2, reports_
 from backoffice.finance.v1 import finance_service_pb2 as pb
 from libs.common.proto_mapping import date_to_proto
 from tests.finance.books import MAY, Books, amount, check_books_balance, gbp, reason_of, set_up_books
-from tests.support import WEST_YORKSHIRE, Caller, Suite, failure
+from tests.support import SOUTH_YORKSHIRE, WEST_YORKSHIRE, Caller, Suite, failure
 
 NON_BUSINESS = payables_pb2.VAT_USE_NON_BUSINESS
 EXEMPT = payables_pb2.VAT_USE_EXEMPT
@@ -166,6 +166,12 @@ def test_an_invoice_captured_in_error_is_cancelled_and_its_number_captured_again
     assert refused.reason == "DUPLICATE_INVOICE" and refused.metadata == {"invoice": wrong.name}
     blank = failure(_cancel, clerk, wrong.name, "  ")
     assert blank.code is grpc.StatusCode.INVALID_ARGUMENT and set(blank.violations) == {"reason"}
+    malformed = failure(_cancel, clerk, "invoices/INV-7", "wrong ledger")
+    assert malformed.code is grpc.StatusCode.INVALID_ARGUMENT and set(malformed.violations) == {"name"}
+    # Another organisation's payables team cannot see it, let alone cancel it.
+    outsider = suite.caller(SOUTH_YORKSHIRE, "finance.payables", subject="outsider")
+    hidden = failure(_cancel, outsider, wrong.name, "not ours")
+    assert hidden.code is grpc.StatusCode.NOT_FOUND
     stale = failure(_cancel, clerk, wrong.name, "wrong ledger", etag='W/"0"')
     assert stale.code is grpc.StatusCode.ABORTED and stale.reason == "ETAG_MISMATCH"
     cancelled = _cancel(clerk, wrong.name, "captured in the PCC's ledger: the CC's invoice", wrong.etag)
