@@ -77,6 +77,12 @@ def create_organisation(
     return org
 
 
+def require_organisations(uow: DirectoryUnitOfWork, *codes: str) -> None:
+    """NOT_FOUND for the first organisation the directory does not know."""
+    for code in codes:
+        get_organisation(uow, code)
+
+
 def agreements_held(uow: DirectoryUnitOfWork, holder: str, today: dt.date) -> list[Agreement]:
     """The agreements that grant `holder` something today or later; NOT_FOUND for an
     organisation the directory does not know (rather than an empty answer)."""

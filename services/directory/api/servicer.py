@@ -21,7 +21,7 @@ from libs.common.proto_mapping import (
     date_to_proto,
     timestamp,
 )
-from libs.common.service import ServiceKernel, Transaction
+from libs.common.service import ServiceKernel
 from services.directory import service
 from services.directory.domain.model import (
     Agreement,
@@ -211,11 +211,10 @@ class DirectoryServicer(directory_service_pb2_grpc.DirectoryServiceServicer):
         problems.items = [v for v in problems.items if v.field not in unreadable] + dates.items
         problems.raise_if_any()
 
-        def both_known(tx: Transaction) -> None:
-            for code in (owner, counterparty):
-                service.get_organisation(service.DirectoryUnitOfWork(tx), code)
-
-        await self.k.read(Scope.of(), both_known)
+        await self.k.read(
+            Scope.of(),
+            lambda tx: service.require_organisations(service.DirectoryUnitOfWork(tx), owner, counterparty),
+        )
         scope = await self.k.require_in(owner)
         today = self.k.today()
         return await self.k.write(
