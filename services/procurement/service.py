@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
 
-from libs.common.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
+from libs.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from libs.common.filtering import Comparison
 from libs.common.money import ZERO
 from libs.common.names import check_resource_id, new_id
@@ -548,13 +548,34 @@ def issue_purchase_order(
     return _changed_order(uow, current, pending)
 
 
+# Why an order cannot be placed on its contract (`Contract.require_orderable`), as an issue
+# refused when finance's commitment came back says.
+ORDERING_REFUSALS = frozenset({"CONTRACT_NOT_LIVE", "SUPPLIER_DEBARRED", "NOT_A_PARTICIPANT"})
+
+
 def commitment_raised(
-    uow: ProcurementUnitOfWork, organisation: str, order_id: str, commitment: str
+    uow: ProcurementUnitOfWork, organisation: str, order_id: str, commitment: str, today: dt.date
 ) -> PurchaseOrder:
     """Finance committed the budget (applied by the relay with the delivery)."""
     current = get_purchase_order(uow, organisation, order_id)
     if current.state is PurchaseOrderState.CANCELLED:
         return current
+    owner, _, contract_id = current.contract.removeprefix("organisations/").partition("/contracts/")
+    try:
+        # Finance may answer long after the issue (it was down): a supplier debarred, or a
+        # contract ended or no longer shared, meanwhile stops the order here as it would
+        # have at the issue, and the commitment goes back to the budget.
+        contract = uow.contracts.get(owner, contract_id)
+        if contract is None:
+            raise FailedPrecondition(
+                f"{current.contract} is no longer visible to organisations/{organisation}",
+                reason="NOT_A_PARTICIPANT",
+            )
+        contract.require_orderable(organisation, today)
+    except FailedPrecondition as err:
+        uow.tx.outbox.publish(RELEASE_COMMITMENT, current.name, {"commitment": commitment})
+        refusal = f"{err.reason}: {err.message} (the commitment {commitment} is released)"
+        return _changed_order(uow, current, current.commitment_refused(refusal, uow.touch(current.info)))
     return _changed_order(uow, current, current.committed(commitment, _now(), uow.touch(current.info)))
 
 

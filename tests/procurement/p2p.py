@@ -38,7 +38,9 @@ class World:
         self.requester = suite.caller(WY, "procurement.requester", subject="requester")
         self.approver = suite.caller(WY, "procurement.senior_budget_holder", subject="approver")
         self.buyer = suite.caller(WY, "procurement.buyer", subject="buyer")
-        self.framework = contract(officer, supplier(officer).name, [WY])
+        self.officer = officer
+        self.supplier = supplier(officer)
+        self.framework = contract(officer, self.supplier.name, [WY])
         self.clerk = suite.caller(WY, "finance.payables", subject="clerk")
         self.approver_ap = suite.caller(WY, "finance.payables", subject="ap-approver")
 

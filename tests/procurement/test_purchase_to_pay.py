@@ -19,6 +19,7 @@ from backoffice.finance.v1 import finance_service_pb2 as fpb
 from backoffice.procurement.v1 import procurement_service_pb2 as pb
 from backoffice.procurement.v1 import purchase_order_pb2
 from libs.common.auth import TokenIssuer, TokenVerifier
+from libs.common.clock import today_london as today
 from libs.common.config import Settings
 from libs.common.context import PrincipalKind
 from libs.common.db import make_engine
@@ -213,6 +214,38 @@ def test_an_order_finance_cannot_commit_goes_back_to_draft_saying_why(p2p: Suite
     assert got.state == DRAFT and got.commitment_refusal.startswith("NOT_FOUND: ")
     assert not list(outbox_events(p2p.settings, ["procurement"], (PARKED,)))
     assert w.committed() == Decimal(0)
+
+
+def test_a_supplier_debarred_while_finance_was_down_stops_the_order_and_frees_the_budget(
+    p2p: Suite,
+) -> None:
+    w = World(p2p)
+    po = w.order("3")
+    finance = _server(p2p, "finance")
+    port = finance.port
+    p2p.run(finance.stop(2))
+    assert w.issue(po).state == PENDING
+    w.officer.procurement.DebarSupplier(
+        pb.DebarSupplierRequest(
+            name=w.supplier.name, reason="Debarment list entry", debarment_date=date_to_proto(today())
+        )
+    )
+    p2p.servers[p2p.servers.index(finance)] = p2p.run(_restart_finance(p2p, port))
+
+    # Finance commits when it is back; the order, whose supplier is now debarred, does not
+    # go to the supplier, and what finance committed goes back to the budget.
+    wait_until(lambda: w.get(po.name).state == DRAFT)
+    got = w.get(po.name)
+    assert got.commitment_refusal.startswith("SUPPLIER_DEBARRED: ") and not got.commitment
+    wait_until(lambda: w.committed() == Decimal(0))
+    (commitment,) = w.holder.finance.ListCommitments(
+        fpb.ListCommitmentsRequest(parent=w.budget.name.rsplit("/budgets/", 1)[0])
+    ).commitments
+    assert commitment.reference == po.name and amount(commitment.released) == Decimal("300.00")
+    events = [e for _, e in outbox_events(p2p.settings, ["procurement"], ())]
+    assert {e.state for e in events} == {DELIVERED} and len(events) == 2
+    f = failure(w.issue, po, etag=got.etag)
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "SUPPLIER_DEBARRED"
 
 
 def test_a_refused_event_parks_and_is_retried_after_the_fix(p2p: Suite) -> None:

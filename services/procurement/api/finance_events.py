@@ -10,6 +10,7 @@ from decimal import Decimal
 import grpc
 
 from backoffice.finance.v1 import budget_pb2, finance_service_pb2, finance_service_pb2_grpc
+from libs.common.clock import today_london
 from libs.common.outbox import PERMANENT_CODES, Delivery, Handler, OutboxEvent, Settle, error_reason
 from libs.common.proto_mapping import money_to_proto
 from libs.common.service import Transaction
@@ -65,7 +66,7 @@ async def raise_commitment(event: OutboxEvent, delivery: Delivery) -> Settle:
 
     def raised(tx: Transaction) -> PurchaseOrder:
         uow = ProcurementUnitOfWork(tx)
-        return service.commitment_raised(uow, event.organisation, order_id, commitment.name)
+        return service.commitment_raised(uow, event.organisation, order_id, commitment.name, today_london())
 
     return raised
 

@@ -644,6 +644,12 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
             )
         if current.state is order_domain.PurchaseOrderState.DRAFT and current.commitment_refusal:
             finance_reason = current.commitment_refusal.partition(":")[0]
+            if finance_reason in service.ORDERING_REFUSALS:
+                raise FailedPrecondition(
+                    f"{current.name} was not issued: {current.commitment_refusal}",
+                    reason=finance_reason,
+                    metadata={"purchase_order": current.name, "contract": current.contract},
+                )
             raise FailedPrecondition(
                 f"{current.name} was not issued: finance refused the commitment "
                 f"({current.commitment_refusal})",

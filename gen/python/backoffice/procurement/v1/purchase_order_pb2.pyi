@@ -130,8 +130,9 @@ class PurchaseOrder(_message.Message):
     commitment: _builtins.str
     """The commitment finance raised for the order, once it did."""
     commitment_refusal: _builtins.str
-    """Why finance last refused to commit the budget (for example `BUDGET_EXCEEDED: ...`);
-    empty once the order is issued.
+    """Why finance last refused to commit the budget (for example `BUDGET_EXCEEDED: ...`), or
+    why the order was not placed when finance's commitment came (`SUPPLIER_DEBARRED: ...`,
+    the commitment then released); empty once the order is issued.
     """
     budget_override_reason: _builtins.str
     """Why the budget check was overridden at issue, when it was."""
