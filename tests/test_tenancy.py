@@ -20,6 +20,7 @@ from backoffice.procurement.v1 import procurement_service_pb2 as pb
 from backoffice.procurement.v1 import supplier_pb2
 from libs.common.access import Scope
 from libs.common.config import Settings
+from libs.common.context import PrincipalKind
 from libs.common.db import Database, TenantScopeViolation, make_engine
 from libs.common.persistence import insert_values, read_by_key, update_by_key, values_of
 from libs.common.proto_mapping import date_to_proto
@@ -100,6 +101,22 @@ def test_another_organisation_sees_nothing(suite: Suite) -> None:
     f = failure(_supplier, south, WEST_YORKSHIRE, "planted")
     assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "NO_AGREEMENT"
     assert west.procurement.GetSupplier(pb.GetSupplierRequest(name=mine.name)).display_name == "West's own"
+
+
+def test_a_service_acting_for_no_organisation_reaches_no_organisations_data(suite: Suite) -> None:
+    west = suite.caller(WEST_YORKSHIRE, "procurement.commercial")
+    mine = _supplier(west, WEST_YORKSHIRE, "West's own")
+    # Signed by the suite's key, but naming no organisation: such a token is for reading
+    # the directory's grants, and whatever roles it carries open no register.
+    rogue = suite.caller_with_token(
+        suite.token("", "procurement.commercial", subject="anyone", kind=PrincipalKind.SERVICE)
+    )
+    f = failure(rogue.procurement.GetSupplier, pb.GetSupplierRequest(name=mine.name))
+    assert f.code is grpc.StatusCode.NOT_FOUND
+    assert _names(rogue, f"organisations/{WEST_YORKSHIRE}") == []
+    f = failure(_supplier, rogue, WEST_YORKSHIRE, "planted")
+    assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "NO_AGREEMENT"
+    assert _names(west, f"organisations/{WEST_YORKSHIRE}") == [mine.name]
 
 
 def test_unit_acts_for_member_only_under_agreement_and_is_audited_as_acting(suite: Suite) -> None:

@@ -136,6 +136,10 @@ class Scope:
 NOTHING = Scope(frozenset())
 
 
+# The one function a service may use acting for no organisation: the directory's grants.
+GRANTS_FUNCTION = "directory.grants"
+
+
 class AccessPolicy:
     """Decides, per call, which organisations a principal may touch for a rule."""
 
@@ -148,10 +152,12 @@ class AccessPolicy:
         """The scope for acting inside one organisation: itself, or NOTHING."""
         if principal.organisation == organisation:
             return Scope.of(organisation)
-        if principal.kind is PrincipalKind.SERVICE and not principal.organisation:
-            # A service acting for no organisation (the directory's grants reader): its
-            # role alone bounds it. Acting for one, it goes only where that one may.
-            return Scope.of(organisation)
+        if not principal.organisation:
+            # A service acting for no organisation reads who may act where (it must, to
+            # decide any call), and nothing else: whatever roles its token carries, it
+            # reaches no organisation's own data. Acting for one, it goes only where that one may.
+            grants_reader = principal.kind is PrincipalKind.SERVICE and rule.function == GRANTS_FUNCTION
+            return Scope.of(organisation) if grants_reader else NOTHING
         for grant in await self._grants.grants_for(principal.organisation):
             if (
                 grant.organisation == organisation
@@ -164,6 +170,8 @@ class AccessPolicy:
 
     async def scope_everywhere(self, principal: Principal, rule: AccessRule, today: dt.date) -> Scope:
         """The scope for `organisations/-`: the caller's own and every one opened to it."""
+        if not principal.organisation:
+            return NOTHING
         codes = {principal.organisation}
         for grant in await self._grants.grants_for(principal.organisation):
             if grant.function == rule.function and grant.active_on(today) and grant.allows(rule.kind):

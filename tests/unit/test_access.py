@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from libs.common.access import (
+    GRANTS_FUNCTION,
     NOTHING,
     AccessKind,
     AccessPolicy,
@@ -225,9 +226,13 @@ def test_grant_dates(start: dt.date, end: dt.date | None, active: bool) -> None:
         assert scope is NOTHING
 
 
-def test_service_principal_may_act_anywhere() -> None:
-    service = Principal("procurement", "", frozenset(), PrincipalKind.SERVICE)
-    assert scope_in(policy(), service, WRITE_SUPPLIERS, PARTNER) == Scope.of(PARTNER)
+def test_a_service_acting_for_no_organisation_reads_grants_anywhere_and_nothing_else() -> None:
+    service = Principal("procurement", "", frozenset({"procurement.commercial"}), PrincipalKind.SERVICE)
+    grants = AccessRule("directory.grants.list", GRANTS_FUNCTION, AccessKind.READ)
+    assert scope_in(policy(), service, grants, PARTNER) == Scope.of(PARTNER)
+    assert scope_in(policy(grant(PARTNER)), service, WRITE_SUPPLIERS, PARTNER) is NOTHING
+    assert scope_in(policy(), service, READ_SUPPLIERS, PARTNER) is NOTHING
+    assert asyncio.run(policy().scope_everywhere(service, READ_SUPPLIERS, TODAY)) is NOTHING
 
 
 def test_require_in_explains_refusal() -> None:
