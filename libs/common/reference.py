@@ -4,6 +4,7 @@ England and Wales and a starting set of partner bodies and shared-service units.
 from __future__ import annotations
 
 import csv
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,3 +29,9 @@ def reference_organisations() -> list[ReferenceOrganisation]:
         for row in csv.DictReader(f):
             orgs.append(ReferenceOrganisation(row["code"], row["display_name"], row["kind"], row["country"]))
     return sorted(orgs, key=lambda o: o.code)
+
+
+@functools.cache
+def reference_codes(*kinds: str) -> frozenset[str]:
+    """The codes of the reference organisations of these kinds (e.g. every police force)."""
+    return frozenset(o.code for o in reference_organisations() if o.kind in kinds)

@@ -21,6 +21,7 @@ from libs.common.filtering import Comparison
 from libs.common.names import check_resource_id, new_id
 from libs.common.paging import JsonKey
 from libs.common.records import RecordInfo, check_etag
+from libs.common.reference import reference_codes
 from libs.common.service import Transaction
 from services.hr.domain import absence, establishment, statistics
 from services.hr.domain.absence import LeaveRequest, LeaveState, LeaveTerms, SicknessAbsence, SicknessTerms
@@ -944,7 +945,11 @@ def _package(uow: HrUnitOfWork, person: Person) -> dict[str, object]:
 
 
 def create_transfer(uow: HrUnitOfWork, organisation: str, terms: TransferTerms) -> Transfer:
-    terms = terms.checked(organisation)
+    terms = terms.checked(
+        organisation,
+        forces=reference_codes("FORCE"),
+        national_bodies=reference_codes("NATIONAL_BODY"),
+    )
     assert terms.effective_date is not None and terms.kind is not None
     # Locked: an assignment being added for the person waits, then sees this offer.
     person = uow.people.get(organisation, terms.person_id, lock=True)

@@ -4,12 +4,13 @@ declines; the record continues with its history; nothing else crosses."""
 from __future__ import annotations
 
 import grpc
+import pytest
 
 from backoffice.hr.v1 import establishment_pb2, person_pb2, transfer_pb2
 from backoffice.hr.v1 import hr_service_pb2 as pb
 from libs.common.proto_mapping import date_to_proto
 from tests.hr.helpers import D, add_person, assign, grade, officer, post, staff, unit
-from tests.support import CUMBRIA, SOUTH_YORKSHIRE, WEST_YORKSHIRE, Caller, Suite, failure
+from tests.support import CUMBRIA, LEEDS, SOUTH_YORKSHIRE, UNIT, WEST_YORKSHIRE, Caller, Suite, failure
 
 WEST = f"organisations/{WEST_YORKSHIRE}"
 SOUTH = f"organisations/{SOUTH_YORKSHIRE}"
@@ -143,6 +144,40 @@ def test_bad_transfer_input(suite: Suite) -> None:
         ),
     )
     assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "PERSON_NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    ("kind", "receiving", "allowed"),
+    [
+        # A shared-service unit or a council would then hold the force's record.
+        (transfer_pb2.TRANSFER_KIND_TRANSFER, f"organisations/{UNIT}", False),
+        (transfer_pb2.TRANSFER_KIND_TRANSFER, f"organisations/{LEEDS}", False),
+        (transfer_pb2.TRANSFER_KIND_TRANSFER, "organisations/E23999999", False),  # no such force
+        (transfer_pb2.TRANSFER_KIND_TRANSFER, "organisations/X00000004", False),  # the NCA
+        (transfer_pb2.TRANSFER_KIND_SECONDMENT, f"organisations/{UNIT}", False),
+        (transfer_pb2.TRANSFER_KIND_SECONDMENT, "organisations/X00000004", True),
+        (transfer_pb2.TRANSFER_KIND_TRANSFER, "organisations/X00000001", True),  # BTP
+    ],
+)
+def test_people_move_to_forces_and_are_seconded_to_forces_or_national_bodies(
+    suite: Suite, kind: int, receiving: str, allowed: bool
+) -> None:
+    west = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    transfer = transfer_pb2.Transfer(
+        kind=kind,  # type: ignore[arg-type]
+        person=_serving_officer(west),
+        receiving_organisation=receiving,
+        effective_date=date_to_proto(D(2024, 6, 1)),
+    )
+    if kind == transfer_pb2.TRANSFER_KIND_SECONDMENT:
+        transfer.end_date.CopyFrom(date_to_proto(D(2025, 5, 31)))
+    request = pb.CreateTransferRequest(parent=WEST, transfer=transfer)
+    if allowed:
+        assert west.hr.CreateTransfer(request).state == transfer_pb2.TRANSFER_STATE_PENDING
+    else:
+        f = failure(west.hr.CreateTransfer, request)
+        assert f.code is grpc.StatusCode.INVALID_ARGUMENT
+        assert set(f.violations) == {"transfer.receiving_organisation"}
 
 
 def test_the_sending_force_withdraws_an_offer_until_it_is_decided(suite: Suite) -> None:

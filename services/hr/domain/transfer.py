@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Container
 from dataclasses import dataclass, replace
 
 from libs.common.errors import FailedPrecondition, Violations
@@ -31,7 +32,17 @@ class TransferTerms:
     effective_date: dt.date | None
     end_date: dt.date | None = None
 
-    def checked(self, sending: str, prefix: str = "transfer") -> TransferTerms:
+    def checked(
+        self,
+        sending: str,
+        *,
+        forces: Container[str],
+        national_bodies: Container[str],
+        prefix: str = "transfer",
+    ) -> TransferTerms:
+        """`forces` and `national_bodies`: who may receive (an officer or member of staff
+        moves to another force, and is seconded to a force or a national body such as the
+        NCA; never to a council or a shared-service unit, which would then hold the record)."""
         v = Violations()
         v.check(self.kind is not None, f"{prefix}.kind", "is required: TRANSFER or SECONDMENT")
         v.check(bool(self.person_id), f"{prefix}.person", "is required: organisations/{code}/people/{person}")
@@ -45,6 +56,15 @@ class TransferTerms:
             f"{prefix}.receiving_organisation",
             "must be another organisation than the sending one",
         )
+        receiving = self.receiving_organisation
+        if receiving and receiving != sending and self.kind is TransferKind.TRANSFER:
+            v.check(receiving in forces, f"{prefix}.receiving_organisation", "must be a police force")
+        elif receiving and receiving != sending and self.kind is TransferKind.SECONDMENT:
+            v.check(
+                receiving in forces or receiving in national_bodies,
+                f"{prefix}.receiving_organisation",
+                "must be a police force or a national body",
+            )
         v.check(self.effective_date is not None, f"{prefix}.effective_date", "is required")
         if self.kind is TransferKind.SECONDMENT:
             if self.end_date is None:
