@@ -16,6 +16,7 @@ import grpc
 import psycopg
 import pytest
 from grpc_status import rpc_status
+from sqlalchemy import text
 
 from backoffice.directory.v1 import directory_service_pb2_grpc
 from backoffice.finance.v1 import finance_service_pb2_grpc
@@ -23,6 +24,7 @@ from backoffice.hr.v1 import hr_service_pb2_grpc
 from backoffice.procurement.v1 import procurement_service_pb2_grpc
 from libs.common.auth import TokenIssuer
 from libs.common.config import Settings
+from libs.common.db import make_engine
 from libs.common.grpc_errors import refusal_details
 from libs.common.server import RunningServer
 from services.suite.runtime import migrate, start_suite
@@ -189,3 +191,19 @@ def wait_until_a_transaction_waits_for_a_lock(settings: Settings, what: str, tim
             if time.monotonic() > deadline:
                 pytest.fail(f"{what} never waited for the lock")
             time.sleep(0.05)
+
+
+def audit_after(settings: Settings, service: str, resource: str) -> list[str]:
+    """The "after" (JSON) of each audit record of a service's resource, oldest first, read
+    as the database's owner."""
+    engine = make_engine(settings.database_url_for(service), schema=service)
+    try:
+        with engine.connect() as conn:
+            return list(
+                conn.execute(
+                    text('SELECT "after" FROM audit_records WHERE resource = :r ORDER BY id'),
+                    {"r": resource},
+                ).scalars()
+            )
+    finally:
+        engine.dispose()

@@ -100,16 +100,21 @@ def decimal_from_proto(value: decimal_pb2.Decimal, field_path: str) -> Decimal |
 
 
 def mask_paths(
-    mask: field_mask_pb2.FieldMask, allowed: frozenset[str], field_path: str = "update_mask"
+    mask: field_mask_pb2.FieldMask,
+    allowed: frozenset[str],
+    field_path: str = "update_mask",
+    *,
+    by_name_only: frozenset[str] = frozenset(),
 ) -> frozenset[str]:
-    """The paths of an update mask; `*` means every allowed path; others are refused."""
+    """The paths of an update mask; `*` means every allowed path but those changed
+    `by_name_only`; others are refused."""
     paths = list(mask.paths)
     if not paths:
         raise InvalidArgument.single(
             field_path, f"name the fields to change: {', '.join(sorted(allowed))}, or *"
         )
     if paths == ["*"]:
-        return allowed
+        return allowed - by_name_only
     bad = [p for p in paths if p not in allowed]
     if bad:
         raise InvalidArgument.single(

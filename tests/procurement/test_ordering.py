@@ -33,7 +33,18 @@ from tests.procurement.helpers import (
     requisition,
     supplier,
 )
-from tests.support import CUMBRIA, LEEDS, SOUTH_YORKSHIRE, UNIT, WEST_YORKSHIRE, Caller, Suite, failure, today
+from tests.support import (
+    CUMBRIA,
+    LEEDS,
+    SOUTH_YORKSHIRE,
+    UNIT,
+    WEST_YORKSHIRE,
+    Caller,
+    Suite,
+    audit_after,
+    failure,
+    today,
+)
 
 WY = WEST_YORKSHIRE
 
@@ -278,6 +289,47 @@ def test_bank_details_are_for_finance_only(suite: Suite) -> None:
         "supplier.bank_details.sort_code",
         "supplier.bank_details.account_number",
     } <= set(f.violations)
+
+
+def test_a_change_of_bank_details_is_named_and_audited_without_the_account(suite: Suite) -> None:
+    officer = suite.caller(UNIT, "procurement.commercial")
+    finance = suite.caller(UNIT, "finance.payables")
+    created = supplier(
+        officer,
+        bank_details=supplier_pb2.BankDetails(
+            account_name="Acme Ltd", sort_code="123456", account_number="12345678"
+        ),
+    )
+    # The officer reads the supplier without its bank details and sends it back whole:
+    # `*` leaves the account alone.
+    seen = officer.procurement.GetSupplier(pb.GetSupplierRequest(name=created.name))
+    seen.display_name = "Acme Holdings Ltd"
+    updated = officer.procurement.UpdateSupplier(
+        pb.UpdateSupplierRequest(supplier=seen, update_mask=field_mask_pb2.FieldMask(paths=["*"]))
+    )
+    assert updated.display_name == "Acme Holdings Ltd" and updated.bank_details_on_file
+    got = finance.procurement.GetSupplier(pb.GetSupplierRequest(name=created.name))
+    assert got.bank_details.account_number == "12345678"
+    # Named, the account changes, and the audit log shows that it did.
+    officer.procurement.UpdateSupplier(
+        pb.UpdateSupplierRequest(
+            supplier=supplier_pb2.Supplier(
+                name=created.name,
+                bank_details=supplier_pb2.BankDetails(
+                    account_name="Acme Ltd", sort_code="999999", account_number="87654321"
+                ),
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["bank_details"]),
+        )
+    )
+    banks = [json.loads(a)["bank_details"] for a in audit_after(suite.settings, "procurement", created.name)]
+    assert (
+        banks[0]
+        == banks[1]
+        == {"account_name": "Acme Ltd", "sort_code": "123456", "account_number": "****5678"}
+    )
+    assert banks[2] == {"account_name": "Acme Ltd", "sort_code": "999999", "account_number": "****4321"}
+    assert "12345678" not in str(banks) and "87654321" not in str(banks)
 
 
 def test_isolation_across_three_forces_and_a_partner(suite: Suite) -> None:

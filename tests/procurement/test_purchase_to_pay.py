@@ -12,7 +12,6 @@ from decimal import Decimal
 
 import grpc
 import pytest
-from sqlalchemy import text
 
 from backoffice.finance.v1 import budget_pb2, payables_pb2
 from backoffice.finance.v1 import finance_service_pb2 as fpb
@@ -22,7 +21,6 @@ from libs.common.auth import TokenIssuer, TokenVerifier
 from libs.common.clock import today_london as today
 from libs.common.config import Settings
 from libs.common.context import PrincipalKind
-from libs.common.db import make_engine
 from libs.common.grants import DirectoryGrantSource
 from libs.common.outbox import DELIVERED, PARKED, Delivery, OutboxEvent, Settle
 from libs.common.peers import ServiceTokens
@@ -34,7 +32,7 @@ from services.suite.runtime import SERVICE_ROLES, page_secret
 from tests.finance.books import MAY, amount, check_books_balance, gbp
 from tests.procurement.helpers import approved, decimal, line
 from tests.procurement.p2p import World, wait_until
-from tests.support import SOUTH_YORKSHIRE, WEST_YORKSHIRE, Suite, failure, running_suite
+from tests.support import SOUTH_YORKSHIRE, WEST_YORKSHIRE, Suite, audit_after, failure, running_suite
 
 WY = WEST_YORKSHIRE
 PENDING = purchase_order_pb2.PURCHASE_ORDER_STATE_PENDING_COMMITMENT
@@ -338,22 +336,6 @@ def test_randomised_orders_with_finance_restarts_match_to_the_penny(p2p: Suite) 
     check_books_balance(p2p, WY)
 
 
-def _audit_after(settings: Settings, resource: str) -> list[str]:
-    """The "after" of each audit record of a finance resource, oldest first, read as the
-    database's owner."""
-    engine = make_engine(settings.database_url_for("finance"), schema="finance")
-    try:
-        with engine.connect() as conn:
-            return list(
-                conn.execute(
-                    text('SELECT "after" FROM audit_records WHERE resource = :r ORDER BY id'),
-                    {"r": resource},
-                ).scalars()
-            )
-    finally:
-        engine.dispose()
-
-
 def test_receipts_and_invoices_consume_the_commitment_once(p2p: Suite) -> None:
     """Goods received and invoices approved both use the order's commitment, never twice:
     the commitment is consumed up to the larger of what has arrived and what is billed."""
@@ -371,7 +353,7 @@ def test_receipts_and_invoices_consume_the_commitment_once(p2p: Suite) -> None:
     assert matched.match_state == payables_pb2.MATCH_STATE_MATCHED and not matched.discrepancies
     assert matched.commitment == po.commitment  # taken from the order
     # The audit record keeps what the match was made on, and where it came from.
-    evidence = json.loads(_audit_after(p2p.settings, first.name)[-1])["match_evidence"]
+    evidence = json.loads(audit_after(p2p.settings, "finance", first.name)[-1])["match_evidence"]
     assert evidence == {
         "from": "procurement",
         "order_lines": [{"line": "1", "quantity": "10", "unit_price": "100"}],

@@ -185,8 +185,8 @@ def test_with_changes_all_paths() -> None:
 
 
 def test_the_audit_view_keeps_every_detail_but_the_bank_account() -> None:
-    """What the audit log records of a supplier: each detail as it is, the bank details
-    only as "on file", and a debarment in full."""
+    """What the audit log records of a supplier: each detail as it is, the bank account
+    by its name, sort code and last four digits, and a debarment in full."""
     details = SupplierDetails(
         "Acme Ltd",
         vat_number="GB123456782",
@@ -200,9 +200,12 @@ def test_the_audit_view_keeps_every_detail_but_the_bank_account() -> None:
     debarment = Debarment("fraud", dt.date(2026, 11, 24), made, "X00000101/alice")
     supplier = Supplier("X00000101", "s-1", details, info, debarment)
     view = supplier.audit_view()
-    expected = {**dataclasses.asdict(details), "bank_details": "on file"}
+    expected = {
+        **dataclasses.asdict(details),
+        "bank_details": {"account_name": "Acme Ltd", "sort_code": "402020", "account_number": "****6819"},
+    }
     assert {k: view[k] for k in expected} == expected
     assert view["debarment"] == dataclasses.asdict(debarment)
     assert view["name"] == supplier.name and view["version"] == 1
     recorded = canonical_json(view)
-    assert recorded is not None and "31926819" not in recorded and "402020" not in recorded
+    assert recorded is not None and "31926819" not in recorded

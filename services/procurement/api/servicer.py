@@ -166,7 +166,11 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         self, request: pb.UpdateSupplierRequest, context: RpcContext
     ) -> supplier_pb2.Supplier:
         name = ChildName.parse(request.supplier.name, "suppliers", "supplier.name")
-        paths = mask_paths(request.update_mask, supplier_domain.UPDATABLE)
+        paths = mask_paths(
+            request.update_mask,
+            supplier_domain.UPDATABLE,
+            by_name_only=supplier_domain.UPDATED_BY_NAME_ONLY,
+        )
         changes = m.supplier_details(request.supplier)
         scope = await self.k.scope_of(str(name), name.organisation)
         return await self.k.write(

@@ -31,6 +31,9 @@ UPDATABLE = frozenset(
         "bank_details",
     }
 )
+# Changed only when the mask names them: `*` from a caller who cannot read them (and so
+# sends none) must not erase the account suppliers are paid into.
+UPDATED_BY_NAME_ONLY = frozenset({"bank_details"})
 _SORT_CODE = re.compile(r"^\d{6}\Z")
 _ACCOUNT = re.compile(r"^\d{8}\Z")
 
@@ -51,6 +54,13 @@ class BankDetails:
         v.check(bool(_SORT_CODE.match(sort_code)), f"{prefix}.sort_code", "must be six digits")
         v.check(bool(_ACCOUNT.match(account)), f"{prefix}.account_number", "must be eight digits")
         return BankDetails(name, sort_code, account)
+
+    def audit_view(self) -> dict[str, str]:
+        return {
+            "account_name": self.account_name,
+            "sort_code": self.sort_code,
+            "account_number": "****" + self.account_number[-4:],
+        }
 
 
 @dataclass(frozen=True)
@@ -160,8 +170,10 @@ class Supplier:
         # flag or a tuple of strings, which `dataclasses.asdict` would deep-copy for
         # nothing (60-80 µs of a CreateSupplier's ~950 µs of CPU).
         details = {f.name: getattr(self.details, f.name) for f in dataclasses.fields(self.details)}
-        # The audit log records that bank details changed, never the account itself.
-        details["bank_details"] = "on file" if self.details.bank_details else None
+        # Enough for an auditor to see the payee account change (the step of mandate fraud)
+        # without the log holding the account number itself.
+        bank = self.details.bank_details
+        details["bank_details"] = bank.audit_view() if bank else None
         debarment = dataclasses.asdict(self.debarment) if self.debarment else None
         return {"name": self.name, "version": self.info.version, "debarment": debarment, **details}
 

@@ -178,7 +178,8 @@ class UpdateSupplierRequest(_message.Message):
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
         """The fields to change: any of `display_name`, `companies_house_number`, `vat_number`,
-        `address_lines`, `postcode`, `sme`, `vcse`, or `*` for all of them.
+        `address_lines`, `postcode`, `sme`, `vcse`, `bank_details`, or `*` for all of them but
+        `bank_details` (named only, so that a caller who cannot read them never erases them).
         """
 
     def __init__(

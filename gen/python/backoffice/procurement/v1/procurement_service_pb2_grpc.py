@@ -275,7 +275,7 @@ class ProcurementServiceServicer:
 
     def UpdateSupplier(self, request, context):
         """Changes a supplier. Only the fields named in `update_mask` change; `*` replaces all
-        updatable fields.
+        updatable fields but `bank_details`, which change only when named.
         Errors: INVALID_ARGUMENT for an unknown or output-only path in the mask or a bad
         value; NOT_FOUND; ABORTED (`ETAG_MISMATCH`) when `supplier.etag` is stale;
         ALREADY_EXISTS when the new Companies House number is taken.

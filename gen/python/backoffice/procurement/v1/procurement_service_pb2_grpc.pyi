@@ -65,7 +65,7 @@ class ProcurementServiceStub:
     """
     UpdateSupplier: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.UpdateSupplierRequest, _supplier_pb2.Supplier]
     """Changes a supplier. Only the fields named in `update_mask` change; `*` replaces all
-    updatable fields.
+    updatable fields but `bank_details`, which change only when named.
     Errors: INVALID_ARGUMENT for an unknown or output-only path in the mask or a bad
     value; NOT_FOUND; ABORTED (`ETAG_MISMATCH`) when `supplier.etag` is stale;
     ALREADY_EXISTS when the new Companies House number is taken.
@@ -273,7 +273,7 @@ class ProcurementServiceAsyncStub(ProcurementServiceStub):
     """
     UpdateSupplier: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.UpdateSupplierRequest, _supplier_pb2.Supplier]  # type: ignore[assignment]
     """Changes a supplier. Only the fields named in `update_mask` change; `*` replaces all
-    updatable fields.
+    updatable fields but `bank_details`, which change only when named.
     Errors: INVALID_ARGUMENT for an unknown or output-only path in the mask or a bad
     value; NOT_FOUND; ABORTED (`ETAG_MISMATCH`) when `supplier.etag` is stale;
     ALREADY_EXISTS when the new Companies House number is taken.
@@ -502,7 +502,7 @@ class ProcurementServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_supplier_pb2.Supplier, _abc.Awaitable[_supplier_pb2.Supplier]]:
         """Changes a supplier. Only the fields named in `update_mask` change; `*` replaces all
-        updatable fields.
+        updatable fields but `bank_details`, which change only when named.
         Errors: INVALID_ARGUMENT for an unknown or output-only path in the mask or a bad
         value; NOT_FOUND; ABORTED (`ETAG_MISMATCH`) when `supplier.etag` is stale;
         ALREADY_EXISTS when the new Companies House number is taken.
