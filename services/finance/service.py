@@ -686,7 +686,7 @@ def _commitment_id(organisation: str, ledger_id: str, name: str) -> str:
 
 
 def create_invoice(
-    uow: FinanceUnitOfWork, organisation: str, ledger_id: str, details: InvoiceDetails
+    uow: FinanceUnitOfWork, organisation: str, ledger_id: str, details: InvoiceDetails, today: dt.date
 ) -> Invoice:
     require_ledger(uow, organisation, ledger_id)
     accounts = uow.chart.accounts(organisation, [line.account for line in details.lines])
@@ -697,7 +697,7 @@ def create_invoice(
         commitment_id = _commitment_id(organisation, ledger_id, details.commitment)
         if not commitment_id or uow.budgets.commitment(organisation, ledger_id, commitment_id) is None:
             raise InvalidArgument.single("invoice.commitment", "must be a commitment of the same ledger")
-    details = details.checked(accounts, cost_centres)
+    details = details.checked(accounts, cost_centres, today)
     if captured := uow.invoices.by_number(organisation, details.supplier, details.supplier_invoice_number):
         raise AlreadyExists(
             f"invoice {details.supplier_invoice_number} of {details.supplier} is already captured, as "

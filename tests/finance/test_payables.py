@@ -14,7 +14,7 @@ from backoffice.finance.v1 import budget_pb2, ledger_pb2, payables_pb2, reports_
 from backoffice.finance.v1 import finance_service_pb2 as pb
 from libs.common.proto_mapping import date_to_proto
 from tests.finance.books import MAY, Books, amount, check_books_balance, gbp, reason_of, set_up_books
-from tests.support import SOUTH_YORKSHIRE, WEST_YORKSHIRE, Caller, Suite, failure
+from tests.support import SOUTH_YORKSHIRE, WEST_YORKSHIRE, Caller, Suite, failure, today
 
 NON_BUSINESS = payables_pb2.VAT_USE_NON_BUSINESS
 EXEMPT = payables_pb2.VAT_USE_EXEMPT
@@ -324,6 +324,22 @@ def test_approval_consumes_the_commitment(suite: Suite) -> None:
     bad = failure(_capture, clerk, books.cc, "INV-D", MAY, commitment=f"{books.pcc}/commitments/c-x")
     assert set(bad.violations) == {"invoice.commitment"}
     check_books_balance(suite, WEST_YORKSHIRE)
+
+
+def test_an_invoice_is_not_paid_before_it_arrives_nor_captured_as_arriving_later(suite: Suite) -> None:
+    books, clerk, approver = _team(suite)
+    d = dt.date.fromisoformat
+    early = _capture(clerk, books.pcc, "EARLY-1", d("2025-05-01"), due=d("2025-06-30"))
+    late = _capture(clerk, books.pcc, "LATE-1", d("2025-05-20"), due=d("2025-06-30"))
+    # Posted into the period of its invoice date, before it arrived: an accrual, allowed.
+    for invoice in (early, late):
+        _approve(approver, invoice.name, d("2025-05-10"))
+    # A run dated before it arrived does not pay it: the days to pay would be negative.
+    assert list(_run(clerk, books.pcc, d("2025-05-12"), d("2025-07-01")).invoices) == [early.name]
+    assert list(_run(clerk, books.pcc, d("2025-05-20"), d("2025-07-01")).invoices) == [late.name]
+    tomorrow = today() + dt.timedelta(days=1)
+    f = failure(_capture, clerk, books.pcc, "FUTURE-1", tomorrow)
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT and set(f.violations) == {"invoice.received_date"}
 
 
 def test_payments_compliance_against_a_hand_computed_fixture(suite: Suite) -> None:

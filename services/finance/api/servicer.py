@@ -1017,13 +1017,14 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
         ledger = LedgerName.parse(request.parent, "parent")
         details = invoice_details(request.invoice)
         scope = await self.k.require_in(ledger.organisation)
+        today = self.k.today()
         return await self.k.write(
             scope,
             request,
             payables_pb2.Invoice,
             lambda tx: invoice_to_proto(
                 service.create_invoice(
-                    service.FinanceUnitOfWork(tx), ledger.organisation, ledger.ledger, details
+                    service.FinanceUnitOfWork(tx), ledger.organisation, ledger.ledger, details, today
                 )
             ),
         )

@@ -94,7 +94,11 @@ class InvoiceDetails:
         return self.net_total + self.vat_total
 
     def checked(
-        self, accounts: Mapping[str, Account], cost_centres: frozenset[str], prefix: str = "invoice"
+        self,
+        accounts: Mapping[str, Account],
+        cost_centres: frozenset[str],
+        today: dt.date,
+        prefix: str = "invoice",
     ) -> InvoiceDetails:
         v = Violations()
         v.check(0 < len(self.supplier) <= 300, f"{prefix}.supplier", "is required")
@@ -110,6 +114,9 @@ class InvoiceDetails:
                 f"{prefix}.received_date",
                 "cannot be before the invoice date",
             )
+        if self.received_date:
+            # Days to pay count from receipt (regulation 38): a date to come would flatter them.
+            v.check(self.received_date <= today, f"{prefix}.received_date", "cannot be in the future")
         due = self.due_date
         if due is None and self.received_date is not None:
             due = self.received_date + dt.timedelta(days=DEFAULT_TERMS_DAYS)

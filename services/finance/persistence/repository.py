@@ -1066,6 +1066,8 @@ class SqlInvoiceRepository:
                 InvoiceRow.state == InvoiceState.APPROVED.value,
                 InvoiceRow.due_date <= due_by,
                 InvoiceRow.posting_date <= paid_on,
+                # Never paid before it arrived: the days to pay (regulation 38) would go negative.
+                InvoiceRow.received_date <= paid_on,
             )
             .order_by(InvoiceRow.due_date, InvoiceRow.id)
             .with_for_update()
