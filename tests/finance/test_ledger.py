@@ -11,7 +11,7 @@ from backoffice.finance.v1 import finance_service_pb2 as pb
 from backoffice.finance.v1 import ledger_pb2
 from libs.common.proto_mapping import date_to_proto
 from tests.finance.books import FY, MAY, amount, check_books_balance, cr, dr, gbp, set_up_books
-from tests.support import WEST_YORKSHIRE, Caller, Suite, failure
+from tests.support import SOUTH_YORKSHIRE, WEST_YORKSHIRE, Caller, Suite, failure
 
 
 def _tb(
@@ -273,3 +273,30 @@ def test_group_trial_balance_eliminates_transactions_between_the_entities(suite:
         ("8000", ""): (Decimal("0.00"), Decimal("800.00")),
     }
     check_books_balance(suite, WEST_YORKSHIRE)
+
+
+def test_group_trial_balance_keeps_an_accrual_the_other_side_books_differently(suite: Suite) -> None:
+    books = set_up_books(suite, SOUTH_YORKSHIRE)
+    group = f"{books.parent}/ledgers/-"
+    # Each side tags both lines of its accrual, so each side's tagged lines net to zero on
+    # their own; the PCC's £300 and the chief constable's £250 still do not agree.
+    books.journal(
+        books.pcc,
+        MAY,
+        dr("5900", "300.00", "PC400", "chief-constable"),
+        cr("2000", "300.00", counterparty="chief-constable"),
+    )
+    books.journal(
+        books.cc, MAY, dr("1300", "250.00", counterparty="pcc"), cr("8000", "250.00", "LP100", "pcc")
+    )
+    assert _tb(books.officer, group) == {
+        ("1300", ""): (Decimal("250.00"), Decimal("0.00")),
+        ("2000", ""): (Decimal("0.00"), Decimal("300.00")),
+        ("5900", ""): (Decimal("300.00"), Decimal("0.00")),
+        ("8000", ""): (Decimal("0.00"), Decimal("250.00")),
+    }
+    # The chief constable books the other £50: income against expenditure and debtor
+    # against creditor agree, and the whole accrual is eliminated.
+    books.journal(books.cc, MAY, dr("1300", "50.00", counterparty="pcc"), cr("8000", "50.00", "LP100", "pcc"))
+    assert _tb(books.officer, group) == {}
+    check_books_balance(suite, SOUTH_YORKSHIRE)

@@ -564,7 +564,8 @@ class SqlJournalRepository:
         """(account, cost centre or "", net debit) from the maintained balances: per
         account from `account_balances`, per cost centre from `ledger_balances`. With
         `eliminate`, the lines two of the ledgers tagged as between them are left out when
-        the two sides agree (their tagged balances net to zero); a pair that does not agree
+        the two sides agree (their tagged income and expenditure nets to zero, and so do
+        their tagged balance-sheet accounts); a pair that does not agree
         (one side missing, or a different amount) stays in, so that the group still
         balances and the difference shows where it is."""
         table: Any = BalanceRow if by_cost_centre else AccountBalanceRow
@@ -587,12 +588,26 @@ class SqlJournalRepository:
         ]
         agreed: set[frozenset[str]] = set()
         if eliminate:
-            pairs: dict[frozenset[str], int] = {}
-            for _, _, ledger, tag, net in rows:
+            # Agreed per class of account: the income and expenditure both sides tag as between
+            # them nets to zero, and so do the balances (debtor against creditor). All their
+            # tagged lines together would always net to zero when each side tags both lines
+            # of its own journals, whatever the other side booked, or if it booked nothing.
+            tagged = {account for account, _, _, tag, _ in rows if tag}
+            revenue = {
+                code
+                for code, kind in self._session.execute(
+                    select(AccountRow.code, AccountRow.type).where(
+                        AccountRow.organisation_code == organisation, AccountRow.code.in_(tagged)
+                    )
+                ).tuples()
+                if AccountType(kind).is_revenue
+            }
+            pairs: dict[frozenset[str], list[int]] = {}
+            for account, _, ledger, tag, net in rows:
                 if tag:
-                    pair = frozenset((ledger, tag))
-                    pairs[pair] = pairs.get(pair, 0) + net
-            agreed = {pair for pair, net in pairs.items() if net == 0}
+                    sums = pairs.setdefault(frozenset((ledger, tag)), [0, 0])
+                    sums[account in revenue] += net
+            agreed = {pair for pair, sums in pairs.items() if sums == [0, 0]}
         totals: dict[tuple[str, str], int] = {}
         for account, centre, ledger, tag, net in rows:
             if tag and frozenset((ledger, tag)) in agreed:
