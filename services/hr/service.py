@@ -313,8 +313,8 @@ def batch_create_people(
     return people
 
 
-def get_person(uow: HrUnitOfWork, organisation: str, person_id: str) -> Person:
-    person = uow.people.get(organisation, person_id)
+def get_person(uow: HrUnitOfWork, organisation: str, person_id: str, *, lock: bool = False) -> Person:
+    person = uow.people.get(organisation, person_id, lock=lock)
     if person is None:
         raise NotFound(person_name(organisation, person_id))
     return _departed(uow, organisation, [person])[0]
@@ -368,7 +368,9 @@ def record_leaver(
     )
     v.raise_if_any()
     assert leaving_date is not None
-    current = get_person(uow, organisation, person_id)
+    # Locked, as an offer to another force and a new assignment lock the person: else one
+    # could commit after this call checked for it, and the leaver be counted twice.
+    current = get_person(uow, organisation, person_id, lock=True)
     check_etag(current.name, etag, current.info)
     if current.leaving_date is not None:
         raise FailedPrecondition(
@@ -443,7 +445,8 @@ def update_grade(
     paths: frozenset[str],
     etag: str,
 ) -> Grade:
-    current = get_grade(uow, organisation, grade_id)
+    # Locked, as a new assignment locks its grade: a pay point it names is then seen in use.
+    current = get_grade(uow, organisation, grade_id, lock=True)
     check_etag(current.name, etag, current.info)
     details = current.details.with_changes(changes, paths).checked()
     named = uow.grades.by_display_name(organisation, details.display_name)
@@ -464,8 +467,8 @@ def update_grade(
     return updated
 
 
-def get_grade(uow: HrUnitOfWork, organisation: str, grade_id: str) -> Grade:
-    grade = uow.grades.get(organisation, grade_id)
+def get_grade(uow: HrUnitOfWork, organisation: str, grade_id: str, *, lock: bool = False) -> Grade:
+    grade = uow.grades.get(organisation, grade_id, lock=lock)
     if grade is None:
         raise NotFound(f"organisations/{organisation}/grades/{grade_id}")
     return grade
@@ -512,17 +515,19 @@ def create_post(uow: HrUnitOfWork, organisation: str, details: PostDetails, post
     return post
 
 
-def _grade_or_none(uow: HrUnitOfWork, organisation: str, grade_id: str) -> Grade | None:
+def _grade_or_none(
+    uow: HrUnitOfWork, organisation: str, grade_id: str, *, lock: bool = False
+) -> Grade | None:
     if not grade_id:
         return None
-    grade = uow.grades.get(organisation, grade_id)
+    grade = uow.grades.get(organisation, grade_id, lock=lock)
     if grade is None:
         raise _precondition_missing("GRADE", f"organisations/{organisation}/grades/{grade_id}")
     return grade
 
 
-def get_post(uow: HrUnitOfWork, organisation: str, post_id: str) -> Post:
-    post = uow.posts.get(organisation, post_id)
+def get_post(uow: HrUnitOfWork, organisation: str, post_id: str, *, lock: bool = False) -> Post:
+    post = uow.posts.get(organisation, post_id, lock=lock)
     if post is None:
         raise NotFound(f"organisations/{organisation}/posts/{post_id}")
     return post
@@ -531,7 +536,9 @@ def get_post(uow: HrUnitOfWork, organisation: str, post_id: str) -> Post:
 def end_post(uow: HrUnitOfWork, organisation: str, post_id: str, last_day: dt.date | None, etag: str) -> Post:
     if last_day is None:
         raise InvalidArgument.single("end_date", "is required: the post's last day in the establishment")
-    current = get_post(uow, organisation, post_id)
+    # Locked, as a new assignment locks its post: else one could start after this call
+    # read the post's assignments, and run past the post's end.
+    current = get_post(uow, organisation, post_id, lock=True)
     check_etag(current.name, etag, current.info)
     ended = replace(
         current,
@@ -573,7 +580,9 @@ def create_assignment(uow: HrUnitOfWork, organisation: str, terms: AssignmentTer
     if person is None:
         raise _precondition_missing("PERSON", person_name(organisation, terms.person_id))
     person = _departed(uow, organisation, [person])[0]
-    post = uow.posts.get(organisation, terms.post_id)
+    # The post and the grade locked too (after the person, always in this order), so that
+    # EndPost and UpdateGrade, which lock them, take turns with this call.
+    post = uow.posts.get(organisation, terms.post_id, lock=True)
     if post is None:
         raise _precondition_missing("POST", f"organisations/{organisation}/posts/{terms.post_id}")
     if post.details.worker_type is not person.worker_type:
@@ -604,7 +613,7 @@ def create_assignment(uow: HrUnitOfWork, organisation: str, terms: AssignmentTer
             reason="POST_NOT_IN_ESTABLISHMENT",
         )
     grade_id = terms.grade_id or post.details.grade_id
-    grade = _grade_or_none(uow, organisation, grade_id)
+    grade = _grade_or_none(uow, organisation, grade_id, lock=True)
     if grade is not None:
         establishment.check_grade_suits(person.worker_type, grade)
         if terms.pay_point and grade.point(terms.pay_point) is None:
