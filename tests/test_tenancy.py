@@ -119,6 +119,18 @@ def test_a_service_acting_for_no_organisation_reaches_no_organisations_data(suit
     assert _names(west, f"organisations/{WEST_YORKSHIRE}") == [mine.name]
 
 
+def test_the_directory_away_makes_a_call_for_another_organisation_unavailable(suite: Suite) -> None:
+    unit = suite.caller(UNIT, "procurement.commercial")
+    directory = next(s for s in suite.servers if s.app.name == "directory")
+    suite.run(directory.stop(1))
+    # No one can tell whether the unit may act for West Yorkshire: retry later, not INTERNAL.
+    f = failure(
+        unit.procurement.ListSuppliers, pb.ListSuppliersRequest(parent=f"organisations/{WEST_YORKSHIRE}")
+    )
+    assert f.code is grpc.StatusCode.UNAVAILABLE and f.reason == "DEPENDENCY_UNAVAILABLE"
+    assert f.metadata["service"] == "directory"
+
+
 def test_unit_acts_for_member_only_under_agreement_and_is_audited_as_acting(suite: Suite) -> None:
     force_admin = suite.caller(WEST_YORKSHIRE, "directory.admin")
     unit_officer = suite.caller(UNIT, "procurement.commercial", subject="unit-officer")

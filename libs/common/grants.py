@@ -79,6 +79,12 @@ class DirectoryGrantSource:
                 timeout=self._timeout,
             )
         except grpc.aio.AioRpcError as err:
+            # The directory down decides no call: the caller gets UNAVAILABLE, to retry, and
+            # not INTERNAL. (Imported here: peers takes its channel options from this module.)
+            from libs.common.peers import peer_away
+
+            if away := peer_away(err, "directory"):
+                raise away from err
             if err.code() != grpc.StatusCode.NOT_FOUND:
                 raise
             response = directory_service_pb2.ListGrantsResponse()  # not in the directory: holds nothing
