@@ -10,6 +10,7 @@ from google.type import date_pb2, decimal_pb2, money_pb2
 
 from backoffice.common.v1 import metadata_pb2
 from libs.common.errors import InvalidArgument, Violations
+from libs.common.money import MAX_AMOUNT
 from libs.common.records import RecordInfo
 
 NANOS = Decimal(1_000_000_000)
@@ -78,7 +79,11 @@ def money_from_proto(value: money_pb2.Money, field_path: str, *, currency: str =
         raise InvalidArgument.single(field_path, "units and nanos must have the same sign")
     if abs(value.nanos) >= 1_000_000_000:
         raise InvalidArgument.single(f"{field_path}.nanos", "must be below one unit")
-    return Decimal(value.units) + Decimal(value.nanos) / NANOS
+    amount = Decimal(value.units) + Decimal(value.nanos) / NANOS
+    if abs(amount) > MAX_AMOUNT:
+        # Else the pence overflow the database's 64-bit integers: INTERNAL, not a reason.
+        raise InvalidArgument.single(field_path, "must be at most £100 trillion either way")
+    return amount
 
 
 def decimal_to_proto(value: Decimal) -> decimal_pb2.Decimal:

@@ -444,12 +444,18 @@ def test_bad_input_on_every_create(suite: Suite) -> None:
         officer.procurement.CreateContract,
         pb.CreateContractRequest(
             parent=f"organisations/{UNIT}",
-            contract=contract_pb2.Contract(
-                value=gbp("5000.005"), irrecoverable_vat=gbp("100000000000000.01")
-            ),
+            contract=contract_pb2.Contract(value=gbp("5000.005"), irrecoverable_vat=gbp("-1")),
         ),
     )
     assert {"contract.value", "contract.irrecoverable_vat"} <= set(sub_penny.violations)
+    too_much = failure(
+        officer.procurement.CreateContract,
+        pb.CreateContractRequest(
+            parent=f"organisations/{UNIT}",
+            contract=contract_pb2.Contract(irrecoverable_vat=gbp("100000000000000.01")),
+        ),
+    )
+    assert "contract.irrecoverable_vat" in too_much.violations
     bad_line = requisition_pb2.RequisitionLine(
         description="",
         cpv_code="x",
@@ -685,3 +691,15 @@ def test_demand_line_bad_input(suite: Suite) -> None:
     )
     assert f.code is grpc.StatusCode.INVALID_ARGUMENT
     assert set(f.violations) == {"demand_line.quantity", "demand_line.estimated_unit_price"}
+    # Each within bounds, but their product beyond what the totals hold.
+    f = failure(
+        west.procurement.CreateDemandLine,
+        pb.CreateDemandLineRequest(
+            parent=aggregation.name,
+            demand_line=demand_aggregation_pb2.DemandLine(
+                description="Radios", quantity=decimal("1000000000"), estimated_unit_price=gbp("1000000000")
+            ),
+        ),
+    )
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert set(f.violations) == {"demand_line.estimated_unit_price"}

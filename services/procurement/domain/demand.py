@@ -126,4 +126,9 @@ def check_demand_line(description: str, quantity: Decimal, price: Decimal) -> No
         "demand_line.estimated_unit_price",
         "must be from zero to £100 trillion, to at most six decimal places",
     )
+    v.check(
+        quantity * price <= MAX_AMOUNT,
+        "demand_line.estimated_unit_price",
+        "the line's value (quantity x price) must be at most £100 trillion",
+    )
     v.raise_if_any()
