@@ -31,10 +31,12 @@ from services.procurement.domain.purchase_order import (
     PurchaseOrder,
     PurchaseOrderState,
     ReceiptLine,
+    check_order_text,
     check_receipt,
 )
 from services.procurement.domain.requisition import Line, Requisition, RequisitionState, check_requisition
 from services.procurement.domain.supplier import Debarment, Supplier, SupplierDetails, check_reason
+from services.procurement.domain.transitions import refuse
 from services.procurement.persistence.repository import (
     SqlContractRepository,
     SqlDemandRepository,
@@ -416,6 +418,7 @@ def create_purchase_order(
     budget: str = "",
 ) -> PurchaseOrder:
     budget = check_budget_name(organisation, budget)
+    check_order_text(delivery_address.strip(), notes.strip())
     requisition = get_requisition(uow, organisation, requisition_id)
     contract = _visible_contract(uow, contract_owner, contract_id)
     contract.require_orderable(organisation, today)
@@ -468,11 +471,10 @@ def amend_purchase_order(
 ) -> PurchaseOrder:
     current = get_purchase_order(uow, organisation, order_id)
     check_etag(current.name, etag, current.info)
-    updated = current.amended(
-        current.delivery_address if delivery_address is None else delivery_address.strip(),
-        current.notes if notes is None else notes.strip(),
-        uow.touch(current.info),
-    )
+    address = current.delivery_address if delivery_address is None else delivery_address.strip()
+    text = current.notes if notes is None else notes.strip()
+    check_order_text(address, text)
+    updated = current.amended(address, text, uow.touch(current.info))
     return _changed_order(uow, current, updated)
 
 
@@ -519,13 +521,17 @@ def issue_purchase_order(
 ) -> PurchaseOrder:
     current = get_purchase_order(uow, organisation, order_id)
     check_etag(current.name, etag, current.info)
+    if current.state is not PurchaseOrderState.DRAFT:
+        raise refuse(current.name, "issue", current.state)
     owner, _, contract_id = current.contract.removeprefix("organisations/").partition("/contracts/")
-    if current.state is PurchaseOrderState.DRAFT:
-        # A supplier debarred, or a contract ended, since the order was drafted stops it here.
-        _visible_contract(uow, owner, contract_id).require_orderable(organisation, today)
-    if not current.budget:
-        return _changed_order(uow, current, current.issued(_now(), uow.touch(current.info)))
+    # A supplier debarred, or a contract ended, since the order was drafted stops it here.
+    _visible_contract(uow, owner, contract_id).require_orderable(organisation, today)
     override_reason = override_reason.strip()
+    if not current.budget:
+        if override_reason:
+            # Else the override would be dropped unrecorded, its giver believing it kept.
+            raise InvalidArgument.single("budget_override_reason", "the order has no budget to override")
+        return _changed_order(uow, current, current.issued(_now(), uow.touch(current.info)))
     if len(override_reason) > 500:
         raise InvalidArgument.single("budget_override_reason", "at most 500 characters")
     if override_reason and not may_override:
@@ -614,7 +620,7 @@ def receive_goods(
     today: dt.date,
 ) -> GoodsReceipt:
     order = get_purchase_order(uow, organisation, order_id)
-    check_receipt(order, receipt_date, lines, today)
+    check_receipt(order, receipt_date, lines, today, note.strip())
     assert receipt_date is not None
     tolerance = uow.policies.get(organisation).receipt_tolerance_percent
     updated = order.received(lines, tolerance, uow.touch(order.info))

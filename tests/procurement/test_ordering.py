@@ -332,6 +332,54 @@ def test_a_change_of_bank_details_is_named_and_audited_without_the_account(suite
     assert "12345678" not in str(banks) and "87654321" not in str(banks)
 
 
+def test_order_text_receipt_quantities_and_overrides_are_checked(suite: Suite) -> None:
+    officer = suite.caller(UNIT, "procurement.commercial")
+    buyer = suite.caller(WY, "procurement.buyer", subject="buyer")
+    approver = suite.caller(WY, "procurement.chief_finance_officer", subject="cfo")
+    overrider = suite.caller(WY, "procurement.buyer", "procurement.chief_finance_officer", subject="cfo")
+    framework = contract(officer, supplier(officer).name, [WY])
+    po = order(buyer, WY, approved(buyer, approver, WY).name, framework.name)
+    f = failure(
+        buyer.procurement.UpdatePurchaseOrder,
+        pb.UpdatePurchaseOrderRequest(
+            purchase_order=purchase_order_pb2.PurchaseOrder(
+                name=po.name, delivery_address="x" * 501, notes="y" * 2001
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["*"]),
+        ),
+    )
+    assert set(f.violations) == {"purchase_order.delivery_address", "purchase_order.notes"}
+    # An order with no budget has nothing to override: said, not dropped unrecorded.
+    f = failure(
+        overrider.procurement.IssuePurchaseOrder,
+        pb.IssuePurchaseOrderRequest(name=po.name, budget_override_reason="urgent"),
+    )
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT and set(f.violations) == {"budget_override_reason"}
+    po = buyer.procurement.IssuePurchaseOrder(pb.IssuePurchaseOrderRequest(name=po.name))
+    f = failure(
+        overrider.procurement.IssuePurchaseOrder,
+        pb.IssuePurchaseOrderRequest(name=po.name, budget_override_reason="urgent"),
+    )
+    assert f.reason == "INVALID_STATE_TRANSITION"
+    # A speck received would make the order PARTIALLY_RECEIVED, and no longer cancellable.
+    f = failure(receive, buyer, po.name, (1, "0.0000001"))
+    assert set(f.violations) == {"goods_receipt.lines[0].quantity"}
+    f = failure(
+        buyer.procurement.CreateGoodsReceipt,
+        pb.CreateGoodsReceiptRequest(
+            parent=po.name,
+            goods_receipt=purchase_order_pb2.GoodsReceipt(
+                receipt_date=date_to_proto(today()),
+                lines=[purchase_order_pb2.ReceiptLine(line_number=1, quantity=decimal("1"))],
+                note="z" * 2001,
+            ),
+        ),
+    )
+    assert set(f.violations) == {"goods_receipt.note"}
+    got = buyer.procurement.GetPurchaseOrder(pb.GetPurchaseOrderRequest(name=po.name))
+    assert got.state == purchase_order_pb2.PURCHASE_ORDER_STATE_ISSUED
+
+
 def test_isolation_across_three_forces_and_a_partner(suite: Suite) -> None:
     officer = suite.caller(UNIT, "procurement.commercial")
     framework = contract(officer, supplier(officer).name, [WY, SOUTH_YORKSHIRE])

@@ -16,12 +16,25 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from libs.common.errors import FailedPrecondition, InvalidArgument, Violations
-from libs.common.money import ZERO, to_pennies
+from libs.common.money import ZERO, has_places, to_pennies
 from libs.common.records import RecordInfo
 from services.procurement.domain.requisition import Line, Totals
 from services.procurement.domain.transitions import refuse
 
 UPDATABLE = frozenset({"delivery_address", "notes"})
+MAX_DELIVERY_ADDRESS = 500
+MAX_NOTES = 2000
+
+
+def check_order_text(delivery_address: str, notes: str, prefix: str = "purchase_order") -> None:
+    v = Violations()
+    v.check(
+        len(delivery_address) <= MAX_DELIVERY_ADDRESS,
+        f"{prefix}.delivery_address",
+        f"at most {MAX_DELIVERY_ADDRESS} characters",
+    )
+    v.check(len(notes) <= MAX_NOTES, f"{prefix}.notes", f"at most {MAX_NOTES} characters")
+    v.raise_if_any()
 
 
 class PurchaseOrderState(enum.Enum):
@@ -184,9 +197,14 @@ class PurchaseOrder:
 
 
 def check_receipt(
-    order: PurchaseOrder, receipt_date: dt.date | None, lines: Sequence[ReceiptLine], today: dt.date
+    order: PurchaseOrder,
+    receipt_date: dt.date | None,
+    lines: Sequence[ReceiptLine],
+    today: dt.date,
+    note: str = "",
 ) -> None:
     v = Violations()
+    v.check(len(note) <= MAX_NOTES, "goods_receipt.note", f"at most {MAX_NOTES} characters")
     if receipt_date is None:
         v.add("goods_receipt.receipt_date", "is required")
     elif receipt_date > today:
@@ -202,6 +220,8 @@ def check_receipt(
         if line.line_number in seen:
             v.add(f"{path}.line_number", "names a line twice")
         seen.add(line.line_number)
-        if line.quantity <= 0:
-            v.add(f"{path}.quantity", "must be greater than zero")
+        if line.quantity <= 0 or not has_places(line.quantity, 6):
+            # Six places, as ordered quantities are kept: a speck received would make the
+            # order PARTIALLY_RECEIVED, and it could then no longer be cancelled.
+            v.add(f"{path}.quantity", "must be greater than zero, to at most six decimal places")
     v.raise_if_any()
