@@ -332,6 +332,30 @@ def test_a_change_of_bank_details_is_named_and_audited_without_the_account(suite
     assert "12345678" not in str(banks) and "87654321" not in str(banks)
 
 
+def test_only_the_requester_changes_or_submits_a_draft(suite: Suite) -> None:
+    alice = suite.caller(WY, "procurement.requester", subject="alice")
+    bob = suite.caller(WY, "procurement.requester", "procurement.budget_holder", subject="bob")
+    r = requisition(alice, WY)
+    # Bob could otherwise rewrite Alice's draft, submit it and approve his own request,
+    # the decision reading as approving hers.
+    f = failure(
+        bob.procurement.UpdateRequisition,
+        pb.UpdateRequisitionRequest(
+            requisition=requisition_pb2.Requisition(name=r.name, title="Bob's kit"),
+            update_mask=field_mask_pb2.FieldMask(paths=["title"]),
+        ),
+    )
+    assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "NOT_REQUESTER"
+    f = failure(bob.procurement.SubmitRequisition, pb.SubmitRequisitionRequest(name=r.name))
+    assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "NOT_REQUESTER"
+    r = alice.procurement.SubmitRequisition(pb.SubmitRequisitionRequest(name=r.name, etag=r.etag))
+    approved_ = bob.procurement.ApproveRequisition(pb.ApproveRequisitionRequest(name=r.name, etag=r.etag))
+    assert (
+        approved_.title == "Vests for response"
+        and approved_.state == requisition_pb2.REQUISITION_STATE_APPROVED
+    )
+
+
 def test_order_text_receipt_quantities_and_overrides_are_checked(suite: Suite) -> None:
     officer = suite.caller(UNIT, "procurement.commercial")
     buyer = suite.caller(WY, "procurement.buyer", subject="buyer")

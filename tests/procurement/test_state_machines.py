@@ -57,6 +57,15 @@ class RequisitionMachine(RuleBasedStateMachine):
         else:
             assert _refused(err)
 
+    @rule()
+    def submit_by_another(self) -> None:
+        other = RecordInfo.new("E23000010/approver", None, NOW)
+        err = self._try(lambda: self.r.submitted(other))
+        if self.model is R.DRAFT:
+            assert isinstance(err, PermissionDenied) and err.reason == "NOT_REQUESTER"
+        else:
+            assert _refused(err)
+
     @rule(by_requester=st.booleans(), senior=st.booleans())
     def approve(self, by_requester: bool, senior: bool) -> None:
         who = "E23000010/requester" if by_requester else "E23000010/approver"

@@ -143,12 +143,25 @@ class Requisition:
         if self.state not in states:
             raise refuse(self.name, action, self.state)
 
+    def _require_requester(self, action: str, info: RecordInfo) -> None:
+        # A draft is its requester's: else another could rewrite it, submit it and approve
+        # it, and the decision would read as approving someone else's request.
+        if info.update_principal != self.requester:
+            raise PermissionDenied(
+                f"only the requester of {self.name} may {action} it",
+                reason="NOT_REQUESTER",
+                metadata={"resource": self.name, "requester": self.requester},
+            )
+
     def amended(self, title: str, lines: tuple[Line, ...], info: RecordInfo) -> Requisition:
+        """`info`: the record touched by whoever changes it, who must be the requester."""
         self._require("change", RequisitionState.DRAFT)
+        self._require_requester("change", info)
         return replace(self, title=title, lines=lines, info=info)
 
     def submitted(self, info: RecordInfo) -> Requisition:
         self._require("submit", RequisitionState.DRAFT)
+        self._require_requester("submit", info)
         return replace(self, state=RequisitionState.SUBMITTED, info=info)
 
     def _decided(

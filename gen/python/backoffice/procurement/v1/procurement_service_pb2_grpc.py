@@ -403,17 +403,18 @@ class ProcurementServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateRequisition(self, request, context):
-        """Changes a DRAFT requisition's title or lines.
+        """Changes a DRAFT requisition's title or lines; only its requester may.
         Errors: INVALID_ARGUMENT; FAILED_PRECONDITION `INVALID_STATE_TRANSITION` when not
-        DRAFT; ABORTED `ETAG_MISMATCH`.
+        DRAFT; PERMISSION_DENIED `NOT_REQUESTER`; ABORTED `ETAG_MISMATCH`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SubmitRequisition(self, request, context):
-        """Submits a DRAFT requisition for a decision.
-        Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+        """Submits a DRAFT requisition for a decision; only its requester may.
+        Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; PERMISSION_DENIED
+        `NOT_REQUESTER`; ABORTED `ETAG_MISMATCH`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

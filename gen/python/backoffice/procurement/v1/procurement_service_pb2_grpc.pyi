@@ -137,13 +137,14 @@ class ProcurementServiceStub:
     Errors: INVALID_ARGUMENT for a bad filter, page size or token.
     """
     UpdateRequisition: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.UpdateRequisitionRequest, _requisition_pb2.Requisition]
-    """Changes a DRAFT requisition's title or lines.
+    """Changes a DRAFT requisition's title or lines; only its requester may.
     Errors: INVALID_ARGUMENT; FAILED_PRECONDITION `INVALID_STATE_TRANSITION` when not
-    DRAFT; ABORTED `ETAG_MISMATCH`.
+    DRAFT; PERMISSION_DENIED `NOT_REQUESTER`; ABORTED `ETAG_MISMATCH`.
     """
     SubmitRequisition: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.SubmitRequisitionRequest, _requisition_pb2.Requisition]
-    """Submits a DRAFT requisition for a decision.
-    Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+    """Submits a DRAFT requisition for a decision; only its requester may.
+    Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; PERMISSION_DENIED
+    `NOT_REQUESTER`; ABORTED `ETAG_MISMATCH`.
     """
     ApproveRequisition: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.ApproveRequisitionRequest, _requisition_pb2.Requisition]
     """Approves a SUBMITTED requisition under the scheme of delegation.
@@ -345,13 +346,14 @@ class ProcurementServiceAsyncStub(ProcurementServiceStub):
     Errors: INVALID_ARGUMENT for a bad filter, page size or token.
     """
     UpdateRequisition: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.UpdateRequisitionRequest, _requisition_pb2.Requisition]  # type: ignore[assignment]
-    """Changes a DRAFT requisition's title or lines.
+    """Changes a DRAFT requisition's title or lines; only its requester may.
     Errors: INVALID_ARGUMENT; FAILED_PRECONDITION `INVALID_STATE_TRANSITION` when not
-    DRAFT; ABORTED `ETAG_MISMATCH`.
+    DRAFT; PERMISSION_DENIED `NOT_REQUESTER`; ABORTED `ETAG_MISMATCH`.
     """
     SubmitRequisition: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.SubmitRequisitionRequest, _requisition_pb2.Requisition]  # type: ignore[assignment]
-    """Submits a DRAFT requisition for a decision.
-    Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+    """Submits a DRAFT requisition for a decision; only its requester may.
+    Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; PERMISSION_DENIED
+    `NOT_REQUESTER`; ABORTED `ETAG_MISMATCH`.
     """
     ApproveRequisition: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.ApproveRequisitionRequest, _requisition_pb2.Requisition]  # type: ignore[assignment]
     """Approves a SUBMITTED requisition under the scheme of delegation.
@@ -658,9 +660,9 @@ class ProcurementServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _procurement_service_pb2.UpdateRequisitionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_requisition_pb2.Requisition, _abc.Awaitable[_requisition_pb2.Requisition]]:
-        """Changes a DRAFT requisition's title or lines.
+        """Changes a DRAFT requisition's title or lines; only its requester may.
         Errors: INVALID_ARGUMENT; FAILED_PRECONDITION `INVALID_STATE_TRANSITION` when not
-        DRAFT; ABORTED `ETAG_MISMATCH`.
+        DRAFT; PERMISSION_DENIED `NOT_REQUESTER`; ABORTED `ETAG_MISMATCH`.
         """
 
     @_abc_1.abstractmethod
@@ -669,8 +671,9 @@ class ProcurementServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _procurement_service_pb2.SubmitRequisitionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_requisition_pb2.Requisition, _abc.Awaitable[_requisition_pb2.Requisition]]:
-        """Submits a DRAFT requisition for a decision.
-        Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
+        """Submits a DRAFT requisition for a decision; only its requester may.
+        Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`; PERMISSION_DENIED
+        `NOT_REQUESTER`; ABORTED `ETAG_MISMATCH`.
         """
 
     @_abc_1.abstractmethod
