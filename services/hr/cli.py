@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import os
+import uuid
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,13 +158,34 @@ def _checked(path: Path, org: str, label: str = "") -> _Batch:
         _print_report(report)
         console.print(f"[red]{label}{len(report)} problem(s): nothing was imported[/red]")
         raise _Refused
+    request.request_id = file_request_id(org, path.read_bytes())
     return _Batch(path, request)
+
+
+def file_request_id(org: str, content: bytes) -> str:
+    """The same for the same file into the same organisation: a file sent again after an
+    answer was lost (a deadline, a dropped connection) gets the first call's answer from the
+    service rather than recording its people twice (those with no id, collar or NI number
+    would be)."""
+    digest = hashlib.sha256(content).hexdigest()
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"backoffice:hr-import:{org}:{digest}"))
 
 
 def _send(stub: hr_service_pb2_grpc.HrServiceStub, batch: _Batch, bearer: str) -> None:
     batch.call = stub.BatchCreatePeople.future(
         batch.request, metadata=(("authorization", f"Bearer {bearer}"),), timeout=600
     )
+
+
+_OUTCOME_UNKNOWN = frozenset(
+    {
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.INTERNAL,
+    }
+)
 
 
 def _recorded(batch: _Batch, org: str, label: str = "") -> int:
@@ -172,7 +195,16 @@ def _recorded(batch: _Batch, org: str, label: str = "") -> int:
         made = batch.call.result()
     except grpc.RpcError as err:
         _print_rpc_error(err)
-        console.print(f"[red]{label}the service refused the import: nothing was imported[/red]")
+        code = err.code() if isinstance(err, grpc.Call) else None
+        if code in _OUTCOME_UNKNOWN:
+            # The service may have recorded the file just before the answer was lost.
+            console.print(
+                f"[red]{label}no answer from the service ({code.name if code else 'no status'}): the "
+                "file may or may not have been imported. Run the same file again: if it was, the "
+                "service answers as it did then and records no one twice[/red]"
+            )
+        else:
+            console.print(f"[red]{label}the service refused the import: nothing was imported[/red]")
         raise _Refused from None
     console.print(f"{label}imported {len(made.people)} people into organisations/{org}")
     return len(made.people)

@@ -83,6 +83,21 @@ def test_import_records_all_rows_and_refuses_a_clash_whole(suite: Suite, tmp_pat
     assert len(hr.hr.ListPeople(pb.ListPeopleRequest(parent=f"organisations/{WEST_YORKSHIRE}")).people) == 2
 
 
+def test_the_same_file_sent_again_records_no_one_twice(suite: Suite, tmp_path: Path) -> None:
+    """Say the first answer was lost (a deadline): the officer runs the same file again. A
+    member of staff with no id, collar or NI number has nothing a clash would find."""
+    unkeyed = [",police staff,Alex,Jones,,,female,indian,2021-09-01\n"]
+    for _ in range(2):
+        code, output = _run(suite, tmp_path, unkeyed)
+        assert code == 0 and "imported 1 people" in output, output
+    hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    assert len(hr.hr.ListPeople(pb.ListPeopleRequest(parent=f"organisations/{WEST_YORKSHIRE}")).people) == 1
+    # Another file (another person of the same name) is another request.
+    code, output = _run(suite, tmp_path, [",police staff,Alex,Jones,,,female,indian,2022-09-01\n"])
+    assert code == 0 and "imported 1 people" in output, output
+    assert len(hr.hr.ListPeople(pb.ListPeopleRequest(parent=f"organisations/{WEST_YORKSHIRE}")).people) == 2
+
+
 def _run_files(suite: Suite, tmp_path: Path, files: dict[str, list[str]], *options: str) -> tuple[int, str]:
     paths = []
     for name, lines in files.items():
