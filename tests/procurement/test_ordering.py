@@ -599,6 +599,24 @@ def test_bad_input_on_every_create(suite: Suite) -> None:
     ).contracts
 
 
+def test_contracts_filter_by_the_supplier_name_they_show(suite: Suite) -> None:
+    officer = suite.caller(UNIT, "procurement.commercial")
+    acme, other = supplier(officer), supplier(officer, "Other Ltd")
+    mine = contract(officer, acme.name, [WY])
+    theirs = contract(officer, other.name, [WY], reference="YHSS-2026-002")
+
+    def names(expression: str) -> list[str]:
+        found = officer.procurement.ListContracts(
+            pb.ListContractsRequest(parent="organisations/-", filter=expression)
+        ).contracts
+        return [c.name for c in found]
+
+    assert mine.supplier == acme.name
+    assert names(f'supplier = "{acme.name}"') == [mine.name]
+    assert names(f'supplier != "{acme.name}"') == [theirs.name]
+    assert names(f'supplier = "organisations/{WY}/suppliers/{acme.name.rsplit("/", 1)[1]}"') == []
+
+
 def test_collaborative_procurement(suite: Suite) -> None:
     lead = suite.caller(UNIT, "procurement.commercial")
     acme = supplier(lead)

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, not_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -406,7 +406,18 @@ class SqlContractRepository(_Rows):
         return [_contract(r) for r in self._session.scalars(stmt)]
 
     def page(self, comparisons: Sequence[Comparison], after: JsonKey | None, size: int) -> list[Contract]:
-        stmt = apply_filter(select(ContractRow), comparisons, self.FILTERS)
+        # `supplier` is compared as the API shows it, `organisations/{org}/suppliers/{id}`: the
+        # register is the contract's owner's, so the name is the owner and the id together.
+        by_name = [
+            c
+            for c in comparisons
+            if c.field == "supplier" and c.op in ("=", "!=") and str(c.value).count("/") == 3
+        ]
+        stmt = apply_filter(select(ContractRow), [c for c in comparisons if c not in by_name], self.FILTERS)
+        for c in by_name:
+            _, owner, _, supplier_id = str(c.value).split("/")
+            named = and_(ContractRow.organisation_code == owner, ContractRow.supplier_id == supplier_id)
+            stmt = stmt.where(named if c.op == "=" else not_(named))
         stmt = keyset_after(stmt, [ContractRow.organisation_code, ContractRow.id], after).limit(size)
         return [_contract(r) for r in self._session.scalars(stmt)]
 

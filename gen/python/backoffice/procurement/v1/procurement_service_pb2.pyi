@@ -398,7 +398,9 @@ class ListContractsRequest(_message.Message):
     page_token: _builtins.str
     """The `next_page_token` of a previous call with the same parent and filter."""
     filter: _builtins.str
-    """An AIP-160 filter (comparisons joined by AND) over `supplier`, `kind` (CONTRACT or FRAMEWORK), `reference`, `title`, `start_date` and `end_date`."""
+    """An AIP-160 filter (comparisons joined by AND) over `supplier` (the supplier's name, as a
+    contract shows it), `kind` (CONTRACT or FRAMEWORK), `reference`, `title`, `start_date` and `end_date`.
+    """
     def __init__(
         self,
         *,
