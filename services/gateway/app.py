@@ -37,8 +37,36 @@ FORWARDED_HEADERS = ("authorization", "x-request-id", "traceparent", "tracestate
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
 
-def _status_response(status: status_pb2.Status) -> Response:
-    return Response(status_json(status), status_code=http_status(status.code), media_type=JSON)
+def _status_response(
+    status: status_pb2.Status, http: int | None = None, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(
+        status_json(status), status_code=http or http_status(status.code), media_type=JSON, headers=headers
+    )
+
+
+# A call that ended with one of these and no status the service built itself failed on the
+# way (no connection, no answer in time): gRPC's own message then names the service's
+# address inside the cluster, which is for the log, not for an HTTP caller.
+_TRANSPORT_CODES = frozenset(
+    {
+        code_pb2.UNAVAILABLE,
+        code_pb2.DEADLINE_EXCEEDED,
+        code_pb2.UNKNOWN,
+        code_pb2.INTERNAL,
+        code_pb2.CANCELLED,
+    }
+)
+
+
+def _public(status: status_pb2.Status, method: str) -> status_pb2.Status:
+    if status.details or status.code not in _TRANSPORT_CODES:
+        return status
+    log.warning("backend_call_failed", method=method, code=status.code, detail=status.message)
+    name = code_pb2.Code.Name(status.code)
+    return gateway_status(
+        status.code, "BACKEND_UNAVAILABLE", f"the service did not answer ({name}); retry later"
+    )
 
 
 @dataclass(frozen=True)
@@ -115,12 +143,15 @@ class Gateway:
         path = request.url.path
         found = self._match(request.method.lower(), path)
         if found is None:
-            allowed = any(self._match(m, path) for m in HTTP_METHODS)
-            code = code_pb2.UNIMPLEMENTED if allowed else code_pb2.NOT_FOUND
-            reason = "METHOD_NOT_ALLOWED" if allowed else "NO_SUCH_PATH"
-            return _status_response(
-                gateway_status(code, reason, f"no method {request.method} {path} in this API")
-            )
+            allowed = [m.upper() for m in HTTP_METHODS if self._match(m, path)]
+            said = f"no method {request.method} {path} in this API"
+            if allowed:
+                return _status_response(
+                    gateway_status(code_pb2.UNIMPLEMENTED, "METHOD_NOT_ALLOWED", said),
+                    http=405,
+                    headers={"Allow": ", ".join(allowed)},
+                )
+            return _status_response(gateway_status(code_pb2.NOT_FOUND, "NO_SUCH_PATH", said))
         binding, values = found
         try:
             message = build_request(
@@ -143,7 +174,7 @@ class Gateway:
         try:
             response = await binding.call(message, metadata=metadata, timeout=self._timeout)
         except grpc.aio.AioRpcError as err:
-            return _status_response(status_of_rpc_error(err))
+            return _status_response(_public(status_of_rpc_error(err), binding.route.method.full_name))
         return Response(response_json(binding.route, response), media_type=JSON)
 
 

@@ -187,8 +187,20 @@ def test_requests_that_do_not_fit_the_rpc_are_bad_requests(suite: Suite, http: h
     assert no_route.status_code == 404
     assert reason(no_route.json()) == "NO_SUCH_PATH"
     wrong_method = http.delete(SUPPLIERS, headers=auth)
-    assert wrong_method.status_code == 501
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["allow"] == "GET, POST"
     assert reason(wrong_method.json()) == "METHOD_NOT_ALLOWED"
+
+
+def test_a_service_that_does_not_answer_is_503_without_its_address(suite: Suite, http: httpx.Client) -> None:
+    procurement = next(s for s in suite.servers if s.app.name == "procurement")
+    suite.run(procurement.stop(1))
+    # Anyone may reach the gateway: gRPC's own message, which names the service's address
+    # inside the cluster, goes to the log, not to the caller.
+    answer = http.get(SUPPLIERS, headers={"Authorization": "Bearer not-even-a-token"})
+    assert answer.status_code == 503
+    assert reason(answer.json()) == "BACKEND_UNAVAILABLE"
+    assert procurement.address.rsplit(":", 1)[1] not in answer.text and "ipv4" not in answer.text
 
 
 def test_other_services_are_reachable_too(suite: Suite, http: httpx.Client, gateway: RunningGateway) -> None:
