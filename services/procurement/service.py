@@ -418,7 +418,8 @@ def create_purchase_order(
     budget: str = "",
 ) -> PurchaseOrder:
     budget = check_budget_name(organisation, budget)
-    check_order_text(delivery_address.strip(), notes.strip())
+    delivery_address, notes = delivery_address.strip(), notes.strip()
+    check_order_text(delivery_address, notes)
     requisition = get_requisition(uow, organisation, requisition_id)
     contract = _visible_contract(uow, contract_owner, contract_id)
     contract.require_orderable(organisation, today)
@@ -431,8 +432,8 @@ def create_purchase_order(
         contract.supplier_name,
         tuple(OrderLine(i, line, ZERO) for i, line in enumerate(requisition.lines, 1)),
         PurchaseOrderState.DRAFT,
-        delivery_address.strip(),
-        notes.strip(),
+        delivery_address,
+        notes,
         None,
         "",
         uow.new_info(),
@@ -523,9 +524,8 @@ def issue_purchase_order(
     check_etag(current.name, etag, current.info)
     if current.state is not PurchaseOrderState.DRAFT:
         raise refuse(current.name, "issue", current.state)
-    owner, _, contract_id = current.contract.removeprefix("organisations/").partition("/contracts/")
     # A supplier debarred, or a contract ended, since the order was drafted stops it here.
-    _visible_contract(uow, owner, contract_id).require_orderable(organisation, today)
+    _visible_contract(uow, *current.contract_key).require_orderable(organisation, today)
     override_reason = override_reason.strip()
     if not current.budget:
         if override_reason:
@@ -566,12 +566,11 @@ def commitment_raised(
     current = get_purchase_order(uow, organisation, order_id)
     if current.state is PurchaseOrderState.CANCELLED:
         return current
-    owner, _, contract_id = current.contract.removeprefix("organisations/").partition("/contracts/")
     try:
         # Finance may answer long after the issue (it was down): a supplier debarred, or a
         # contract ended or no longer shared, meanwhile stops the order here as it would
         # have at the issue, and the commitment goes back to the budget.
-        contract = uow.contracts.get(owner, contract_id)
+        contract = uow.contracts.get(*current.contract_key)
         if contract is None:
             raise FailedPrecondition(
                 f"{current.contract} is no longer visible to organisations/{organisation}",

@@ -110,6 +110,12 @@ class PurchaseOrder:
         return Totals.of(line.item for line in self.lines)
 
     @property
+    def contract_key(self) -> tuple[str, str]:
+        """The letting organisation and id of the contract the order is placed on."""
+        owner, _, contract_id = self.contract.removeprefix("organisations/").partition("/contracts/")
+        return owner, contract_id
+
+    @property
     def received_net(self) -> Decimal:
         """The net value of what has been received, at the order's prices and never more
         than ordered per line: what receipts have used of the order's commitment. Once all
