@@ -7,9 +7,12 @@ branch on it, and a message a person can act on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 ERROR_DOMAIN = "backoffice.police.uk"
 
@@ -132,6 +135,15 @@ class Violations:
     def extend(self, prefix: str, violations: list[FieldViolation]) -> None:
         for v in violations:
             self.add(f"{prefix}.{v.field}" if prefix else v.field, v.description)
+
+    def parsed(self, parse: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T | None:
+        """What `parse(*args)` returns, or None with its violations kept: one bad field
+        of a request must not hide the next."""
+        try:
+            return parse(*args, **kwargs)
+        except InvalidArgument as err:
+            self.items.extend(err.violations)
+            return None
 
     def raise_if_any(self) -> None:
         if self.items:

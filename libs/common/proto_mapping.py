@@ -47,11 +47,7 @@ def date_from_proto(value: date_pb2.Date, field_path: str) -> dt.date | None:
 
 def date_or_violation(value: date_pb2.Date, field_path: str, violations: Violations) -> dt.date | None:
     """The date, or None with its problem added to the request's other bad fields."""
-    try:
-        return date_from_proto(value, field_path)
-    except InvalidArgument as err:
-        violations.items.extend(err.violations)
-        return None
+    return violations.parsed(date_from_proto, value, field_path)
 
 
 def audit_metadata(info: RecordInfo) -> metadata_pb2.AuditMetadata:

@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import grpc
+from google.type import date_pb2, money_pb2
 
 from backoffice.finance.v1 import finance_service_pb2 as pb
 from backoffice.finance.v1 import ledger_pb2
@@ -151,6 +152,31 @@ def test_unbalanced_and_bad_journals_are_invalid_argument_and_post_nothing(suite
         pb.PostJournalRequest(parent=books.pcc, journal=ledger_pb2.Journal(description=" ")),
     )
     assert {"journal.description", "journal.posting_date", "journal.lines"} <= set(f.violations)
+    # Amounts and dates that cannot be read are all named in one answer, not the first alone.
+    f = failure(
+        books.officer.finance.PostJournal,
+        pb.PostJournalRequest(
+            parent=books.pcc,
+            journal=ledger_pb2.Journal(
+                description="bad amounts",
+                posting_date=date_pb2.Date(year=FY, month=13, day=1),
+                lines=[
+                    ledger_pb2.JournalLine(
+                        account="5100", debit=money_pb2.Money(currency_code="EUR", units=5)
+                    ),
+                    ledger_pb2.JournalLine(
+                        account="1000", credit=money_pb2.Money(currency_code="GBP", units=5, nanos=10**9)
+                    ),
+                ],
+            ),
+        ),
+    )
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert set(f.violations) == {
+        "journal.posting_date",
+        "journal.lines[0].debit.currency_code",
+        "journal.lines[1].credit.nanos",
+    }
     f = failure(books.journal, f"{books.parent}/ledgers/nope", MAY, dr("1000", "1"), cr("3000", "1"))
     assert f.code is grpc.StatusCode.NOT_FOUND
     assert _tb(books.officer, books.pcc) == {}

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import grpc
-from google.type import decimal_pb2
+from google.type import date_pb2, decimal_pb2, money_pb2
 
 from backoffice.finance.v1 import budget_pb2, ledger_pb2, payables_pb2, reports_pb2
 from backoffice.finance.v1 import finance_service_pb2 as pb
@@ -237,6 +237,32 @@ def test_bad_invoices_list_every_bad_field(suite: Suite) -> None:
     }
     f = failure(_capture, clerk, books.cc, "X", MAY, _line(qty="lots"))
     assert set(f.violations) == {"invoice.lines[0].quantity"}
+    f = failure(
+        clerk.finance.CreateInvoice,
+        pb.CreateInvoiceRequest(
+            parent=books.cc,
+            invoice=payables_pb2.Invoice(
+                supplier=SUPPLIER,
+                received_date=date_pb2.Date(year=2026, month=2, day=30),
+                lines=[
+                    _line(qty="lots"),
+                    payables_pb2.InvoiceLine(
+                        account="5100",
+                        quantity=decimal_pb2.Decimal(value="1"),
+                        unit_price=money_pb2.Money(currency_code="USD", units=1),
+                        net=gbp("1"),
+                        vat=money_pb2.Money(currency_code="GBP", units=1, nanos=-1),
+                    ),
+                ],
+            ),
+        ),
+    )
+    assert set(f.violations) == {
+        "invoice.received_date",
+        "invoice.lines[0].quantity",
+        "invoice.lines[1].unit_price.currency_code",
+        "invoice.lines[1].vat",
+    }
     # An invoice of nothing would post nothing at approval: it is not captured.
     nothing = failure(_capture, clerk, books.cc, "ZERO", MAY, _line("1", "0", "0.00", "0.00"))
     assert nothing.code is grpc.StatusCode.INVALID_ARGUMENT and set(nothing.violations) == {"invoice.lines"}

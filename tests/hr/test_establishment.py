@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
+from google.type import money_pb2
 
 from backoffice.hr.v1 import establishment_pb2, person_pb2
 from backoffice.hr.v1 import hr_service_pb2 as pb
@@ -295,6 +296,25 @@ def test_a_pay_award_changes_a_grades_points_but_keeps_those_in_use(suite: Suite
     assert stale.code is grpc.StatusCode.ABORTED and stale.reason == "ETAG_MISMATCH"
     empty = failure(update, establishment_pb2.Grade(name=constable.name), "pay_points")
     assert set(empty.violations) == {"grade.pay_points"}
+    unreadable = failure(
+        update,
+        establishment_pb2.Grade(
+            name=constable.name,
+            pay_points=[
+                establishment_pb2.PayPoint(
+                    code="1", annual_salary=money_pb2.Money(currency_code="EUR", units=1)
+                ),
+                establishment_pb2.PayPoint(
+                    code="2", annual_salary=money_pb2.Money(currency_code="GBP", nanos=10**9)
+                ),
+            ],
+        ),
+        "pay_points",
+    )
+    assert set(unreadable.violations) == {
+        "grade.pay_points[0].annual_salary.currency_code",
+        "grade.pay_points[1].annual_salary.nanos",
+    }
     # Another force's grade is not found; a planner may not change it.
     south = suite.caller(SOUTH_YORKSHIRE, "hr.officer")
     planner = suite.caller(WEST_YORKSHIRE, "hr.workforce_planner")

@@ -4,6 +4,7 @@ vetting expiry."""
 from __future__ import annotations
 
 import grpc
+from google.type import date_pb2, money_pb2
 
 from backoffice.hr.v1 import compliance_pb2, establishment_pb2, person_pb2, reporting_pb2
 from backoffice.hr.v1 import hr_service_pb2 as pb
@@ -195,6 +196,27 @@ def test_gender_pay_gap_six_measures(suite: Suite) -> None:
         "pay_record.ordinary_pay",
         "pay_record.pay_period_days",
         "pay_record.weekly_hours",
+    }
+    # What cannot be read is named alongside the rest, not alone.
+    f = failure(
+        hr.hr.CreatePayRecord,
+        pb.CreatePayRecordRequest(
+            parent=WEST,
+            pay_record=reporting_pb2.PayRecord(
+                person="organisations/E23000012/people/x",
+                snapshot_date=date_pb2.Date(year=2026, month=3, day=32),
+                ordinary_pay=money_pb2.Money(currency_code="EUR", units=100),
+                annual_bonus_pay=money_pb2.Money(currency_code="GBP", units=1, nanos=-5),
+                pay_period_days=30,
+                weekly_hours="37",
+            ),
+        ),
+    )
+    assert set(f.violations) == {
+        "pay_record.person",
+        "pay_record.snapshot_date",
+        "pay_record.ordinary_pay.currency_code",
+        "pay_record.annual_bonus_pay",
     }
     f = failure(
         planner.hr.CreatePayRecord,

@@ -441,13 +441,13 @@ def ledger_details(msg: ledger_pb2.Ledger) -> LedgerDetails:
     )
 
 
-def journal_lines(msg: ledger_pb2.Journal) -> list[LineInput]:
+def journal_lines(msg: ledger_pb2.Journal, v: Violations) -> list[LineInput]:
     return [
         LineInput(
             account=line.account,
             cost_centre=line.cost_centre,
-            debit=_optional_money(line, "debit", f"journal.lines[{i}].debit"),
-            credit=_optional_money(line, "credit", f"journal.lines[{i}].credit"),
+            debit=v.parsed(_optional_money, line, "debit", f"journal.lines[{i}].debit"),
+            credit=v.parsed(_optional_money, line, "credit", f"journal.lines[{i}].credit"),
             description=line.description,
             counterparty_ledger=line.counterparty_ledger,
         )
@@ -456,53 +456,62 @@ def journal_lines(msg: ledger_pb2.Journal) -> list[LineInput]:
 
 
 def invoice_details(msg: payables_pb2.Invoice) -> InvoiceDetails:
+    v = Violations()
     lines = []
     for i, line in enumerate(msg.lines):
         at = f"invoice.lines[{i}]"
+        vat: Decimal | None = v.parsed(_optional_money, line, "vat", f"{at}.vat")
         lines.append(
             InvoiceLine(
                 account=line.account,
                 cost_centre=line.cost_centre,
                 description=line.description,
-                quantity=_decimal(line.quantity, f"{at}.quantity"),
-                unit_price=_money(line.unit_price, f"{at}.unit_price"),
-                net=_money(line.net, f"{at}.net"),
-                vat=_optional_money(line, "vat", f"{at}.vat") or ZERO,
+                quantity=v.parsed(_decimal, line.quantity, f"{at}.quantity") or ZERO,
+                unit_price=v.parsed(_money, line.unit_price, f"{at}.unit_price") or ZERO,
+                net=v.parsed(_money, line.net, f"{at}.net") or ZERO,
+                vat=vat or ZERO,
                 vat_use=_enum_in(payables_pb2.VatUse, "VAT_USE_", VatUse, line.vat_use),
                 order_line=line.order_line,
             )
         )
-    return InvoiceDetails(
+    details = InvoiceDetails(
         supplier=msg.supplier,
         supplier_display_name=msg.supplier_display_name,
         supplier_invoice_number=msg.supplier_invoice_number,
-        invoice_date=_date(msg.invoice_date, "invoice.invoice_date"),
-        received_date=_date(msg.received_date, "invoice.received_date"),
-        due_date=_date(msg.due_date, "invoice.due_date"),
+        invoice_date=v.parsed(_date, msg.invoice_date, "invoice.invoice_date"),
+        received_date=v.parsed(_date, msg.received_date, "invoice.received_date"),
+        due_date=v.parsed(_date, msg.due_date, "invoice.due_date"),
         purchase_order=msg.purchase_order,
         commitment=msg.commitment,
         lines=tuple(lines),
     )
+    v.raise_if_any()
+    return details
 
 
 def match_evidence(request: pb.MatchInvoiceRequest) -> OrderEvidence | None:
     if not request.HasField("match_data"):
         return None
     data = request.match_data
-    return OrderEvidence(
+    v = Violations()
+    evidence = OrderEvidence(
         order_lines=tuple(
             OrderLine(
                 o.line,
-                _decimal(o.quantity, f"match_data.order_lines[{i}].quantity"),
-                _money(o.unit_price, f"match_data.order_lines[{i}].unit_price"),
+                v.parsed(_decimal, o.quantity, f"match_data.order_lines[{i}].quantity") or ZERO,
+                v.parsed(_money, o.unit_price, f"match_data.order_lines[{i}].unit_price") or ZERO,
             )
             for i, o in enumerate(data.order_lines)
         ),
         receipt_lines=tuple(
-            ReceiptLine(r.line, _decimal(r.quantity, f"match_data.receipt_lines[{i}].quantity"))
+            ReceiptLine(
+                r.line, v.parsed(_decimal, r.quantity, f"match_data.receipt_lines[{i}].quantity") or ZERO
+            )
             for i, r in enumerate(data.receipt_lines)
         ),
     )
+    v.raise_if_any()
+    return evidence
 
 
 def recharge_input(
@@ -545,10 +554,7 @@ def _workforce_request(request: pb.AllocateCostsRequest) -> dt.date:
     if not request.HasField("as_at_date"):
         v.add("as_at_date", "is required with a workforce basis")
     else:
-        try:
-            as_at = _date(request.as_at_date, "as_at_date")
-        except InvalidArgument as err:
-            v.extend("", err.violations)
+        as_at = v.parsed(_date, request.as_at_date, "as_at_date")
     for i, s in enumerate(request.shares):
         v.check(not s.HasField("driver"), f"shares[{i}].driver", "HR gives the drivers: leave it empty")
     v.raise_if_any()
@@ -774,8 +780,10 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
 
     async def PostJournal(self, request: pb.PostJournalRequest, context: RpcContext) -> ledger_pb2.Journal:
         ledger = LedgerName.parse(request.parent, "parent")
-        lines = journal_lines(request.journal)
-        posting_date = _date(request.journal.posting_date, "journal.posting_date")
+        v = Violations()
+        lines = journal_lines(request.journal, v)
+        posting_date = v.parsed(_date, request.journal.posting_date, "journal.posting_date")
+        v.raise_if_any()
         scope = await self.k.require_in(ledger.organisation)
         return await self.k.write(
             scope,
@@ -1144,8 +1152,10 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
         self, request: pb.CreatePaymentRunRequest, context: RpcContext
     ) -> payables_pb2.PaymentRun:
         ledger = LedgerName.parse(request.parent, "parent")
-        payment_date = _date(request.payment_run.payment_date, "payment_run.payment_date")
-        due_by = _date(request.payment_run.due_by, "payment_run.due_by")
+        v = Violations()
+        payment_date = v.parsed(_date, request.payment_run.payment_date, "payment_run.payment_date")
+        due_by = v.parsed(_date, request.payment_run.due_by, "payment_run.due_by")
+        v.raise_if_any()
         scope = await self.k.require_in(ledger.organisation)
         return await self.k.write(
             scope,

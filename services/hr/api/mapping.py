@@ -164,11 +164,7 @@ def date_in(value: date_pb2.Date, field_path: str, problems: Violations | None =
     """`date_from_proto`; with `problems`, a bad date is added to them and read as none."""
     if problems is None:
         return date_from_proto(value, field_path)
-    try:
-        return date_from_proto(value, field_path)
-    except InvalidArgument as err:
-        problems.items.extend(err.violations)
-        return None
+    return problems.parsed(date_from_proto, value, field_path)
 
 
 def person_details(
@@ -242,10 +238,12 @@ def leaving_reason_in(value: int) -> LeavingReason | None:
 
 
 def grade_details(msg: establishment_pb2.Grade) -> GradeDetails:
+    v = Violations()
     points = []
     for i, p in enumerate(msg.pay_points):
-        salary = money_from_proto(p.annual_salary, f"grade.pay_points[{i}].annual_salary")
-        points.append(PayPoint(p.code, salary))
+        salary = v.parsed(money_from_proto, p.annual_salary, f"grade.pay_points[{i}].annual_salary")
+        points.append(PayPoint(p.code, salary if salary is not None else Decimal(0)))
+    v.raise_if_any()
     return GradeDetails(
         msg.display_name, enum_in(Rank, establishment_pb2.Rank, "RANK_", msg.rank), tuple(points)
     )
@@ -504,14 +502,18 @@ def breakdown_to_proto(b: Breakdown) -> reporting_pb2.WorkforceBreakdown:
 
 
 def pay_terms(msg: reporting_pb2.PayRecord, organisation: str) -> PayTerms:
+    v = Violations()
+
     def money(field_name: str) -> Decimal:
         if not msg.HasField(field_name):  # type: ignore[arg-type]
             return Decimal(0)
-        return money_from_proto(getattr(msg, field_name), f"pay_record.{field_name}")
+        amount = v.parsed(money_from_proto, getattr(msg, field_name), f"pay_record.{field_name}")
+        return amount if amount is not None else Decimal(0)
 
-    return PayTerms(
-        person_id=child_id(msg.person, "people", "pay_record.person", organisation, required=False),
-        snapshot_date=date_from_proto(msg.snapshot_date, "pay_record.snapshot_date"),
+    terms = PayTerms(
+        person_id=v.parsed(child_id, msg.person, "people", "pay_record.person", organisation, required=False)
+        or "",
+        snapshot_date=v.parsed(date_from_proto, msg.snapshot_date, "pay_record.snapshot_date"),
         ordinary_pay=money("ordinary_pay"),
         period_bonus_pay=money("period_bonus_pay"),
         pay_period_days=msg.pay_period_days,
@@ -519,6 +521,8 @@ def pay_terms(msg: reporting_pb2.PayRecord, organisation: str) -> PayTerms:
         annual_bonus_pay=money("annual_bonus_pay"),
         full_pay=msg.full_pay,
     )
+    v.raise_if_any()
+    return terms
 
 
 def pay_to_proto(r: PayRecord) -> reporting_pb2.PayRecord:

@@ -47,11 +47,7 @@ def _money_in(msg: money_pb2.Money, path: str, v: Violations, *, required: bool 
         if required:
             v.add(path, "is required (an amount in GBP)")
         return None
-    try:
-        return money_from_proto(msg, path)
-    except InvalidArgument as err:
-        v.items.extend(err.violations)
-        return None
+    return v.parsed(money_from_proto, msg, path)
 
 
 def _decimal_in(msg: decimal_pb2.Decimal, path: str, v: Violations) -> Decimal | None:
