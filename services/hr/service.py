@@ -347,6 +347,7 @@ def update_person(
     _check_unique(uow, updated)
     uow.people.save(updated)
     uow.tx.audit.record(organisation, updated.name, current.audit_view(), updated.audit_view())
+    _refresh_offers(uow, updated)
     return updated
 
 
@@ -636,6 +637,7 @@ def create_assignment(uow: HrUnitOfWork, organisation: str, terms: AssignmentTer
     assignment = Assignment(organisation, new_id("a"), terms, end, uow.new_info())
     uow.assignments.add(assignment)
     uow.tx.audit.record(organisation, assignment.name, None, assignment.audit_view())
+    _refresh_offers(uow, person)
     return assignment
 
 
@@ -662,7 +664,11 @@ def end_assignment(
         )
     if end < current.period.start:
         raise InvalidArgument.single("end_date", "must not be before the assignment's start date")
-    return _end_assignment(uow, current, end)
+    ended = _end_assignment(uow, current, end)
+    person = uow.people.get(organisation, current.terms.person_id)
+    if person is not None:
+        _refresh_offers(uow, person)
+    return ended
 
 
 def move_person(uow: HrUnitOfWork, organisation: str, terms: AssignmentTerms) -> Assignment:
@@ -925,6 +931,32 @@ def _grade_label(
     return ""
 
 
+def _shared_view(
+    uow: HrUnitOfWork, person: Person, assignments: Sequence[Assignment], effective: dt.date
+) -> SharedView:
+    day_before = effective - dt.timedelta(days=1)
+    grade = _grade_label(uow, person.organisation, assignments, day_before)
+    return SharedView(person.display_name, person.worker_type, grade)
+
+
+def _refresh_offers(uow: HrUnitOfWork, person: Person) -> None:
+    """A pending offer carries the person's record as the sending force keeps it, so that
+    the receiving force accepts what is true on the day, not what was true at the offer.
+    The offer's etag moves with it: an acceptance of the older record is refused (ABORTED)
+    and read again."""
+    for offer in uow.transfers.of_person(person.organisation, person.id):
+        if offer.state is not TransferState.PENDING or offer.terms.effective_date is None:
+            continue
+        assignments = uow.assignments.of_person(person.organisation, person.id)
+        shared = _shared_view(uow, person, assignments, offer.terms.effective_date)
+        package = _package(uow, person) if offer.terms.kind is TransferKind.TRANSFER else {}
+        if shared == offer.shared and package == offer.package:
+            continue
+        updated = offer.with_record(shared, package, uow.touched(offer.info))
+        uow.transfers.save(updated)
+        uow.tx.audit.record(person.organisation, updated.name, offer.audit_view(), updated.audit_view())
+
+
 def _package(uow: HrUnitOfWork, person: Person) -> dict[str, object]:
     """The person's record as it crosses: details and service history, plain JSON."""
     history: list[dict[str, object]] = [
@@ -986,11 +1018,7 @@ def create_transfer(uow: HrUnitOfWork, organisation: str, terms: TransferTerms) 
         # Accepted, the transfer ends every assignment the day before it takes effect, so
         # none may start later (as for a leaver).
         _check_none_start_after(assignments, terms.effective_date - dt.timedelta(days=1))
-    shared = SharedView(
-        person.display_name,
-        person.worker_type,
-        _grade_label(uow, organisation, assignments, terms.effective_date - dt.timedelta(days=1)),
-    )
+    shared = _shared_view(uow, person, assignments, terms.effective_date)
     package = _package(uow, person) if terms.kind is TransferKind.TRANSFER else {}
     transfer = Transfer(
         organisation, new_id("tr"), terms, shared, TransferState.PENDING, "", "", uow.new_info(), package

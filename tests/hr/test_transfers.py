@@ -3,14 +3,27 @@ declines; the record continues with its history; nothing else crosses."""
 
 from __future__ import annotations
 
+import json
+
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
 
 from backoffice.hr.v1 import establishment_pb2, person_pb2, transfer_pb2
 from backoffice.hr.v1 import hr_service_pb2 as pb
 from libs.common.proto_mapping import date_to_proto
 from tests.hr.helpers import D, add_person, assign, grade, officer, post, staff, unit
-from tests.support import CUMBRIA, LEEDS, SOUTH_YORKSHIRE, UNIT, WEST_YORKSHIRE, Caller, Suite, failure
+from tests.support import (
+    CUMBRIA,
+    LEEDS,
+    SOUTH_YORKSHIRE,
+    UNIT,
+    WEST_YORKSHIRE,
+    Caller,
+    Suite,
+    audit_after,
+    failure,
+)
 
 WEST = f"organisations/{WEST_YORKSHIRE}"
 SOUTH = f"organisations/{SOUTH_YORKSHIRE}"
@@ -347,3 +360,49 @@ def test_the_receiving_force_gives_a_transferred_officer_its_own_collar_number(s
         ),
     )
     assert set(f.violations) == {"collar_number"}
+
+
+def test_an_offer_carries_the_record_as_the_sending_force_keeps_it_until_accepted(suite: Suite) -> None:
+    west = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    south = suite.caller(SOUTH_YORKSHIRE, "hr.officer")
+    sergeant = grade(west, WEST_YORKSHIRE, "Sergeant", establishment_pb2.RANK_SERGEANT)
+    custody = post(
+        west, WEST_YORKSHIRE, unit(west, WEST_YORKSHIRE).name, sergeant.name, title="Custody Sergeant"
+    )
+    person = add_person(west, WEST_YORKSHIRE, officer(collar="77")).name
+    held = assign(west, WEST_YORKSHIRE, person, custody.name)
+    offered = _offer(west, person, transfer_pb2.TRANSFER_KIND_TRANSFER)
+    incoming = f"{SOUTH}/transfers/{offered.name.rsplit('/', 1)[1]}"
+    # After the offer the sending force corrects the name and records a promotion.
+    current = west.hr.GetPerson(pb.GetPersonRequest(name=person))
+    west.hr.UpdatePerson(
+        pb.UpdatePersonRequest(
+            person=person_pb2.Person(name=person, family_name="Smyth", etag=current.etag),
+            update_mask=field_mask_pb2.FieldMask(paths=["family_name"]),
+        )
+    )
+    g = grade(west, WEST_YORKSHIRE, "Inspector", establishment_pb2.RANK_INSPECTOR)
+    acting = post(west, WEST_YORKSHIRE, unit(west, WEST_YORKSHIRE).name, g.name, title="Duty Inspector")
+    west.hr.EndAssignment(pb.EndAssignmentRequest(name=held.name, end_date=date_to_proto(D(2024, 4, 30))))
+    assign(west, WEST_YORKSHIRE, person, acting.name, start=D(2024, 5, 1))
+    # The receiving force's view moves with it, and so does the offer's etag: an acceptance
+    # of what it read before is refused rather than taking the older record.
+    seen = south.hr.GetTransfer(pb.GetTransferRequest(name=incoming))
+    assert (seen.display_name, seen.grade_display_name) == ("Sam Smyth", "Inspector")
+    assert seen.etag != offered.etag
+    stale = failure(south.hr.AcceptTransfer, pb.AcceptTransferRequest(name=incoming, etag=offered.etag))
+    assert stale.code is grpc.StatusCode.ABORTED and stale.reason == "ETAG_MISMATCH"
+    accepted = south.hr.AcceptTransfer(pb.AcceptTransferRequest(name=incoming, etag=seen.etag))
+    arrived = south.hr.GetPerson(pb.GetPersonRequest(name=accepted.receiving_person))
+    assert arrived.family_name == "Smyth"
+    assert sorted((h.post_display_name, h.grade_display_name) for h in arrived.prior_service) == [
+        ("Custody Sergeant", "Sergeant"),
+        ("Duty Inspector", "Inspector"),
+    ]
+    # The trail shows the offer changing with the record (by digest: the record itself is
+    # in the person's own trail): offered, renamed, assignment ended, promoted, accepted.
+    trail = [json.loads(entry) for entry in audit_after(suite.settings, "hr", offered.name)]
+    assert [(e["display_name"], e["state"]) for e in trail] == [("Sam Smith", "pending")] + [
+        ("Sam Smyth", "pending")
+    ] * 3 + [("Sam Smyth", "accepted")]
+    assert len({e["record_sha256"] for e in trail}) == 4 and "family_name" not in trail[0]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
+import json
 from collections.abc import Container
 from dataclasses import dataclass, replace
 
@@ -119,6 +121,11 @@ class Transfer:
         self._require_pending()
         return replace(self, state=state, info=info, receiving_person_id=person_id, decline_reason=reason)
 
+    def with_record(self, shared: SharedView, package: dict[str, object], info: RecordInfo) -> Transfer:
+        """The offer carrying the person's record as it stands now, while it is pending."""
+        self._require_pending()
+        return replace(self, shared=shared, package=package, info=info)
+
     def cancelled(self, acting_in: str, info: RecordInfo, reason: str) -> Transfer:
         """The offer withdrawn by the force that made it, while the other has not decided."""
         if acting_in != self.organisation:
@@ -150,4 +157,10 @@ class Transfer:
             "receiving_person_id": self.receiving_person_id,
             "decline_reason": self.decline_reason,
             "cancel_reason": self.cancel_reason,
+            "display_name": self.shared.display_name,
+            "grade_display_name": self.shared.grade_display_name,
+            # The record that would cross, by digest: personal data stays out of the trail.
+            "record_sha256": hashlib.sha256(json.dumps(self.package, sort_keys=True).encode()).hexdigest()
+            if self.package
+            else "",
         }
