@@ -598,7 +598,8 @@ def create_assignment(uow: HrUnitOfWork, organisation: str, terms: AssignmentTer
             reason="NOT_IN_SERVICE",
             metadata={"date": terms.start_date.isoformat()},
         )
-    for t in uow.transfers.of_person(organisation, person.id):
+    offers = uow.transfers.of_person(organisation, person.id)
+    for t in offers:
         effective = t.terms.effective_date
         pending = t.state is TransferState.PENDING and t.terms.kind is TransferKind.TRANSFER
         if pending and effective is not None and terms.start_date >= effective:
@@ -637,7 +638,7 @@ def create_assignment(uow: HrUnitOfWork, organisation: str, terms: AssignmentTer
     assignment = Assignment(organisation, new_id("a"), terms, end, uow.new_info())
     uow.assignments.add(assignment)
     uow.tx.audit.record(organisation, assignment.name, None, assignment.audit_view())
-    _refresh_offers(uow, person)
+    _refresh_offers(uow, person, offers)
     return assignment
 
 
@@ -939,12 +940,14 @@ def _shared_view(
     return SharedView(person.display_name, person.worker_type, grade)
 
 
-def _refresh_offers(uow: HrUnitOfWork, person: Person) -> None:
+def _refresh_offers(uow: HrUnitOfWork, person: Person, offers: Sequence[Transfer] | None = None) -> None:
     """A pending offer carries the person's record as the sending force keeps it, so that
     the receiving force accepts what is true on the day, not what was true at the offer.
     The offer's etag moves with it: an acceptance of the older record is refused (ABORTED)
     and read again."""
-    for offer in uow.transfers.of_person(person.organisation, person.id):
+    if offers is None:
+        offers = uow.transfers.of_person(person.organisation, person.id)
+    for offer in offers:
         if offer.state is not TransferState.PENDING or offer.terms.effective_date is None:
             continue
         assignments = uow.assignments.of_person(person.organisation, person.id)
