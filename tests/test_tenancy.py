@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 
 import grpc
 import psycopg
@@ -12,6 +13,7 @@ import pytest
 from google.protobuf import field_mask_pb2
 from psycopg import sql
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from backoffice.directory.v1 import agreement_pb2
@@ -19,16 +21,35 @@ from backoffice.directory.v1 import directory_service_pb2 as dpb
 from backoffice.procurement.v1 import procurement_service_pb2 as pb
 from backoffice.procurement.v1 import supplier_pb2
 from libs.common.access import Scope
+from libs.common.app import build_database
+from libs.common.audit import AuditLog
 from libs.common.config import Settings
 from libs.common.context import PrincipalKind
 from libs.common.db import Database, TenantScopeViolation, make_engine
+from libs.common.errors import FailedPrecondition
 from libs.common.persistence import insert_values, read_by_key, update_by_key, values_of
 from libs.common.proto_mapping import date_to_proto
 from libs.common.records import RecordInfo
+from libs.common.service import Transaction
+from services.directory import service as directory_service
+from services.directory.domain.model import AgreementKind
+from services.directory.persistence.models import KERNEL as DIRECTORY_KERNEL
+from services.directory.service import DirectoryUnitOfWork
 from services.procurement.domain.supplier import Supplier, SupplierDetails
 from services.procurement.persistence.models import ContractRow, SupplierRow
 from services.procurement.persistence.repository import SqlSupplierRepository
-from tests.support import CUMBRIA, LEEDS, SOUTH_YORKSHIRE, UNIT, WEST_YORKSHIRE, Caller, Suite, failure, today
+from tests.support import (
+    CUMBRIA,
+    LEEDS,
+    SOUTH_YORKSHIRE,
+    UNIT,
+    WEST_YORKSHIRE,
+    Caller,
+    Suite,
+    failure,
+    today,
+    wait_until_a_transaction_waits_for_a_lock,
+)
 
 
 def _supplier(caller: Caller, org: str, name: str) -> supplier_pb2.Supplier:
@@ -223,6 +244,53 @@ def test_one_grant_one_agreement_so_that_terminating_it_ends_the_access(suite: S
     )
     renewed = _agree(admin, WEST_YORKSHIRE, UNIT, ["finance.payables"], start=today())
     assert renewed.state == agreement_pb2.AGREEMENT_STATE_ACTIVE
+
+
+@pytest.mark.postgres
+def test_two_identical_agreements_recorded_at_once_take_turns(postgres_suite: Suite) -> None:
+    """Else both pass the overlap check at READ COMMITTED, and terminating one leaves the
+    other's grants running. The second waits for the first's commit, then is refused."""
+    db = build_database("directory", postgres_suite.settings)
+    scope = Scope.of(WEST_YORKSHIRE)
+    refused: list[BaseException | None] = []
+
+    def agree(session: Session) -> None:
+        uow = DirectoryUnitOfWork(
+            Transaction(session, AuditLog(session, DIRECTORY_KERNEL, None), scope, None)
+        )
+        directory_service.create_agreement(
+            uow,
+            display_name="suppliers for Leeds",
+            kind=AgreementKind.DATA_SHARING,
+            organisation=WEST_YORKSHIRE,
+            counterparty=LEEDS,
+            functions=["procurement.suppliers"],
+            start_date=today(),
+            end_date=None,
+            today=today(),
+        )
+
+    def second() -> None:
+        try:
+            with db.session(scope, write=True) as session:
+                agree(session)
+                session.commit()
+            refused.append(None)
+        except Exception as err:
+            refused.append(err)
+
+    try:
+        with db.session(scope, write=True) as session:
+            agree(session)
+            waiting = threading.Thread(target=second)
+            waiting.start()
+            wait_until_a_transaction_waits_for_a_lock(postgres_suite.settings, "the second agreement")
+            session.commit()
+        waiting.join(timeout=30)
+    finally:
+        db.dispose()
+    assert refused and isinstance(refused[0], FailedPrecondition)
+    assert refused[0].reason == "AGREEMENT_OVERLAPS"
 
 
 def test_service_provision_needs_a_shared_service_unit(suite: Suite) -> None:

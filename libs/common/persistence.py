@@ -20,6 +20,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     tuple_,
     update,
 )
@@ -121,6 +122,15 @@ def _core_by_key(model: Any, lock: bool) -> Select[Any]:
     # Writers of one row queue here, so that a check and the change it allows see the same
     # row (a no-op on SQLite, whose writers are serialised anyway).
     return stmt.with_for_update() if lock else stmt
+
+
+def take_turns(session: Session, key: str) -> None:
+    """Makes the writers of `key` take turns until this transaction ends, where a check
+    reads rows that a concurrent writer could add (no existing row to lock): on
+    PostgreSQL a transaction-scoped advisory lock; on SQLite nothing, as its writers
+    (BEGIN IMMEDIATE) already take turns."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
 
 
 def _by_key_of_one_organisation(model: Any, key: Mapping[str, object]) -> None:

@@ -143,7 +143,7 @@ def create_agreement(
         termination_reason="",
         info=info,
     )
-    for held in uow.agreements.between(organisation, counterparty):
+    for held in uow.agreements.between(organisation, counterparty, lock=True):
         if shared := agreement.shared_grants(held, today):
             raise FailedPrecondition(
                 f"{held.name} already grants {counterparty} {', '.join(shared)} in {organisation} on some "

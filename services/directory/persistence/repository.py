@@ -11,7 +11,14 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from libs.common.filtering import Comparison
 from libs.common.paging import JsonKey
-from libs.common.persistence import apply_filter, keyset_after, record_info, record_values, values_of
+from libs.common.persistence import (
+    apply_filter,
+    keyset_after,
+    record_info,
+    record_values,
+    take_turns,
+    values_of,
+)
 from services.directory.domain.model import Agreement, AgreementKind, Organisation, OrganisationKind
 from services.directory.persistence.models import AgreementRow, OrganisationRow
 
@@ -110,7 +117,12 @@ class AgreementRepository:
         stmt = keyset_after(stmt, [AgreementRow.id], after).limit(size)
         return [_agreement(r) for r in self._session.scalars(stmt)]
 
-    def between(self, organisation: str, counterparty: str) -> list[Agreement]:
+    def between(self, organisation: str, counterparty: str, *, lock: bool = False) -> list[Agreement]:
+        """With `lock`, another writer of this pair's agreements waits until this
+        transaction ends: two identical agreements recorded at once would both pass an
+        overlap check, and terminating one would leave the other's grants."""
+        if lock:
+            take_turns(self._session, f"directory-agreements-{organisation}-{counterparty}")
         stmt = select(AgreementRow).where(
             AgreementRow.organisation_code == organisation, AgreementRow.counterparty_code == counterparty
         )
