@@ -894,7 +894,18 @@ def joiners_and_leavers(
 def create_pay_record(uow: HrUnitOfWork, organisation: str, terms: PayTerms) -> PayRecord:
     terms = terms.checked()
     assert terms.snapshot_date is not None
-    _known_person(uow, organisation, terms.person_id)
+    # A relevant employee is one employed on the snapshot date (SI 2017/172 reg 1).
+    person = uow.people.get(organisation, terms.person_id)
+    if person is None:
+        raise _precondition_missing("PERSON", person_name(organisation, terms.person_id))
+    person = _departed(uow, organisation, [person])[0]
+    if not person.in_service_on(terms.snapshot_date):
+        raise FailedPrecondition(
+            f"{person.name} is not in service on the snapshot date {terms.snapshot_date.isoformat()}: "
+            "only relevant employees have pay records",
+            reason="NOT_IN_SERVICE",
+            metadata={"date": terms.snapshot_date.isoformat()},
+        )
     if uow.pay.find(organisation, terms.person_id, terms.snapshot_date) is not None:
         raise AlreadyExists(
             f"{person_name(organisation, terms.person_id)} already has a pay record for "
@@ -908,11 +919,15 @@ def create_pay_record(uow: HrUnitOfWork, organisation: str, terms: PayTerms) -> 
 
 
 def gender_pay_gap(uow: HrUnitOfWork, organisation: str, snapshot: dt.date) -> PayGapReport:
-    people = {p.id: p for p in uow.people.all(organisation)}
+    # As they stand (a transfer out makes a leaver): someone who left before the snapshot
+    # date, or joined after it, is not a relevant employee even if a record was kept.
+    people = {p.id: p for p in _departed(uow, organisation, uow.people.all(organisation))}
     rows = []
     for record in uow.pay.of_snapshot(organisation, snapshot):
         person = people.get(record.terms.person_id)
         if person is None or person.worker_type in NOT_EMPLOYEES or person.details.sex is None:
+            continue
+        if not person.in_service_on(snapshot):
             continue
         rows.append((person.details.sex, record.terms))
     return pay_gap(rows)

@@ -111,10 +111,42 @@ def test_quartiles_spread_ties_and_split_unevenly_lowest_first() -> None:
     ranked = [(Decimal(10), Sex.MALE)] * 2 + [(Decimal(10), Sex.FEMALE)] * 2 + [(Decimal(20), Sex.MALE)]
     got = quartiles(ranked)
     assert [q.headcount for q in got] == [2, 1, 1, 1]
-    # The four on 10 an hour alternate woman, man, woman, man across the first two quartiles.
-    assert [(q.male_percent, q.female_percent) for q in got[:2]] == [
+    # The four on 10 an hour fill three quartiles: their two women go one to the first and
+    # (the half left over, to the lower band) one to the second.
+    assert [(q.male_percent, q.female_percent) for q in got] == [
         (Decimal("50.0"), Decimal("50.0")),
         (Decimal("0.0"), Decimal("100.0")),
+        (Decimal("100.0"), Decimal("0.0")),
+        (Decimal("100.0"), Decimal("0.0")),
+    ]
+
+
+def test_quartiles_give_each_band_a_tie_groups_proportion_of_women_and_men() -> None:
+    """SI 2017/172 reg 13(2): one pay rate across several bands, the same proportions in each,
+    whatever order the records came in (alternating put all four women in the lower two)."""
+    for ranked in (
+        [(Decimal(10), Sex.FEMALE)] * 4 + [(Decimal(10), Sex.MALE)] * 12,
+        [(Decimal(10), Sex.MALE)] * 12 + [(Decimal(10), Sex.FEMALE)] * 4,
+    ):
+        got = quartiles(ranked)
+        assert [(q.headcount, q.female_percent) for q in got] == [(4, Decimal("25.0"))] * 4
+    # Rates below and above the tie keep their places; the tie's 3 women and 3 men share
+    # the two middle bands' six places between them in proportion.
+    ranked = (
+        [(Decimal(5), Sex.FEMALE)] * 2
+        + [(Decimal(10), Sex.FEMALE)] * 3
+        + [(Decimal(10), Sex.MALE)] * 3
+        + [(Decimal(30), Sex.MALE)] * 2
+    )
+    got = quartiles(ranked)
+    assert [q.headcount for q in got] == [3, 3, 2, 2]
+    # Band 1: two on 5 and one of the tie (a woman: the half left over goes lower);
+    # band 2: three of the tie; band 3: the tie's last two; band 4: the two on 30.
+    assert [q.female_percent for q in got] == [
+        Decimal("100.0"),
+        Decimal("33.3"),
+        Decimal("50.0"),
+        Decimal("0.0"),
     ]
 
 

@@ -225,6 +225,36 @@ def test_gender_pay_gap_six_measures(suite: Suite) -> None:
     assert f.code is grpc.StatusCode.PERMISSION_DENIED
 
 
+def test_only_people_employed_on_the_snapshot_date_are_relevant_employees(suite: Suite) -> None:
+    """A man who has left (or leaves, recorded later, before the date) and a woman who joins
+    after it are no relevant employees: the gap is the other two's, (20 - 15) / 20."""
+    hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    planner = suite.caller(WEST_YORKSHIRE, "hr.workforce_planner")
+    stays = add_person(hr, WEST_YORKSHIRE, officer(collar="M1")).name
+    leaves = add_person(hr, WEST_YORKSHIRE, officer(collar="M2")).name
+    woman = add_person(hr, WEST_YORKSHIRE, staff(family="W1")).name
+    joiner = add_person(hr, WEST_YORKSHIRE, staff(family="W2", join_date=date_to_proto(D(2024, 6, 1)))).name
+    _pay(hr, stays, 700)
+    _pay(hr, woman, 525)
+    _pay(hr, leaves, 1050)  # kept before the leaver was recorded
+    hr.hr.RecordLeaver(
+        pb.RecordLeaverRequest(
+            name=leaves,
+            leaving_date=date_to_proto(D(2024, 1, 31)),
+            leaving_reason=person_pb2.LEAVING_REASON_RETIREMENT,
+        )
+    )
+    f = failure(_pay, hr, joiner, 175)
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "NOT_IN_SERVICE"
+    f = failure(_pay, hr, leaves, 1050)  # a leaver by the date has none to add
+    assert f.reason == "NOT_IN_SERVICE"
+    report = planner.hr.GetGenderPayGap(
+        pb.GetGenderPayGapRequest(parent=WEST, snapshot_date=date_to_proto(D(2024, 3, 31)))
+    )
+    assert report.relevant_employees == 2
+    assert (report.mean_hourly_pay_gap_percent, report.median_hourly_pay_gap_percent) == ("25.0", "25.0")
+
+
 def test_training_and_vetting_expiring_within_n_days(suite: Suite) -> None:
     hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
     person = add_person(hr, WEST_YORKSHIRE, officer()).name

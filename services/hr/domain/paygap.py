@@ -5,10 +5,12 @@ measures out."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
 from libs.common.errors import Violations
 from libs.common.records import RecordInfo
@@ -132,30 +134,45 @@ def _percent(part: int, whole: int) -> Decimal | None:
     return one_place(Decimal(part) / whole * HUNDRED) if whole else None
 
 
+def _apportioned(count: int, slots: Sequence[int]) -> list[int]:
+    """`count` spread over `slots` in proportion (largest remainder; a tie goes to the
+    lower band), each share at most its slots."""
+    total = sum(slots)
+    exact = [Fraction(count * s, total) for s in slots]
+    shares = [math.floor(x) for x in exact]
+    by_remainder = sorted(range(len(slots)), key=lambda k: (-(exact[k] - shares[k]), k))
+    for k in by_remainder[: count - sum(shares)]:
+        shares[k] += 1
+    return shares
+
+
 def quartiles(ranked: Sequence[tuple[Decimal, Sex]]) -> tuple[Quartile, ...]:
     """Full-pay relevant employees ranked by hourly pay, lowest first, cut into four parts as
     equal as possible (the lower quartiles take any extra one). Where people on the same
-    hourly pay straddle a boundary, men and women alternate so they spread evenly."""
+    hourly pay fall into more than one part, each part takes men and women of that pay in
+    the same proportion as far as whole people allow (SI 2017/172 reg 13(2), and SI
+    2017/353 for public authorities): the split does not depend on who was listed first."""
     by_rate: dict[Decimal, list[Sex]] = {}
     for rate, sex in ranked:
-        by_rate.setdefault(rate, []).append(sex)
-    order: list[Sex] = []
+        if sex in (Sex.MALE, Sex.FEMALE):
+            by_rate.setdefault(rate, []).append(sex)
+    n = sum(len(group) for group in by_rate.values())
+    sizes = [n // 4 + (1 if i < n % 4 else 0) for i in range(4)]
+    bands = [(sum(sizes[:i]), sum(sizes[: i + 1])) for i in range(4)]
+    women_in = [0, 0, 0, 0]
+    start = 0
     for rate in sorted(by_rate):
         group = by_rate[rate]
-        men = [s for s in group if s is Sex.MALE]
-        women = [s for s in group if s is Sex.FEMALE]
-        while men or women:
-            for side in (women, men):
-                if side:
-                    order.append(side.pop())
-    n = len(order)
-    sizes = [n // 4 + (1 if i < n % 4 else 0) for i in range(4)]
-    out, start = [], 0
+        end = start + len(group)
+        slots = [max(0, min(end, hi) - max(start, lo)) for lo, hi in bands]
+        women = sum(1 for s in group if s is Sex.FEMALE)
+        for i, share in enumerate(_apportioned(women, slots)):
+            women_in[i] += share
+        start = end
+    out = []
     for i, size in enumerate(sizes):
-        part = order[start : start + size]
-        start += size
-        males = sum(1 for s in part if s is Sex.MALE)
-        male_pct, female_pct = _percent(males, size), _percent(size - males, size)
+        males = size - women_in[i]
+        male_pct, female_pct = _percent(males, size), _percent(women_in[i], size)
         out.append(
             Quartile(
                 i + 1,
