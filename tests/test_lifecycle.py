@@ -24,12 +24,16 @@ import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from psycopg import sql
+from sqlalchemy.orm import Session
 
 from backoffice.procurement.v1 import procurement_service_pb2 as pb
 from backoffice.procurement.v1 import procurement_service_pb2_grpc, supplier_pb2
+from libs.common.audit import verify_chains
 from libs.common.auth import TokenIssuer, TokenVerifier
 from libs.common.config import Settings
+from libs.common.db import make_engine
 from libs.common.reference import REFERENCE_DIR
+from services.procurement.persistence.models import KERNEL as PROCUREMENT_KERNEL
 from tests.support import UNIT, Suite, failure, postgres_dsn, wait_until_a_transaction_waits_for_a_lock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -566,6 +570,16 @@ def test_audit_verify_cli_detects_tampering(suite: Suite, settings: Settings) ->
         quoted = ", ".join(f'"{c}"' for c in columns)
         marks = ", ".join("?" for _ in columns)
 
+        def first_broken() -> int:
+            """What VerifyAuditLog reports as `first_broken_record`."""
+            engine = make_engine(settings.database_url_for("procurement"), schema="procurement")
+            try:
+                with Session(engine) as session:
+                    reports = verify_chains(session, PROCUREMENT_KERNEL)
+                    return next(r.first_broken for r in reports if r.organisation == UNIT)
+            finally:
+                engine.dispose()
+
         def restore(seq: int) -> None:
             db.execute(f"DELETE FROM audit_records WHERE {where}", (UNIT, seq))
             db.execute(f"INSERT INTO audit_records ({quoted}) VALUES ({marks})", originals[seq])
@@ -582,6 +596,7 @@ def test_audit_verify_cli_detects_tampering(suite: Suite, settings: Settings) ->
         code, out = audit_verify(settings)
         assert code == 1, out
         assert f"procurement {UNIT}: record 2" in out and "altered" in out
+        assert first_broken() == 2
         assert "1 audit chain(s) broken" in out
         restore(2)
 
@@ -590,6 +605,7 @@ def test_audit_verify_cli_detects_tampering(suite: Suite, settings: Settings) ->
         code, out = audit_verify(settings)
         assert code == 1, out
         assert "record 2 is missing" in out
+        assert first_broken() == 2
         restore(2)
 
         # (c) The newest record removed: only the chain's head can tell.
@@ -597,6 +613,7 @@ def test_audit_verify_cli_detects_tampering(suite: Suite, settings: Settings) ->
         code, out = audit_verify(settings)
         assert code == 1, out
         assert "head says 3" in out and "removed from the end" in out
+        assert first_broken() == 3  # the first record removed, not the last one left
         restore(3)
 
     # The service still appends to the restored chain, and the chain stays intact.

@@ -7,7 +7,7 @@ from google.protobuf import field_mask_pb2
 
 from backoffice.procurement.v1 import procurement_service_pb2 as pb
 from backoffice.procurement.v1 import supplier_pb2
-from tests.support import UNIT, Suite, failure
+from tests.support import UNIT, Suite, failure, request_ids
 
 
 def test_create_get_list_update(suite: Suite) -> None:
@@ -118,3 +118,32 @@ def test_update_mask_and_etag(suite: Suite) -> None:
     assert bad_mask.code is grpc.StatusCode.INVALID_ARGUMENT and "update_mask" in bad_mask.violations
     current = officer.procurement.GetSupplier(pb.GetSupplierRequest(name=s.name))
     assert current.display_name == "Old" and current.postcode == "LS1 1AA"
+
+
+def test_a_correlation_id_too_long_to_audit_is_replaced_not_a_failed_write(suite: Suite) -> None:
+    officer = suite.caller(UNIT, "procurement.commercial")
+    parent = f"organisations/{UNIT}"
+    kept = officer.procurement.CreateSupplier(
+        pb.CreateSupplierRequest(parent=parent, supplier=supplier_pb2.Supplier(display_name="Kept Ltd")),
+        metadata=(("x-request-id", "trace-42"),),
+    )
+    replaced = officer.procurement.CreateSupplier(
+        pb.CreateSupplierRequest(parent=parent, supplier=supplier_pb2.Supplier(display_name="Long Ltd")),
+        metadata=(("x-request-id", "r" * 150),),
+    )
+    assert request_ids(suite.settings, kept.name) == ["trace-42"]
+    [new_id] = request_ids(suite.settings, replaced.name)
+    assert new_id != "r" * 150 and len(new_id) == 36
+
+
+def test_a_case_insensitive_search_folds_more_than_ascii(suite: Suite) -> None:
+    officer = suite.caller(UNIT, "procurement.commercial")
+    parent = f"organisations/{UNIT}"
+    emile = officer.procurement.CreateSupplier(
+        pb.CreateSupplierRequest(parent=parent, supplier=supplier_pb2.Supplier(display_name="Émile Café Ltd"))
+    )
+    for text in ("Émile", "émile", "CAFÉ"):
+        found = officer.procurement.ListSuppliers(
+            pb.ListSuppliersRequest(parent=parent, filter=f'display_name:"{text}"')
+        )
+        assert [s.name for s in found.suppliers] == [emile.name], text

@@ -227,6 +227,9 @@ class ChainReport:
     organisation: str
     records: int
     problems: list[str]
+    # The sequence number of the first broken link: a missing, unlinked or altered record,
+    # or the first one removed from the end; 0 when intact.
+    first_broken: int = 0
 
     @property
     def intact(self) -> bool:
@@ -239,7 +242,7 @@ def verify_chains(session: Session, tables: KernelTables) -> Iterator[ChainRepor
     head_rows = {r.organisation_code: (r.last_seq, r.last_hash) for r in session.execute(select(heads))}
     orgs = set(head_rows) | set(session.scalars(select(records.c.organisation_code).distinct()))
     for org in sorted(orgs):
-        problems: list[str] = []
+        broken: list[tuple[int, str]] = []  # (the record, what is wrong), in chain order
         expected_seq, prev = 1, GENESIS
         count = 0
         rows = session.execute(
@@ -249,18 +252,29 @@ def verify_chains(session: Session, tables: KernelTables) -> Iterator[ChainRepor
             count += 1
             seq = row["chain_seq"]
             if seq != expected_seq:
-                problems.append(f"record {expected_seq} is missing (next found: {seq})")
+                broken.append((expected_seq, f"record {expected_seq} is missing (next found: {seq})"))
             elif row["prev_hash"] != prev:
-                problems.append(f"record {seq} does not follow record {seq - 1}")
+                broken.append((seq, f"record {seq} does not follow record {seq - 1}"))
             if record_hash(row["prev_hash"], dict(row)) != row["hash"]:
-                problems.append(f"record {seq} (id {row['id']}) was altered after it was written")
+                broken.append((seq, f"record {seq} (id {row['id']}) was altered after it was written"))
             expected_seq, prev = seq + 1, row["hash"]
         head = head_rows.get(org)
         if head is None:
-            problems.append("the chain has no head")
-        elif head != (expected_seq - 1, prev):
-            problems.append(
-                f"the chain ends at record {expected_seq - 1} but its head says {head[0]}: "
-                "records were removed from the end"
+            broken.append((1, "the chain has no head"))
+        elif head[0] > expected_seq - 1:
+            broken.append(
+                (
+                    expected_seq,
+                    f"the chain ends at record {expected_seq - 1} but its head says {head[0]}: "
+                    "records were removed from the end",
+                )
             )
-        yield ChainReport(org, count, problems)
+        elif head != (expected_seq - 1, prev):
+            broken.append(
+                (
+                    max(1, min(head[0] + 1, expected_seq - 1)),
+                    f"the chain ends at record {expected_seq - 1} but its head is at record {head[0]}, "
+                    "or names another last record: the head was altered",
+                )
+            )
+        yield ChainReport(org, count, [p for _, p in broken], broken[0][0] if broken else 0)

@@ -148,7 +148,8 @@ class TokenVerifier:
                     options={"require": ["exp", "iat", "iss", "aud", "sub"]},
                 )
                 break
-            except jwt.InvalidSignatureError as err:
+            except (jwt.InvalidSignatureError, jwt.InvalidKeyError) as err:
+                # Not this key (or a key of another type, kept during a rotation): try the next.
                 last_error = err
             except jwt.ExpiredSignatureError as err:
                 raise Unauthenticated("the token has expired", reason="TOKEN_EXPIRED") from err
@@ -162,6 +163,9 @@ class TokenVerifier:
         return _principal(claims), float(expires) if isinstance(expires, int | float) else 0.0
 
 
+PRINCIPAL_ID_MAX = 200
+
+
 def _principal(claims: dict[str, object]) -> Principal:
     kind_claim = claims.get("kind", "user")
     roles = claims.get("roles", [])
@@ -173,9 +177,18 @@ def _principal(claims: dict[str, object]) -> Principal:
         isinstance(organisation, str) and valid_organisation_code(organisation)
     ):
         raise Unauthenticated("the token names no valid home organisation", reason="TOKEN_INVALID")
-    return Principal(
+    principal = Principal(
         subject=str(claims["sub"]),
         organisation=str(organisation or ""),
         roles=frozenset(str(r) for r in roles),
         kind=kind,
     )
+    # Every write records the principal (audit, idempotency, the record's creator) in a
+    # column of 200 characters: refused here, not as a failed write on PostgreSQL.
+    if not principal.subject.strip() or len(principal.id) > PRINCIPAL_ID_MAX:
+        raise Unauthenticated(
+            f"the token's subject is empty, or too long for a principal ({PRINCIPAL_ID_MAX} characters with "
+            "the organisation)",
+            reason="TOKEN_INVALID",
+        )
+    return principal

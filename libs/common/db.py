@@ -261,6 +261,10 @@ def normalise_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def make_engine(
     url: str,
     *,
@@ -318,6 +322,9 @@ def make_engine(
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
+        # SQLite's own lower() folds ASCII only: a case-insensitive search (`:`) for "Émile"
+        # would find on PostgreSQL what it misses here.
+        dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn: Connection) -> None:

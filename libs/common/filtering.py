@@ -80,7 +80,10 @@ def _convert(field_name: str, field_type: FieldType, kind: str, raw: str) -> str
                 raise ValueError
             return text == "true"
         if field_type is FieldType.INT:
-            return int(text)
+            number = int(text)
+            if not -(2**31) <= number < 2**31:  # the columns' range on PostgreSQL
+                raise _error(f"{field_name} takes a whole number of at most 10 digits, not {raw}")
+            return number
         if field_type is FieldType.DATE:
             return dt.date.fromisoformat(text)
     except ValueError:

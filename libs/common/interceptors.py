@@ -11,6 +11,7 @@ that runs them.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,6 +34,8 @@ from libs.common.tracing import end_span, server_span
 log = get_logger("backoffice.rpc")
 
 Behaviour = Callable[[Any, RpcContext], Awaitable[Any]]
+
+_CORRELATION_ID = re.compile(r"[!-~]{1,100}")  # printable ASCII, as long as the audit column
 
 
 def _metadata(pairs: Any) -> dict[str, str]:
@@ -162,7 +165,10 @@ class LoggingInterceptor(_UnaryInterceptor):
         *,
         span: Any,
     ) -> Any:
-        request_id = metadata.get("x-request-id") or str(uuid.uuid4())
+        given = metadata.get("x-request-id", "")
+        # A caller's correlation id is kept (and audited) only if it fits the audit column
+        # and a log line: else a new one, rather than every write failing on PostgreSQL.
+        request_id = given if _CORRELATION_ID.fullmatch(given) else str(uuid.uuid4())
         call = Call(method=method, request_id=request_id)
         token = set_call(call)
         structlog.contextvars.bind_contextvars(method=method, request_id=request_id)

@@ -13,7 +13,15 @@ MAX_AMOUNT = Decimal(10) ** 14
 
 def has_places(amount: Decimal, places: int) -> bool:
     """Whether `amount` has at most `places` decimal places (2: whole pence)."""
-    return amount == amount.quantize(Decimal(1).scaleb(-places))
+    # By the digits, not by quantize or normalize, which round or raise past the context's
+    # 28 digits (a quantity of 1e30, or of 31 places).
+    _, digits, exponent = amount.as_tuple()
+    if not isinstance(exponent, int):
+        return False  # NaN or infinity
+    text = "".join(map(str, digits))
+    if not text.strip("0"):
+        return True  # zero
+    return exponent + len(text) - len(text.rstrip("0")) >= -places
 
 
 def to_pennies(amount: Decimal) -> Decimal:

@@ -16,7 +16,6 @@ Registration: a service's composition root passes its kernel in `ServiceApp.kern
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -108,17 +107,6 @@ def events_of(
         if limit is not None and len(found) >= limit:
             break
     return found
-
-
-_RECORD = re.compile(r"record (\d+)")
-
-
-def first_broken_record(report: ChainReport) -> int:
-    """The sequence number of the first broken link a report names (0 when intact)."""
-    for problem in report.problems:
-        if match := _RECORD.search(problem):
-            return int(match.group(1))
-    return 1 if report.problems else 0
 
 
 def chain_report(session: Session, tables: KernelTables, organisation: str) -> ChainReport:
@@ -232,7 +220,7 @@ class OperationsServicer(operations_service_pb2_grpc.OperationsServiceServicer):
             service=self.k.name,
             intact=report.intact,
             records=report.records,
-            first_broken_record=first_broken_record(report),
+            first_broken_record=report.first_broken,
             problems=report.problems,
         )
 

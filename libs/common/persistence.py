@@ -252,6 +252,15 @@ def keyset_after(stmt: S, columns: Sequence[InstrumentedAttribute[Any]], after: 
 def _day_clause(column: InstrumentedAttribute[Any], op: str, day: dt.date) -> Any:
     """A date against a timestamp column means the whole (UTC) day."""
     start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    if day == dt.date.max:  # no day after it: the day runs to the end of time
+        return {
+            "=": column >= start,
+            "!=": column < start,
+            "<": column < start,
+            "<=": column.is_not(None),
+            ">": column.is_(None) & column.is_not(None),
+            ">=": column >= start,
+        }[op]
     end = start + dt.timedelta(days=1)
     return {
         "=": and_(column >= start, column < end),

@@ -388,6 +388,8 @@ def test_order_text_receipt_quantities_and_overrides_are_checked(suite: Suite) -
     # A speck received would make the order PARTIALLY_RECEIVED, and no longer cancellable.
     f = failure(receive, buyer, po.name, (1, "0.0000001"))
     assert set(f.violations) == {"goods_receipt.lines[0].quantity"}
+    f = failure(receive, buyer, po.name, (1, "1e30"))  # more digits than arithmetic holds
+    assert set(f.violations) == {"goods_receipt.lines[0].quantity"}
     f = failure(
         buyer.procurement.CreateGoodsReceipt,
         pb.CreateGoodsReceiptRequest(
@@ -734,6 +736,9 @@ def test_lists_filter_by_state_and_dates(suite: Suite) -> None:
     assert names(f"create_date = {day.isoformat()}") == [d.name for d in drafts]
     assert names(f"create_date < {day.isoformat()}") == []
     assert names(f"create_date >= {day.isoformat()} AND state != SUBMITTED") == [d.name for d in drafts[1:]]
+    # The last day there is has no day after it: still a filter, not INTERNAL.
+    assert names("create_date = 9999-12-31") == [] and names("create_date > 9999-12-31") == []
+    assert names("create_date <= 9999-12-31") == [d.name for d in drafts]
     f = failure(
         buyer.procurement.ListRequisitions, pb.ListRequisitionsRequest(parent=parent, filter="state > 3")
     )

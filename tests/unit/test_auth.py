@@ -217,3 +217,21 @@ def test_hmac_algorithms_cannot_be_configured() -> None:
     key = Ed25519PrivateKey.generate().public_key()
     with pytest.raises(ValueError, match="HMAC"):
         TokenVerifier([key], issuer="i", audience="a", algorithms=["EdDSA", "HS256"])
+
+
+def test_a_subject_too_long_for_the_principal_columns_is_refused_not_a_failed_write() -> None:
+    assert verifier().verify(issuer().mint("s" * 190, ORG, [])).id == f"{ORG}/{'s' * 190}"
+    assert "too long" in _refused(issuer().mint("s" * 191, ORG, []))
+    assert "empty" in _refused(issuer().mint(" ", ORG, []))
+
+
+def test_a_key_of_another_type_kept_during_a_rotation_does_not_refuse_a_good_token() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    old = ec.generate_private_key(ec.SECP256R1())
+    both = TokenVerifier(
+        [old.public_key(), PUBLIC], issuer=ISSUER, audience=AUDIENCE, algorithms=["ES256", "EdDSA"]
+    )
+    assert both.verify(issuer().mint("alice", ORG, [])).subject == "alice"
+    assert both.verify(jwt.encode(_claims(sub="bob"), old, algorithm="ES256")).subject == "bob"
+    _refused(issuer(OTHER_KEY).mint("eve", ORG, []), v=both)

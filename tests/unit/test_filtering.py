@@ -167,3 +167,9 @@ def test_wrong_value_type(text: str, expected: str) -> None:
 @pytest.mark.parametrize("text", ['display_name = "unterminated', "sme = true & version = 2", "sme = (true)"])
 def test_unreadable_text_gives_position(text: str) -> None:
     assert "cannot read the filter at character" in _violation(text)
+
+
+def test_a_whole_number_beyond_the_columns_range_is_invalid_not_an_overflow() -> None:
+    assert "at most 10 digits" in _violation("version = 99999999999999999999")
+    assert "at most 10 digits" in _violation("version = 2147483648")
+    assert parse_filter("version = -2147483648", FIELDS)[0].value == -(2**31)

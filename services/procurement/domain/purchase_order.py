@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from libs.common.errors import FailedPrecondition, InvalidArgument, Violations
-from libs.common.money import ZERO, has_places, to_pennies
+from libs.common.money import MAX_AMOUNT, ZERO, has_places, to_pennies
 from libs.common.records import RecordInfo
 from services.procurement.domain.requisition import Line, Totals
 from services.procurement.domain.transitions import refuse
@@ -226,7 +226,7 @@ def check_receipt(
         if line.line_number in seen:
             v.add(f"{path}.line_number", "names a line twice")
         seen.add(line.line_number)
-        if line.quantity <= 0 or not has_places(line.quantity, 6):
+        if not ZERO < line.quantity <= MAX_AMOUNT or not has_places(line.quantity, 6):
             # Six places, as ordered quantities are kept: a speck received would make the
             # order PARTIALLY_RECEIVED, and it could then no longer be cancelled.
             v.add(f"{path}.quantity", "must be greater than zero, to at most six decimal places")
