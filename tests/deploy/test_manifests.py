@@ -196,6 +196,41 @@ def test_network_policies_admit_only_callers(rendered: dict[str, list[dict[str, 
         assert metrics_rule["ports"] == [{"port": "metrics", "protocol": "TCP"}]
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_services_and_the_migrations_reach_the_database(
+    rendered: dict[str, list[dict[str, Any]]], overlay: str
+) -> None:
+    """The console and the gateway face the internet: a foothold there must not reach
+    PostgreSQL. Every pod of the suite is matched against the database's policy."""
+    policy = _objects(rendered, overlay, "NetworkPolicy")["backoffice-db"]
+    (rule,) = [r for r in policy["spec"]["ingress"] if r.get("ports") == [{"port": 5432, "protocol": "TCP"}]]
+    (selector,) = [f["podSelector"] for f in rule["from"]]
+
+    def admitted(labels: dict[str, str]) -> bool:
+        if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+            return False
+        return all(
+            labels.get(e["key"]) in e["values"]
+            for e in selector.get("matchExpressions", [])
+            if e["operator"] == "In"
+        )
+
+    pods = {}
+    for kind in ("Deployment", "Job"):
+        for workload in _objects(rendered, overlay, kind).values():
+            labels = workload["spec"]["template"]["metadata"]["labels"]
+            pods[labels["app.kubernetes.io/name"]] = admitted(labels)
+    assert pods == {
+        "directory": True,
+        "procurement": True,
+        "hr": True,
+        "finance": True,
+        "migrate": True,
+        "console": False,
+        "gateway": False,
+    }
+
+
 def test_database_cluster(rendered: dict[str, list[dict[str, Any]]]) -> None:
     """CloudNativePG objects, checked by hand (no published CRD schema in a registry package)."""
     dev = _objects(rendered, "dev", "Cluster")["backoffice-db"]
