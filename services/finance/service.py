@@ -16,6 +16,7 @@ from libs.common.errors import (
     Violations,
 )
 from libs.common.filtering import Comparison
+from libs.common.money import has_places
 from libs.common.names import check_resource_id, new_id
 from libs.common.paging import JsonKey
 from libs.common.records import RecordInfo, check_etag
@@ -1128,6 +1129,11 @@ def accept_recharge(
 SHARE_MARK = " (share)"
 
 
+# Drivers are counts, FTEs or areas: a bound keeps the split's arithmetic inside Decimal's
+# precision (a driver of 1E+999999999 overflowed it: INTERNAL).
+MAX_DRIVER = Decimal(10) ** 12
+
+
 def allocate_costs(
     uow: FinanceUnitOfWork,
     organisation: str,
@@ -1145,7 +1151,11 @@ def allocate_costs(
         v.check(member != organisation, f"shares[{i}].organisation", "must be another organisation")
         v.check(member not in seen, f"shares[{i}].organisation", "names a member twice")
         seen.add(member)
-        v.check(driver >= 0, f"shares[{i}].driver", "must be at least zero")
+        v.check(
+            ZERO <= driver <= MAX_DRIVER and has_places(driver, 6),
+            f"shares[{i}].driver",
+            "must be at least zero and at most a trillion, to at most six decimal places",
+        )
     if shares and all(d >= 0 for _, d in shares):
         v.check(sum((d for _, d in shares), Decimal(0)) > 0, "shares", "the drivers must not all be zero")
     v.raise_if_any()

@@ -187,6 +187,15 @@ def test_allocation_by_headcount_splits_to_the_penny(suite: Suite) -> None:
                 pb.AllocationShare(
                     organisation=f"organisations/{CUMBRIA}", driver=decimal_pb2.Decimal(value="1")
                 ),
+                # Past Decimal's arithmetic, and more places than any count or FTE.
+                pb.AllocationShare(
+                    organisation=f"organisations/{SOUTH_YORKSHIRE}",
+                    driver=decimal_pb2.Decimal(value="1E+999999999"),
+                ),
+                pb.AllocationShare(
+                    organisation=f"organisations/{WEST_YORKSHIRE}",
+                    driver=decimal_pb2.Decimal(value="0.0000001"),
+                ),
             ],
         ),
     )
@@ -194,6 +203,8 @@ def test_allocation_by_headcount_splits_to_the_penny(suite: Suite) -> None:
         "shares[0].organisation",
         "shares[1].driver",
         "shares[2].organisation",
+        "shares[3].driver",
+        "shares[4].driver",
     }
     for org in (UNIT, WEST_YORKSHIRE, SOUTH_YORKSHIRE, CUMBRIA):
         check_books_balance(suite, org)

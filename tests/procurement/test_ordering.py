@@ -710,6 +710,12 @@ def test_contracts_register_and_ocds_export(suite: Suite) -> None:
     package = officer.procurement.ExportOcdsReleasePackage(pb.ExportOcdsReleasePackageRequest(name=big.name))
     data = json.loads(package.release_package_json)
     assert {r["ocid"] for r in data["releases"]} == {big.ocid} == {package.ocid}
+    # Every buyer is published by its name, the participating force as much as the lead.
+    parties = {p["id"]: p["name"] for r in data["releases"] for p in r["parties"] if "buyer" in p["roles"]}
+    assert parties == {
+        f"XI-BACKOFFICE-{UNIT}": "Yorkshire and the Humber Police Shared Services",
+        f"XI-BACKOFFICE-{WY}": "West Yorkshire",
+    }
     # A participant may read the contract but publication is the letting organisation's.
     buyer = suite.caller(WY, "procurement.buyer")
     f = failure(buyer.procurement.ExportOcdsReleasePackage, pb.ExportOcdsReleasePackageRequest(name=big.name))

@@ -23,6 +23,7 @@ def ocds_package(contract: Contract, supplier: Supplier, names: Mapping[str, str
         published=published,
         publisher_name=PUBLISHER,
         uri=f"urn:backoffice:{contract.name}:ocds",
+        participant_names=names,
     )
     return dumps(package)
 
