@@ -749,6 +749,16 @@ def test_lists_filter_by_state_and_dates(suite: Suite) -> None:
         buyer.procurement.ListRequisitions, pb.ListRequisitionsRequest(parent=parent, filter="state > 3")
     )
     assert f.code is grpc.StatusCode.INVALID_ARGUMENT
+    # A state the list does not have is a mistake to report, not an empty page.
+    f = failure(
+        buyer.procurement.ListRequisitions, pb.ListRequisitionsRequest(parent=parent, filter="state = BOGUS")
+    )
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT and "SUBMITTED" in f.violations["filter"]
+    f = failure(
+        buyer.procurement.ListPurchaseOrders,
+        pb.ListPurchaseOrdersRequest(parent=parent, filter="state = REQUISITION_STATE_DRAFT"),
+    )
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_demand_line_bad_input(suite: Suite) -> None:

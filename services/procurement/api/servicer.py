@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
@@ -37,7 +38,7 @@ from services.procurement.domain import supplier as supplier_domain
 from services.procurement.domain.demand import DemandLine
 from services.procurement.domain.publication import ocds_package, register_csv
 from services.procurement.domain.purchase_order import PurchaseOrder
-from services.procurement.domain.requisition import Requisition
+from services.procurement.domain.requisition import Requisition, RequisitionState
 from services.procurement.roles import OVERRIDE_BUDGET, READ_BANK_DETAILS
 from services.procurement.service import ProcurementUnitOfWork as Uow
 
@@ -83,12 +84,21 @@ class _Keyed(Protocol):
 K = TypeVar("K", bound=_Keyed)
 
 
-def _enum_filter(comparisons: list[Comparison], prefix: str) -> list[Comparison]:
-    """Accept `state = ISSUED` as well as `state = PURCHASE_ORDER_STATE_ISSUED`."""
+# An enum filter's values: the proto's prefix (optional in a filter) and the domain enum.
+EnumValues = tuple[str, type[enum.Enum]]
+
+
+def _enum_filter(comparisons: list[Comparison], enums: EnumValues | None) -> list[Comparison]:
+    """Accept `state = ISSUED` as well as `state = PURCHASE_ORDER_STATE_ISSUED`; a value the
+    list does not have is INVALID_ARGUMENT, not an empty page."""
     out: list[Comparison] = []
     for c in comparisons:
-        if isinstance(c.value, str) and c.field in ("state", "kind"):
-            out.append(type(c)(c.field, c.op, c.value.removeprefix(prefix)))
+        if isinstance(c.value, str) and c.field in ("state", "kind") and enums is not None:
+            prefix, values = enums
+            value = c.value.removeprefix(prefix)
+            if value not in values.__members__:
+                raise InvalidArgument.single("filter", f"{c.field} is one of {', '.join(values.__members__)}")
+            out.append(type(c)(c.field, c.op, value))
         else:
             out.append(c)
     return out
@@ -108,12 +118,12 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         request: ListRequest,
         collection: str,
         filters: dict[str, FieldType],
-        enum_prefix: str,
+        enums: EnumValues | None,
         fetch: Callable[[Uow, list[Comparison], JsonKey | None, int], Sequence[K]],
     ) -> tuple[Sequence[K], str]:
         parent = OrganisationName.parse(request.parent, allow_wildcard=True)
         text: str = getattr(request, "filter", "")
-        comparisons = _enum_filter(parse_filter(text, filters), enum_prefix) if filters else []
+        comparisons = _enum_filter(parse_filter(text, filters), enums) if filters else []
         fingerprint = self.k.pager.fingerprint(collection, parent, text)
         page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
         scope = await (self.k.scope_everywhere() if parent.is_wildcard else self.k.scope_in(parent.code))
@@ -153,7 +163,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
             request,
             "suppliers",
             _SUPPLIER_FILTERS,
-            "",
+            None,
             service.list_suppliers,
         )
         with_bank_details = self.k.permits(READ_BANK_DETAILS)
@@ -309,7 +319,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
             request,
             "contracts",
             _CONTRACT_FILTERS,
-            "CONTRACT_KIND_",
+            ("CONTRACT_KIND_", contract_domain.ContractKind),
             lambda uow, c, a, n: uow.contracts.page(c, a, n),
         )
         today = self.k.today()
@@ -410,7 +420,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
             request,
             "requisitions",
             _REQUISITION_FILTERS,
-            "REQUISITION_STATE_",
+            ("REQUISITION_STATE_", RequisitionState),
             lambda uow, c, a, n: uow.requisitions.page(c, a, n),
         )
         return pb.ListRequisitionsResponse(
@@ -555,7 +565,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
             request,
             "purchaseOrders",
             _ORDER_FILTERS,
-            "PURCHASE_ORDER_STATE_",
+            ("PURCHASE_ORDER_STATE_", order_domain.PurchaseOrderState),
             lambda uow, c, a, n: uow.orders.page(c, a, n),
         )
         return pb.ListPurchaseOrdersResponse(
@@ -779,7 +789,7 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         self, request: pb.ListDemandAggregationsRequest, context: RpcContext
     ) -> pb.ListDemandAggregationsResponse:
         found, token = await self._page(
-            request, "demandAggregations", {}, "", lambda uow, c, a, n: uow.demand.page(a, n)
+            request, "demandAggregations", {}, None, lambda uow, c, a, n: uow.demand.page(a, n)
         )
         return pb.ListDemandAggregationsResponse(
             demand_aggregations=[m.aggregation_to_proto(x) for x in found], next_page_token=token
