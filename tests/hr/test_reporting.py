@@ -253,6 +253,26 @@ def test_only_people_employed_on_the_snapshot_date_are_relevant_employees(suite:
     )
     assert report.relevant_employees == 2
     assert (report.mean_hourly_pay_gap_percent, report.median_hourly_pay_gap_percent) == ("25.0", "25.0")
+    # The measures are of 31 March: another day is refused, for the records and the report.
+    f = failure(
+        planner.hr.GetGenderPayGap,
+        pb.GetGenderPayGapRequest(parent=WEST, snapshot_date=date_to_proto(D(2024, 4, 5))),
+    )
+    assert set(f.violations) == {"snapshot_date"} and "31 March" in f.violations["snapshot_date"]
+    f = failure(
+        hr.hr.CreatePayRecord,
+        pb.CreatePayRecordRequest(
+            parent=WEST,
+            pay_record=reporting_pb2.PayRecord(
+                person=stays,
+                snapshot_date=date_to_proto(D(2024, 4, 5)),
+                ordinary_pay=gbp(700),
+                pay_period_days=7,
+                weekly_hours="35",
+            ),
+        ),
+    )
+    assert set(f.violations) == {"pay_record.snapshot_date"}
 
 
 def test_training_and_vetting_expiring_within_n_days(suite: Suite) -> None:

@@ -31,6 +31,7 @@ from services.hr.api import mapping as m
 from services.hr.domain.absence import LeaveState
 from services.hr.domain.compliance import ExpiryWindow, TrainingRecord, VettingClearance, expiry_window
 from services.hr.domain.establishment import GRADE_UPDATABLE, Assignment, AssignmentTerms
+from services.hr.domain.paygap import snapshot_date_problem
 from services.hr.domain.person import UPDATABLE, WorkerType
 from services.hr.domain.transfer import Transfer
 from services.hr.domain.values import fte_text
@@ -755,6 +756,8 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
     ) -> reporting_pb2.GenderPayGapReport:
         parent = OrganisationName.parse(request.parent)
         day = _required_date(request.snapshot_date, "snapshot_date")
+        if problem := snapshot_date_problem(day):
+            raise InvalidArgument.single("snapshot_date", problem)
         scope = await self.k.scope_of(str(parent), parent.code)
         report = await self.k.read(
             scope, lambda tx: service.gender_pay_gap(HrUnitOfWork(tx), parent.code, day)

@@ -21,6 +21,14 @@ HUNDRED = Decimal(100)
 ONE_PLACE = Decimal("0.1")
 
 
+def snapshot_date_problem(day: dt.date) -> str | None:
+    """A public authority's snapshot date is 31 March (SI 2017/353 Schedule 1): figures of another
+    day are not the published measures."""
+    if (day.month, day.day) != (3, 31):
+        return "must be 31 March, the snapshot date of a public authority (SI 2017/353)"
+    return None
+
+
 @dataclass(frozen=True)
 class PayTerms:
     """A person's pay in the pay period containing the snapshot date."""
@@ -46,7 +54,10 @@ class PayTerms:
     def checked(self, prefix: str = "pay_record") -> PayTerms:
         v = Violations()
         v.check(bool(self.person_id), f"{prefix}.person", "is required: organisations/{code}/people/{person}")
-        v.check(self.snapshot_date is not None, f"{prefix}.snapshot_date", "is required")
+        if self.snapshot_date is None:
+            v.add(f"{prefix}.snapshot_date", "is required")
+        elif problem := snapshot_date_problem(self.snapshot_date):
+            v.add(f"{prefix}.snapshot_date", problem)
         for field_name in ("ordinary_pay", "period_bonus_pay", "annual_bonus_pay"):
             amount: Decimal = getattr(self, field_name)
             v.check(
