@@ -9,6 +9,9 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from libs.common.errors import ERROR_DOMAIN, DomainError, InvalidArgument
+from libs.common.logging import get_logger
+
+log = get_logger("backoffice.calls")
 
 
 def domain_error_status(err: DomainError) -> grpc.Status:
@@ -28,6 +31,32 @@ def domain_error_status(err: DomainError) -> grpc.Status:
         details.append(packed)
     status = status_pb2.Status(code=code_pb2.Code.Value(err.code), message=err.message, details=details)
     return rpc_status.to_status(status)
+
+
+def _pack(detail: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(detail)
+    return packed
+
+
+def reason_status(
+    code: int, reason: str, message: str, violations: list[tuple[str, str]] | None = None
+) -> status_pb2.Status:
+    """A status that a client of the services (the gateway, the console) builds itself: the
+    code, an ErrorInfo with the reason and, when given, BadRequest field violations."""
+    details = [_pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN))]
+    if violations:
+        details.append(
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
+                        for f, d in violations
+                    ]
+                )
+            )
+        )
+    return status_pb2.Status(code=code, message=message, details=details)
 
 
 def internal_status(request_id: str) -> grpc.Status:
@@ -73,3 +102,32 @@ def refusal_details(status: status_pb2.Status) -> tuple[str, dict[str, str], lis
             detail.Unpack(bad)
             violations = [(v.field, v.description) for v in bad.field_violations]
     return reason, metadata, violations
+
+
+# A call that ended with one of these and no status the service built itself (no details)
+# failed on the way: no connection, no answer in time. gRPC's own message then names the
+# service's address inside the cluster ("connections to all backends failing; last error:
+# ... ipv4:10.0.3.7:50052 ..."), which is for the log, not for the caller.
+TRANSPORT_CODES = frozenset(
+    {
+        code_pb2.UNAVAILABLE,
+        code_pb2.DEADLINE_EXCEEDED,
+        code_pb2.UNKNOWN,
+        code_pb2.INTERNAL,
+        code_pb2.CANCELLED,
+    }
+)
+
+
+def public_status(status: status_pb2.Status, method: str) -> status_pb2.Status:
+    """What a client of the services (the gateway, the console) tells its own caller about
+    a call to `method` that failed: the service's status as it came, or, when the call
+    failed on the way, the same code with reason BACKEND_UNAVAILABLE in plain words (the
+    transport's own message is logged)."""
+    if status.details or status.code not in TRANSPORT_CODES:
+        return status
+    log.warning("backend_call_failed", method=method, code=status.code, detail=status.message)
+    name = code_pb2.Code.Name(status.code)
+    return reason_status(
+        status.code, "BACKEND_UNAVAILABLE", f"the service did not answer ({name}); retry later"
+    )

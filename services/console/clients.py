@@ -1,6 +1,9 @@
 """The console's only way to the data: the services' gRPC APIs, called like any client
 with the signed-in user's bearer token (as the gateway forwards it). The services decide
-access; a refusal comes back as a `Refusal` carrying their google.rpc.Status, decoded."""
+access; a refusal comes back as a `Refusal` carrying their google.rpc.Status, decoded. A call
+that failed on the way (no connection, no answer in time) is shown as the gateway shows it:
+BACKEND_UNAVAILABLE in plain words, gRPC's own message (which names addresses inside the
+cluster) only in the log (`libs.common.grpc_errors.public_status`)."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from backoffice.finance.v1 import finance_service_pb2_grpc
 from backoffice.hr.v1 import hr_service_pb2_grpc
 from backoffice.operations.v1 import operations_service_pb2_grpc
 from backoffice.procurement.v1 import procurement_service_pb2_grpc
-from libs.common.grpc_errors import refusal_details, status_of_rpc_error
+from libs.common.grpc_errors import public_status, refusal_details, status_of_rpc_error
 from services.gateway.errors import http_status
 
 SERVICES = ("directory", "procurement", "finance", "hr")
@@ -41,8 +44,8 @@ class Refusal(Exception):
         return f"{self.code}{reason}: {self.message}"
 
     @classmethod
-    def of(cls, err: grpc.aio.AioRpcError, service: str = "") -> Refusal:
-        status = status_of_rpc_error(err)
+    def of(cls, err: grpc.aio.AioRpcError, service: str = "", method: str = "") -> Refusal:
+        status = public_status(status_of_rpc_error(err), method or service)
         reason, _, violations = refusal_details(status)
         return cls(
             code=code_pb2.Code.Name(status.code),
@@ -93,7 +96,7 @@ class Session:
         try:
             return await method(request, metadata=self._metadata, timeout=self.backends.timeout)
         except grpc.aio.AioRpcError as err:
-            raise Refusal.of(err, service) from err
+            raise Refusal.of(err, service, request.DESCRIPTOR.full_name) from err
 
     @property
     def b(self) -> Backends:

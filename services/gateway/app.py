@@ -22,9 +22,9 @@ from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 
 from libs.common.asgi import AsgiServing, serve_asgi
-from libs.common.grpc_errors import status_of_rpc_error
+from libs.common.grpc_errors import public_status, reason_status, status_of_rpc_error
 from libs.common.logging import get_logger
-from services.gateway.errors import gateway_status, http_status, status_json
+from services.gateway.errors import http_status, status_json
 from services.gateway.openapi import openapi_document
 from services.gateway.routes import HTTP_METHODS, Route, routes_of
 from services.gateway.transcode import BadHttpRequest, build_request, response_json
@@ -42,30 +42,6 @@ def _status_response(
 ) -> Response:
     return Response(
         status_json(status), status_code=http or http_status(status.code), media_type=JSON, headers=headers
-    )
-
-
-# A call that ended with one of these and no status the service built itself failed on the
-# way (no connection, no answer in time): gRPC's own message then names the service's
-# address inside the cluster, which is for the log, not for an HTTP caller.
-_TRANSPORT_CODES = frozenset(
-    {
-        code_pb2.UNAVAILABLE,
-        code_pb2.DEADLINE_EXCEEDED,
-        code_pb2.UNKNOWN,
-        code_pb2.INTERNAL,
-        code_pb2.CANCELLED,
-    }
-)
-
-
-def _public(status: status_pb2.Status, method: str) -> status_pb2.Status:
-    if status.details or status.code not in _TRANSPORT_CODES:
-        return status
-    log.warning("backend_call_failed", method=method, code=status.code, detail=status.message)
-    name = code_pb2.Code.Name(status.code)
-    return gateway_status(
-        status.code, "BACKEND_UNAVAILABLE", f"the service did not answer ({name}); retry later"
     )
 
 
@@ -147,11 +123,11 @@ class Gateway:
             said = f"no method {request.method} {path} in this API"
             if allowed:
                 return _status_response(
-                    gateway_status(code_pb2.UNIMPLEMENTED, "METHOD_NOT_ALLOWED", said),
+                    reason_status(code_pb2.UNIMPLEMENTED, "METHOD_NOT_ALLOWED", said),
                     http=405,
                     headers={"Allow": ", ".join(allowed)},
                 )
-            return _status_response(gateway_status(code_pb2.NOT_FOUND, "NO_SUCH_PATH", said))
+            return _status_response(reason_status(code_pb2.NOT_FOUND, "NO_SUCH_PATH", said))
         binding, values = found
         try:
             message = build_request(
@@ -163,7 +139,7 @@ class Gateway:
             )
         except BadHttpRequest as bad:
             return _status_response(
-                gateway_status(
+                reason_status(
                     code_pb2.INVALID_ARGUMENT,
                     "BAD_HTTP_REQUEST",
                     f"the request does not fit {binding.route.method.full_name}: {bad}",
@@ -174,7 +150,7 @@ class Gateway:
         try:
             response = await binding.call(message, metadata=metadata, timeout=self._timeout)
         except grpc.aio.AioRpcError as err:
-            return _status_response(_public(status_of_rpc_error(err), binding.route.method.full_name))
+            return _status_response(public_status(status_of_rpc_error(err), binding.route.method.full_name))
         return Response(response_json(binding.route, response), media_type=JSON)
 
 

@@ -1,12 +1,11 @@
 """gRPC status to HTTP: the status code by google.rpc.Code's own mapping (AIP-193), and
-the body the google.rpc.Status as JSON, details (ErrorInfo, BadRequest) included."""
+the body the google.rpc.Status as JSON, details (ErrorInfo, BadRequest) included. The
+statuses the gateway builds itself come from `libs.common.grpc_errors.reason_status`."""
 
 from __future__ import annotations
 
-from google.protobuf import any_pb2, json_format
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-
-from libs.common.errors import ERROR_DOMAIN
+from google.protobuf import json_format
+from google.rpc import code_pb2, status_pb2
 
 # google/rpc/code.proto documents the HTTP mapping of every code.
 HTTP_STATUS: dict[int, int] = {
@@ -32,31 +31,6 @@ HTTP_STATUS: dict[int, int] = {
 
 def http_status(code: int) -> int:
     return HTTP_STATUS.get(code, 500)
-
-
-def _pack(detail: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:
-    packed = any_pb2.Any()
-    packed.Pack(detail)
-    return packed
-
-
-def gateway_status(
-    code: int, reason: str, message: str, violations: list[tuple[str, str]] | None = None
-) -> status_pb2.Status:
-    """An error the gateway itself finds (no route, a body that is not JSON, ...)."""
-    details = [_pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN))]
-    if violations:
-        details.append(
-            _pack(
-                error_details_pb2.BadRequest(
-                    field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
-                        for f, d in violations
-                    ]
-                )
-            )
-        )
-    return status_pb2.Status(code=code, message=message, details=details)
 
 
 def status_json(status: status_pb2.Status) -> str:

@@ -278,3 +278,26 @@ def test_every_page_renders(http: httpx.Client, path: str) -> None:
     page = http.get(path)
     assert page.status_code == 200, page.text
     assert "content-security-policy" in page.headers
+
+
+def test_a_service_that_does_not_answer_is_shown_plainly(suite: Suite) -> None:
+    # Nothing listens on port 1: gRPC's own message names the address it tried
+    # ("connections to all backends failing; last error: ... ipv4:127.0.0.1:1 ..."), which
+    # is for the log; the page says the service did not answer, as the gateway does.
+    targets = {**suite.addresses, "procurement": "127.0.0.1:1"}
+    running: RunningConsole = suite.run(
+        start_console(targets, issuer=TokenIssuer.from_settings(suite.settings), call_timeout=5)
+    )
+    try:
+        with httpx.Client(base_url=running.url, timeout=30) as http:
+            sign_in(http, UNIT, *STAFF_ROLES)
+            page = http.get("/suppliers")
+            assert "BACKEND_UNAVAILABLE" in page.text and "the service did not answer" in page.text
+            # A job's refusal likewise.
+            started = post_form(http, "/reports", "/reports", {"report": "contracts", "organisation": UNIT})
+            job = _wait_for_job(http, started.headers["location"])
+            assert "Stopped" in job.text and "BACKEND_UNAVAILABLE" in job.text
+            for said in (page.text, job.text):
+                assert "ipv4" not in said and "127.0.0.1:1" not in said and "backends failing" not in said
+    finally:
+        suite.run(running.stop(0))
