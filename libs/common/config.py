@@ -101,10 +101,14 @@ class Settings(BaseSettings):
     # `backoffice serve` starts it beside the services; and whether its development
     # sign-in (a token minted here with the signing key for any user and roles) is offered.
     # Unset: on for the embedded SQLite setup only; the production overlay sets it false, and
-    # tokens then come from the identity provider.
+    # tokens then come from the identity provider. Whether its cookies (the session's bearer
+    # token, the CSRF token) are `Secure`, sent over HTTPS only: unset, they are unless the
+    # development sign-in is on (a laptop's plain http://127.0.0.1); the Kubernetes base sets
+    # it true, the console being reached through a TLS-terminating ingress.
     console_port: int = 8081
     console_enabled: bool = True
     console_dev_sign_in: bool | None = None
+    console_secure_cookies: bool | None = None
 
     def database_url_for(self, service: str) -> str:
         if service in self.database_urls:
@@ -134,6 +138,11 @@ class Settings(BaseSettings):
         if self.console_dev_sign_in is not None:
             return self.console_dev_sign_in
         return not self.database_url and not self.database_urls
+
+    def console_secure_cookies_enabled(self) -> bool:
+        if self.console_secure_cookies is not None:
+            return self.console_secure_cookies
+        return not self.console_dev_sign_in_enabled()
 
     def signing_key_path(self) -> Path:
         return self.auth.signing_key_file or self.data_dir / "keys" / "dev-signing-key.pem"

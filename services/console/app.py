@@ -45,7 +45,7 @@ from libs.common.auth import TokenIssuer
 from libs.common.functions import AGREEABLE_FUNCTIONS, BUSINESS_FUNCTIONS
 from libs.common.logging import get_logger
 from services.console import charts
-from services.console.clients import SERVICES, Backends, Refusal, Session
+from services.console.clients import DEFAULT_TIMEOUT_SECONDS, SERVICES, Backends, Refusal, Session
 from services.console.jobs import DONE, Job, Jobs, owner_of
 
 log = get_logger("backoffice.console")
@@ -172,12 +172,14 @@ class Console:
         backends: Backends,
         *,
         issuer: TokenIssuer | None = None,
-        secure_cookies: bool = False,
+        secure_cookies: bool | None = None,
     ) -> None:
         self.backends = backends
         # Present only when development sign-in is enabled.
         self.issuer = issuer
-        self.secure_cookies = secure_cookies
+        # Cookies sent over HTTPS only; unset, unless development sign-in is on (the rule of
+        # Settings.console_secure_cookies_enabled).
+        self.secure_cookies = issuer is None if secure_cookies is None else secure_cookies
         self.jobs = Jobs()
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"),
@@ -370,8 +372,10 @@ class Console:
         form = await request.form()
         response = RedirectResponse("/sign-in", status_code=303)
         if self._csrf_ok(request, form):
-            response.delete_cookie(SESSION_COOKIE, path="/")
-            response.delete_cookie(CSRF_COOKIE, path="/")
+            for name in (SESSION_COOKIE, CSRF_COOKIE):
+                response.delete_cookie(
+                    name, path="/", secure=self.secure_cookies, httponly=True, samesite="strict"
+                )
         return response
 
     # --- awaiting action -------------------------------------------------------------------------
@@ -948,11 +952,12 @@ async def start_console(
     issuer: TokenIssuer | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
-    call_timeout: float = 30.0,
-    secure_cookies: bool = False,
+    call_timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    secure_cookies: bool | None = None,
 ) -> RunningConsole:
     """Serve the console over the services at `targets` (service name -> gRPC target);
-    `issuer` enables the development sign-in."""
+    `issuer` enables the development sign-in; cookies are `Secure` unless `secure_cookies`
+    is false or, unset, development sign-in is on."""
     console = Console(Backends(targets, timeout=call_timeout), issuer=issuer, secure_cookies=secure_cookies)
     try:
         serving = await serve_asgi(console.asgi(), host=host, port=port, what="console")

@@ -6,7 +6,7 @@ addresses. It is passed here as `out`.)"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -17,6 +17,7 @@ from libs.common.config import Settings
 if TYPE_CHECKING:
     from libs.common.auth import TokenIssuer
     from libs.common.server import RunningServer
+    from services.console.app import RunningConsole
 
 
 def _issuer(settings: Settings) -> TokenIssuer | None:
@@ -28,20 +29,39 @@ def _issuer(settings: Settings) -> TokenIssuer | None:
     return TokenIssuer.from_settings(settings)
 
 
+async def _start(
+    settings: Settings,
+    targets: Mapping[str, str],
+    *,
+    host: str,
+    port: int,
+    call_timeout: float | None = None,
+) -> RunningConsole:
+    """The console as the settings say, for both commands: the development sign-in's
+    issuer when it is on, and `Secure` cookies unless told otherwise (Settings
+    `console_secure_cookies_enabled`)."""
+    from services.console.app import start_console
+    from services.console.clients import DEFAULT_TIMEOUT_SECONDS
+
+    return await start_console(
+        targets,
+        issuer=_issuer(settings),
+        host=host,
+        port=port,
+        call_timeout=DEFAULT_TIMEOUT_SECONDS if call_timeout is None else call_timeout,
+        secure_cookies=settings.console_secure_cookies_enabled(),
+    )
+
+
 async def start_console_beside(
     settings: Settings, servers: Sequence[RunningServer], out: Terminal
 ) -> Callable[[], Awaitable[None]] | None:
     """For `backoffice serve`: the console over the services just started in this process;
     prints its address like theirs and returns what stops it."""
-    from services.console.app import start_console
-
     if not settings.console_enabled:
         return None
-    running = await start_console(
-        {s.app.name: s.address for s in servers},
-        issuer=_issuer(settings),
-        host=settings.host,
-        port=settings.console_port,
+    running = await _start(
+        settings, {s.app.name: s.address for s in servers}, host=settings.host, port=settings.console_port
     )
     sign_in = "development sign-in on" if running.console.issuer else "identity-provider tokens only"
     out.print(f"[bold]console[/bold] listening on {running.url} ({sign_in})")
@@ -64,7 +84,6 @@ def console_command(
     import asyncio
 
     from libs.common.logging import configure_logging
-    from services.console.app import start_console
     from services.gateway.cli import GatewaySettings, _targets, _until_signal
 
     settings = Settings()
@@ -73,9 +92,9 @@ def console_command(
     gateway_settings = GatewaySettings()
 
     async def main() -> None:
-        running = await start_console(
+        running = await _start(
+            settings,
             _targets(settings, gateway_settings),
-            issuer=_issuer(settings),
             host=host or settings.host,
             port=settings.console_port if port is None else port,
             call_timeout=gateway_settings.timeout_seconds,

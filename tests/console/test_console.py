@@ -4,18 +4,23 @@ downloads, parked events and the audit log."""
 
 from __future__ import annotations
 
+import io
+import re
 import time
 
 import httpx
 import pytest
 from google.type import decimal_pb2
+from rich.console import Console as Terminal
 
 from backoffice.finance.v1 import finance_service_pb2 as fpb
 from backoffice.finance.v1 import payables_pb2
 from backoffice.procurement.v1 import procurement_service_pb2 as ppb
 from libs.common.auth import TokenIssuer
+from libs.common.config import Settings
 from libs.common.proto_mapping import date_to_proto
-from services.console.app import RunningConsole, start_console
+from services.console.app import CSRF_COOKIE, SESSION_COOKIE, RunningConsole, start_console
+from services.console.cli import start_console_beside
 from tests.console.conftest import STAFF_ROLES, csrf_of, park_event, post_form, sign_in
 from tests.finance.books import MAY, gbp, set_up_books
 from tests.procurement.helpers import requisition, supplier
@@ -251,7 +256,9 @@ def test_parked_events_and_audit_verification(suite: Suite, http: httpx.Client) 
 
 
 def test_development_sign_in_can_be_switched_off(suite: Suite) -> None:
-    running: RunningConsole = suite.run(start_console(suite.addresses, issuer=None))
+    # Plain HTTP here, so cookies that are not Secure (the default without development
+    # sign-in is Secure, which a client over HTTP would not send back).
+    running: RunningConsole = suite.run(start_console(suite.addresses, issuer=None, secure_cookies=False))
     try:
         with httpx.Client(base_url=running.url, timeout=30) as http:
             page = http.get("/sign-in")
@@ -301,3 +308,54 @@ def test_a_service_that_does_not_answer_is_shown_plainly(suite: Suite) -> None:
                 assert "ipv4" not in said and "127.0.0.1:1" not in said and "backends failing" not in said
     finally:
         suite.run(running.stop(0))
+
+
+def _cookies_of_a_sign_in(url: str, token: str) -> dict[str, str]:
+    """The Set-Cookie headers of the sign-in page and of signing in with a token, by name."""
+    with httpx.Client(base_url=url, timeout=30) as http:
+        page = http.get("/sign-in")
+        csrf = csrf_of(page.text)
+        # By hand: a client over plain HTTP does not send a Secure cookie back.
+        signed = http.post(
+            "/sign-in",
+            data={"csrf": csrf, "mode": "token", "token": token},
+            headers={"cookie": f"{CSRF_COOKIE}={csrf}"},
+        )
+        assert signed.status_code == 303, signed.text
+    said = page.headers.get_list("set-cookie") + signed.headers.get_list("set-cookie")
+    return {c.split("=", 1)[0]: c for c in said}
+
+
+@pytest.mark.parametrize(
+    ("dev_sign_in", "secure_cookies", "secure"),
+    [(False, None, True), (True, None, False), (False, False, False), (True, True, True)],
+)
+def test_cookies_are_secure_unless_development_sign_in_is_on(
+    suite: Suite,
+    monkeypatch: pytest.MonkeyPatch,
+    dev_sign_in: bool,
+    secure_cookies: bool | None,
+    secure: bool,
+) -> None:
+    monkeypatch.setenv("BACKOFFICE_CONSOLE_SECURE_COOKIES", "false")
+    assert Settings().console_secure_cookies is False
+    # Started as `backoffice serve` starts it (`backoffice console` shares its start).
+    settings = suite.settings.model_copy(
+        update={
+            "console_port": 0,
+            "console_dev_sign_in": dev_sign_in,
+            "console_secure_cookies": secure_cookies,
+        }
+    )
+    out = io.StringIO()
+    stop = suite.run(start_console_beside(settings, suite.servers, Terminal(file=out, width=200)))
+    try:
+        found = re.search(r"listening on (http://\S+)", out.getvalue())
+        assert found, out.getvalue()
+        cookies = _cookies_of_a_sign_in(found.group(1), suite.token(UNIT, "directory.admin"))
+        assert set(cookies) == {SESSION_COOKIE, CSRF_COOKIE}
+        for name, cookie in cookies.items():
+            assert ("; secure" in cookie.lower()) is secure, (name, cookie)
+            assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    finally:
+        suite.run(stop())

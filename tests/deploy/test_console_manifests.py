@@ -98,6 +98,9 @@ def test_console_deployment(rendered: Rendered, overlay: str, monkeypatch: pytes
     assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
     # The console holds no database credentials and no page-token secret.
     assert not [e for e in container["env"] if "valueFrom" in e]
+    # Its cookies (the session's bearer token) go over HTTPS only, dev sign-in or not.
+    assert settings.console_secure_cookies is True
+    assert settings.console_secure_cookies_enabled()
 
 
 def test_development_sign_in_is_off_in_production(
