@@ -188,7 +188,7 @@ class Console:
             lstrip_blocks=True,
         )
         self.templates.filters.update(money=money, date=date_text, org=organisation_of)
-        self.templates.globals.update(enum_label=enum_label)
+        self.templates.globals.update(enum_label=enum_label, new_request_id=lambda: str(uuid.uuid4()))
 
     async def close(self) -> None:
         await self.jobs.close()
@@ -558,7 +558,7 @@ class Console:
                 agreement.end_date.CopyFrom(end)
             created = await self.session(user).call(
                 self.backends.directory.CreateAgreement,
-                dpb.CreateAgreementRequest(agreement=agreement),
+                dpb.CreateAgreementRequest(agreement=agreement, request_id=form_text(form, "request_id")),
                 "directory",
             )
         except Refusal as refusal:
@@ -613,7 +613,9 @@ class Console:
         try:
             created = await self.session(user).call(
                 self.backends.procurement.CreateSupplier,
-                ppb.CreateSupplierRequest(parent=f"organisations/{org}", supplier=supplier),
+                ppb.CreateSupplierRequest(
+                    parent=f"organisations/{org}", supplier=supplier, request_id=form_text(form, "request_id")
+                ),
                 "procurement",
             )
         except Refusal as refusal:
@@ -664,6 +666,15 @@ class Console:
         except Refusal as refusal:
             return await self.payments(request, user, refusal)
         run = payables_pb2.PaymentRun(payment_date=payment_date)
+        # One run per organisation, each with its own request id derived from the form's, so
+        # the same form sent twice is answered with the same runs instead of paying twice.
+        form_id = form_text(form, "request_id")
+
+        def request_id(org: str) -> str:
+            if not form_id:
+                return str(uuid.uuid4())
+            return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{form_id}/organisations/{org}"))
+
         if due_by is not None:
             run.due_by.CopyFrom(due_by)
         s = self.session(user)
@@ -676,7 +687,7 @@ class Console:
                 made = await s.call(
                     finance.CreatePaymentRun,
                     fpb.CreatePaymentRunRequest(
-                        parent=f"organisations/{org}", payment_run=run, request_id=str(uuid.uuid4())
+                        parent=f"organisations/{org}", payment_run=run, request_id=request_id(org)
                     ),
                     "finance",
                 )

@@ -4,7 +4,7 @@ helpers to sign in, seed data through the services' APIs, and park an outbox eve
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import httpx
 import pytest
@@ -52,6 +52,15 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
+def request_id_of(html: str, action: str) -> str:
+    """The request id rendered in the page's form that posts to `action`."""
+    form = re.search(rf'<form method="post" action="{re.escape(action)}">(.*?)</form>', html, re.S)
+    assert form, f"the page has no form posting to {action}"
+    found = re.search(r'name="request_id" value="([^"]+)"', form.group(1))
+    assert found, f"the form posting to {action} has no request id"
+    return found.group(1)
+
+
 def sign_in(http: httpx.Client, organisation: str, *roles: str, subject: str = "staff") -> httpx.Response:
     page = http.get("/sign-in")
     assert page.status_code == 200
@@ -67,7 +76,7 @@ def sign_in(http: httpx.Client, organisation: str, *roles: str, subject: str = "
     )
 
 
-def post_form(http: httpx.Client, page_path: str, action: str, data: dict[str, object]) -> httpx.Response:
+def post_form(http: httpx.Client, page_path: str, action: str, data: Mapping[str, object]) -> httpx.Response:
     """Load a page (for its CSRF token) and post one of its forms."""
     page = http.get(page_path)
     return http.post(action, data={"csrf": csrf_of(page.text), **data})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 import time
+from collections.abc import Mapping
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ from libs.common.config import Settings
 from libs.common.proto_mapping import date_to_proto
 from services.console.app import CSRF_COOKIE, SESSION_COOKIE, RunningConsole, start_console
 from services.console.cli import start_console_beside
-from tests.console.conftest import STAFF_ROLES, csrf_of, park_event, post_form, sign_in
+from tests.console.conftest import STAFF_ROLES, csrf_of, park_event, post_form, request_id_of, sign_in
 from tests.finance.books import MAY, gbp, set_up_books
 from tests.procurement.helpers import requisition, supplier
 from tests.support import UNIT, WEST_YORKSHIRE, Suite
@@ -359,3 +360,46 @@ def test_cookies_are_secure_unless_development_sign_in_is_on(
             assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
     finally:
         suite.run(stop())
+
+
+def _sent_twice(
+    http: httpx.Client, page_path: str, action: str, data: Mapping[str, object]
+) -> list[httpx.Response]:
+    """One form of a page posted twice exactly as it was filled in (a double click, or the
+    browser sending it again)."""
+    page = http.get(page_path)
+    filled = {"csrf": csrf_of(page.text), "request_id": request_id_of(page.text, action), **data}
+    return [http.post(action, data=filled) for _ in range(2)]
+
+
+def test_a_create_form_sent_twice_creates_once(suite: Suite, http: httpx.Client) -> None:
+    sign_in(http, UNIT, *STAFF_ROLES)
+    sent = _sent_twice(http, "/suppliers", "/suppliers", {"org": UNIT, "display_name": "Bolt Ltd"})
+    assert [r.status_code for r in sent] == [303, 303]
+    officer = suite.caller(UNIT, "procurement.commercial", subject="commercial")
+    found = officer.procurement.ListSuppliers(
+        ppb.ListSuppliersRequest(parent=f"organisations/{UNIT}", filter='display_name:"Bolt Ltd"')
+    )
+    assert len(found.suppliers) == 1
+
+    # The second onboarding is answered like the first, not ALREADY_EXISTS.
+    org = {
+        "code": "E06000014",
+        "display_name": "City of York Council",
+        "kind": "PARTNER",
+        "country": "England",
+    }
+    sent = _sent_twice(http, "/organisations", "/organisations", org)
+    assert [r.status_code for r in sent] == [303, 303], sent[1].text
+    agreement = {
+        "back": "E06000014",
+        "display_name": "Contracts register shared with York",
+        "kind": "DATA_SHARING",
+        "organisation": UNIT,
+        "counterparty": "E06000014",
+        "functions": ["procurement.contracts"],
+        "start_date": "2026-01-01",
+    }
+    sent = _sent_twice(http, "/organisations/E06000014", "/agreements", agreement)
+    assert [r.status_code for r in sent] == [303, 303], sent[1].text
+    assert http.get(f"/organisations/{UNIT}").text.count("Contracts register shared with York<br>") == 1
