@@ -42,6 +42,7 @@ from backoffice.procurement.v1 import procurement_service_pb2 as ppb
 from backoffice.procurement.v1 import purchase_order_pb2, requisition_pb2, supplier_pb2
 from libs.common.asgi import AsgiServing, serve_asgi
 from libs.common.auth import TokenIssuer
+from libs.common.clock import today_london
 from libs.common.functions import AGREEABLE_FUNCTIONS, BUSINESS_FUNCTIONS
 from libs.common.logging import get_logger
 from services.console import charts
@@ -532,7 +533,7 @@ class Console:
             agreements=agreements.agreements if agreements else [],
             functions={f: BUSINESS_FUNCTIONS[f] for f in sorted(AGREEABLE_FUNCTIONS)},
             form=form or {},
-            today=dt.date.today().isoformat(),  # noqa: DTZ011  # a form default, not a rule
+            today=today_london().isoformat(),  # a form default: the business's day
         )
 
     async def create_agreement(self, request: Request, user: User) -> Response:
@@ -595,7 +596,7 @@ class Console:
             suppliers=found.suppliers if found else [],
             next_page_token=found.next_page_token if found else "",
             form=form or {},
-            today=dt.date.today().isoformat(),  # noqa: DTZ011  # a form default
+            today=today_london().isoformat(),  # a form default: the business's day
         )
 
     async def create_supplier(self, request: Request, user: User) -> Response:
@@ -652,7 +653,7 @@ class Console:
             user,
             status=refusal.http_status if refusal else 200,
             refusal=refusal,
-            today=dt.date.today().isoformat(),  # noqa: DTZ011  # a form default
+            today=today_london().isoformat(),  # a form default: the business's day
         )
 
     async def run_payments(self, request: Request, user: User) -> Response:
@@ -708,7 +709,7 @@ class Console:
             status=refusal.http_status if refusal else 200,
             refusal=refusal,
             reports=REPORTS,
-            today=dt.date.today().isoformat(),  # noqa: DTZ011  # a form default
+            today=today_london().isoformat(),  # a form default: the business's day
         )
 
     def _report_call(self, s: Session, kind: str, form: Mapping[str, Any]) -> tuple[Awaitable[Message], str]:
@@ -821,7 +822,7 @@ class Console:
         org = q.get("org") or user.organisation
         ledger = q.get("ledger", "")
         year = q.get("year", "")
-        as_at = q.get("as_at") or dt.date.today().isoformat()  # noqa: DTZ011  # a form default
+        as_at = q.get("as_at") or today_london().isoformat()  # a form default: the business's day
         budget = workforce = None
         budget_refusal = workforce_refusal = None
         if ledger and year.isdigit():

@@ -4,10 +4,12 @@ downloads, parked events and the audit log."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import httpx
 import pytest
@@ -18,6 +20,7 @@ from backoffice.finance.v1 import finance_service_pb2 as fpb
 from backoffice.finance.v1 import payables_pb2
 from backoffice.procurement.v1 import procurement_service_pb2 as ppb
 from libs.common.auth import TokenIssuer
+from libs.common.clock import LONDON, today_london
 from libs.common.config import Settings
 from libs.common.proto_mapping import date_to_proto
 from services.console.app import CSRF_COOKIE, SESSION_COOKIE, RunningConsole, start_console
@@ -403,3 +406,35 @@ def test_a_create_form_sent_twice_creates_once(suite: Suite, http: httpx.Client)
     sent = _sent_twice(http, "/organisations/E06000014", "/agreements", agreement)
     assert [r.status_code for r in sent] == [303, 303], sent[1].text
     assert http.get(f"/organisations/{UNIT}").text.count("Contracts register shared with York<br>") == 1
+
+
+@pytest.fixture
+def far_from_london() -> Iterator[dt.date]:
+    """The process in a time zone where today is not London's today (UTC+14 in London's
+    afternoon, UTC-12 in its morning); yields that other day."""
+    london = dt.datetime.now(LONDON)
+    was = os.environ.get("TZ")
+    os.environ["TZ"] = "Etc/GMT-14" if london.hour >= 12 else "Etc/GMT+12"
+    time.tzset()
+    try:
+        elsewhere = dt.date.today()  # the process's day, on purpose
+        assert elsewhere != london.date()
+        yield elsewhere
+    finally:
+        if was is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = was
+        time.tzset()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_date_defaults_are_londons_today(suite: Suite, http: httpx.Client, far_from_london: dt.date) -> None:
+    supplier(suite.caller(UNIT, "procurement.commercial", subject="commercial"), "Acme Ltd")
+    sign_in(http, UNIT, *STAFF_ROLES)
+    london = today_london().isoformat()
+    for path in ("/payments", "/reports", f"/organisations/{UNIT}", "/suppliers", "/charts"):
+        page = http.get(path)
+        assert page.status_code == 200, path
+        assert f'value="{london}"' in page.text, path
+        assert f'value="{far_from_london.isoformat()}"' not in page.text, path
