@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -68,6 +69,12 @@ STAFF_ROLES = (
 )
 AGREEMENT_KINDS = ("SERVICE_PROVISION", "DATA_SHARING")
 ORGANISATION_KINDS = ("FORCE", "PARTNER", "SHARED_SERVICE_UNIT", "NATIONAL_BODY")
+# The spend report's file formats, as the form names them (SpendFileFormat's values).
+SPEND_FORMATS = tuple(
+    v.name.removeprefix("SPEND_FILE_FORMAT_")
+    for v in reports_pb2.SpendFileFormat.DESCRIPTOR.values
+    if v.number != reports_pb2.SPEND_FILE_FORMAT_UNSPECIFIED
+)
 REPORTS = {
     "spend": "Spend over £500 (transparency, CSV)",
     "contracts": "Contracts register (CSV)",
@@ -718,6 +725,8 @@ class Console:
         if kind == "spend":
             ledger = form_text(form, "ledger")
             fmt = form_text(form, "format") or "POLICE_MONTHLY"
+            if fmt not in SPEND_FORMATS:
+                raise bad_form("format", f"choose one of {', '.join(SPEND_FORMATS)}")
             start = form_date(form, "start_date")
             return s.call(
                 self.backends.finance.ExportSpendOver500,
@@ -825,7 +834,9 @@ class Console:
         as_at = q.get("as_at") or today_london().isoformat()  # a form default: the business's day
         budget = workforce = None
         budget_refusal = workforce_refusal = None
-        if ledger and year.isdigit():
+        if ledger and year and not re.fullmatch(r"[0-9]{4}", year):
+            budget_refusal = bad_form("year", f"{year[:20]!r} is not a year (YYYY)")
+        elif ledger and year:
             report, budget_refusal = await self._section(
                 s.call(
                     self.backends.finance.GetBudgetReport,

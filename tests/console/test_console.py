@@ -438,3 +438,22 @@ def test_date_defaults_are_londons_today(suite: Suite, http: httpx.Client, far_f
         assert page.status_code == 200, path
         assert f'value="{london}"' in page.text, path
         assert f'value="{far_from_london.isoformat()}"' not in page.text, path
+
+
+def test_a_form_value_the_console_cannot_send_is_a_bad_form_not_a_crash(http: httpx.Client) -> None:
+    sign_in(http, UNIT, *STAFF_ROLES)
+    spend = {
+        "report": "spend",
+        "ledger": f"organisations/{UNIT}/ledgers/main",
+        "format": "XLSX",
+        "start_date": "2026-01-01",
+    }
+    bad = post_form(http, "/reports", "/reports", spend)
+    assert bad.status_code == 400 and "BAD_FORM" in bad.text
+    assert "<code>format</code>" in bad.text and "POLICE_MONTHLY" in bad.text
+    # A year too large for the request (int32), or digits that are not ASCII.
+    ledger = f"organisations/{UNIT}/ledgers/main"
+    for year in ("99999999999", "²⁰²⁵", "20x5"):
+        page = http.get("/charts", params={"ledger": ledger, "year": year})
+        assert page.status_code == 200, (year, page.text)
+        assert "BAD_FORM" in page.text and "<code>year</code>" in page.text, year
