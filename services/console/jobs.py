@@ -1,7 +1,9 @@
 """Long jobs (a payment run over several organisations, a report export): an asyncio task
 each, their state in this process's memory only, keyed by an unguessable id and owned by the
-signed-in user who started them. A job holds no business data beyond its transient result,
-which goes when it is downloaded or expires."""
+signed-in user who started them. A job holds no business data beyond its transient result
+(which may be downloaded again and again meanwhile), and the job and its result are dropped
+`KEEP_SECONDS` (30 minutes) after the job ends; a running job is kept. Expired jobs are
+dropped whenever a job is started or looked up."""
 
 from __future__ import annotations
 
@@ -40,7 +42,9 @@ class Job:
     result: bytes | None = None
     filename: str = ""
     media_type: str = "text/csv"
-    started: float = field(default_factory=time.monotonic)
+    # When it started and ended, by its `Jobs`' clock (time.monotonic); None while it runs.
+    started: float = 0.0
+    ended: float | None = None
 
     def step(self, message: str) -> None:
         self.done += 1
@@ -55,13 +59,14 @@ JobBody = Callable[[Job], Awaitable[None]]
 
 
 class Jobs:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self._jobs: dict[str, Job] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self, owner: str, title: str, total: int, body: JobBody) -> Job:
         self._expire()
-        job = Job(secrets.token_urlsafe(24), owner, title, total)
+        job = Job(secrets.token_urlsafe(24), owner, title, total, started=self.clock())
         self._jobs[job.id] = job
         task = asyncio.get_running_loop().create_task(self._run(job, body))
         self._tasks.add(task)
@@ -79,21 +84,22 @@ class Jobs:
             log.exception("console job failed", job=job.title)
             job.refusal = Refusal("INTERNAL", f"the job stopped unexpectedly ({type(err).__name__})")
             job.state = FAILED
+        finally:
+            job.ended = self.clock()
 
     def get(self, job_id: str, owner: str) -> Job | None:
-        """The job, only for its owner (anyone else is told there is no such job)."""
+        """The job, only for its owner (anyone else is told there is no such job), unless it
+        expired."""
+        self._expire()
         job = self._jobs.get(job_id)
         if job is None or not secrets.compare_digest(job.owner, owner):
             return None
         return job
 
-    def forget(self, job_id: str) -> None:
-        self._jobs.pop(job_id, None)
-
     def _expire(self) -> None:
-        now = time.monotonic()
+        now = self.clock()
         for job_id, job in list(self._jobs.items()):
-            if job.state != RUNNING and now - job.started > KEEP_SECONDS:
+            if job.ended is not None and now - job.ended > KEEP_SECONDS:
                 del self._jobs[job_id]
 
     async def close(self) -> None:

@@ -25,6 +25,7 @@ from libs.common.config import Settings
 from libs.common.proto_mapping import date_to_proto
 from services.console.app import CSRF_COOKIE, SESSION_COOKIE, RunningConsole, start_console
 from services.console.cli import start_console_beside
+from services.console.jobs import KEEP_SECONDS, owner_of
 from tests.console.conftest import STAFF_ROLES, csrf_of, park_event, post_form, request_id_of, sign_in
 from tests.finance.books import MAY, gbp, set_up_books
 from tests.procurement.helpers import requisition, supplier
@@ -457,3 +458,33 @@ def test_a_form_value_the_console_cannot_send_is_a_bad_form_not_a_crash(http: ht
         page = http.get("/charts", params={"ledger": ledger, "year": year})
         assert page.status_code == 200, (year, page.text)
         assert "BAD_FORM" in page.text and "<code>year</code>" in page.text, year
+
+
+def test_a_job_is_dropped_30_minutes_after_it_ends(http: httpx.Client, console: RunningConsole) -> None:
+    jobs = console.console.jobs
+    sign_in(http, UNIT, *STAFF_ROLES)
+
+    def export() -> str:
+        started = post_form(http, "/reports", "/reports", {"report": "contracts", "organisation": UNIT})
+        assert "Done" in _wait_for_job(http, started.headers["location"]).text
+        return str(started.headers["location"])
+
+    first = export()
+    assert http.get(first + "/download").status_code == 200
+    assert http.get(first + "/download").status_code == 200  # downloading does not drop it
+    # A job that took an hour to finish: counted from its end, not its start, even when
+    # another job starts.
+    job = jobs.get(first.rsplit("/", 1)[1], owner_of(http.cookies["bo_session"]))
+    assert job is not None
+    job.started -= 3600
+    second = export()
+    assert http.get(first).status_code == 200
+    # Just before the first ends its 30 minutes, both are there; just after, looking is
+    # enough to drop both (no other job need start).
+    now = time.monotonic()
+    jobs.clock = lambda: now + KEEP_SECONDS - 60
+    assert [http.get(j).status_code for j in (first, second)] == [200, 200]
+    jobs.clock = lambda: now + KEEP_SECONDS + 60
+    assert http.get(first + "/download").status_code == 404
+    assert http.get(first).status_code == 404 and http.get(second).status_code == 404
+    assert "expired" in http.get(second).text
