@@ -665,47 +665,49 @@ class Console:
 
     async def run_payments(self, request: Request, user: User) -> Response:
         form = await request.form()
-        orgs = form_text(form, "organisations").replace(",", " ").split()
+        ledgers = form_text(form, "ledgers").replace(",", " ").split()
         try:
             payment_date = form_date(form, "payment_date")
             due_by = form_date(form, "due_by", required=False)
-            if not orgs:
-                raise bad_form("organisations", "name at least one organisation code")
+            if not ledgers:
+                raise bad_form("ledgers", "name at least one ledger (organisations/{code}/ledgers/{ledger})")
         except Refusal as refusal:
             return await self.payments(request, user, refusal)
         run = payables_pb2.PaymentRun(payment_date=payment_date)
-        # One run per organisation, each with its own request id derived from the form's, so
-        # the same form sent twice is answered with the same runs instead of paying twice.
-        form_id = form_text(form, "request_id")
-
-        def request_id(org: str) -> str:
-            if not form_id:
-                return str(uuid.uuid4())
-            return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{form_id}/organisations/{org}"))
-
         if due_by is not None:
             run.due_by.CopyFrom(due_by)
+        # One run per ledger, each with its own request id derived from the form's, so the
+        # same form sent twice is answered with the same runs instead of paying twice.
+        form_id = form_text(form, "request_id")
+
+        def request_id(ledger: str) -> str:
+            if not form_id:
+                return str(uuid.uuid4())
+            return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{form_id}/{ledger}"))
+
         s = self.session(user)
         finance = self.backends.finance
 
         async def body(job: Job) -> None:
-            lines = ["organisation,payment_run,invoices,total"]
-            for org in orgs:
-                job.log.append(f"{org}: paying…")
+            lines = ["ledger,payment_run,invoices,total"]
+            for ledger in ledgers:
+                job.log.append(f"{ledger}: paying…")
                 made = await s.call(
                     finance.CreatePaymentRun,
                     fpb.CreatePaymentRunRequest(
-                        parent=f"organisations/{org}", payment_run=run, request_id=request_id(org)
+                        parent=ledger, payment_run=run, request_id=request_id(ledger)
                     ),
                     "finance",
                 )
                 job.log.pop()
-                job.step(f"{org}: {made.name}, {len(made.invoices)} invoice(s), {money(made.total)}")
-                lines.append(f"{org},{made.name},{len(made.invoices)},{money(made.total).replace(',', '')}")
+                job.step(f"{ledger}: {made.name}, {len(made.invoices)} invoice(s), {money(made.total)}")
+                lines.append(
+                    f"{ledger},{made.name},{len(made.invoices)},{money(made.total).replace(',', '')}"
+                )
             job.result = ("\n".join(lines) + "\n").encode()
             job.filename = f"payment-run-{date_text(payment_date)}.csv"
 
-        job = self.jobs.start(user.owner, f"Payment run for {', '.join(orgs)}", len(orgs), body)
+        job = self.jobs.start(user.owner, f"Payment run for {', '.join(ledgers)}", len(ledgers), body)
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
     async def reports(self, request: Request, user: User, refusal: Refusal | None = None) -> Response:

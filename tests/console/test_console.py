@@ -235,13 +235,28 @@ def test_report_export_runs_as_a_job_and_downloads(suite: Suite, http: httpx.Cli
     assert bad.status_code == 400 and "not a date" in bad.text
 
 
-def test_payment_run_shows_progress_and_result(http: httpx.Client) -> None:
+def test_payment_run_shows_progress_and_result(suite: Suite, http: httpx.Client) -> None:
+    books = set_up_books(suite, UNIT)
     sign_in(http, UNIT, *STAFF_ROLES)
-    started = post_form(http, "/payments", "/payments", {"organisations": UNIT, "payment_date": "2026-03-31"})
-    assert started.status_code == 303
-    page = _wait_for_job(http, started.headers["location"])
-    # Either the run was made (no invoices due) or finance said why not; both are shown.
-    assert ("Done" in page.text and "1 of 1" in page.text) or "Stopped" in page.text
+    # CreatePaymentRun's parent is a ledger: one run per ledger named.
+    form = {"ledgers": f"{books.pcc}, {books.cc}", "payment_date": "2025-06-14"}
+    runs = _sent_twice(http, "/payments", "/payments", form)
+    assert [r.status_code for r in runs] == [303, 303]
+    pages = [_wait_for_job(http, r.headers["location"]) for r in runs]
+    assert all("Done" in p.text and "2 of 2" in p.text for p in pages), pages[0].text
+    made = [http.get(r.headers["location"] + "/download") for r in runs]
+    assert made[0].status_code == 200 and made[0].text.startswith("ledger,payment_run,")
+    assert f"{books.pcc}/paymentRuns/" in made[0].text and f"{books.cc}/paymentRuns/" in made[0].text
+    # The form sent twice: the second job is answered with the first's runs, not new ones.
+    assert made[1].text == made[0].text
+    missing = post_form(http, "/payments", "/payments", {"ledgers": "", "payment_date": "2025-06-14"})
+    assert (
+        missing.status_code == 400 and "BAD_FORM" in missing.text and "<code>ledgers</code>" in missing.text
+    )
+    # A ledger that is not one: finance's refusal, shown on the job's page.
+    refused = post_form(http, "/payments", "/payments", {"ledgers": UNIT, "payment_date": "2025-06-14"})
+    page = _wait_for_job(http, refused.headers["location"])
+    assert "Stopped" in page.text and "INVALID_ARGUMENT" in page.text
 
 
 def test_parked_events_and_audit_verification(suite: Suite, http: httpx.Client) -> None:
