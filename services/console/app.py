@@ -711,6 +711,7 @@ class Console:
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
     async def reports(self, request: Request, user: User, refusal: Refusal | None = None) -> Response:
+        today = today_london()
         return self.render(
             request,
             "reports.html",
@@ -718,7 +719,9 @@ class Console:
             status=refusal.http_status if refusal else 200,
             refusal=refusal,
             reports=REPORTS,
-            today=today_london().isoformat(),  # a form default: the business's day
+            today=today.isoformat(),  # a form default: the business's day
+            # The pay gap is of 31 March alone: the latest one.
+            snapshot=dt.date(today.year if today >= dt.date(today.year, 3, 31) else today.year - 1, 3, 31),
         )
 
     def _report_call(self, s: Session, kind: str, form: Mapping[str, Any]) -> tuple[Awaitable[Message], str]:

@@ -454,6 +454,10 @@ def test_date_defaults_are_londons_today(suite: Suite, http: httpx.Client, far_f
         assert page.status_code == 200, path
         assert f'value="{london}"' in page.text, path
         assert f'value="{far_from_london.isoformat()}"' not in page.text, path
+    # The pay gap's date is the latest 31 March, the only snapshot date it takes.
+    london_day = today_london()
+    year = london_day.year if london_day >= dt.date(london_day.year, 3, 31) else london_day.year - 1
+    assert f'value="{year}-03-31"' in http.get("/reports").text
 
 
 def test_a_form_value_the_console_cannot_send_is_a_bad_form_not_a_crash(http: httpx.Client) -> None:
