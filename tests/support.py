@@ -193,30 +193,20 @@ def wait_until_a_transaction_waits_for_a_lock(settings: Settings, what: str, tim
             time.sleep(0.05)
 
 
-def request_ids(settings: Settings, resource: str, service: str = "procurement") -> list[str]:
-    """The request id of each audit record of a resource, oldest first, read as the owner."""
-    engine = make_engine(settings.database_url_for(service), schema=service)
-    try:
-        with engine.connect() as conn:
-            return list(
-                conn.execute(
-                    text("SELECT request_id FROM audit_records WHERE resource = :r ORDER BY id"),
-                    {"r": resource},
-                ).scalars()
-            )
-    finally:
-        engine.dispose()
-
-
 def audit_after(settings: Settings, service: str, resource: str) -> list[str]:
-    """The "after" (JSON) of each audit record of a service's resource, oldest first, read
-    as the database's owner."""
+    """The "after" (JSON) of each audit record of a service's resource, oldest first."""
+    return audit_column(settings, service, resource, "after")
+
+
+def audit_column(settings: Settings, service: str, resource: str, column: str) -> list[str]:
+    """One column of each audit record of a service's resource, oldest first, read as the
+    database's owner."""
     engine = make_engine(settings.database_url_for(service), schema=service)
     try:
         with engine.connect() as conn:
             return list(
                 conn.execute(
-                    text('SELECT "after" FROM audit_records WHERE resource = :r ORDER BY id'),
+                    text(f'SELECT "{column}" FROM audit_records WHERE resource = :r ORDER BY id'),
                     {"r": resource},
                 ).scalars()
             )

@@ -7,7 +7,7 @@ from google.protobuf import field_mask_pb2
 
 from backoffice.procurement.v1 import procurement_service_pb2 as pb
 from backoffice.procurement.v1 import supplier_pb2
-from tests.support import UNIT, Suite, failure, request_ids
+from tests.support import UNIT, Suite, audit_column, failure
 
 
 def test_create_get_list_update(suite: Suite) -> None:
@@ -131,8 +131,8 @@ def test_a_correlation_id_too_long_to_audit_is_replaced_not_a_failed_write(suite
         pb.CreateSupplierRequest(parent=parent, supplier=supplier_pb2.Supplier(display_name="Long Ltd")),
         metadata=(("x-request-id", "r" * 150),),
     )
-    assert request_ids(suite.settings, kept.name) == ["trace-42"]
-    [new_id] = request_ids(suite.settings, replaced.name)
+    assert audit_column(suite.settings, "procurement", kept.name, "request_id") == ["trace-42"]
+    [new_id] = audit_column(suite.settings, "procurement", replaced.name, "request_id")
     assert new_id != "r" * 150 and len(new_id) == 36
 
 
