@@ -3,6 +3,8 @@ reason, BadRequest field violations for bad input (AIP-193)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -15,22 +17,12 @@ log = get_logger("backoffice.calls")
 
 
 def domain_error_status(err: DomainError) -> grpc.Status:
-    details: list[any_pb2.Any] = []
-    info = any_pb2.Any()
-    info.Pack(error_details_pb2.ErrorInfo(reason=err.reason, domain=ERROR_DOMAIN, metadata=err.metadata))
-    details.append(info)
-    if isinstance(err, InvalidArgument):
-        bad = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                for v in err.violations
-            ]
-        )
-        packed = any_pb2.Any()
-        packed.Pack(bad)
-        details.append(packed)
-    status = status_pb2.Status(code=code_pb2.Code.Value(err.code), message=err.message, details=details)
-    return rpc_status.to_status(status)
+    violations = (
+        [(v.field, v.description) for v in err.violations] if isinstance(err, InvalidArgument) else None
+    )
+    return rpc_status.to_status(
+        reason_status(code_pb2.Code.Value(err.code), err.reason, err.message, violations, err.metadata)
+    )
 
 
 def _pack(detail: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:
@@ -40,12 +32,17 @@ def _pack(detail: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) ->
 
 
 def reason_status(
-    code: int, reason: str, message: str, violations: list[tuple[str, str]] | None = None
+    code: int,
+    reason: str,
+    message: str,
+    violations: list[tuple[str, str]] | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> status_pb2.Status:
-    """A status that a client of the services (the gateway, the console) builds itself: the
-    code, an ErrorInfo with the reason and, when given, BadRequest field violations."""
-    details = [_pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN))]
-    if violations:
+    """A status with its code, an ErrorInfo with the reason (and metadata) and, when given,
+    BadRequest field violations: what a service answers, and what a client of the services
+    (the gateway, the console) builds itself."""
+    details = [_pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata))]
+    if violations is not None:
         details.append(
             _pack(
                 error_details_pb2.BadRequest(
@@ -60,18 +57,14 @@ def reason_status(
 
 
 def internal_status(request_id: str) -> grpc.Status:
-    info = any_pb2.Any()
-    info.Pack(
-        error_details_pb2.ErrorInfo(
-            reason="INTERNAL", domain=ERROR_DOMAIN, metadata={"request_id": request_id}
+    return rpc_status.to_status(
+        reason_status(
+            code_pb2.INTERNAL,
+            "INTERNAL",
+            f"internal error; the service operators can trace it by request id {request_id}",
+            metadata={"request_id": request_id},
         )
     )
-    status = status_pb2.Status(
-        code=code_pb2.INTERNAL,
-        message=f"internal error; the service operators can trace it by request id {request_id}",
-        details=[info],
-    )
-    return rpc_status.to_status(status)
 
 
 _DETAILS_KEY = "grpc-status-details-bin"

@@ -962,10 +962,12 @@ def _refresh_offers(uow: HrUnitOfWork, person: Person, offers: Sequence[Transfer
     and read again."""
     if offers is None:
         offers = uow.transfers.of_person(person.organisation, person.id)
-    for offer in offers:
-        if offer.state is not TransferState.PENDING or offer.terms.effective_date is None:
-            continue
-        assignments = uow.assignments.of_person(person.organisation, person.id)
+    pending = [o for o in offers if o.state is TransferState.PENDING and o.terms.effective_date is not None]
+    if not pending:
+        return
+    assignments = uow.assignments.of_person(person.organisation, person.id)
+    for offer in pending:
+        assert offer.terms.effective_date is not None
         shared = _shared_view(uow, person, assignments, offer.terms.effective_date)
         package = _package(uow, person) if offer.terms.kind is TransferKind.TRANSFER else {}
         if shared == offer.shared and package == offer.package:

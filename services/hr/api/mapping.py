@@ -24,6 +24,7 @@ from libs.common.names import ChildName
 from libs.common.proto_mapping import (
     audit_metadata,
     date_from_proto,
+    date_or_violation,
     date_to_proto,
     money_from_proto,
     money_to_proto,
@@ -164,7 +165,7 @@ def date_in(value: date_pb2.Date, field_path: str, problems: Violations | None =
     """`date_from_proto`; with `problems`, a bad date is added to them and read as none."""
     if problems is None:
         return date_from_proto(value, field_path)
-    return problems.parsed(date_from_proto, value, field_path)
+    return date_or_violation(value, field_path, problems)
 
 
 def person_details(
