@@ -15,6 +15,7 @@ from typing import Any, cast
 import grpc
 import psycopg
 import pytest
+from alembic import command
 from grpc_status import rpc_status
 from sqlalchemy import text
 
@@ -26,6 +27,7 @@ from libs.common.auth import TokenIssuer
 from libs.common.config import Settings
 from libs.common.db import make_engine
 from libs.common.grpc_errors import refusal_details
+from libs.common.migrations import alembic_config
 from libs.common.server import RunningServer
 from services.suite.runtime import migrate, start_suite
 
@@ -210,5 +212,33 @@ def audit_column(settings: Settings, service: str, resource: str, column: str) -
                     {"r": resource},
                 ).scalars()
             )
+    finally:
+        engine.dispose()
+
+
+def downgrade(settings: Settings, service: str, revision: str) -> None:
+    """Takes a service's database back to `revision` by its migrations' downgrades, as
+    its owner: to test a later migration on data an earlier schema held."""
+    engine = make_engine(settings.database_url_for(service), schema=service)
+    config = alembic_config(service)
+    try:
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, revision)
+            conn.commit()
+    finally:
+        engine.dispose()
+
+
+def execute_as_owner(
+    settings: Settings, service: str, statement: str, **params: Any
+) -> list[tuple[Any, ...]]:
+    """One statement on a service's database as its owner (row-level security aside), and
+    the rows it returns."""
+    engine = make_engine(settings.database_url_for(service), schema=service)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(statement), params)
+            return [tuple(row) for row in result] if result.returns_rows else []
     finally:
         engine.dispose()

@@ -702,7 +702,8 @@ def create_invoice(
     if captured := uow.invoices.by_number(organisation, details.supplier, details.supplier_invoice_number):
         raise AlreadyExists(
             f"invoice {details.supplier_invoice_number} of {details.supplier} is already captured, as "
-            f"{captured.name}",
+            f"{captured.name} (number {captured.details.supplier_invoice_number}: numbers are "
+            "compared without case, spaces or punctuation)",
             reason="DUPLICATE_INVOICE",
             metadata={"invoice": captured.name},
         )

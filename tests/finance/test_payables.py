@@ -8,13 +8,26 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import grpc
+import pytest
 from google.type import date_pb2, decimal_pb2, money_pb2
 
 from backoffice.finance.v1 import budget_pb2, ledger_pb2, payables_pb2, reports_pb2
 from backoffice.finance.v1 import finance_service_pb2 as pb
+from libs.common.config import Settings
+from libs.common.migrations import upgrade
 from libs.common.proto_mapping import date_to_proto
 from tests.finance.books import MAY, Books, amount, check_books_balance, gbp, reason_of, set_up_books
-from tests.support import SOUTH_YORKSHIRE, WEST_YORKSHIRE, Caller, Suite, failure, today
+from tests.support import (
+    SOUTH_YORKSHIRE,
+    WEST_YORKSHIRE,
+    Caller,
+    Suite,
+    downgrade,
+    execute_as_owner,
+    failure,
+    running_suite,
+    today,
+)
 
 NON_BUSINESS = payables_pb2.VAT_USE_NON_BUSINESS
 EXEMPT = payables_pb2.VAT_USE_EXEMPT
@@ -119,6 +132,16 @@ def test_capture_approve_post_and_pay(suite: Suite) -> None:
     other = failure(_capture, clerk, books.pcc, "INV-001", MAY)
     assert other.code is grpc.StatusCode.ALREADY_EXISTS and other.reason == "DUPLICATE_INVOICE"
     assert other.metadata == {"invoice": invoice.name}
+    # Nor typed another way: the same number without its case, spaces or punctuation.
+    for typed in ("inv-001", "INV001", " Inv 001.", "inv\u2013001"):
+        retyped = failure(_capture, clerk, books.pcc, typed, MAY)
+        assert retyped.code is grpc.StatusCode.ALREADY_EXISTS and retyped.reason == "DUPLICATE_INVOICE", typed
+        assert retyped.metadata == {"invoice": invoice.name} and "number INV-001" in retyped.message
+    # A different number that shares the characters in another order is another invoice.
+    assert _capture(clerk, books.pcc, "INV-010", MAY).supplier_invoice_number == "INV-010"
+    marks = failure(_capture, clerk, books.pcc, " -/- ", MAY)
+    assert marks.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert marks.violations == {"invoice.supplier_invoice_number": "must hold a letter or a digit"}
     own = failure(_approve, clerk, invoice.name, MAY)
     assert own.code is grpc.StatusCode.PERMISSION_DENIED and own.reason == "SEGREGATION_OF_DUTIES"
     approved = _approve(approver, invoice.name, MAY)
@@ -644,3 +667,41 @@ def test_list_invoices_by_state_across_organisations(suite: Suite) -> None:
     # Another force sees none of them.
     other = suite.caller("E23000011", "finance.payables", subject="other")
     assert list(other.finance.ListInvoices(pb.ListInvoicesRequest(parent="organisations/-")).invoices) == []
+
+
+def test_the_upgrade_to_invoice_number_keys_names_numbers_typed_two_ways(settings: Settings) -> None:
+    with running_suite(settings, migrated=True) as suite:
+        books, clerk, _ = _team(suite)
+        first = _capture(clerk, books.cc, "INV-77", MAY)
+        second = _capture(clerk, books.pcc, "INV-78", MAY)
+    # Before numbers were compared by their key, "inv 77" could be captured beside "INV-77".
+    downgrade(settings, "finance", "0007")
+    execute_as_owner(
+        settings,
+        "finance",
+        "UPDATE invoices SET supplier_invoice_number = 'inv 77' WHERE id = :id",
+        id=second.name.rsplit("/", 1)[1],
+    )
+    url, role = settings.database_url_for("finance"), settings.app_role_for("finance")
+    with pytest.raises(RuntimeError) as refused:
+        upgrade("finance", url, app_role=role if settings.database_url else None)
+    assert "'INV-77'" in str(refused.value) and "'inv 77'" in str(refused.value)
+    # Nothing was half-done: the refused upgrade left the schema at 0007, the data as it was.
+    assert execute_as_owner(settings, "finance", "SELECT version_num FROM alembic_version") == [("0007",)]
+    numbers = "SELECT supplier_invoice_number FROM invoices ORDER BY supplier_invoice_number"
+    assert execute_as_owner(settings, "finance", numbers) == [("INV-77",), ("inv 77",)]
+    execute_as_owner(
+        settings,
+        "finance",
+        "UPDATE invoices SET state = 'CANCELLED', cancellation_reason = 'duplicate' WHERE id = :id",
+        id=second.name.rsplit("/", 1)[1],
+    )
+    upgrade("finance", url, app_role=role if settings.database_url else None)
+    with running_suite(settings, migrated=True) as suite:
+        clerk = suite.caller(WEST_YORKSHIRE, "finance.payables", subject="clerk")
+        again = failure(_capture, clerk, books.pcc, "inv77", MAY)
+        assert again.reason == "DUPLICATE_INVOICE" and again.metadata == {"invoice": first.name}
+        # The cancelled one's number is free, as before.
+        assert _capture(clerk, books.pcc, "INV-78", MAY).supplier_invoice_number == "INV-78"
+    keys = "SELECT supplier_invoice_key FROM invoices ORDER BY supplier_invoice_key"
+    assert execute_as_owner(settings, "finance", keys) == [("inv77",), ("inv77",), ("inv78",)]

@@ -21,6 +21,13 @@ MAX_CANCELLATION_REASON = 500
 MAX_QUANTITY_TEXT = 40  # the stored columns of a quantity and an order line
 
 
+def invoice_number_key(number: str) -> str:
+    """How a supplier's invoice numbers are compared for duplicates: without case, spaces
+    or punctuation. `INV-77`, `inv 77` and `INV77` are one invoice: a copy sent again, or a
+    number typed again another way, would otherwise be paid twice."""
+    return "".join(c for c in number.casefold() if c.isalnum())
+
+
 class VatUse(enum.Enum):
     NON_BUSINESS = "NON_BUSINESS"
     BUSINESS = "BUSINESS"
@@ -105,7 +112,12 @@ class InvoiceDetails:
         name = self.supplier_display_name.strip()
         v.check(0 < len(name) <= MAX_TEXT, f"{prefix}.supplier_display_name", "is required")
         number = self.supplier_invoice_number.strip()
-        v.check(0 < len(number) <= 100, f"{prefix}.supplier_invoice_number", "is required")
+        if v.check(0 < len(number) <= 100, f"{prefix}.supplier_invoice_number", "is required"):
+            v.check(
+                bool(invoice_number_key(number)),
+                f"{prefix}.supplier_invoice_number",
+                "must hold a letter or a digit",
+            )
         v.check(self.invoice_date is not None, f"{prefix}.invoice_date", "is required")
         v.check(self.received_date is not None, f"{prefix}.received_date", "is required")
         if self.invoice_date and self.received_date:

@@ -187,12 +187,13 @@ class InvoiceRow(TenantOwned, Recorded, Base):
     __table_args__ = (
         # Across the organisation's ledgers: one supplier invoice is owed by one body, and
         # captured in the PCC's ledger and again in the chief constable's it would be paid
-        # twice. A cancelled one frees its number, to be captured again where it belongs.
+        # twice. Compared by its key (invoice_number_key), not as typed. A cancelled one
+        # frees its number, to be captured again where it belongs.
         Index(
-            "uq_invoices_supplier_invoice_number",
+            "uq_invoices_supplier_invoice_key",
             "organisation_code",
             "supplier",
-            "supplier_invoice_number",
+            "supplier_invoice_key",
             unique=True,
             postgresql_where=text("state <> 'CANCELLED'"),
             sqlite_where=text("state <> 'CANCELLED'"),
@@ -210,6 +211,7 @@ class InvoiceRow(TenantOwned, Recorded, Base):
     supplier: Mapped[str] = mapped_column(String(300))
     supplier_display_name: Mapped[str] = mapped_column(String(200))
     supplier_invoice_number: Mapped[str] = mapped_column(String(100))
+    supplier_invoice_key: Mapped[str] = mapped_column(String(300))
     invoice_date: Mapped[dt.date] = mapped_column(Date)
     received_date: Mapped[dt.date] = mapped_column(Date)
     due_date: Mapped[dt.date] = mapped_column(Date)

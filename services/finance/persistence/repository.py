@@ -45,6 +45,7 @@ from services.finance.domain.invoices import (
     MatchState,
     PaymentRun,
     VatUse,
+    invoice_number_key,
 )
 from services.finance.domain.journals import Journal, JournalLine, JournalSource
 from services.finance.domain.matching import Discrepancy, OrderEvidence, OrderLine, ReceiptLine
@@ -868,8 +869,8 @@ class InvoiceRepository(Protocol):
         self, organisation: str, ledger_id: str, invoice_id: str, *, lock: bool = False
     ) -> Invoice | None: ...
     def by_number(self, organisation: str, supplier: str, number: str) -> Invoice | None:
-        """The supplier's invoice of that number, in any of the organisation's ledgers,
-        unless cancelled."""
+        """The supplier's invoice of that number (by its key: case, spaces and punctuation
+        aside), in any of the organisation's ledgers, unless cancelled."""
         ...
 
     def add(self, invoice: Invoice) -> None: ...
@@ -1005,7 +1006,7 @@ class SqlInvoiceRepository:
             select(InvoiceRow).where(
                 InvoiceRow.organisation_code == organisation,
                 InvoiceRow.supplier == supplier,
-                InvoiceRow.supplier_invoice_number == number,
+                InvoiceRow.supplier_invoice_key == invoice_number_key(number),
                 InvoiceRow.state != InvoiceState.CANCELLED.value,
             )
         ).first()
@@ -1017,6 +1018,7 @@ class SqlInvoiceRepository:
             "supplier": d.supplier,
             "supplier_display_name": d.supplier_display_name,
             "supplier_invoice_number": d.supplier_invoice_number,
+            "supplier_invoice_key": invoice_number_key(d.supplier_invoice_number),
             "invoice_date": d.invoice_date,
             "received_date": d.received_date,
             "due_date": d.due_date,

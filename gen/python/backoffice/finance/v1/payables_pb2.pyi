@@ -248,7 +248,7 @@ class Invoice(_message.Message):
     """The supplier's name as the invoice gives it: the recipient in the transparency files."""
     supplier_invoice_number: _builtins.str
     """The supplier's own invoice number; unique per supplier in the organisation, across its
-    ledgers (a cancelled invoice frees it).
+    ledgers, compared without case, spaces or punctuation (a cancelled invoice frees it).
     """
     purchase_order: _builtins.str
     """The purchase order it bills, if any: such invoices must pass the three-way match
