@@ -652,3 +652,15 @@ def test_serve_with_workers_shares_ports_and_stops_together(tmp_path: Path) -> N
         server.proc.send_signal(signal.SIGTERM)
         assert server.wait_exit(timeout=30) == 0, server.output()
     assert "Traceback" not in server.output()
+
+
+def test_serve_says_which_port_it_cannot_take(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = clean_env(BACKOFFICE_PORTS=json.dumps({"hr": port}), BACKOFFICE_DATA_DIR=str(tmp_path))
+        refused = run_cli("serve", env=env)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"hr cannot listen on 127.0.0.1:{port}" in refused.stderr, refused.stderr
+    assert "BACKOFFICE_PORTS" in refused.stderr and "Traceback" not in refused.stderr + refused.stdout

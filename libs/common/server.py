@@ -130,15 +130,31 @@ async def create_server(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
         server,  # its one method adds one future to the wait; it must see the real aio server
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    cause: RuntimeError | None = None
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as err:  # grpc's "Failed to bind", with no reason
+        bound, cause = 0, err
     if bound == 0:
-        raise OSError(f"cannot listen on {host}:{port}")
+        raise PortUnavailable(app.name, host, port) from cause
     await server.start()
     for name in ["", *names]:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     running = RunningServer(app, server, bound, health, address=f"{host}:{bound}")
     log.info("serving", service=app.name, address=running.address)
     return running
+
+
+class PortUnavailable(OSError):
+    """A service cannot listen where it was told to: said in one line, for the operator."""
+
+    def __init__(self, service: str, host: str, port: int) -> None:
+        # The default ports lie in Linux's ephemeral range (32768-60999): another program's
+        # outgoing connection may hold one for a moment.
+        super().__init__(
+            f"{service} cannot listen on {host}:{port}: the port is in use or not ours to take; "
+            "try again, or choose free ports with BACKOFFICE_PORTS"
+        )
 
 
 def freeze_startup_heap() -> None:

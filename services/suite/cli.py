@@ -78,7 +78,7 @@ def serve(  # noqa: PLR0917
     """Start every service (migrations applied), print their addresses; Ctrl-C stops."""
     from libs.common.logging import configure_logging
     from libs.common.metrics import serve_metrics
-    from libs.common.server import run_until_signal
+    from libs.common.server import PortUnavailable, run_until_signal
     from libs.common.tracing import configure_tracing, shutdown_tracing
     from services.console.cli import start_console_beside
     from services.gateway.cli import start_beside
@@ -128,6 +128,9 @@ def serve(  # noqa: PLR0917
 
     try:
         asyncio.run(main())
+    except PortUnavailable as err:
+        Console(stderr=True).print(f"[red]{err}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from err
     finally:
         _stop_workers(children, settings.shutdown_grace_seconds)
         shutdown_tracing()
