@@ -400,6 +400,13 @@ def _reverse(
                 "reversed_by": f"{_ledger_name(organisation, ledger_id)}/journals/{original.reversed_by}"
             },
         )
+    if posting_date < original.posting_date:
+        # Else the reversal lands in a period, or a year, that never carried the posting:
+        # one year's accounts would show a credit for a cost booked in the next.
+        raise InvalidArgument.single(
+            "posting_date",
+            f"cannot be before {original.posting_date.isoformat()}, when {original.name} was posted",
+        )
     ledger = require_ledger(uow, organisation, ledger_id)
     return _post(
         uow,

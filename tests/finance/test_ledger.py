@@ -186,6 +186,15 @@ def test_unbalanced_and_bad_journals_are_invalid_argument_and_post_nothing(suite
 def test_reversal_is_linked_and_nets_to_nothing(suite: Suite) -> None:
     books = set_up_books(suite, WEST_YORKSHIRE)
     original = books.journal(books.cc, MAY, dr("5500", "123.45", "LP100"), cr("1000", "123.45"))
+    # Not dated before the original, in its period or in an earlier one (or year).
+    early = failure(
+        books.officer.finance.ReverseJournal,
+        pb.ReverseJournalRequest(
+            name=original.name, posting_date=date_to_proto(MAY - dt.timedelta(days=1)), reason="wrong"
+        ),
+    )
+    assert early.code is grpc.StatusCode.INVALID_ARGUMENT and set(early.violations) == {"posting_date"}
+    assert "2025-05-15" in early.violations["posting_date"]
     reversal = books.officer.finance.ReverseJournal(
         pb.ReverseJournalRequest(
             name=original.name, posting_date=date_to_proto(dt.date(2025, 6, 2)), reason="wrong cost centre"

@@ -3,6 +3,7 @@ the two organisations see them; allocation of a unit's costs by a driver."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import grpc
@@ -278,6 +279,14 @@ def test_a_declined_recharge_is_cancelled_by_reversing_the_charge(suite: Suite) 
         pb.CancelRechargeRequest(name=disputed.name, reason="x", posting_date=date_to_proto(MAY)),
     )
     assert by_charged.code is grpc.StatusCode.NOT_FOUND
+    # Not dated before the charge: April's books never carried it.
+    early = failure(
+        west.officer.finance.CancelRecharge,
+        pb.CancelRechargeRequest(
+            name=disputed.name, reason="x", posting_date=date_to_proto(dt.date(2025, 4, 2))
+        ),
+    )
+    assert early.code is grpc.StatusCode.INVALID_ARGUMENT and set(early.violations) == {"posting_date"}
     cancelled = cancel(disputed.name, etag=declined.etag)
     assert cancelled.state == recharge_pb2.RECHARGE_STATE_CANCELLED
     assert cancelled.cancel_reason == "charged in error"
