@@ -139,6 +139,11 @@ def test_capture_approve_post_and_pay(suite: Suite) -> None:
         assert retyped.metadata == {"invoice": invoice.name} and "number INV-001" in retyped.message
     # A different number that shares the characters in another order is another invoice.
     assert _capture(clerk, books.pcc, "INV-010", MAY).supplier_invoice_number == "INV-010"
+    # A line's net is its quantity x price rounded to the penny (either way at a half), no more.
+    over = failure(_capture, clerk, books.pcc, "INV-P1", MAY, _line("1", "10.00", "10.01", "2.00"))
+    assert set(over.violations) == {"invoice.lines[0].net"}
+    half = _capture(clerk, books.pcc, "INV-P2", MAY, _line("3", "0.335", "1.01", "0.20"))
+    assert amount(half.lines[0].net) == Decimal("1.01")
     marks = failure(_capture, clerk, books.pcc, " -/- ", MAY)
     assert marks.code is grpc.StatusCode.INVALID_ARGUMENT
     assert marks.violations == {"invoice.supplier_invoice_number": "must hold a letter or a digit"}

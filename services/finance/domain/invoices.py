@@ -160,10 +160,12 @@ class InvoiceDetails:
                 line.net >= 0 and whole_pence(line.net), f"{at}.net", "must be at least zero, in whole pence"
             )
             if net_ok and line.quantity > 0:
+                # Rounded to the penny, either way at a half: a penny more is a penny overpaid,
+                # and the match compares quantities and prices, never nets.
                 v.check(
-                    abs(line.quantity * line.unit_price - line.net) <= PENNY,
+                    abs(line.quantity * line.unit_price - line.net) <= PENNY / 2,
                     f"{at}.net",
-                    f"must be quantity x unit price ({line.quantity * line.unit_price}) to within a penny",
+                    f"must be quantity x unit price ({line.quantity * line.unit_price}) rounded to the penny",
                 )
             v.check(
                 line.vat >= 0 and whole_pence(line.vat), f"{at}.vat", "must be at least zero, in whole pence"
