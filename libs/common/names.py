@@ -75,15 +75,25 @@ class ChildName:
 
     @classmethod
     def parse(cls, value: str, collection: str, field_path: str = "name") -> ChildName:
+        if problem := cls.problem(value, collection):
+            raise InvalidArgument.single(field_path, problem)
+        parts = value.split("/")
+        return cls(parts[1], collection, parts[3])
+
+    @staticmethod
+    def problem(value: str, collection: str, *, strict_id: bool = False) -> str | None:
+        """What is wrong with `value` as such a name, or None. `strict_id`: the id must be
+        one this project gives (RESOURCE_ID), as a reference to another service's resource
+        is compared as written."""
         parts = value.split("/")
         shape = f"organisations/{{code}}/{collection}/{{id}}"
-        if len(parts) != 4 or parts[0] != "organisations" or parts[2] != collection:
-            raise InvalidArgument.single(field_path, f"must look like {shape}")
+        if len(parts) != 4 or parts[0] != "organisations" or parts[2] != collection or not parts[3]:
+            return f"must look like {shape}"
         if not valid_organisation_code(parts[1]):
-            raise InvalidArgument.single(field_path, f"{parts[1]!r} is not an organisation code")
-        if not parts[3]:
-            raise InvalidArgument.single(field_path, f"must look like {shape}")
-        return cls(parts[1], collection, parts[3])
+            return f"{parts[1]!r} is not an organisation code"
+        if strict_id and not RESOURCE_ID.match(parts[3]):
+            return f"must look like {shape}, the id 3 to 63 lower-case letters, digits and hyphens"
+        return None
 
 
 def check_resource_id(value: str, field_path: str) -> None:

@@ -144,6 +144,19 @@ def test_capture_approve_post_and_pay(suite: Suite) -> None:
     assert set(over.violations) == {"invoice.lines[0].net"}
     half = _capture(clerk, books.pcc, "INV-P2", MAY, _line("3", "0.335", "1.01", "0.20"))
     assert amount(half.lines[0].net) == Decimal("1.01")
+    # Nor from the same supplier written another way: a supplier is named as procurement names it.
+    for supplier in (SUPPLIER + " ", SUPPLIER.upper(), f"{SUPPLIER}/", "Acme Ltd"):
+        copy = payables_pb2.Invoice(
+            supplier=supplier,
+            supplier_display_name="Acme Ltd",
+            supplier_invoice_number="INV-001",
+            invoice_date=date_to_proto(MAY),
+            received_date=date_to_proto(MAY),
+            lines=[_line()],
+        )
+        named = failure(clerk.finance.CreateInvoice, pb.CreateInvoiceRequest(parent=books.pcc, invoice=copy))
+        assert named.code is grpc.StatusCode.INVALID_ARGUMENT, supplier
+        assert set(named.violations) == {"invoice.supplier"}, supplier
     marks = failure(_capture, clerk, books.pcc, " -/- ", MAY)
     assert marks.code is grpc.StatusCode.INVALID_ARGUMENT
     assert marks.violations == {"invoice.supplier_invoice_number": "must hold a letter or a digit"}
@@ -684,7 +697,7 @@ def test_the_upgrade_to_invoice_number_keys_names_numbers_typed_two_ways(setting
     execute_as_owner(
         settings,
         "finance",
-        "UPDATE invoices SET supplier_invoice_number = 'inv 77' WHERE id = :id",
+        "UPDATE invoices SET supplier_invoice_number = 'inv 77', supplier = supplier || ' ' WHERE id = :id",
         id=second.name.rsplit("/", 1)[1],
     )
     url, role = settings.database_url_for("finance"), settings.app_role_for("finance")
@@ -708,5 +721,9 @@ def test_the_upgrade_to_invoice_number_keys_names_numbers_typed_two_ways(setting
         assert again.reason == "DUPLICATE_INVOICE" and again.metadata == {"invoice": first.name}
         # The cancelled one's number is free, as before.
         assert _capture(clerk, books.pcc, "INV-78", MAY).supplier_invoice_number == "INV-78"
-    keys = "SELECT supplier_invoice_key FROM invoices ORDER BY supplier_invoice_key"
-    assert execute_as_owner(settings, "finance", keys) == [("inv77",), ("inv77",), ("inv78",)]
+    keys = "SELECT supplier_invoice_key, supplier FROM invoices ORDER BY supplier_invoice_key"
+    assert execute_as_owner(settings, "finance", keys) == [
+        ("inv77", SUPPLIER),
+        ("inv77", SUPPLIER),
+        ("inv78", SUPPLIER),
+    ]

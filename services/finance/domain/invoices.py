@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from libs.common.errors import FailedPrecondition, InvalidArgument, Violations
+from libs.common.names import ChildName
 from libs.common.records import RecordInfo
 from services.finance.domain.chart import Account, AccountType
 from services.finance.domain.journals import JournalLine
@@ -108,7 +109,10 @@ class InvoiceDetails:
         prefix: str = "invoice",
     ) -> InvoiceDetails:
         v = Violations()
-        v.check(0 < len(self.supplier) <= 300, f"{prefix}.supplier", "is required")
+        # Compared as written for duplicates: `.../s-acme ` must not be another supplier.
+        if v.check(0 < len(self.supplier) <= 300, f"{prefix}.supplier", "is required"):
+            supplier_problem = ChildName.problem(self.supplier, "suppliers", strict_id=True)
+            v.check(supplier_problem is None, f"{prefix}.supplier", supplier_problem or "")
         name = self.supplier_display_name.strip()
         v.check(0 < len(name) <= MAX_TEXT, f"{prefix}.supplier_display_name", "is required")
         number = self.supplier_invoice_number.strip()

@@ -1,6 +1,8 @@
 """A supplier's invoice numbers are compared by their key (case, spaces and punctuation
 aside), not as typed: `INV-77`,
 `inv 77` and `INV77` from one supplier are one invoice, captured once per organisation.
+The supplier's name loses any spaces around it (the service now refuses such a name), so
+that `.../suppliers/s-acme ` is not another supplier.
 
 The keys of the invoices already captured are computed here, in Python, by the rule the
 service applies (`invoice_number_key`), written out so that this revision keeps meaning
@@ -47,7 +49,9 @@ def upgrade() -> None:
     same: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for org, ledger, invoice, supplier, number, state in rows:
         if state != "CANCELLED":
-            same[(org, supplier, invoice_number_key(number))].append(f"{number!r} ({ledger}/{invoice})")
+            same[(org, supplier.strip(), invoice_number_key(number))].append(
+                f"{number!r} ({ledger}/{invoice})"
+            )
     found = [f"{org} {supplier}: {', '.join(n)}" for (org, supplier, _), n in same.items() if len(n) > 1]
     if found:
         # Said plainly, before anything changes, rather than as the index's failure.
@@ -58,12 +62,18 @@ def upgrade() -> None:
     op.drop_index(_BY_NUMBER, table_name="invoices")
     op.add_column("invoices", sa.Column("supplier_invoice_key", sa.String(length=300), nullable=True))
     update = sa.text(
-        "UPDATE invoices SET supplier_invoice_key = :key "
+        "UPDATE invoices SET supplier_invoice_key = :key, supplier = :supplier "
         "WHERE organisation_code = :org AND ledger_id = :ledger AND id = :id"
     )
     keys = [
-        {"key": invoice_number_key(number), "org": org, "ledger": ledger, "id": invoice}
-        for org, ledger, invoice, _, number, _ in rows
+        {
+            "key": invoice_number_key(number),
+            "supplier": supplier.strip(),
+            "org": org,
+            "ledger": ledger,
+            "id": invoice,
+        }
+        for org, ledger, invoice, supplier, number, _ in rows
     ]
     for start in range(0, len(keys), _CHUNK):
         bind.execute(update, keys[start : start + _CHUNK])
