@@ -54,6 +54,7 @@ from services.finance.domain.invoices import (
     PaymentRun,
     payment_lines,
     posting_lines,
+    purchase_order_key,
 )
 from services.finance.domain.journals import (
     MAX_DESCRIPTION,
@@ -705,7 +706,7 @@ def create_invoice(
         commitment_id = _commitment_id(organisation, ledger_id, details.commitment)
         if not commitment_id or uow.budgets.commitment(organisation, ledger_id, commitment_id) is None:
             raise InvalidArgument.single("invoice.commitment", "must be a commitment of the same ledger")
-    details = details.checked(accounts, cost_centres, today)
+    details = details.checked(organisation, accounts, cost_centres, today)
     if captured := uow.invoices.by_number(organisation, details.supplier, details.supplier_invoice_number):
         raise AlreadyExists(
             f"invoice {details.supplier_invoice_number} of {details.supplier} is already captured, as "
@@ -751,7 +752,7 @@ def _invoice_in_turn(uow: FinanceUnitOfWork, organisation: str, ledger_id: str, 
     cannot wait on each other."""
     invoice = get_invoice(uow, organisation, ledger_id, invoice_id, lock=True)
     if invoice.details.purchase_order:
-        uow.invoices.take_turn_on_order(organisation, invoice.details.purchase_order)
+        uow.invoices.take_turn_on_order(organisation, purchase_order_key(invoice.details.purchase_order))
     return invoice
 
 

@@ -324,10 +324,10 @@ def test_three_way_match_inside_and_outside_tolerance(suite: Suite) -> None:
     no_data = failure(clerk.finance.MatchInvoice, pb.MatchInvoiceRequest(name=invoice.name))
     assert no_data.code is grpc.StatusCode.FAILED_PRECONDITION and no_data.reason == "ORDER_DATA_UNAVAILABLE"
 
-    def match(received_line_2: str) -> payables_pb2.Invoice:
+    def match(received_line_2: str, name: str = invoice.name) -> payables_pb2.Invoice:
         return clerk.finance.MatchInvoice(
             pb.MatchInvoiceRequest(
-                name=invoice.name,
+                name=name,
                 match_data=pb.MatchData(
                     order_lines=[
                         pb.OrderLine(
@@ -354,6 +354,27 @@ def test_three_way_match_inside_and_outside_tolerance(suite: Suite) -> None:
     assert inside.match_state == payables_pb2.MATCH_STATE_MATCHED and not inside.discrepancies
     approved = _approve(approver, invoice.name, MAY)
     assert approved.state == payables_pb2.INVOICE_STATE_APPROVED
+    # The same order cited another way is the same order: what was billed on it counts.
+    again = _capture(
+        clerk,
+        books.cc,
+        "INV-PO2",
+        MAY,
+        _line("10", "20.40", "204.00", "40.80", order_line="1"),
+        po=" po 1001",
+    )
+    assert again.purchase_order == "po 1001"
+    billed_twice = match("3", again.name)
+    assert billed_twice.match_state == payables_pb2.MATCH_STATE_OUT_OF_TOLERANCE
+    # A suite order is named exactly, and only the organisation's own: else the clerk's
+    # own figures would stand in for procurement's receipts.
+    for po in (
+        f" organisations/{WEST_YORKSHIRE}/purchaseOrders/po 123",
+        f"Organisations/{WEST_YORKSHIRE}/purchaseOrders/po-123",
+        f"organisations/{SOUTH_YORKSHIRE}/purchaseOrders/po-123",
+    ):
+        named = failure(_capture, clerk, books.cc, "INV-SUITE", MAY, _line(order_line="1"), po=po)
+        assert set(named.violations) == {"invoice.purchase_order"}, po
     no_po = _capture(clerk, books.cc, "INV-NOPO", MAY)
     assert (
         failure(clerk.finance.MatchInvoice, pb.MatchInvoiceRequest(name=no_po.name)).reason

@@ -29,6 +29,18 @@ def invoice_number_key(number: str) -> str:
     return "".join(c for c in number.casefold() if c.isalnum())
 
 
+def purchase_order_key(reference: str) -> str:
+    """How invoices citing one purchase order are found together (what was billed on it
+    before, whose turn it is): the suite's order by its name, an order placed elsewhere by
+    its reference without case, spaces or punctuation, as invoice numbers are."""
+    if reference.startswith(SUITE_ORDER_PREFIX):
+        return reference
+    return invoice_number_key(reference)
+
+
+SUITE_ORDER_PREFIX = "organisations/"
+
+
 class VatUse(enum.Enum):
     NON_BUSINESS = "NON_BUSINESS"
     BUSINESS = "BUSINESS"
@@ -103,6 +115,7 @@ class InvoiceDetails:
 
     def checked(
         self,
+        organisation: str,
         accounts: Mapping[str, Account],
         cost_centres: frozenset[str],
         today: dt.date,
@@ -138,7 +151,19 @@ class InvoiceDetails:
             due = self.received_date + dt.timedelta(days=DEFAULT_TERMS_DAYS)
         if due and self.received_date:
             v.check(due >= self.received_date, f"{prefix}.due_date", "cannot be before the day of receipt")
-        v.check(len(self.purchase_order) <= 100, f"{prefix}.purchase_order", "is too long")
+        order = self.purchase_order.strip()
+        if v.check(len(order) <= 100, f"{prefix}.purchase_order", "is too long"):
+            v.check(
+                not order or bool(purchase_order_key(order)),
+                f"{prefix}.purchase_order",
+                "must hold a letter or a digit",
+            )
+            if order.lower().startswith(SUITE_ORDER_PREFIX):
+                # An order of the suite: its receipts, not the clerk's word, are the evidence.
+                order_problem = ChildName.problem(order, "purchaseOrders", strict_id=True)
+                if order_problem is None and order.split("/")[1] != organisation:
+                    order_problem = "must be an order of the organisation whose invoice this is"
+                v.check(order_problem is None, f"{prefix}.purchase_order", order_problem or "")
         v.check(1 <= len(self.lines) <= 500, f"{prefix}.lines", "an invoice has from 1 to 500 lines")
         for i, line in enumerate(self.lines):
             at = f"{prefix}.lines[{i}]"
@@ -196,6 +221,7 @@ class InvoiceDetails:
             self,
             supplier_display_name=name,
             supplier_invoice_number=number,
+            purchase_order=order,
             due_date=due,
             lines=tuple(replace(line, description=line.description.strip()) for line in self.lines),
         )

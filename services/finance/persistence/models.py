@@ -199,7 +199,7 @@ class InvoiceRow(TenantOwned, Recorded, Base):
             sqlite_where=text("state <> 'CANCELLED'"),
         ),
         Index("ix_invoices_commitment", "organisation_code", "ledger_id", "commitment"),
-        Index("ix_invoices_purchase_order", "organisation_code", "purchase_order"),
+        Index("ix_invoices_purchase_order_key", "organisation_code", "purchase_order_key"),
         Index("ix_invoices_due", "organisation_code", "ledger_id", "state", "due_date"),
         Index("ix_invoices_paid_date", "organisation_code", "paid_date"),
         Index("ix_invoices_due_date", "organisation_code", "due_date"),
@@ -216,6 +216,8 @@ class InvoiceRow(TenantOwned, Recorded, Base):
     received_date: Mapped[dt.date] = mapped_column(Date)
     due_date: Mapped[dt.date] = mapped_column(Date)
     purchase_order: Mapped[str] = mapped_column(String(100))
+    # invoice_number_key of an external reference, the name of a suite order (purchase_order_key).
+    purchase_order_key: Mapped[str] = mapped_column(String(300))
     commitment: Mapped[str] = mapped_column(String(300))
     state: Mapped[str] = mapped_column(String(20))
     match_state: Mapped[str] = mapped_column(String(20))

@@ -46,6 +46,7 @@ from services.finance.domain.invoices import (
     PaymentRun,
     VatUse,
     invoice_number_key,
+    purchase_order_key,
 )
 from services.finance.domain.journals import Journal, JournalLine, JournalSource
 from services.finance.domain.matching import Discrepancy, OrderEvidence, OrderLine, ReceiptLine
@@ -1023,6 +1024,7 @@ class SqlInvoiceRepository:
             "received_date": d.received_date,
             "due_date": d.due_date,
             "purchase_order": d.purchase_order,
+            "purchase_order_key": purchase_order_key(d.purchase_order),
             "commitment": d.commitment,
             "state": i.state.value,
             "match_state": i.match_state.value,
@@ -1128,13 +1130,13 @@ class SqlInvoiceRepository:
             self._session.execute(_ORDER_TURN, {"key": f"invoices:{organisation}:{purchase_order}"})
 
     def billed_on_order(self, invoice: Invoice) -> dict[str, Decimal]:
-        order = invoice.details.purchase_order
+        order = purchase_order_key(invoice.details.purchase_order)
         others = [
             (ledger, invoice_id)
             for ledger, invoice_id, state in self._session.execute(
                 select(InvoiceRow.ledger_id, InvoiceRow.id, InvoiceRow.state).where(
                     InvoiceRow.organisation_code == invoice.organisation,
-                    InvoiceRow.purchase_order == order,
+                    InvoiceRow.purchase_order_key == order,
                 )
             ).tuples()
             if state in (InvoiceState.APPROVED.value, InvoiceState.PAID.value)
