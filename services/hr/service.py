@@ -708,8 +708,11 @@ def list_assignments(
 # Absence
 
 
-def _person_in_service(uow: HrUnitOfWork, organisation: str, person_id: str, period: Period) -> Person:
-    # Locked: a new absence's balance and overlap checks take turns with the person's others.
+def _person_in_service(
+    uow: HrUnitOfWork, organisation: str, person_id: str, period: Period, *, what: str = "the period"
+) -> Person:
+    # Locked: a new absence's balance and overlap checks take turns with the person's others,
+    # and with RecordLeaver, which locks the person too.
     person = uow.people.get(organisation, person_id, lock=True)
     if person is None:
         raise _precondition_missing("PERSON", person_name(organisation, person_id))
@@ -717,7 +720,7 @@ def _person_in_service(uow: HrUnitOfWork, organisation: str, person_id: str, per
     last = period.end or period.start
     if not (person.in_service_on(period.start) and person.in_service_on(last)):
         raise FailedPrecondition(
-            f"{person.name} is not in service for the whole of the period", reason="NOT_IN_SERVICE"
+            f"{person.name} is not in service for the whole of {what}", reason="NOT_IN_SERVICE"
         )
     return person
 
@@ -767,9 +770,20 @@ def decide_leave_request(
     check_etag(current.name, etag, current.info)
     updated = current.decided(state, uow.tx.principal_id, note, uow.touched(current.info))
     if state is LeaveState.APPROVED:
+        # The person may have left since the request (RecordLeaver, an accepted transfer):
+        # leave after the last day of service is not approved. Declining needs no check.
+        terms = current.terms
+        assert terms.start_date is not None and terms.end_date is not None
+        _person_in_service(
+            uow,
+            organisation,
+            terms.person_id,
+            terms.period,
+            what=f"{current.name} ({terms.start_date.isoformat()} to {terms.end_date.isoformat()}),"
+            " so it cannot be approved: reject or cancel it",
+        )
         # The entitlement may have fallen since the request (a lower FTE): check again.
-        assert current.terms.start_date is not None
-        bal = leave_balance(uow, organisation, current.terms.person_id, current.terms.start_date)
+        bal = leave_balance(uow, organisation, terms.person_id, terms.start_date)
         absence.check_balance(bal, Decimal(0))
     uow.leave.save(updated)
     uow.tx.audit.record(organisation, updated.name, current.audit_view(), updated.audit_view())

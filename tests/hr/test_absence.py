@@ -162,3 +162,31 @@ def test_sickness_records_do_not_overlap(suite: Suite) -> None:
         pb.CreateSicknessAbsenceRequest(parent=WEST, sickness_absence=absence_pb2.SicknessAbsence()),
     )
     assert f.code is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_leave_after_the_leaving_date_is_not_approved(suite: Suite) -> None:
+    hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    manager = suite.caller(WEST_YORKSHIRE, "hr.line_manager", subject="sgt-manager")
+    person = _staff_member(hr, "1")
+    before = _leave(manager, person, D(2024, 6, 3), D(2024, 6, 5), "3")
+    holiday = _leave(manager, person, D(2024, 8, 1), D(2024, 8, 5), "3")
+    p = hr.hr.GetPerson(pb.GetPersonRequest(name=person))
+    hr.hr.RecordLeaver(
+        pb.RecordLeaverRequest(
+            name=person,
+            leaving_date=date_to_proto(D(2024, 6, 30)),
+            leaving_reason=person_pb2.LEAVING_REASON_RESIGNATION,
+            etag=p.etag,
+        )
+    )
+    f = failure(manager.hr.ApproveLeaveRequest, pb.ApproveLeaveRequestRequest(name=holiday.name))
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "NOT_IN_SERVICE"
+    assert holiday.name in f.message and "cannot be approved" in f.message
+    unchanged = manager.hr.GetLeaveRequest(pb.GetLeaveRequestRequest(name=holiday.name))
+    assert unchanged.state == absence_pb2.LEAVE_REQUEST_STATE_REQUESTED
+    # Declining still works; leave inside the service is still approved (6 of the 6.5 days
+    # a leaver on 30 June is entitled to, so the balance is not what refuses the holiday).
+    rejected = manager.hr.RejectLeaveRequest(pb.RejectLeaveRequestRequest(name=holiday.name, note="left"))
+    assert rejected.state == absence_pb2.LEAVE_REQUEST_STATE_REJECTED
+    approved = manager.hr.ApproveLeaveRequest(pb.ApproveLeaveRequestRequest(name=before.name))
+    assert approved.state == absence_pb2.LEAVE_REQUEST_STATE_APPROVED

@@ -541,7 +541,10 @@ class HrServiceServicer:
 
     def ApproveLeaveRequest(self, request, context):
         """Approves a requested leave.
-        Errors: NOT_FOUND; FAILED_PRECONDITION (`LEAVE_NOT_REQUESTED`) unless it is REQUESTED;
+        Errors: NOT_FOUND; FAILED_PRECONDITION (`LEAVE_NOT_REQUESTED`) unless it is REQUESTED,
+        (`NOT_IN_SERVICE`) when the person is not in service on all of its days (a leaver
+        recorded, or a transfer out accepted, since the request: reject or cancel it instead),
+        (`INSUFFICIENT_LEAVE_BALANCE`) when the entitlement has fallen below what is booked;
         ABORTED (`ETAG_MISMATCH`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -198,7 +198,10 @@ class HrServiceStub:
     """
     ApproveLeaveRequest: _grpc.UnaryUnaryMultiCallable[_hr_service_pb2.ApproveLeaveRequestRequest, _absence_pb2.LeaveRequest]
     """Approves a requested leave.
-    Errors: NOT_FOUND; FAILED_PRECONDITION (`LEAVE_NOT_REQUESTED`) unless it is REQUESTED;
+    Errors: NOT_FOUND; FAILED_PRECONDITION (`LEAVE_NOT_REQUESTED`) unless it is REQUESTED,
+    (`NOT_IN_SERVICE`) when the person is not in service on all of its days (a leaver
+    recorded, or a transfer out accepted, since the request: reject or cancel it instead),
+    (`INSUFFICIENT_LEAVE_BALANCE`) when the entitlement has fallen below what is booked;
     ABORTED (`ETAG_MISMATCH`).
     """
     RejectLeaveRequest: _grpc.UnaryUnaryMultiCallable[_hr_service_pb2.RejectLeaveRequestRequest, _absence_pb2.LeaveRequest]
@@ -485,7 +488,10 @@ class HrServiceAsyncStub(HrServiceStub):
     """
     ApproveLeaveRequest: _aio.UnaryUnaryMultiCallable[_hr_service_pb2.ApproveLeaveRequestRequest, _absence_pb2.LeaveRequest]  # type: ignore[assignment]
     """Approves a requested leave.
-    Errors: NOT_FOUND; FAILED_PRECONDITION (`LEAVE_NOT_REQUESTED`) unless it is REQUESTED;
+    Errors: NOT_FOUND; FAILED_PRECONDITION (`LEAVE_NOT_REQUESTED`) unless it is REQUESTED,
+    (`NOT_IN_SERVICE`) when the person is not in service on all of its days (a leaver
+    recorded, or a transfer out accepted, since the request: reject or cancel it instead),
+    (`INSUFFICIENT_LEAVE_BALANCE`) when the entitlement has fallen below what is booked;
     ABORTED (`ETAG_MISMATCH`).
     """
     RejectLeaveRequest: _aio.UnaryUnaryMultiCallable[_hr_service_pb2.RejectLeaveRequestRequest, _absence_pb2.LeaveRequest]  # type: ignore[assignment]
@@ -919,7 +925,10 @@ class HrServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_absence_pb2.LeaveRequest, _abc.Awaitable[_absence_pb2.LeaveRequest]]:
         """Approves a requested leave.
-        Errors: NOT_FOUND; FAILED_PRECONDITION (`LEAVE_NOT_REQUESTED`) unless it is REQUESTED;
+        Errors: NOT_FOUND; FAILED_PRECONDITION (`LEAVE_NOT_REQUESTED`) unless it is REQUESTED,
+        (`NOT_IN_SERVICE`) when the person is not in service on all of its days (a leaver
+        recorded, or a transfer out accepted, since the request: reject or cancel it instead),
+        (`INSUFFICIENT_LEAVE_BALANCE`) when the entitlement has fallen below what is booked;
         ABORTED (`ETAG_MISMATCH`).
         """
 
