@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
+    ColumnElement,
     DateTime,
     Integer,
     Select,
@@ -249,7 +250,7 @@ def keyset_after(stmt: S, columns: Sequence[InstrumentedAttribute[Any]], after: 
     return stmt.where(tuple_(*columns) > tuple_(*(literal(v) for v in after)))
 
 
-def _day_clause(column: InstrumentedAttribute[Any], op: str, day: dt.date) -> Any:
+def _day_clause(column: InstrumentedAttribute[Any] | ColumnElement[Any], op: str, day: dt.date) -> Any:
     """A date against a timestamp column means the whole (UTC) day."""
     start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
     if day == dt.date.max:  # no day after it: the day runs to the end of time
@@ -273,7 +274,9 @@ def _day_clause(column: InstrumentedAttribute[Any], op: str, day: dt.date) -> An
 
 
 def apply_filter(
-    stmt: S, comparisons: Sequence[Comparison], columns: Mapping[str, InstrumentedAttribute[Any]]
+    stmt: S,
+    comparisons: Sequence[Comparison],
+    columns: Mapping[str, InstrumentedAttribute[Any] | ColumnElement[Any]],
 ) -> S:
     clauses: list[Any] = []
     for c in comparisons:

@@ -406,3 +406,51 @@ def test_an_offer_carries_the_record_as_the_sending_force_keeps_it_until_accepte
         ("Sam Smyth", "pending")
     ] * 3 + [("Sam Smyth", "accepted")]
     assert len({e["record_sha256"] for e in trail}) == 4 and "family_name" not in trail[0]
+
+
+def test_leaving_date_filter_sees_a_transfer_leaver(suite: Suite) -> None:
+    """A transfer leaver's leaving date (the day before the transfer took effect) is derived,
+    never stored: the `leaving_date` filter compares it as GetPerson shows it."""
+    west = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    south = suite.caller(SOUTH_YORKSHIRE, "hr.officer")
+    person = _serving_officer(west)
+    offered = _offer(west, person, transfer_pb2.TRANSFER_KIND_TRANSFER)
+    incoming = f"{SOUTH}/transfers/{offered.name.rsplit('/', 1)[1]}"
+    south.hr.AcceptTransfer(pb.AcceptTransferRequest(name=incoming, etag=offered.etag))
+    gone = west.hr.GetPerson(pb.GetPersonRequest(name=person))
+    assert (gone.leaving_date.year, gone.leaving_date.month, gone.leaving_date.day) == (2024, 5, 31)
+    # Beside them: a leaver recorded with a date, someone still serving, and someone
+    # seconded (an accepted secondment moves no record, so they have not left).
+    resigned = add_person(west, WEST_YORKSHIRE, staff("Resigned")).name
+    etag = west.hr.GetPerson(pb.GetPersonRequest(name=resigned)).etag
+    west.hr.RecordLeaver(
+        pb.RecordLeaverRequest(
+            name=resigned,
+            leaving_date=date_to_proto(D(2024, 3, 31)),
+            leaving_reason=person_pb2.LEAVING_REASON_RESIGNATION,
+            etag=etag,
+        )
+    )
+    serving = add_person(west, WEST_YORKSHIRE, staff("Serving")).name
+    seconded = add_person(west, WEST_YORKSHIRE, staff("Seconded")).name
+    secondment = _offer(west, seconded, transfer_pb2.TRANSFER_KIND_SECONDMENT, end=D(2025, 5, 31))
+    south.hr.AcceptTransfer(
+        pb.AcceptTransferRequest(name=f"{SOUTH}/transfers/{secondment.name.rsplit('/', 1)[1]}")
+    )
+
+    def leavers(filter: str, parent: str = WEST) -> set[str]:
+        found = west.hr.ListPeople(pb.ListPeopleRequest(parent=parent, filter=filter)).people
+        return {p.name for p in found}
+
+    assert leavers("leaving_date = 2024-05-31") == {person}
+    assert leavers("leaving_date = 2024-05-31", parent="organisations/-") == {person}
+    assert leavers("leaving_date < 2024-06-01") == {person, resigned}
+    assert leavers("leaving_date <= 2024-05-30") == {resigned}
+    assert leavers("leaving_date >= 2024-05-31") == {person}
+    assert leavers("leaving_date > 2024-05-31") == set()
+    assert leavers("leaving_date != 2024-05-31") == {resigned, serving, seconded}
+    assert leavers("leaving_date >= 2024-01-01 AND family_name = Smith") == {person}
+    # The person who arrived in the receiving force has not left it.
+    assert not south.hr.ListPeople(
+        pb.ListPeopleRequest(parent=SOUTH, filter="leaving_date < 2030-01-01")
+    ).people

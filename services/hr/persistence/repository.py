@@ -56,6 +56,7 @@ from services.hr.domain.person import (
     WorkerType,
 )
 from services.hr.domain.transfer import SharedView, Transfer, TransferKind, TransferState, TransferTerms
+from services.hr.persistence.last_day import last_day
 from services.hr.persistence.models import (
     AssignmentRow,
     GradeRow,
@@ -348,7 +349,14 @@ class SqlPersonRepository(_Rows[Person]):
         self._save(person.organisation, person.id, _person_values(person))
 
     def page(self, comparisons: Sequence[Comparison], after: JsonKey | None, size: int) -> list[Person]:
-        stmt = apply_filter(values_of(PersonRow).select(), comparisons, self.FILTERS)
+        stmt = values_of(PersonRow).select()
+        filters: Mapping[str, ColumnElement[Any] | InstrumentedAttribute[Any]] = self.FILTERS
+        if any(c.field == "leaving_date" for c in comparisons):
+            # Someone who left by transfer has a leaving date that is derived, not stored.
+            last = last_day()
+            stmt = stmt.outerjoin(last.moved, last.on)
+            filters = {**self.FILTERS, "leaving_date": last.day}
+        stmt = apply_filter(stmt, comparisons, filters)
         stmt = keyset_after(stmt, [PersonRow.organisation_code, PersonRow.id], after).limit(size)
         return [_person(r) for r in values_of(PersonRow).read(self._session, stmt)]
 

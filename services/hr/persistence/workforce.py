@@ -7,7 +7,7 @@ the reference the tests compare this with:
 
 - a person is counted on a day when they joined on or before it and had not left before it;
   one who left by an accepted outgoing transfer left the day before it took effect (as
-  `services.hr.service._departed` shows them);
+  `services.hr.service._departed` shows them; `services/hr/persistence/last_day.py`);
 - their FTE that day is the total of their assignments active that day (stored as integers of
   0.0001, summed as integers, made Decimal here);
 - their rank is the highest (`RANK_ORDER`) of the ranks of those assignments' grades, none
@@ -29,7 +29,6 @@ from sqlalchemy import (
     Date,
     Select,
     SQLColumnExpression,
-    Subquery,
     and_,
     case,
     func,
@@ -37,39 +36,17 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import FunctionElement
 
 from services.hr.domain.establishment import RANK_ORDER
 from services.hr.domain.person import Ethnicity, Sex, WorkerType
 from services.hr.domain.statistics import Cell
-from services.hr.domain.transfer import TransferKind, TransferState
 from services.hr.domain.values import Period
-from services.hr.persistence.models import AssignmentRow, GradeRow, PersonRow, TransferRow
+from services.hr.persistence.last_day import last_day
+from services.hr.persistence.models import AssignmentRow, GradeRow, PersonRow
 from services.hr.persistence.repository import FTE_UNIT
 
 _RANK_AT = {place: rank for rank, place in RANK_ORDER.items()}
-
-
-class _DayBefore(FunctionElement[dt.date]):
-    """The day before a date column, in each dialect's own date arithmetic."""
-
-    type = Date()
-    name = "day_before"
-    inherit_cache = True
-
-
-@compiles(_DayBefore)
-def _day_before(element: _DayBefore, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"({compiler.process(element.clauses, **kw)} - 1)"  # PostgreSQL: date - integer
-
-
-@compiles(_DayBefore, "sqlite")
-def _day_before_sqlite(element: _DayBefore, compiler: SQLCompiler, **kw: Any) -> str:
-    # SQLite keeps dates as ISO text, which date() reads and writes.
-    return f"date({compiler.process(element.clauses, **kw)}, '-1 day')"
 
 
 class WorkforceView(Protocol):
@@ -103,28 +80,6 @@ def _rank_place() -> ColumnElement[int | None]:
     return func.max(case({rank.value: place for rank, place in RANK_ORDER.items()}, value=GradeRow.rank))
 
 
-def _last_day(organisation: str) -> tuple[Subquery, ColumnElement[dt.date]]:
-    """A person's last day of service, NULL while in service, for a query of PersonRow:
-    the leaving date, or else the day before their accepted outgoing transfer took effect
-    (the last of them, as `_departed` takes it)."""
-    latest = (
-        select(TransferRow.person_id, func.max(TransferRow.id).label("id"))
-        .where(
-            TransferRow.organisation_code == organisation,
-            TransferRow.kind == TransferKind.TRANSFER.value,
-            TransferRow.state == TransferState.ACCEPTED.value,
-        )
-        .group_by(TransferRow.person_id)
-        .subquery("latest")
-    )
-    moved = (
-        select(TransferRow.person_id, TransferRow.effective_date)
-        .join(latest, and_(TransferRow.organisation_code == organisation, TransferRow.id == latest.c.id))
-        .subquery("moved")
-    )
-    return moved, func.coalesce(PersonRow.leaving_date, _DayBefore(moved.c.effective_date))
-
-
 class SqlWorkforceView:
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -148,12 +103,13 @@ class SqlWorkforceView:
             .group_by(AssignmentRow.person_id)
             .subquery("held")
         )
-        moved, left = _last_day(organisation)
+        last = last_day(organisation)
+        left = last.day
         keys = (PersonRow.worker_type, held.c.rank_place, PersonRow.sex, PersonRow.ethnicity)
         stmt = (
             select(*keys, func.count().label("headcount"), func.sum(held.c.fte_units).label("fte_units"))
             .select_from(PersonRow)
-            .outerjoin(moved, moved.c.person_id == PersonRow.id)
+            .outerjoin(last.moved, last.on)
             .outerjoin(held, held.c.person_id == PersonRow.id)
             .where(
                 PersonRow.organisation_code == organisation,
@@ -181,7 +137,8 @@ class SqlWorkforceView:
     ) -> list[Cell]:
         """People each counted on a day of their own (their first, their last): their
         assignments active on it are found per person, then the people grouped."""
-        moved, left = _last_day(organisation)
+        last = last_day(organisation)
+        left = last.day
         day = day_of(left)
         person = (
             select(
@@ -192,7 +149,7 @@ class SqlWorkforceView:
                 _rank_place().label("rank_place"),
             )
             .select_from(PersonRow)
-            .outerjoin(moved, moved.c.person_id == PersonRow.id)
+            .outerjoin(last.moved, last.on)
             .outerjoin(
                 AssignmentRow,
                 and_(

@@ -168,7 +168,10 @@ class ListPeopleRequest(_message.Message):
     """An AIP-160 filter: comparisons joined by `AND` over `family_name`, `collar_number`,
     `national_insurance_number`, `worker_type` (for example `POLICE_OFFICER`),
     `join_date` and `leaving_date`, for example `worker_type = PCSO AND join_date >=
-    2024-04-01`. `family_name:"smi"` matches part of the name.
+    2024-04-01`. `family_name:"smi"` matches part of the name. `leaving_date` is the
+    leaving date the person shows, including the one derived from an accepted transfer
+    out (the day before it took effect); people in service have none, so only `!=`
+    matches them.
     """
     def __init__(
         self,
