@@ -106,6 +106,9 @@ def test_bad_leave_and_sickness_input(suite: Suite) -> None:
     assert set(f.violations) == {"leave_request.end_date"}
     f = failure(_leave, hr, person, D(2024, 5, 1), D(2024, 5, 2), "3")
     assert "calendar days" in f.violations["leave_request.days"]
+    for days in ("1E+30", "123456789012345678901234567890.5"):  # beyond Decimal's 28 digits
+        f = failure(_leave, hr, person, D(2024, 5, 1), D(2024, 5, 2), days)
+        assert f.code is grpc.StatusCode.INVALID_ARGUMENT and set(f.violations) == {"leave_request.days"}
     f = failure(
         hr.hr.CreateSicknessAbsence,
         pb.CreateSicknessAbsenceRequest(parent=WEST, sickness_absence=absence_pb2.SicknessAbsence()),

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from libs.common.errors import FailedPrecondition, InvalidArgument
+from libs.common.errors import FailedPrecondition, InvalidArgument, Violations
 from libs.common.records import RecordInfo
-from services.hr.domain.absence import entitlement
+from services.hr.domain.absence import LeaveTerms, entitlement
 from services.hr.domain.establishment import Assignment, AssignmentTerms, check_fte_capacity
 from services.hr.domain.identifiers import ni_number_problem, normalise_ni_number
 from services.hr.domain.paygap import PayTerms, pay_gap, quartiles
 from services.hr.domain.person import ETHNIC_GROUPS, Ethnicity, PersonDetails, Sex, WorkerType
-from services.hr.domain.values import Period, leave_year_of
+from services.hr.domain.values import Period, leave_year_of, parse_decimal
 
 INFO = RecordInfo.new("x", None, dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
 
@@ -157,3 +157,35 @@ def test_pay_gap_without_women_or_bonuses_is_undefined_not_zero() -> None:
     assert report.male_bonus_percent == Decimal("0.0") and report.female_bonus_percent is None
     report = pay_gap([(Sex.MALE, _pay(20)), (Sex.FEMALE, _pay(15))])
     assert report.mean_hourly_gap == Decimal("25.0") and report.median_hourly_gap == Decimal("25.0")
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("25", True),
+        ("25.5", True),
+        ("0", True),
+        ("25." + "0" * 40, True),  # trailing zeros are not places
+        ("25.25", False),
+        ("61", False),
+        ("-0.5", False),
+        # Beyond the decimal context's 28 digits, where quantize raised InvalidOperation.
+        ("123456789012345678901234567890.123", False),
+        ("1" + "0" * 40, False),
+        ("1E+30", False),
+        ("-1E+30", False),
+        ("1E-40", False),
+        ("25.0000000000000000000000000000001", False),
+    ],
+)
+def test_a_decimal_is_judged_by_its_digits_however_many(text: str, ok: bool) -> None:
+    v = Violations()
+    value = parse_decimal(text, "days", v, places=1, minimum=Decimal(0), maximum=Decimal(60))
+    assert (value is not None, [i.field for i in v.items]) == ((True, []) if ok else (False, ["days"]))
+
+
+def test_leave_days_beyond_a_year_are_a_bad_field_not_an_error() -> None:
+    terms = LeaveTerms("p", dt.date(2024, 5, 1), dt.date(2024, 5, 2), "1E+30")
+    with pytest.raises(InvalidArgument) as err:
+        terms.checked()
+    assert [v.field for v in err.value.violations] == ["leave_request.days"]

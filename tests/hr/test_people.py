@@ -97,6 +97,17 @@ def test_bad_input_lists_every_bad_field(suite: Suite) -> None:
     assert not hr.hr.ListPeople(pb.ListPeopleRequest(parent=WEST)).people
 
 
+def test_a_decimal_of_more_digits_than_decimal_holds_is_a_bad_field(suite: Suite) -> None:
+    """Past 28 significant digits, Decimal arithmetic raises: the field is judged by its digits."""
+    west = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    for days in ("123456789012345678901234567890.123", "1E+30", "25.0000000000000000000000000000001"):
+        f = failure(add_person, west, WEST_YORKSHIRE, officer(full_time_leave_days=days))
+        assert f.code is grpc.StatusCode.INVALID_ARGUMENT
+        assert set(f.violations) == {"person.full_time_leave_days"}
+    many_zeros = add_person(west, WEST_YORKSHIRE, officer(full_time_leave_days="25." + "0" * 40))
+    assert many_zeros.full_time_leave_days == "25"
+
+
 def test_collar_and_ni_numbers_are_unique_in_a_force(suite: Suite) -> None:
     hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
     south = suite.caller(SOUTH_YORKSHIRE, "hr.officer")

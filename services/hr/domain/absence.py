@@ -70,7 +70,9 @@ class LeaveTerms:
             v,
             places=1,
             above=ZERO,
-            describe="working days above 0, in half days",
+            # A leave year has at most 366 days; the bound also keeps `days % HALF` exact.
+            maximum=Decimal(366),
+            describe="working days above 0 and at most 366, in half days",
         )
         if days is not None:
             if days % HALF != 0:

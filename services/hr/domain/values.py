@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from libs.common.errors import Violations
+from libs.common.money import has_places
 
 ONE = Decimal(1)
 ZERO = Decimal(0)
@@ -25,7 +26,8 @@ def parse_decimal(
     required: bool = True,
     describe: str = "a decimal",
 ) -> Decimal | None:
-    """The decimal in `text`, or None (with a violation added when it is bad)."""
+    """The decimal in `text`, or None (with a violation added when it is bad). Give a
+    `maximum` whenever the caller computes with the value: it bounds its digits."""
     raw = text.strip()
     if not raw:
         if required:
@@ -39,13 +41,14 @@ def parse_decimal(
     if not value.is_finite():
         v.add(field_path, f"must be {describe}, not {raw!r}")
         return None
-    exponent = value.as_tuple().exponent
-    assert isinstance(exponent, int)
+    # Comparisons and has_places read the digits exactly; arithmetic (quantize, %,
+    # normalize) rounds or raises past the context's 28 digits, so none is done here and a
+    # caller's comes after the maximum has bounded the value.
     bad = (
-        (exponent < -places and value != value.quantize(Decimal(1).scaleb(-places)))
+        (maximum is not None and value > maximum)
         or (minimum is not None and value < minimum)
-        or (maximum is not None and value > maximum)
         or (above is not None and value <= above)
+        or not has_places(value, places)
     )
     if bad:
         v.add(field_path, f"must be {describe}, not {raw}")
