@@ -814,3 +814,54 @@ def test_demand_line_bad_input(suite: Suite) -> None:
     )
     assert f.code is grpc.StatusCode.INVALID_ARGUMENT
     assert set(f.violations) == {"demand_line.estimated_unit_price"}
+
+
+def _aggregation(lead: Caller) -> demand_aggregation_pb2.DemandAggregation:
+    """A UNIT-led aggregation with West Yorkshire invited."""
+    created: demand_aggregation_pb2.DemandAggregation = lead.procurement.CreateDemandAggregation(
+        pb.CreateDemandAggregationRequest(
+            parent=f"organisations/{UNIT}",
+            demand_aggregation=demand_aggregation_pb2.DemandAggregation(
+                title="Air support", cpv_code="34711200-6", invited=[f"organisations/{WY}"]
+            ),
+        )
+    )
+    return created
+
+
+def test_demand_line_figures_beyond_their_columns_are_refused_by_field(suite: Suite) -> None:
+    lead = suite.caller(UNIT, "procurement.commercial")
+    west = suite.caller(WY, "procurement.buyer", subject="west")
+    aggregation = _aggregation(lead)
+
+    def add(quantity: str, price: str) -> demand_aggregation_pb2.DemandLine:
+        result: demand_aggregation_pb2.DemandLine = west.procurement.CreateDemandLine(
+            pb.CreateDemandLineRequest(
+                parent=aggregation.name,
+                demand_line=demand_aggregation_pb2.DemandLine(
+                    description="Helicopters", quantity=decimal(quantity), estimated_unit_price=gbp(price)
+                ),
+            )
+        )
+        return result
+
+    # Under £100 trillion, but beyond what millionths of a pound hold in 64 bits (about
+    # 9.2 trillion): said on the field, not an INTERNAL error.
+    f = failure(add, "1", "10000000000000")
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT, f.message
+    assert set(f.violations) == {"demand_line.estimated_unit_price"}
+    assert "£1 trillion" in f.violations["demand_line.estimated_unit_price"]
+    f = failure(add, "10000000000000", "1")
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT, f.message
+    assert set(f.violations) == {"demand_line.quantity"}
+    assert "1 trillion" in f.violations["demand_line.quantity"]
+    # At the bounds: kept exactly.
+    assert add("1", "1000000000000").estimated_unit_price.units == 10**12
+    assert add("999999999999", "0").quantity.value == "999999999999"
+    # The aggregation's total quantity is kept the same way: a line that would take it
+    # past a trillion is refused on its quantity, and nothing of it is added.
+    f = failure(add, "0.000001", "0")
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT, f.message
+    assert set(f.violations) == {"demand_line.quantity"}
+    totals = west.procurement.GetDemandAggregation(pb.GetDemandAggregationRequest(name=aggregation.name))
+    assert totals.line_count == 2 and totals.total_quantity.value == "1000000000000"

@@ -8,12 +8,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from libs.common.errors import FailedPrecondition, NotFound, Violations
+from libs.common.errors import FailedPrecondition, InvalidArgument, NotFound, Violations
 from libs.common.money import MAX_AMOUNT, ZERO, has_places, to_pennies
 from libs.common.names import valid_organisation_code
 from libs.common.records import RecordInfo
 from services.procurement.domain.contract import Allocation
 from services.procurement.domain.cpv import cpv_problem
+
+# Quantities and estimated unit prices are kept in millionths in 64-bit integers, which
+# hold up to (2**63 - 1) / 10**6, about 9.2 trillion: a trillion is the round figure below
+# it, for a line's quantity and unit price and for an aggregation's total quantity.
+MAX_MILLIONTHS = Decimal(10) ** 12
 
 
 class AggregationState(enum.Enum):
@@ -71,10 +76,17 @@ class DemandAggregation:
         self.require_open()
         if line.organisation != self.organisation and line.organisation not in self.invited:
             raise NotFound(self.name)
+        total_quantity = self.total_quantity + line.quantity
+        if total_quantity > MAX_MILLIONTHS:
+            raise InvalidArgument.single(
+                "demand_line.quantity",
+                f"would take the aggregation's total quantity ({self.total_quantity.normalize():f}) "
+                "past 1 trillion",
+            )
         return replace(
             self,
             line_count=self.line_count + 1,
-            total_quantity=self.total_quantity + line.quantity,
+            total_quantity=total_quantity,
             total_value=self.total_value + line.value,
             info=info,
         )
@@ -117,14 +129,14 @@ def check_demand_line(description: str, quantity: Decimal, price: Decimal) -> No
         0 < len(description.strip()) <= 500, "demand_line.description", "is required, at most 500 characters"
     )
     v.check(
-        ZERO < quantity <= MAX_AMOUNT and has_places(quantity, 6),
+        ZERO < quantity <= MAX_MILLIONTHS and has_places(quantity, 6),
         "demand_line.quantity",
-        "must be greater than zero, to at most six decimal places",
+        "must be greater than zero and at most 1 trillion, to at most six decimal places",
     )
     v.check(
-        ZERO <= price <= MAX_AMOUNT and has_places(price, 6),
+        ZERO <= price <= MAX_MILLIONTHS and has_places(price, 6),
         "demand_line.estimated_unit_price",
-        "must be from zero to £100 trillion, to at most six decimal places",
+        "must be from zero to £1 trillion, to at most six decimal places",
     )
     v.check(
         quantity * price <= MAX_AMOUNT,
