@@ -865,3 +865,24 @@ def test_demand_line_figures_beyond_their_columns_are_refused_by_field(suite: Su
     assert set(f.violations) == {"demand_line.quantity"}
     totals = west.procurement.GetDemandAggregation(pb.GetDemandAggregationRequest(name=aggregation.name))
     assert totals.line_count == 2 and totals.total_quantity.value == "1000000000000"
+
+
+def test_an_aggregations_total_value_is_held_to_the_cap(suite: Suite) -> None:
+    # Without it the total's pence overflowed their 64-bit column at the 923rd line of
+    # £100 trillion (INTERNAL); no contract can be let for more than £100 trillion anyway.
+    lead = suite.caller(UNIT, "procurement.commercial")
+    west = suite.caller(WY, "procurement.buyer", subject="west")
+    aggregation = _aggregation(lead)
+    request = pb.CreateDemandLineRequest(
+        parent=aggregation.name,
+        demand_line=demand_aggregation_pb2.DemandLine(
+            description="Airframes", quantity=decimal("1000"), estimated_unit_price=gbp("60000000000")
+        ),
+    )
+    west.procurement.CreateDemandLine(request)
+    f = failure(west.procurement.CreateDemandLine, request)
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT, f.message
+    assert set(f.violations) == {"demand_line.estimated_unit_price"}
+    assert "£100 trillion" in f.violations["demand_line.estimated_unit_price"]
+    totals = west.procurement.GetDemandAggregation(pb.GetDemandAggregationRequest(name=aggregation.name))
+    assert totals.line_count == 1 and totals.total_value.units == 60_000_000_000_000

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from libs.common.errors import FailedPrecondition, InvalidArgument, NotFound, Violations
+from libs.common.errors import FailedPrecondition, NotFound, Violations
 from libs.common.money import MAX_AMOUNT, ZERO, has_places, to_pennies
 from libs.common.names import valid_organisation_code
 from libs.common.records import RecordInfo
@@ -77,17 +77,27 @@ class DemandAggregation:
         if line.organisation != self.organisation and line.organisation not in self.invited:
             raise NotFound(self.name)
         total_quantity = self.total_quantity + line.quantity
-        if total_quantity > MAX_MILLIONTHS:
-            raise InvalidArgument.single(
-                "demand_line.quantity",
-                f"would take the aggregation's total quantity ({self.total_quantity.normalize():f}) "
-                "past 1 trillion",
-            )
+        total_value = self.total_value + line.value
+        v = Violations()
+        v.check(
+            total_quantity <= MAX_MILLIONTHS,
+            "demand_line.quantity",
+            f"would take the aggregation's total quantity ({self.total_quantity.normalize():f}) "
+            "past 1 trillion",
+        )
+        # Pence in a 64-bit column: 923 lines of £100 trillion would overflow it. The total
+        # is held to what any one amount may be, as the joint contract's value is.
+        v.check(
+            total_value <= MAX_AMOUNT,
+            "demand_line.estimated_unit_price",
+            f"would take the aggregation's total value (£{self.total_value:,.2f}) past £100 trillion",
+        )
+        v.raise_if_any()
         return replace(
             self,
             line_count=self.line_count + 1,
             total_quantity=total_quantity,
-            total_value=self.total_value + line.value,
+            total_value=total_value,
             info=info,
         )
 
