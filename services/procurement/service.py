@@ -599,7 +599,9 @@ def end_purchase_order(
     check_etag(current.name, etag, current.info)
     info = uow.touch(current.info)
     updated = (
-        current.cancelled(check_reason(reason), info) if cancel else current.closed(reason.strip(), info)
+        current.cancelled(check_reason(reason), info)
+        if cancel
+        else current.closed(check_reason(reason, required=False), info)
     )
     if current.commitment:
         # Cancelled, or closed (short or in full): nothing more will be received, so what

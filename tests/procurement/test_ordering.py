@@ -886,3 +886,30 @@ def test_an_aggregations_total_value_is_held_to_the_cap(suite: Suite) -> None:
     assert "£100 trillion" in f.violations["demand_line.estimated_unit_price"]
     totals = west.procurement.GetDemandAggregation(pb.GetDemandAggregationRequest(name=aggregation.name))
     assert totals.line_count == 1 and totals.total_value.units == 60_000_000_000_000
+
+
+def test_a_close_reason_is_held_to_the_cancel_limit(suite: Suite) -> None:
+    officer = suite.caller(UNIT, "procurement.commercial")
+    buyer = suite.caller(WY, "procurement.buyer", subject="buyer")
+    approver = suite.caller(WY, "procurement.budget_holder", subject="approver")
+    framework = contract(officer, supplier(officer).name, [WY])
+    po = order(buyer, WY, approved(buyer, approver, WY).name, framework.name)
+    po = buyer.procurement.IssuePurchaseOrder(pb.IssuePurchaseOrderRequest(name=po.name, etag=po.etag))
+    receive(buyer, po.name, (1, "4"))
+    po = buyer.procurement.GetPurchaseOrder(pb.GetPurchaseOrderRequest(name=po.name))
+    f = failure(
+        buyer.procurement.ClosePurchaseOrder,
+        pb.ClosePurchaseOrderRequest(name=po.name, etag=po.etag, reason="x" * 501),
+    )
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT, f.message
+    assert set(f.violations) == {"reason"}
+    assert "500" in f.violations["reason"]
+    # Nothing changed.
+    got = buyer.procurement.GetPurchaseOrder(pb.GetPurchaseOrderRequest(name=po.name))
+    assert got.state == purchase_order_pb2.PURCHASE_ORDER_STATE_PARTIALLY_RECEIVED
+    assert got.etag == po.etag and got.closure_reason == ""
+    # At the limit (spaces around it aside) the order closes short, as a cancel would.
+    po = buyer.procurement.ClosePurchaseOrder(
+        pb.ClosePurchaseOrderRequest(name=po.name, etag=po.etag, reason=" " + "y" * 500 + " ")
+    )
+    assert po.state == purchase_order_pb2.PURCHASE_ORDER_STATE_CLOSED and po.closure_reason == "y" * 500

@@ -178,9 +178,14 @@ class Supplier:
         return {"name": self.name, "version": self.info.version, "debarment": debarment, **details}
 
 
-def check_reason(reason: str, field_path: str = "reason") -> str:
+def check_reason(reason: str, field_path: str = "reason", *, required: bool = True) -> str:
+    """The reason stripped; INVALID_ARGUMENT when longer than MAX_REASON or, if `required`,
+    empty (closing an order in full needs none, closing it short one: the order says)."""
     text = reason.strip()
     v = Violations()
-    v.check(0 < len(text) <= MAX_REASON, field_path, f"is required, at most {MAX_REASON} characters")
+    if required:
+        v.check(0 < len(text) <= MAX_REASON, field_path, f"is required, at most {MAX_REASON} characters")
+    else:
+        v.check(len(text) <= MAX_REASON, field_path, f"at most {MAX_REASON} characters")
     v.raise_if_any()
     return text
