@@ -26,7 +26,7 @@ from libs.common.audit import AuditLog
 from libs.common.clock import today_london
 from libs.common.context import Call, Principal, current_call
 from libs.common.db import Database
-from libs.common.errors import Aborted, DomainError, NotFound, PermissionDenied
+from libs.common.errors import Aborted, DomainError, FailedPrecondition, NotFound, PermissionDenied
 from libs.common.idempotency import IdempotencyStore, check_request_id, request_hash
 from libs.common.kernel_tables import KernelTables
 from libs.common.outbox import Outbox
@@ -41,6 +41,18 @@ _cancelled: contextvars.ContextVar[threading.Event | None] = contextvars.Context
 # PostgreSQL serialization failure and deadlock: the whole transaction may simply be retried.
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}
 _MAX_ATTEMPTS = 3
+
+
+# A figure beyond its column (numeric_value_out_of_range): a sum of amounts each within
+# MAX_AMOUNT can still pass what 64-bit pence hold.
+_OUT_OF_RANGE_SQLSTATE = "22003"
+
+
+def _out_of_range() -> FailedPrecondition:
+    return FailedPrecondition(
+        "a total this change would store is beyond what the database holds; nothing was changed",
+        reason="AMOUNT_OUT_OF_RANGE",
+    )
 
 
 # Lock and statement timeouts (PostgreSQL), and SQLite's busy timeout running out.
@@ -236,8 +248,12 @@ class ServiceKernel:
                     "a concurrent change conflicted with this request; retry it",
                     reason="CONCURRENT_CHANGE",
                 ) from err
+            except OverflowError as err:  # SQLite's driver, binding past 64 bits
+                raise _out_of_range() from err
             except DBAPIError as err:
                 sqlstate = getattr(err.orig, "sqlstate", None)
+                if sqlstate == _OUT_OF_RANGE_SQLSTATE:
+                    raise _out_of_range() from err
                 if sqlstate in _RETRYABLE_SQLSTATES and attempt_no < _MAX_ATTEMPTS:
                     continue
                 if sqlstate in _RETRYABLE_SQLSTATES:

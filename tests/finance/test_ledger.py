@@ -6,13 +6,14 @@ import datetime as dt
 from decimal import Decimal
 
 import grpc
+import pytest
 from google.type import date_pb2, money_pb2
 
 from backoffice.finance.v1 import finance_service_pb2 as pb
 from backoffice.finance.v1 import ledger_pb2
 from libs.common.proto_mapping import date_to_proto
 from tests.finance.books import FY, MAY, amount, check_books_balance, cr, dr, gbp, set_up_books
-from tests.support import SOUTH_YORKSHIRE, WEST_YORKSHIRE, Caller, Suite, failure
+from tests.support import SOUTH_YORKSHIRE, WEST_YORKSHIRE, Caller, Suite, execute_as_owner, failure
 
 
 def _tb(
@@ -335,3 +336,37 @@ def test_group_trial_balance_keeps_an_accrual_the_other_side_books_differently(s
     books.journal(books.cc, MAY, dr("1300", "50.00", counterparty="pcc"), cr("8000", "50.00", "LP100", "pcc"))
     assert _tb(books.officer, group) == {}
     check_books_balance(suite, SOUTH_YORKSHIRE)
+
+
+def test_a_journal_is_held_to_the_largest_amount_in_all(suite: Suite) -> None:
+    books = set_up_books(suite, WEST_YORKSHIRE)
+    half = "60000000000000.00"  # each line within the largest amount, the two beyond it
+    big = failure(
+        books.journal, books.pcc, MAY, dr("1000", half), dr("1000", half), cr("3000", half), cr("3000", half)
+    )
+    assert big.code is grpc.StatusCode.INVALID_ARGUMENT and set(big.violations) == {"journal.lines"}
+    assert "100,000,000,000,000" in big.violations["journal.lines"]
+
+
+@pytest.mark.postgres
+def test_a_balance_beyond_its_column_is_refused_with_a_reason_and_nothing_kept(postgres_suite: Suite) -> None:
+    """Balances add up journals each within the largest amount; a sum past 64-bit pence is
+    a refusal with a reason, not INTERNAL. (SQLite turns such a sum into a float instead;
+    no body's books come near it.)"""
+    books = set_up_books(postgres_suite, WEST_YORKSHIRE)
+    settings = postgres_suite.settings
+    execute_as_owner(
+        settings,
+        "finance",
+        "INSERT INTO account_balances (organisation_code, ledger_id, financial_year, period, "
+        "account_code, counterparty_ledger, debit_pence, credit_pence) "
+        "VALUES (:org, :ledger, 2025, 2, '1000', '', :big, 0)",
+        org=WEST_YORKSHIRE,
+        ledger=books.cc.rsplit("/", 1)[1],
+        big=2**63 - 100,
+    )
+    journals = "SELECT count(*) FROM journals"
+    before = execute_as_owner(settings, "finance", journals)
+    refused = failure(books.journal, books.cc, MAY, dr("1000", "1.00"), cr("3000", "1.00"))
+    assert refused.code is grpc.StatusCode.FAILED_PRECONDITION and refused.reason == "AMOUNT_OUT_OF_RANGE"
+    assert execute_as_owner(settings, "finance", journals) == before

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from libs.common.errors import FailedPrecondition, InvalidArgument, Violations
+from libs.common.money import MAX_AMOUNT
 from libs.common.names import ChildName
 from libs.common.records import RecordInfo
 from services.finance.domain.chart import Account, AccountType
@@ -209,6 +210,11 @@ class InvoiceDetails:
                     f"{at}.order_line",
                     "is required on an invoice with a purchase order",
                 )
+        v.check(
+            sum((line.net + line.vat for line in self.lines), Decimal(0)) <= MAX_AMOUNT,
+            f"{prefix}.lines",
+            f"total more than the largest amount an invoice may carry ({MAX_AMOUNT:,})",
+        )
         # An invoice of nothing would post no journal at approval, and could never be paid
         # or cancelled: it is not captured.
         v.check(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from libs.common.errors import Violations
+from libs.common.money import MAX_AMOUNT
 from libs.common.records import RecordInfo
 from services.finance.domain.chart import Account
 from services.finance.domain.money import ZERO, whole_pence
@@ -130,6 +131,10 @@ def checked_lines(
             )
     if not v and debits != credits:
         v.add(prefix, f"debits ({debits}) must equal credits ({credits}) to the penny")
+    # Each line is within MAX_AMOUNT; their sum, which balances and payment runs add up,
+    # is held to it too.
+    if not v and debits > MAX_AMOUNT:
+        v.add(prefix, f"total more than the largest amount a journal may carry ({MAX_AMOUNT:,})")
     v.raise_if_any()
     return tuple(result)
 
