@@ -157,9 +157,9 @@ def test_capture_approve_post_and_pay(suite: Suite) -> None:
         named = failure(clerk.finance.CreateInvoice, pb.CreateInvoiceRequest(parent=books.pcc, invoice=copy))
         assert named.code is grpc.StatusCode.INVALID_ARGUMENT, supplier
         assert set(named.violations) == {"invoice.supplier"}, supplier
-    half = "60000000000000.00"  # each line within the largest amount, the invoice beyond it
+    most = "60000000000000.00"  # each line within the largest amount, the invoice beyond it
     huge = failure(
-        _capture, clerk, books.pcc, "INV-BIG", MAY, _line("1", half, half, "0"), _line("1", half, half, "0")
+        _capture, clerk, books.pcc, "INV-BIG", MAY, _line("1", most, most, "0"), _line("1", most, most, "0")
     )
     assert set(huge.violations) == {"invoice.lines"}
     marks = failure(_capture, clerk, books.pcc, " -/- ", MAY)
