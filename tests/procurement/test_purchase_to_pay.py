@@ -454,10 +454,10 @@ def test_the_match_says_when_procurement_cannot_help(p2p: Suite) -> None:
     unknown = w.invoice(f"organisations/{WY}/purchaseOrders/po-nowhere", "INV-X", "1")
     f = failure(w.match, unknown.name)
     assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "ORDER_NOT_FOUND"
-    # Another organisation's order is not one finance may read for this invoice.
-    foreign = w.invoice("organisations/E23000011/purchaseOrders/po-1", "INV-Y", "1")
-    f = failure(w.match, foreign.name)
-    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "ORDER_DATA_UNAVAILABLE"
+    # Another organisation's order is not one this invoice may cite: the invoice is that
+    # organisation's to capture, and its receipts are not evidence here.
+    f = failure(w.invoice, "organisations/E23000011/purchaseOrders/po-1", "INV-Y", "1")
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT and set(f.violations) == {"invoice.purchase_order"}
     po = w.issue(w.order("2"))
     waiting = w.invoice(po.name, "INV-Z", "2")
     p2p.run(_server(p2p, "procurement").stop(1))
