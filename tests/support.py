@@ -203,17 +203,13 @@ def audit_after(settings: Settings, service: str, resource: str) -> list[str]:
 def audit_column(settings: Settings, service: str, resource: str, column: str) -> list[str]:
     """One column of each audit record of a service's resource, oldest first, read as the
     database's owner."""
-    engine = make_engine(settings.database_url_for(service), schema=service)
-    try:
-        with engine.connect() as conn:
-            return list(
-                conn.execute(
-                    text(f'SELECT "{column}" FROM audit_records WHERE resource = :r ORDER BY id'),
-                    {"r": resource},
-                ).scalars()
-            )
-    finally:
-        engine.dispose()
+    rows = execute_as_owner(
+        settings,
+        service,
+        f'SELECT "{column}" FROM audit_records WHERE resource = :r ORDER BY id',
+        r=resource,
+    )
+    return [row[0] for row in rows]
 
 
 def downgrade(settings: Settings, service: str, revision: str) -> None:

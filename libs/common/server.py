@@ -130,13 +130,12 @@ async def create_server(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
         server,  # its one method adds one future to the wait; it must see the real aio server
     )
-    cause: RuntimeError | None = None
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError as err:  # grpc's "Failed to bind", with no reason
-        bound, cause = 0, err
+        raise PortUnavailable(app.name, host, port) from err
     if bound == 0:
-        raise PortUnavailable(app.name, host, port) from cause
+        raise PortUnavailable(app.name, host, port)
     await server.start()
     for name in ["", *names]:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -24,9 +24,8 @@ from libs.common.names import OrganisationName
 from libs.common.outbox import error_reason
 from libs.common.peers import Peers, PeersUnavailable, peer_away
 from libs.common.proto_mapping import date_to_proto, decimal_from_proto, money_from_proto
+from services.finance.domain.invoices import suite_order_problem
 from services.finance.domain.matching import OrderEvidence, OrderLine, ReceiptLine
-
-_ORDER_PARTS = 4  # organisations/{code}/purchaseOrders/{id}
 
 
 def _unavailable(service: str, err: Exception) -> Unavailable:
@@ -46,14 +45,7 @@ class PlacedOrder:
 def suite_order(organisation: str, purchase_order: str) -> bool:
     """Whether an invoice's purchase order is one of the organisation's orders in the
     suite's procurement service (an order placed elsewhere is just a reference)."""
-    parts = purchase_order.split("/")
-    return (
-        len(parts) == _ORDER_PARTS
-        and parts[0] == "organisations"
-        and parts[1] == organisation
-        and parts[2] == "purchaseOrders"
-        and bool(parts[3])
-    )
+    return suite_order_problem(organisation, purchase_order) is None
 
 
 class ProcurementOrders:

@@ -42,6 +42,15 @@ def purchase_order_key(reference: str) -> str:
 SUITE_ORDER_PREFIX = "organisations/"
 
 
+def suite_order_problem(organisation: str, reference: str) -> str | None:
+    """What keeps `reference` from naming one of `organisation`'s orders in the suite's
+    procurement service, or None."""
+    problem = ChildName.problem(reference, "purchaseOrders", strict_id=True)
+    if problem is None and reference.split("/")[1] != organisation:
+        problem = "must be an order of the organisation whose invoice this is"
+    return problem
+
+
 class VatUse(enum.Enum):
     NON_BUSINESS = "NON_BUSINESS"
     BUSINESS = "BUSINESS"
@@ -161,9 +170,7 @@ class InvoiceDetails:
             )
             if order.lower().startswith(SUITE_ORDER_PREFIX):
                 # An order of the suite: its receipts, not the clerk's word, are the evidence.
-                order_problem = ChildName.problem(order, "purchaseOrders", strict_id=True)
-                if order_problem is None and order.split("/")[1] != organisation:
-                    order_problem = "must be an order of the organisation whose invoice this is"
+                order_problem = suite_order_problem(organisation, order)
                 v.check(order_problem is None, f"{prefix}.purchase_order", order_problem or "")
         v.check(1 <= len(self.lines) <= 500, f"{prefix}.lines", "an invoice has from 1 to 500 lines")
         for i, line in enumerate(self.lines):
