@@ -16,7 +16,6 @@ Registration: a service's composition root passes its kernel in `ServiceApp.kern
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -88,27 +87,6 @@ def release_event(
     return discard_event(session, tables, audit, event_id, discard_reason)
 
 
-def events_of(
-    session: Session,
-    tables: KernelTables,
-    states: Sequence[str] = (),
-    organisations: Iterable[str] | None = None,
-    *,
-    after_seq: int = 0,
-    limit: int | None = None,
-) -> list[OutboxEvent]:
-    """Events (in `states`, of `organisations` when given), oldest first, after `after_seq`."""
-    codes = None if organisations is None else frozenset(organisations)
-    found = []
-    for event in list_events(session, tables, tuple(states)):
-        if event.seq <= after_seq or (codes is not None and event.organisation not in codes):
-            continue
-        found.append(event)
-        if limit is not None and len(found) >= limit:
-            break
-    return found
-
-
 def chain_report(session: Session, tables: KernelTables, organisation: str) -> ChainReport:
     """One organisation's chain (an organisation with no records has an intact, empty one)."""
     for report in verify_chains(session, tables):
@@ -157,19 +135,25 @@ class OperationsServicer(operations_service_pb2_grpc.OperationsServiceServicer):
                 raise InvalidArgument.single(f"states[{index}]", "must be a known, specified state")
             states.append(_STATE_FROM_PROTO[value])
         states = sorted(set(states)) or list(UNSETTLED)
-        fingerprint = self.k.pager.fingerprint(COLLECTION, parent, ",".join(states))
+        # Every service signs with the one secret: the service is named, so that one
+        # service's token does not page another's outbox.
+        fingerprint = self.k.pager.fingerprint(self.k.name, COLLECTION, parent, ",".join(states))
         page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
         scope = await (self.k.scope_everywhere() if parent.is_wildcard else self.k.scope_in(parent.code))
         after = int(page.after[0]) if page.after else 0
 
         def fetch(tx: Transaction) -> list[OutboxEvent]:
             # Row-level security limits PostgreSQL to the scope too; SQLite has only this.
-            return events_of(
-                tx.session, self.k.tables, states, scope.organisations, after_seq=after, limit=page.size + 1
+            return list_events(
+                tx.session,
+                self.k.tables,
+                tuple(states),
+                scope.organisations,
+                after_seq=after,
+                limit=page.size + 1,
             )
 
         found = await self.k.read(scope, fetch)
-        token = ""
         token = self.k.pager.next_token(page, found, lambda x: (x.seq,))
         return pb.ListOutboxEventsResponse(
             outbox_events=[event_to_proto(self.k.name, e) for e in found[: page.size]],

@@ -36,7 +36,7 @@ import random
 import time
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -209,11 +209,25 @@ def error_reason(err: grpc.aio.AioRpcError) -> str:
 # --- administration (run as the owner: `backoffice outbox ...`) -------------------------------
 
 
-def list_events(session: Session, tables: KernelTables, states: tuple[str, ...] = ()) -> list[OutboxEvent]:
+def list_events(
+    session: Session,
+    tables: KernelTables,
+    states: tuple[str, ...] = (),
+    organisations: Iterable[str] | None = None,
+    *,
+    after_seq: int = 0,
+    limit: int | None = None,
+) -> list[OutboxEvent]:
+    """Events (in `states`, of `organisations` when given), oldest first, after `after_seq`:
+    a keyset page, sought and cut in the query, as delivered events are kept for ever."""
     t = tables.outbox_events
-    stmt = select(t).order_by(t.c.seq)
+    stmt = select(t).where(t.c.seq > after_seq).order_by(t.c.seq)
     if states:
         stmt = stmt.where(t.c.state.in_(states))
+    if organisations is not None:
+        stmt = stmt.where(t.c.organisation_code.in_(sorted(set(organisations))))
+    if limit is not None:
+        stmt = stmt.limit(limit)
     return [_event(r) for r in session.execute(stmt)]
 
 

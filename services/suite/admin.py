@@ -14,8 +14,8 @@ from libs.common.config import Settings
 from libs.common.context import Call, Principal
 from libs.common.db import ALL_ORGANISATIONS, Database, make_engine
 from libs.common.kernel_tables import KernelTables
-from libs.common.operations import events_of, release_event
-from libs.common.outbox import OutboxEvent
+from libs.common.operations import release_event
+from libs.common.outbox import OutboxEvent, list_events
 from services.suite.registry import SERVICE_APPS
 
 KERNELS: dict[str, KernelTables] = {m.NAME: m.KERNEL for m in SERVICE_APPS}
@@ -46,7 +46,7 @@ def outbox_events(
         db = _owner_db(settings, name)
         try:
             with db.session(ALL_ORGANISATIONS, write=False) as session:
-                events = events_of(session, KERNELS[name], states)
+                events = list_events(session, KERNELS[name], tuple(states))
         finally:
             db.dispose()
         for event in events:
