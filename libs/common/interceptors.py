@@ -29,6 +29,7 @@ from libs.common.grpc_errors import domain_error_status, internal_status
 from libs.common.grpc_types import RpcContext
 from libs.common.logging import get_logger
 from libs.common.metrics import RpcMetrics
+from libs.common.proto_mapping import check_text_storable
 from libs.common.tracing import end_span, server_span
 
 log = get_logger("backoffice.rpc")
@@ -268,4 +269,6 @@ class AuthInterceptor(_UnaryInterceptor):
         call.rule = rule
         structlog.contextvars.bind_contextvars(principal=principal.id)
         check_permission(principal, rule, self._catalogue)
+        # After the caller is known, before any servicer: one rule for every method's text.
+        check_text_storable(request)
         return await inner(request, context)

@@ -6,10 +6,12 @@ import datetime as dt
 from decimal import Decimal
 
 from google.protobuf import field_mask_pb2, timestamp_pb2
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from google.type import date_pb2, decimal_pb2, money_pb2
 
 from backoffice.common.v1 import metadata_pb2
-from libs.common.errors import InvalidArgument, Violations
+from libs.common.errors import FieldViolation, InvalidArgument, Violations
 from libs.common.money import MAX_AMOUNT
 from libs.common.records import RecordInfo
 
@@ -123,3 +125,43 @@ def mask_paths(
             f"cannot change {', '.join(bad)}; the fields that change are {', '.join(sorted(allowed))}",
         )
     return frozenset(paths)
+
+
+def nul_fields(message: Message, prefix: str = "") -> list[str]:
+    """The paths of the text fields of `message` (nested, repeated and map fields too) that
+    hold U+0000: protobuf allows it, PostgreSQL's text cannot store it."""
+    found: list[str] = []
+    for field, value in message.ListFields():
+        path = f"{prefix}{field.name}"
+        entry = field.message_type if field.type == FieldDescriptor.TYPE_MESSAGE else None
+        if entry is not None and entry.GetOptions().map_entry:
+            for key, item in value.items():
+                if isinstance(key, str) and "\x00" in key:
+                    found.append(f"{path}[{key!r}]")
+                found.extend(_nul_in(item, f"{path}[{key!r}]"))
+        elif field.is_repeated:
+            for i, item in enumerate(value):
+                found.extend(_nul_in(item, f"{path}[{i}]"))
+        else:
+            found.extend(_nul_in(value, path))
+    return found
+
+
+def _nul_in(value: object, path: str) -> list[str]:
+    if isinstance(value, str):
+        return [path] if "\x00" in value else []
+    if isinstance(value, Message):
+        return nul_fields(value, f"{path}.")
+    return []
+
+
+def check_text_storable(request: Message) -> None:
+    """INVALID_ARGUMENT naming every text field that holds U+0000, so that a request
+    carrying one is refused alike on every backend (PostgreSQL cannot store it, SQLite
+    would), and nothing reaches the database."""
+    if b"\x00" not in request.SerializeToString():
+        return  # the common case, at the cost of one serialisation in C
+    if found := nul_fields(request):
+        raise InvalidArgument(
+            [FieldViolation(path, "must not contain the NUL character (U+0000)") for path in found]
+        )

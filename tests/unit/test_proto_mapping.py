@@ -6,11 +6,12 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from google.protobuf import timestamp_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 from google.type import date_pb2, money_pb2
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from backoffice.procurement.v1 import procurement_service_pb2, requisition_pb2
 from libs.common.errors import InvalidArgument
 from libs.common.money import MAX_AMOUNT
 from libs.common.proto_mapping import (
@@ -18,6 +19,7 @@ from libs.common.proto_mapping import (
     date_to_proto,
     money_from_proto,
     money_to_proto,
+    nul_fields,
     timestamp,
 )
 
@@ -176,3 +178,33 @@ def test_timestamp_is_what_protobuf_makes_of_the_same_instant(moment: dt.datetim
     expected.FromDatetime(moment.astimezone(dt.UTC))
     assert timestamp(moment) == expected
     assert timestamp(moment.astimezone(dt.UTC).replace(tzinfo=None)) == expected  # naive is UTC
+
+
+def test_nul_fields_names_every_text_field_holding_nul_nested_repeated_and_mapped() -> None:
+    request = procurement_service_pb2.CreateRequisitionRequest(
+        parent="organisations/E23000010",
+        requisition=requisition_pb2.Requisition(
+            title="ok\x00",
+            lines=[
+                requisition_pb2.RequisitionLine(description="fine"),
+                requisition_pb2.RequisitionLine(description="bad\x00", cost_centre="\x00"),
+            ],
+        ),
+        request_id="\x00",
+    )
+    assert sorted(nul_fields(request)) == [
+        "request_id",
+        "requisition.lines[1].cost_centre",
+        "requisition.lines[1].description",
+        "requisition.title",
+    ]
+    mapped = struct_pb2.Struct()
+    mapped.update({"a\x00": "x", "b": "y\x00", "c": {"d": "z\x00"}, "e": "fine"})
+    assert sorted(nul_fields(mapped)) == [
+        "fields['a\\x00']",
+        "fields['b'].string_value",
+        "fields['c'].struct_value.fields['d'].string_value",
+    ]
+    assert (
+        nul_fields(procurement_service_pb2.CreateRequisitionRequest(parent="organisations/E23000010")) == []
+    )
