@@ -652,7 +652,8 @@ def _consume(uow: FinanceUnitOfWork, current: Commitment, changed: Commitment) -
     committed sum (the caller holds the commitment's lock)."""
     used = changed.consumed - current.consumed
     if used == 0:
-        # Invoices (or an earlier receipt) used as much already: recorded, changing nothing.
+        # Earlier invoices (or a receipt, before receipts stopped consuming) used as much
+        # already: recorded, changing nothing.
         uow.tx.audit.record(current.organisation, current.name, current.audit_view(), current.audit_view())
         return current
     budget = _budget(uow, current.organisation, current.ledger, current.budget_id, lock=True)
@@ -663,14 +664,29 @@ def _consume(uow: FinanceUnitOfWork, current: Commitment, changed: Commitment) -
 
 
 def release_commitment(
-    uow: FinanceUnitOfWork, organisation: str, ledger_id: str, commitment_id: str, *, etag: str
+    uow: FinanceUnitOfWork,
+    organisation: str,
+    ledger_id: str,
+    commitment_id: str,
+    *,
+    etag: str,
+    retain_to: Decimal | None = None,
 ) -> Commitment:
+    """Releases what is open, keeping open what `retain_to` (the value received so far)
+    exceeds the consumed sum by: goods received but not yet invoiced stay committed."""
+    if retain_to is not None:
+        v = Violations()
+        check_amount(v, retain_to, "retain_to", positive=False)
+        v.raise_if_any()
     current = _commitment(uow, organisation, ledger_id, commitment_id, lock=True)
     check_etag(current.name, etag, current.info)
     budget = _budget(uow, organisation, ledger_id, current.budget_id, lock=True)
-    changed = current.releasing(uow.touched(current.info))
-    uow.budgets.save_commitment(changed)
-    _recommit(uow, budget, -(changed.released - current.released))
+    changed = current.releasing(uow.touched(current.info), retain_to or ZERO)
+    released = changed.released - current.released
+    if released:
+        uow.budgets.save_commitment(changed)
+        _recommit(uow, budget, -released)
+    # A release of nothing (all that is open was received) is recorded, changing nothing.
     uow.tx.audit.record(organisation, changed.name, current.audit_view(), changed.audit_view())
     return changed
 
@@ -863,7 +879,8 @@ def approve_invoice(
     commitment_id = _commitment_id(organisation, ledger_id, details.commitment)
     if commitment_id:
         # Invoices consume the commitment up to what they have billed of it in all, net
-        # like the order it commits; goods receipts may have consumed as much already.
+        # like the order it commits: this is what moves goods received from committed to
+        # actual. (Receipts from before they stopped consuming may have consumed as much.)
         commitment = _commitment(uow, organisation, ledger_id, commitment_id, lock=True)
         billed = uow.invoices.billed_net(organisation, ledger_id, details.commitment) + details.net_total
         _consume(uow, commitment, commitment.consuming_to(billed, uow.touched(commitment.info)))

@@ -22,7 +22,7 @@ from tests.finance.books import (
     reason_of,
     set_up_books,
 )
-from tests.support import SOUTH_YORKSHIRE, WEST_YORKSHIRE, Caller, Suite, failure
+from tests.support import SOUTH_YORKSHIRE, WEST_YORKSHIRE, Caller, Suite, audit_after, failure
 
 
 def _budget(books: Books, value: str, *, period: str = "2025-02", account: str = "5100") -> budget_pb2.Budget:
@@ -84,6 +84,44 @@ def test_budget_actuals_commitments_and_available(suite: Suite) -> None:
         (r.poa_category, amount(r.budget), amount(r.actual), amount(r.available)) for r in report.rows
     ] == [(ledger_pb2.POA_CATEGORY_LOCAL_POLICING, Decimal("1200.00"), Decimal("150.00"), Decimal("1050.00"))]
     check_books_balance(suite, WEST_YORKSHIRE)
+
+
+def test_a_release_can_keep_what_was_received_and_not_yet_invoiced(suite: Suite) -> None:
+    books = set_up_books(suite, WEST_YORKSHIRE)
+    holder = suite.caller(WEST_YORKSHIRE, "finance.budget_holder", subject="holder")
+    budget = _budget(books, "1000.00")
+    c = _commit(holder, books, budget.name, "600.00")
+    c = holder.finance.ConsumeCommitment(pb.ConsumeCommitmentRequest(name=c.name, amount=gbp("100.00")))
+    for bad in ("-0.01", "0.001"):
+        refused = failure(
+            holder.finance.ReleaseCommitment, pb.ReleaseCommitmentRequest(name=c.name, retain_to=gbp(bad))
+        )
+        assert refused.code is grpc.StatusCode.INVALID_ARGUMENT and set(refused.violations) == {"retain_to"}
+    # All that is open was received (more, even): nothing is released, the call recorded.
+    same = holder.finance.ReleaseCommitment(pb.ReleaseCommitmentRequest(name=c.name, retain_to=gbp("900.00")))
+    assert same == c
+    # 350.00 received, 100.00 of it invoiced: 250.00 kept open, 250.00 back to the budget.
+    kept = holder.finance.ReleaseCommitment(
+        pb.ReleaseCommitmentRequest(name=c.name, retain_to=gbp("350.00"), etag=c.etag)
+    )
+    assert kept.state == budget_pb2.COMMITMENT_STATE_OPEN
+    assert (amount(kept.consumed), amount(kept.released), amount(kept.open_amount)) == (
+        Decimal("100.00"),
+        Decimal("250.00"),
+        Decimal("250.00"),
+    )
+    got = holder.finance.GetBudget(pb.GetBudgetRequest(name=budget.name))
+    assert (amount(got.committed), amount(got.available)) == (Decimal("250.00"), Decimal("750.00"))
+    # Without retain_to (or with zero), all that is open goes.
+    zero = holder.finance.ReleaseCommitment(pb.ReleaseCommitmentRequest(name=c.name, retain_to=gbp("0.00")))
+    assert zero.state == budget_pb2.COMMITMENT_STATE_CLOSED and amount(zero.released) == Decimal("500.00")
+    closed = failure(
+        holder.finance.ReleaseCommitment, pb.ReleaseCommitmentRequest(name=c.name, retain_to=gbp("350.00"))
+    )
+    assert closed.reason == "COMMITMENT_CLOSED"
+    got = holder.finance.GetBudget(pb.GetBudgetRequest(name=budget.name))
+    assert (amount(got.committed), amount(got.available)) == (Decimal("0.00"), Decimal("1000.00"))
+    assert len(audit_after(suite.settings, "finance", c.name)) == 5  # raised, consumed, three releases
 
 
 def test_revisions_are_kept_and_audited(suite: Suite) -> None:

@@ -194,6 +194,23 @@ def test_commitment_consume_and_release() -> None:
     assert err.value.reason == "COMMITMENT_CLOSED"
 
 
+def test_a_release_keeps_what_was_received_and_not_yet_invoiced() -> None:
+    c = Commitment("E23000010", "pcc", "c-1", "b-1", D("100.00"), D("20.00"), D(0), "PO-1", "", INFO)
+    # Received 50.00, invoiced 20.00: 30.00 stays open for the invoices, 50.00 goes back.
+    kept = c.releasing(INFO, D("50.00"))
+    assert (kept.released, kept.open_amount, kept.state.value) == (D("50.00"), D("30.00"), "OPEN")
+    # Never more than is open, and nothing below what is consumed.
+    assert c.releasing(INFO, D("500.00")) is c  # all received: nothing released
+    assert c.releasing(INFO, D("10.00")).released == D("80.00")
+    assert c.releasing(INFO).released == D("80.00")
+    # Invoices then consume what was kept, and the commitment closes.
+    closed = kept.consuming_to(D("50.00"), INFO)
+    assert (closed.consumed, closed.open_amount, closed.state.value) == (D("50.00"), D("0.00"), "CLOSED")
+    with pytest.raises(FailedPrecondition) as err:
+        closed.releasing(INFO, D("50.00"))
+    assert err.value.reason == "COMMITMENT_CLOSED"
+
+
 ORDER = OrderEvidence(
     order_lines=(OrderLine("1", D(10), D("20.00")), OrderLine("2", D(5), D("500.00"))),
     receipt_lines=(ReceiptLine("1", D(6)), ReceiptLine("1", D(4)), ReceiptLine("2", D(3))),

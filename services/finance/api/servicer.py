@@ -1005,6 +1005,7 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
         self, request: pb.ReleaseCommitmentRequest, context: RpcContext
     ) -> budget_pb2.Commitment:
         name = LedgerChildName.parse(request.name, "commitments")
+        retain_to = _money(request.retain_to, "retain_to") if request.HasField("retain_to") else None
         scope = await self.k.scope_of(str(name), name.organisation)
         return await self.k.write(
             scope,
@@ -1012,7 +1013,12 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
             budget_pb2.Commitment,
             lambda tx: commitment_to_proto(
                 service.release_commitment(
-                    service.FinanceUnitOfWork(tx), name.organisation, name.ledger, name.id, etag=request.etag
+                    service.FinanceUnitOfWork(tx),
+                    name.organisation,
+                    name.ledger,
+                    name.id,
+                    etag=request.etag,
+                    retain_to=retain_to,
                 )
             ),
         )

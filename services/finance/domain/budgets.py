@@ -145,13 +145,20 @@ class Commitment:
         return replace(self, consumed=self.consumed + amount, info=info)
 
     def consuming_to(self, level: Decimal, info: RecordInfo) -> Commitment:
-        """Consumed up to `level`, a cumulative sum (what receipts, or invoices, have used of
-        it so far): the consumed sum becomes at least `level`, within what is open. A level
-        already reached, or a commitment closed meanwhile, changes nothing, so receipts and
-        invoices against the same order never count twice, and a repeat counts once."""
+        """Consumed up to `level`, a cumulative sum (what invoices have billed of it so far):
+        the consumed sum becomes at least `level`, within what is open. A level already
+        reached (by earlier invoices, or by a goods receipt from before receipts stopped
+        consuming), or a commitment closed meanwhile, changes nothing: never counted twice,
+        and a repeat counts once."""
         used = min(max(level - self.consumed, ZERO), max(self.open_amount, ZERO))
         return self if used == 0 else replace(self, consumed=self.consumed + used, info=info)
 
-    def releasing(self, info: RecordInfo) -> Commitment:
+    def releasing(self, info: RecordInfo, retain_to: Decimal = ZERO) -> Commitment:
+        """Releases what is open, except what `retain_to` (the cumulative value of goods
+        received so far) exceeds the consumed sum by: received but not yet invoiced, it
+        stays open for the invoices to consume. Zero, or a sum already consumed, releases
+        all; a release of nothing (all open is received) changes nothing."""
         self._require_open()
-        return replace(self, released=self.released + self.open_amount, info=info)
+        kept = min(self.open_amount, max(retain_to - self.consumed, ZERO))
+        released = self.open_amount - kept
+        return self if released == 0 else replace(self, released=self.released + released, info=info)

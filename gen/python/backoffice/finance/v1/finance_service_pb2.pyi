@@ -1030,22 +1030,32 @@ class ReleaseCommitmentRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    RETAIN_TO_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The commitment."""
     etag: _builtins.str
     """The etag last read; empty skips the check."""
     request_id: _builtins.str
     """A unique identifier (a UUID) for this request, for safe retries (AIP-155)."""
+    @_builtins.property
+    def retain_to(self) -> _money_pb2.Money:
+        """Keep open up to this cumulative sum (at least zero): the value of goods received
+        on the order so far. The release leaves open what it exceeds the consumed sum by
+        (received but not yet invoiced, which invoices will consume) and releases the rest;
+        absent or zero releases all that is open.
+        """
+
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         etag: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        retain_to: _money_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["retain_to", b"retain_to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "request_id", b"request_id", "retain_to", b"retain_to"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -494,7 +494,8 @@ class FinanceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReleaseCommitment(self, request, context):
-        """Releases what remains of an open commitment back to the budget, and closes it.
+        """Releases what remains of an open commitment back to the budget, and closes it;
+        with `retain_to`, releases all but the received value not yet invoiced.
         Errors: NOT_FOUND; FAILED_PRECONDITION (`COMMITMENT_CLOSED`); ABORTED (`ETAG_MISMATCH`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -172,7 +172,8 @@ class FinanceServiceStub:
     amount); ABORTED (`ETAG_MISMATCH`).
     """
     ReleaseCommitment: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.ReleaseCommitmentRequest, _budget_pb2.Commitment]
-    """Releases what remains of an open commitment back to the budget, and closes it.
+    """Releases what remains of an open commitment back to the budget, and closes it;
+    with `retain_to`, releases all but the received value not yet invoiced.
     Errors: NOT_FOUND; FAILED_PRECONDITION (`COMMITMENT_CLOSED`); ABORTED (`ETAG_MISMATCH`).
     """
     CreateInvoice: _grpc.UnaryUnaryMultiCallable[_finance_service_pb2.CreateInvoiceRequest, _payables_pb2.Invoice]
@@ -450,7 +451,8 @@ class FinanceServiceAsyncStub(FinanceServiceStub):
     amount); ABORTED (`ETAG_MISMATCH`).
     """
     ReleaseCommitment: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.ReleaseCommitmentRequest, _budget_pb2.Commitment]  # type: ignore[assignment]
-    """Releases what remains of an open commitment back to the budget, and closes it.
+    """Releases what remains of an open commitment back to the budget, and closes it;
+    with `retain_to`, releases all but the received value not yet invoiced.
     Errors: NOT_FOUND; FAILED_PRECONDITION (`COMMITMENT_CLOSED`); ABORTED (`ETAG_MISMATCH`).
     """
     CreateInvoice: _aio.UnaryUnaryMultiCallable[_finance_service_pb2.CreateInvoiceRequest, _payables_pb2.Invoice]  # type: ignore[assignment]
@@ -869,7 +871,8 @@ class FinanceServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _finance_service_pb2.ReleaseCommitmentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_budget_pb2.Commitment, _abc.Awaitable[_budget_pb2.Commitment]]:
-        """Releases what remains of an open commitment back to the budget, and closes it.
+        """Releases what remains of an open commitment back to the budget, and closes it;
+        with `retain_to`, releases all but the received value not yet invoiced.
         Errors: NOT_FOUND; FAILED_PRECONDITION (`COMMITMENT_CLOSED`); ABORTED (`ETAG_MISMATCH`).
         """
 
