@@ -482,6 +482,8 @@ def amend_purchase_order(
 # Events procurement publishes to finance (delivered by its outbox relay).
 RAISE_COMMITMENT = "finance.commitments.raise"
 RELEASE_COMMITMENT = "finance.commitments.release"
+# No longer published: goods received stay committed until the invoice consumes them. The
+# relay still delivers it (finance_events.HANDLERS), for events recorded before the upgrade.
 CONSUME_COMMITMENT = "finance.commitments.consume"
 _BUDGET_PARTS = 6  # organisations/{code}/ledgers/{ledger}/budgets/{budget}
 
@@ -605,8 +607,14 @@ def end_purchase_order(
     )
     if current.commitment:
         # Cancelled, or closed (short or in full): nothing more will be received, so what
-        # remains of the commitment goes back to the budget.
-        uow.tx.outbox.publish(RELEASE_COMMITMENT, current.name, {"commitment": current.commitment})
+        # remains of the commitment goes back to the budget, except what was received and
+        # not yet invoiced (finance keeps that open for the invoices to consume). A cancel
+        # comes before any receipt: all of it goes back.
+        uow.tx.outbox.publish(
+            RELEASE_COMMITMENT,
+            current.name,
+            {"commitment": current.commitment, "retain_to": str(current.received_net)},
+        )
     return _changed_order(uow, current, updated)
 
 
@@ -631,18 +639,8 @@ def receive_goods(
     _changed_order(uow, order, updated)
     uow.receipts.add(receipt)
     uow.audit(organisation, receipt.name, None, receipt)
-    if order.commitment:
-        # What has arrived uses the commitment: finance consumes it up to the value
-        # received so far (cumulative, so a repeat or a late delivery counts once).
-        uow.tx.outbox.publish(
-            CONSUME_COMMITMENT,
-            order.name,
-            {
-                "commitment": order.commitment,
-                "receipt": receipt.name,
-                "consumed_to": str(updated.received_net),
-            },
-        )
+    # Nothing goes to finance: what has arrived is owed, so it stays committed until the
+    # supplier's invoice is approved and consumes it (finance posts it to actual then).
     return receipt
 
 

@@ -17,6 +17,9 @@ from backoffice.finance.v1 import budget_pb2, payables_pb2
 from backoffice.finance.v1 import finance_service_pb2 as fpb
 from backoffice.procurement.v1 import procurement_service_pb2 as pb
 from backoffice.procurement.v1 import purchase_order_pb2
+from libs.common.access import Scope
+from libs.common.app import build_database
+from libs.common.audit import AuditLog
 from libs.common.auth import TokenIssuer, TokenVerifier
 from libs.common.clock import today_london as today
 from libs.common.config import Settings
@@ -26,7 +29,10 @@ from libs.common.outbox import DELIVERED, PARKED, Delivery, OutboxEvent, Settle
 from libs.common.peers import ServiceTokens
 from libs.common.proto_mapping import date_to_proto
 from libs.common.server import RunningServer, create_server
+from libs.common.service import Transaction
 from services.finance import app as finance_app
+from services.procurement.persistence.models import KERNEL
+from services.procurement.service import CONSUME_COMMITMENT, RELEASE_COMMITMENT
 from services.suite.admin import change_outbox_event, outbox_events
 from services.suite.runtime import SERVICE_ROLES, page_secret
 from tests.finance.books import MAY, amount, check_books_balance, gbp
@@ -53,6 +59,19 @@ def p2p(settings: Settings) -> Iterator[Suite]:
 
 def _server(suite: Suite, name: str) -> RunningServer:
     return next(s for s in suite.servers if s.app.name == name)
+
+
+def _settled(suite: Suite) -> None:
+    """Waits until procurement's relay has delivered every event it recorded."""
+    wait_until(
+        lambda: all(e.state == DELIVERED for _, e in outbox_events(suite.settings, ["procurement"], ()))
+    )
+
+
+def _sums(w: World) -> tuple[Decimal, Decimal, Decimal]:
+    """The budget's actual, committed and available."""
+    b = w.holder.finance.GetBudget(fpb.GetBudgetRequest(name=w.budget.name))
+    return amount(b.actual), amount(b.committed), amount(b.available)
 
 
 def test_issue_commits_the_budget_in_the_same_call(p2p: Suite) -> None:
@@ -336,16 +355,19 @@ def test_randomised_orders_with_finance_restarts_match_to_the_penny(p2p: Suite) 
     check_books_balance(p2p, WY)
 
 
-def test_receipts_and_invoices_consume_the_commitment_once(p2p: Suite) -> None:
-    """Goods received and invoices approved both use the order's commitment, never twice:
-    the commitment is consumed up to the larger of what has arrived and what is billed."""
-    w = World(p2p)
+def test_goods_received_stay_committed_until_the_invoice_consumes_them(p2p: Suite) -> None:
+    """A goods receipt leaves the order's commitment as it is: what arrived is owed, and
+    stays committed until the supplier's invoice is approved, which moves it from
+    committed to actual. Available never rises above the budget less what was received."""
+    w = World(p2p)  # a 10,000.00 budget
     po = w.issue(w.order("10"))  # 10 x 100.00 = 1,000.00
     assert po.state == ISSUED and w.committed() == Decimal("1000.00")
 
     w.receive(po.name, "4")
-    wait_until(lambda: amount(w.commitment(po.commitment).consumed) == Decimal("400.00"))
-    assert w.committed() == Decimal("600.00")
+    _settled(p2p)
+    c = w.commitment(po.commitment)
+    assert (amount(c.consumed), amount(c.open_amount)) == (Decimal(0), Decimal("1000.00"))
+    assert _sums(w) == (Decimal(0), Decimal("1000.00"), Decimal("9000.00"))
 
     # Finance reads the order and its receipts from procurement: no match data supplied.
     first = w.invoice(po.name, "INV-1", "4")
@@ -362,6 +384,8 @@ def test_receipts_and_invoices_consume_the_commitment_once(p2p: Suite) -> None:
     w.approve(first.name)
     c = w.commitment(po.commitment)
     assert (amount(c.consumed), amount(c.open_amount)) == (Decimal("400.00"), Decimal("600.00"))
+    # The invoice moved the 400.00 received from committed to actual; available is as it was.
+    assert _sums(w) == (Decimal("400.00"), Decimal("600.00"), Decimal("9000.00"))
 
     # Billed before it arrived: out of tolerance until the goods come.
     second = w.invoice(po.name, "INV-2", "6")
@@ -383,13 +407,17 @@ def test_receipts_and_invoices_consume_the_commitment_once(p2p: Suite) -> None:
     assert early.match_state == payables_pb2.MATCH_STATE_OUT_OF_TOLERANCE
     assert [d.code for d in early.discrepancies] == ["QUANTITY_NOT_RECEIVED"]
     w.receive(po.name, "6")
-    wait_until(lambda: w.commitment(po.commitment).state == budget_pb2.COMMITMENT_STATE_CLOSED)
+    _settled(p2p)
+    # All received, 600.00 of it not yet invoiced: still committed, available unchanged.
+    c = w.commitment(po.commitment)
+    assert c.state == budget_pb2.COMMITMENT_STATE_OPEN and amount(c.open_amount) == Decimal("600.00")
+    assert _sums(w) == (Decimal("400.00"), Decimal("600.00"), Decimal("9000.00"))
     assert w.match(second.name).match_state == payables_pb2.MATCH_STATE_MATCHED
     w.approve(second.name)
     c = w.commitment(po.commitment)
+    assert c.state == budget_pb2.COMMITMENT_STATE_CLOSED
     assert (amount(c.consumed), amount(c.released)) == (Decimal("1000.00"), Decimal(0))
-    budget = w.holder.finance.GetBudget(fpb.GetBudgetRequest(name=w.budget.name))
-    assert (amount(budget.actual), amount(budget.committed)) == (Decimal("1000.00"), Decimal(0))
+    assert _sums(w) == (Decimal("1000.00"), Decimal(0), Decimal("9000.00"))
     check_books_balance(p2p, WY)
 
 
@@ -399,7 +427,6 @@ def test_the_same_goods_are_not_paid_for_twice(p2p: Suite) -> None:
     w = World(p2p)
     po = w.issue(w.order("10"))
     w.receive(po.name, "5")
-    wait_until(lambda: amount(w.commitment(po.commitment).consumed) == Decimal("500.00"))
     first, twin = w.invoice(po.name, "INV-A", "5"), w.invoice(po.name, "INV-A2", "5")
     # Both match while neither is approved; the first approved, the second must match again.
     assert w.match(first.name).match_state == payables_pb2.MATCH_STATE_MATCHED
@@ -424,9 +451,10 @@ def test_the_same_goods_are_not_paid_for_twice(p2p: Suite) -> None:
     assert "5 of it by other invoices" in again.discrepancies[0].description
     # Once the rest arrives, the second bills it: five and five of ten received.
     w.receive(po.name, "5")
-    wait_until(lambda: w.commitment(po.commitment).state == budget_pb2.COMMITMENT_STATE_CLOSED)
     assert w.match(twin.name).match_state == payables_pb2.MATCH_STATE_MATCHED
     w.approve(twin.name)
+    c = w.commitment(po.commitment)
+    assert c.state == budget_pb2.COMMITMENT_STATE_CLOSED and amount(c.consumed) == Decimal("1000.00")
     # A third for the same goods does not match: all ten are billed.
     third = w.invoice(po.name, "INV-A3", "1")
     over = w.match(third.name)
@@ -434,19 +462,83 @@ def test_the_same_goods_are_not_paid_for_twice(p2p: Suite) -> None:
     check_books_balance(p2p, WY)
 
 
-def test_closing_short_releases_what_was_not_received(p2p: Suite) -> None:
+def test_closing_short_keeps_what_was_received_committed_until_invoiced(p2p: Suite) -> None:
+    """Closed short after 4 of 10 arrived, before their invoice: the 6 never delivered go
+    back to the budget; the 4 received are owed, and stay committed until invoiced."""
     w = World(p2p)
     po = w.issue(w.order("10"))
-    w.receive(po.name, "3")
-    wait_until(lambda: amount(w.commitment(po.commitment).consumed) == Decimal("300.00"))
+    w.receive(po.name, "4")
     current = w.get(po.name)
     w.buyer.procurement.ClosePurchaseOrder(
         pb.ClosePurchaseOrderRequest(name=po.name, reason="supplier discontinued the line", etag=current.etag)
     )
-    wait_until(lambda: w.commitment(po.commitment).state == budget_pb2.COMMITMENT_STATE_CLOSED)
+    _settled(p2p)
     c = w.commitment(po.commitment)
-    assert (amount(c.consumed), amount(c.released)) == (Decimal("300.00"), Decimal("700.00"))
-    assert w.committed() == Decimal(0)
+    assert c.state == budget_pb2.COMMITMENT_STATE_OPEN
+    assert (amount(c.consumed), amount(c.released), amount(c.open_amount)) == (
+        Decimal(0),
+        Decimal("600.00"),
+        Decimal("400.00"),
+    )
+    assert _sums(w) == (Decimal(0), Decimal("400.00"), Decimal("9600.00"))
+    # The invoice for the 4 consumes what was kept, and the commitment closes.
+    invoice = w.invoice(po.name, "INV-4", "4")
+    assert w.match(invoice.name).match_state == payables_pb2.MATCH_STATE_MATCHED
+    w.approve(invoice.name)
+    c = w.commitment(po.commitment)
+    assert c.state == budget_pb2.COMMITMENT_STATE_CLOSED
+    assert (amount(c.consumed), amount(c.released)) == (Decimal("400.00"), Decimal("600.00"))
+    assert _sums(w) == (Decimal("400.00"), Decimal(0), Decimal("9600.00"))
+    check_books_balance(p2p, WY)
+
+
+def _publish_as_before_the_upgrade(suite: Suite, topic: str, key: str, payload: dict[str, str]) -> None:
+    """Records an event in procurement's outbox, as a release before the upgrade did."""
+    db = build_database("procurement", suite.settings)
+    try:
+        with db.writer_lock, db.session(Scope.of(WY), write=True) as session:
+            tx = Transaction(session, AuditLog(session, KERNEL, None), Scope.of(WY), None, KERNEL)
+            tx.outbox.publish(topic, key, payload)
+            session.commit()
+    finally:
+        db.dispose()
+
+
+def test_events_recorded_before_the_upgrade_are_still_delivered(p2p: Suite) -> None:
+    """Receipts consumed the commitment before the upgrade, and a close released all that
+    was open: such events, still waiting in the outbox, are delivered as they were, and an
+    invoice or a close afterwards counts nothing twice."""
+    w = World(p2p)
+    po = w.issue(w.order("10"))
+    w.receive(po.name, "4")
+    _publish_as_before_the_upgrade(
+        p2p,
+        CONSUME_COMMITMENT,
+        po.name,
+        {"commitment": po.commitment, "receipt": f"{po.name}/goodsReceipts/gr-1", "consumed_to": "400.00"},
+    )
+    _settled(p2p)
+    assert amount(w.commitment(po.commitment).consumed) == Decimal("400.00")
+    assert _sums(w) == (Decimal(0), Decimal("600.00"), Decimal("9400.00"))
+    # Closed now: the 400.00 received is consumed already, so the close keeps nothing open.
+    w.buyer.procurement.ClosePurchaseOrder(pb.ClosePurchaseOrderRequest(name=po.name, reason="done"))
+    _settled(p2p)
+    c = w.commitment(po.commitment)
+    assert c.state == budget_pb2.COMMITMENT_STATE_CLOSED
+    assert (amount(c.consumed), amount(c.released)) == (Decimal("400.00"), Decimal("600.00"))
+    invoice = w.invoice(po.name, "INV-OLD", "4")
+    assert w.match(invoice.name).match_state == payables_pb2.MATCH_STATE_MATCHED
+    w.approve(invoice.name)
+    assert _sums(w) == (Decimal("400.00"), Decimal(0), Decimal("9600.00"))
+
+    # A release recorded before the upgrade carries no retain_to: it releases all that is open.
+    other = w.issue(w.order("5"))
+    w.receive(other.name, "2")
+    _publish_as_before_the_upgrade(p2p, RELEASE_COMMITMENT, other.name, {"commitment": other.commitment})
+    _settled(p2p)
+    c = w.commitment(other.commitment)
+    assert c.state == budget_pb2.COMMITMENT_STATE_CLOSED and amount(c.released) == Decimal("500.00")
+    check_books_balance(p2p, WY)
 
 
 def test_the_match_says_when_procurement_cannot_help(p2p: Suite) -> None:
@@ -484,3 +576,28 @@ def test_the_finance_service_reads_orders_for_the_invoice_organisation_only(p2p:
     )
     f = failure(for_other.procurement.GetPurchaseOrder, pb.GetPurchaseOrderRequest(name=po.name))
     assert f.code is grpc.StatusCode.NOT_FOUND
+
+
+def test_goods_received_but_not_yet_invoiced_still_use_the_budget(p2p: Suite) -> None:
+    """Between the goods receipt and the supplier's invoice the money is owed: the budget
+    must not show it as available again, or a second order commits the same £10,000 and
+    the budget ends overspent with no override given."""
+    w = World(p2p)  # a £10,000.00 budget
+    first = w.issue(w.order("100"))  # 100 x 100.00 = 10,000.00
+    assert first.state == ISSUED and w.committed() == Decimal("10000.00")
+    w.receive(first.name, "100")  # all delivered; the invoice has not come yet
+    _settled(p2p)
+    assert amount(w.commitment(first.commitment).open_amount) == Decimal("10000.00")
+    budget = w.holder.finance.GetBudget(fpb.GetBudgetRequest(name=w.budget.name))
+    # Nothing is left: 10,000.00 of goods arrived against a 10,000.00 budget.
+    assert amount(budget.available) == Decimal("0.00"), budget
+    # So a second order of 10,000.00 is refused, not committed over the top.
+    second = w.order("100")
+    refused = failure(w.issue, second)
+    assert refused.reason == "BUDGET_EXCEEDED"
+    # The invoice then moves the 10,000.00 from committed to actual: never overspent.
+    invoice = w.invoice(first.name, "INV-100", "100")
+    assert w.match(invoice.name).match_state == payables_pb2.MATCH_STATE_MATCHED
+    w.approve(invoice.name)
+    assert w.commitment(first.commitment).state == budget_pb2.COMMITMENT_STATE_CLOSED
+    assert _sums(w) == (Decimal("10000.00"), Decimal(0), Decimal(0))

@@ -72,11 +72,16 @@ async def raise_commitment(event: OutboxEvent, delivery: Delivery) -> Settle:
 
 
 async def release_commitment(event: OutboxEvent, delivery: Delivery) -> Settle | None:
+    request = finance_service_pb2.ReleaseCommitmentRequest(
+        name=str(event.payload["commitment"]), request_id=event.id
+    )
+    if "retain_to" in event.payload:
+        # What was received and not yet invoiced stays committed. An event recorded before
+        # the upgrade carries none, and releases all that is open, as it did then.
+        request.retain_to.CopyFrom(money_to_proto(Decimal(str(event.payload["retain_to"]))))
     try:
         await _stub(delivery).ReleaseCommitment(
-            finance_service_pb2.ReleaseCommitmentRequest(
-                name=str(event.payload["commitment"]), request_id=event.id
-            ),
+            request,
             metadata=delivery.metadata,
             timeout=delivery.timeout,
         )
@@ -90,6 +95,8 @@ async def release_commitment(event: OutboxEvent, delivery: Delivery) -> Settle |
 
 
 async def consume_commitment(event: OutboxEvent, delivery: Delivery) -> Settle | None:
+    """Goods receipts published these before receipts stopped consuming the commitment;
+    kept so that events still waiting in an outbox at the upgrade are delivered."""
     await _stub(delivery).ConsumeCommitment(
         finance_service_pb2.ConsumeCommitmentRequest(
             name=str(event.payload["commitment"]),
