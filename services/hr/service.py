@@ -820,6 +820,16 @@ def end_sickness(
     if current.terms.start_date is not None and end < current.terms.start_date:
         raise InvalidArgument.single("end_date", "must not be before the absence's first day")
     terms = replace(current.terms, end_date=end).checked()
+    # The person may have left since the absence began (RecordLeaver, an accepted transfer
+    # out): it ends on or before their last day. Locked, as for a new absence.
+    _person_in_service(
+        uow,
+        organisation,
+        terms.person_id,
+        terms.period,
+        what=f"{current.name} ({terms.period.start.isoformat()} to {end.isoformat()}):"
+        " end it on or before their last day",
+    )
     absence.check_no_sickness_overlap(
         terms.period, uow.sickness.of_person(organisation, terms.person_id), own_id=current.id
     )

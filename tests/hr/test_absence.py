@@ -193,3 +193,36 @@ def test_leave_after_the_leaving_date_is_not_approved(suite: Suite) -> None:
     assert rejected.state == absence_pb2.LEAVE_REQUEST_STATE_REJECTED
     approved = manager.hr.ApproveLeaveRequest(pb.ApproveLeaveRequestRequest(name=before.name))
     assert approved.state == absence_pb2.LEAVE_REQUEST_STATE_APPROVED
+
+
+def test_sickness_is_not_ended_after_the_leaving_date(suite: Suite) -> None:
+    """NOT_IN_SERVICE for "leave or sickness outside their service". A sickness absence open
+    when the person left may be ended on or before their last day, not after it: else the
+    force's sickness figures count days of someone no longer employed (review finding)."""
+    hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    person = _staff_member(hr, "1")
+    sick = hr.hr.CreateSicknessAbsence(
+        pb.CreateSicknessAbsenceRequest(
+            parent=WEST,
+            sickness_absence=absence_pb2.SicknessAbsence(
+                person=person, start_date=date_to_proto(D(2024, 5, 1)), reason="back injury"
+            ),
+        )
+    )
+    hr.hr.RecordLeaver(
+        pb.RecordLeaverRequest(
+            name=person,
+            leaving_date=date_to_proto(D(2024, 5, 31)),
+            leaving_reason=person_pb2.LEAVING_REASON_RESIGNATION,
+        )
+    )
+    f = failure(
+        hr.hr.EndSicknessAbsence,
+        pb.EndSicknessAbsenceRequest(name=sick.name, end_date=date_to_proto(D(2024, 7, 31))),
+    )
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "NOT_IN_SERVICE"
+    assert sick.name in f.message and "last day" in f.message
+    ended = hr.hr.EndSicknessAbsence(
+        pb.EndSicknessAbsenceRequest(name=sick.name, end_date=date_to_proto(D(2024, 5, 31)))
+    )
+    assert ended.end_date == date_to_proto(D(2024, 5, 31))
