@@ -24,7 +24,6 @@ from libs.common.names import ChildName
 from libs.common.proto_mapping import (
     audit_metadata,
     date_from_proto,
-    date_or_violation,
     date_to_proto,
     money_from_proto,
     money_to_proto,
@@ -62,7 +61,7 @@ from services.hr.domain.paygap import PayGapReport, PayRecord, PayTerms
 from services.hr.domain.person import Ethnicity, LeavingReason, Person, PersonDetails, Sex, WorkerType
 from services.hr.domain.statistics import Breakdown, Figure
 from services.hr.domain.transfer import Transfer, TransferKind, TransferTerms
-from services.hr.domain.values import fte_text
+from services.hr.domain.values import YEARS_RULE, fte_text, in_hr_years
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -161,11 +160,19 @@ def worker_type_in(value: int) -> WorkerType | None:
     return _WORKER_TYPE_IN.get(value)
 
 
+def _hr_date(value: date_pb2.Date, field_path: str) -> dt.date | None:
+    day = date_from_proto(value, field_path)
+    if day is not None and not in_hr_years(day):
+        raise InvalidArgument.single(field_path, YEARS_RULE)
+    return day
+
+
 def date_in(value: date_pb2.Date, field_path: str, problems: Violations | None = None) -> dt.date | None:
-    """`date_from_proto`; with `problems`, a bad date is added to them and read as none."""
+    """Every date HR reads from a request: `date_from_proto`, and a day in the years HR
+    keeps (`in_hr_years`). With `problems`, a bad date is added to them and read as none."""
     if problems is None:
-        return date_from_proto(value, field_path)
-    return date_or_violation(value, field_path, problems)
+        return _hr_date(value, field_path)
+    return problems.parsed(_hr_date, value, field_path)
 
 
 def person_details(
@@ -280,8 +287,8 @@ def post_details(msg: establishment_pb2.Post, organisation: str) -> PostDetails:
         worker_type=worker_type_in(msg.worker_type),
         grade_id=child_id(msg.grade, "grades", "post.grade", organisation, required=False),
         budgeted_fte=msg.budgeted_fte,
-        start_date=date_from_proto(msg.start_date, "post.start_date"),
-        end_date=date_from_proto(msg.end_date, "post.end_date"),
+        start_date=date_in(msg.start_date, "post.start_date"),
+        end_date=date_in(msg.end_date, "post.end_date"),
     )
 
 
@@ -309,7 +316,7 @@ def assignment_terms(msg: establishment_pb2.Assignment, organisation: str) -> As
         person_id=child_id(msg.person, "people", "assignment.person", organisation, required=False),
         post_id=child_id(msg.post, "posts", "assignment.post", organisation, required=False),
         fte=msg.fte,
-        start_date=date_from_proto(msg.start_date, "assignment.start_date"),
+        start_date=date_in(msg.start_date, "assignment.start_date"),
         grade_id=child_id(msg.grade, "grades", "assignment.grade", organisation, required=False),
         pay_point=msg.pay_point,
     )
@@ -356,8 +363,8 @@ def establishment_line(line: EstablishmentLine) -> establishment_pb2.Establishme
 def leave_terms(msg: absence_pb2.LeaveRequest, organisation: str) -> LeaveTerms:
     return LeaveTerms(
         person_id=child_id(msg.person, "people", "leave_request.person", organisation, required=False),
-        start_date=date_from_proto(msg.start_date, "leave_request.start_date"),
-        end_date=date_from_proto(msg.end_date, "leave_request.end_date"),
+        start_date=date_in(msg.start_date, "leave_request.start_date"),
+        end_date=date_in(msg.end_date, "leave_request.end_date"),
         days=msg.days,
         note=msg.note,
     )
@@ -396,8 +403,8 @@ def balance_to_proto(organisation: str, b: LeaveBalance) -> absence_pb2.LeaveBal
 def sickness_terms(msg: absence_pb2.SicknessAbsence, organisation: str) -> SicknessTerms:
     return SicknessTerms(
         person_id=child_id(msg.person, "people", "sickness_absence.person", organisation, required=False),
-        start_date=date_from_proto(msg.start_date, "sickness_absence.start_date"),
-        end_date=date_from_proto(msg.end_date, "sickness_absence.end_date"),
+        start_date=date_in(msg.start_date, "sickness_absence.start_date"),
+        end_date=date_in(msg.end_date, "sickness_absence.end_date"),
         reason=msg.reason,
         work_related=msg.work_related,
     )
@@ -430,8 +437,8 @@ def training_terms(msg: compliance_pb2.TrainingRecord, organisation: str) -> Tra
     return TrainingTerms(
         person_id=child_id(msg.person, "people", "training_record.person", organisation, required=False),
         course=msg.course,
-        completed_date=date_from_proto(msg.completed_date, "training_record.completed_date"),
-        expiry_date=date_from_proto(msg.expiry_date, "training_record.expiry_date"),
+        completed_date=date_in(msg.completed_date, "training_record.completed_date"),
+        expiry_date=date_in(msg.expiry_date, "training_record.expiry_date"),
         accreditation=msg.accreditation,
     )
 
@@ -456,8 +463,8 @@ def vetting_terms(msg: compliance_pb2.VettingClearance, organisation: str) -> Ve
     return VettingTerms(
         person_id=child_id(msg.person, "people", "vetting_clearance.person", organisation, required=False),
         level=enum_in(VettingLevel, compliance_pb2.VettingLevel, "VETTING_LEVEL_", msg.level),
-        granted_date=date_from_proto(msg.granted_date, "vetting_clearance.granted_date"),
-        expiry_date=date_from_proto(msg.expiry_date, "vetting_clearance.expiry_date"),
+        granted_date=date_in(msg.granted_date, "vetting_clearance.granted_date"),
+        expiry_date=date_in(msg.expiry_date, "vetting_clearance.expiry_date"),
         reference=msg.reference,
     )
 
@@ -514,7 +521,7 @@ def pay_terms(msg: reporting_pb2.PayRecord, organisation: str) -> PayTerms:
     terms = PayTerms(
         person_id=v.parsed(child_id, msg.person, "people", "pay_record.person", organisation, required=False)
         or "",
-        snapshot_date=v.parsed(date_from_proto, msg.snapshot_date, "pay_record.snapshot_date"),
+        snapshot_date=date_in(msg.snapshot_date, "pay_record.snapshot_date", v),
         ordinary_pay=money("ordinary_pay"),
         period_bonus_pay=money("period_bonus_pay"),
         pay_period_days=msg.pay_period_days,
@@ -584,8 +591,8 @@ def transfer_terms(msg: transfer_pb2.Transfer, organisation: str) -> TransferTer
         kind=enum_in(TransferKind, transfer_pb2.TransferKind, "TRANSFER_KIND_", msg.kind),
         person_id=child_id(msg.person, "people", "transfer.person", organisation, required=False),
         receiving_organisation=receiving,
-        effective_date=date_from_proto(msg.effective_date, "transfer.effective_date"),
-        end_date=date_from_proto(msg.end_date, "transfer.end_date"),
+        effective_date=date_in(msg.effective_date, "transfer.effective_date"),
+        end_date=date_in(msg.end_date, "transfer.end_date"),
     )
 
 

@@ -24,7 +24,7 @@ from libs.common.filtering import Comparison, FieldType, parse_filter
 from libs.common.grpc_types import RpcContext
 from libs.common.names import ChildName, OrganisationName
 from libs.common.paging import JsonKey, PageRequest
-from libs.common.proto_mapping import date_from_proto, date_to_proto, decimal_to_proto, mask_paths
+from libs.common.proto_mapping import date_to_proto, decimal_to_proto, mask_paths
 from libs.common.service import ServiceKernel, Transaction
 from services.hr import service
 from services.hr.api import mapping as m
@@ -55,7 +55,7 @@ def _assignment_key(assignment: establishment_pb2.Assignment) -> JsonKey:
 
 
 def _required_date(value: date_pb2.Date, field_path: str) -> dt.date:
-    day = date_from_proto(value, field_path)
+    day = m.date_in(value, field_path)
     if day is None:
         raise InvalidArgument.single(field_path, "is required")
     return day
@@ -87,7 +87,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
     async def CreatePerson(self, request: pb.CreatePersonRequest, context: RpcContext) -> person_pb2.Person:
         parent = OrganisationName.parse(request.parent)
         details = m.person_details(request.person)
-        join = date_from_proto(request.person.join_date, "person.join_date")
+        join = m.date_in(request.person.join_date, "person.join_date")
         worker_type = m.worker_type_in(request.person.worker_type)
         scope = await self.k.require_in(parent.code)
         return await self.k.write(
@@ -186,7 +186,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
 
     async def RecordLeaver(self, request: pb.RecordLeaverRequest, context: RpcContext) -> person_pb2.Person:
         name = ChildName.parse(request.name, "people")
-        day = date_from_proto(request.leaving_date, "leaving_date")
+        day = m.date_in(request.leaving_date, "leaving_date")
         reason = m.leaving_reason_in(request.leaving_reason)
         scope = await self.k.scope_of(request.name, name.organisation)
         return await self.k.write(
@@ -214,7 +214,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
             person_id=name.id,
             post_id=m.child_id(request.post, "posts", "post", org, required=False),
             fte=request.fte,
-            start_date=date_from_proto(request.effective_date, "effective_date"),
+            start_date=m.date_in(request.effective_date, "effective_date"),
             grade_id=m.child_id(request.grade, "grades", "grade", org, required=False),
             pay_point=request.pay_point,
         )
@@ -348,7 +348,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
 
     async def ListPosts(self, request: pb.ListPostsRequest, context: RpcContext) -> pb.ListPostsResponse:
         parent = OrganisationName.parse(request.parent)
-        as_at = date_from_proto(request.as_at_date, "as_at_date")
+        as_at = m.date_in(request.as_at_date, "as_at_date")
         fingerprint = self.k.pager.fingerprint("posts", parent, as_at)
         page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
         scope = await self.k.scope_in(parent.code)
@@ -365,7 +365,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
         self, request: pb.GetEstablishmentRequest, context: RpcContext
     ) -> establishment_pb2.Establishment:
         parent = OrganisationName.parse(request.parent)
-        day = date_from_proto(request.as_at_date, "as_at_date") or self.k.today()
+        day = m.date_in(request.as_at_date, "as_at_date") or self.k.today()
         unit_id = m.child_id(request.org_unit, "orgUnits", "org_unit", parent.code, required=False)
         scope = await self.k.scope_of(str(parent), parent.code)
         lines = await self.k.read(
@@ -408,7 +408,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
         parent = OrganisationName.parse(request.parent)
         person_id = m.child_id(request.person, "people", "person", parent.code, required=False)
         post_id = m.child_id(request.post, "posts", "post", parent.code, required=False)
-        as_at = date_from_proto(request.as_at_date, "as_at_date")
+        as_at = m.date_in(request.as_at_date, "as_at_date")
         fingerprint = self.k.pager.fingerprint("assignments", parent, person_id, post_id, as_at)
         page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
         scope = await self.k.scope_in(parent.code)
@@ -432,7 +432,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
 
     async def EndPost(self, request: pb.EndPostRequest, context: RpcContext) -> establishment_pb2.Post:
         name = ChildName.parse(request.name, "posts")
-        day = date_from_proto(request.end_date, "end_date")
+        day = m.date_in(request.end_date, "end_date")
         scope = await self.k.scope_of(request.name, name.organisation)
         return await self.k.write(
             scope,
@@ -447,7 +447,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
         self, request: pb.EndAssignmentRequest, context: RpcContext
     ) -> establishment_pb2.Assignment:
         name = ChildName.parse(request.name, "assignments")
-        day = date_from_proto(request.end_date, "end_date")
+        day = m.date_in(request.end_date, "end_date")
         scope = await self.k.scope_of(request.name, name.organisation)
         return await self.k.write(
             scope,
@@ -541,7 +541,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
         self, request: pb.GetLeaveBalanceRequest, context: RpcContext
     ) -> absence_pb2.LeaveBalance:
         name = ChildName.parse(request.person, "people", "person")
-        day = date_from_proto(request.date, "date") or self.k.today()
+        day = m.date_in(request.date, "date") or self.k.today()
         scope = await self.k.scope_of(request.person, name.organisation)
         found = await self.k.read(
             scope, lambda tx: service.leave_balance(HrUnitOfWork(tx), name.organisation, name.id, day)
@@ -584,7 +584,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
         self, request: pb.EndSicknessAbsenceRequest, context: RpcContext
     ) -> absence_pb2.SicknessAbsence:
         name = ChildName.parse(request.name, "sicknessAbsences")
-        day = date_from_proto(request.end_date, "end_date")
+        day = m.date_in(request.end_date, "end_date")
         scope = await self.k.scope_of(request.name, name.organisation)
         return await self.k.write(
             scope,
@@ -615,7 +615,7 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
     ) -> tuple[OrganisationName, str, ExpiryWindow | None, PageRequest]:
         parent = OrganisationName.parse(request.parent)
         person_id = m.child_id(request.person, "people", "person", parent.code, required=False)
-        start = date_from_proto(request.as_at_date, "as_at_date") or self.k.today()
+        start = m.date_in(request.as_at_date, "as_at_date") or self.k.today()
         window = expiry_window(request.expires_within_days, start)
         fingerprint = self.k.pager.fingerprint(collection, parent, person_id, window)
         page = self.k.pager.request(request.page_size, request.page_token, fingerprint)
@@ -724,8 +724,8 @@ class HrServicer(hr_service_pb2_grpc.HrServiceServicer):
         self, request: pb.GetJoinersAndLeaversRequest, context: RpcContext
     ) -> reporting_pb2.JoinersAndLeavers:
         parent = OrganisationName.parse(request.parent)
-        start = date_from_proto(request.start_date, "start_date")
-        end = date_from_proto(request.end_date, "end_date")
+        start = m.date_in(request.start_date, "start_date")
+        end = m.date_in(request.end_date, "end_date")
         scope = await self.k.scope_of(str(parent), parent.code)
         joiners, leavers = await self.k.read(
             scope, lambda tx: service.joiners_and_leavers(HrUnitOfWork(tx), parent.code, start, end)
