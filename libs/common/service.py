@@ -48,6 +48,28 @@ _MAX_ATTEMPTS = 3
 _OUT_OF_RANGE_SQLSTATE = "22003"
 
 
+# The same on SQLite: its driver cannot bind an integer past 64 bits, and raises this (an
+# OverflowError, not a DBAPI error, so SQLAlchemy passes it on unwrapped) from the execute.
+_SQLITE_INTEGER_OVERFLOW = "Python int too large to convert to SQLite INTEGER"
+
+
+def _beyond_what_the_database_holds(err: Exception) -> bool:
+    """PostgreSQL's numeric_value_out_of_range, or the SQLite driver refusing to bind an
+    integer past 64 bits (its message, raised from SQLAlchemy's execute). Any other
+    OverflowError (a date computed past the calendar's end: "date value out of range") is a
+    bug, answered as INTERNAL."""
+    if isinstance(err, DBAPIError):
+        return getattr(err.orig, "sqlstate", None) == _OUT_OF_RANGE_SQLSTATE
+    if not isinstance(err, OverflowError) or str(err) != _SQLITE_INTEGER_OVERFLOW:
+        return False
+    tb = err.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return str(tb.tb_frame.f_globals.get("__name__", "")).startswith("sqlalchemy.engine.")
+
+
 def _out_of_range() -> FailedPrecondition:
     return FailedPrecondition(
         "a total this change would store is beyond what the database holds; nothing was changed",
@@ -248,12 +270,10 @@ class ServiceKernel:
                     "a concurrent change conflicted with this request; retry it",
                     reason="CONCURRENT_CHANGE",
                 ) from err
-            except OverflowError as err:  # SQLite's driver, binding past 64 bits
-                raise _out_of_range() from err
-            except DBAPIError as err:
-                sqlstate = getattr(err.orig, "sqlstate", None)
-                if sqlstate == _OUT_OF_RANGE_SQLSTATE:
+            except (OverflowError, DBAPIError) as err:
+                if _beyond_what_the_database_holds(err):
                     raise _out_of_range() from err
+                sqlstate = getattr(getattr(err, "orig", None), "sqlstate", None)
                 if sqlstate in _RETRYABLE_SQLSTATES and attempt_no < _MAX_ATTEMPTS:
                     continue
                 if sqlstate in _RETRYABLE_SQLSTATES:
