@@ -19,7 +19,8 @@ import hashlib
 import os
 import uuid
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -128,16 +129,47 @@ class _Batch:
 
     path: Path
     request: hr_service_pb2.BatchCreatePeopleRequest
+    # The file's line of each of the request's rows, to name a row the service refuses.
+    lines: list[int] = field(default_factory=list)
     call: grpc.Future | None = None  # type: ignore[type-arg]  # grpc's stubs leave it generic
 
 
-def _read(path: Path) -> list[dict[str, str]]:
+class _Lines:
+    """A file's lines as csv reads them, noting where each record starts: its first line
+    that is not blank (csv skips blank lines between records, and a quoted field may run
+    over several lines), so that a problem is reported on the line the officer will fix."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self.read = 0
+        self.start = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.read += 1
+        if not self.start and line.strip("\r\n"):
+            self.start = self.read
+        return line
+
+
+def _read(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """The file's rows, each with the line it starts on."""
     with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
+        lines = _Lines(f)
+        reader = csv.DictReader(lines)
         unknown = sorted(set(reader.fieldnames or ()) - set(COLUMNS))
         if unknown:
             raise typer.BadParameter(f"unknown columns {', '.join(unknown)}; known: {', '.join(COLUMNS)}")
-        rows = list(reader)
+        rows = []
+        while True:
+            lines.start = 0
+            row = next(reader, None)
+            if row is None:
+                break
+            rows.append((lines.start, row))
     if not 0 < len(rows) <= MAX_ROWS:
         raise typer.BadParameter(f"the file must hold 1 to {MAX_ROWS} rows, not {len(rows)}")
     return rows
@@ -149,20 +181,21 @@ def _checked(path: Path, org: str, label: str = "") -> _Batch:
     rows = _read(path)
     request = hr_service_pb2.BatchCreatePeopleRequest(parent=f"organisations/{org}")
     report = []
-    numbered = list(enumerate(rows, start=2))
-    for number, row in track(numbered, description=f"{label}Checking rows", console=console):
+    lines = []
+    for number, row in track(rows, description=f"{label}Checking rows", console=console):
         person, problems = person_from_row(row)
         problems += check_row(person)
         if problems:
             report += [(number, p) for p in problems]
         elif not report:
             request.requests.add(person=person, person_id=row.get("person_id", ""))
+            lines.append(number)
     if report:
         _print_report(report)
         console.print(f"[red]{label}{len(report)} problem(s): nothing was imported[/red]")
         raise _Refused
     request.request_id = file_request_id(org, path.read_bytes())
-    return _Batch(path, request)
+    return _Batch(path, request, lines)
 
 
 def file_request_id(org: str, content: bytes) -> str:
@@ -197,7 +230,7 @@ def _recorded(batch: _Batch, org: str, label: str = "") -> int:
     try:
         made = batch.call.result()
     except grpc.RpcError as err:
-        _print_rpc_error(err)
+        _print_rpc_error(err, batch.lines)
         code = err.code() if isinstance(err, grpc.Call) else None
         if code in _OUTCOME_UNKNOWN:
             # The service may have recorded the file just before the answer was lost.
@@ -332,9 +365,15 @@ def _print_report(report: list[tuple[int, str]]) -> None:
     console.print(table)
 
 
-def _print_rpc_error(err: grpc.RpcError) -> None:
+def _print_rpc_error(err: grpc.RpcError, lines: list[int]) -> None:
+    """The service's refusal, a row it names (`requests[i]`, ErrorInfo `row`) reported on
+    the file's line of that row (`lines[i]`; 0 when it names none)."""
     from google.rpc import error_details_pb2
     from grpc_status import rpc_status
+
+    def line_of(row: str) -> int:
+        index = int(row) if row.isdigit() else -1
+        return lines[index] if 0 <= index < len(lines) else 0
 
     status = rpc_status.from_call(err)  # type: ignore[arg-type]
     report = []
@@ -344,11 +383,11 @@ def _print_rpc_error(err: grpc.RpcError) -> None:
             detail.Unpack(bad)
             for v in bad.field_violations:
                 index, _, field = v.field.partition("].")
-                line = int(index.removeprefix("requests[")) + 2 if index.startswith("requests[") else 0
+                line = line_of(index.removeprefix("requests[")) if index.startswith("requests[") else 0
                 report.append((line, f"{field or v.field}: {v.description}"))
         elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
-            line = int(info.metadata["row"]) + 2 if "row" in info.metadata else 0
+            line = line_of(info.metadata.get("row", ""))
             report.append((line, f"{info.reason}: {err.details()}"))
     _print_report(report or [(0, str(err))])

@@ -167,3 +167,36 @@ def test_files_recorded_together_that_share_a_person(suite: Suite, tmp_path: Pat
         assert "b.csv: imported 3000 people" in output
         assert "a.csv: the service refused the import" in output and "│ 3001 │" in output
         assert "Last" in names and "A2999" not in names
+
+
+def test_problems_are_reported_on_the_files_own_lines(suite: Suite, tmp_path: Path) -> None:
+    """ "Every problem with its line": a blank line (an export's separating or trailing line,
+    which csv skips) or a quoted field over several lines must not shift the numbers of the
+    rows after it; a row is named by the line it starts on (review finding)."""
+    lines = [
+        GOOD[1],  # line 2
+        "\n",  # line 3
+        ",police staff,,Brown,,,female,indian,2021-09-01\n",  # line 4: no given name
+        ',police staff,,"Brown\nSmith",,,female,indian,2021-09-01\n',  # lines 5-6: no given name
+        "\n",  # line 7
+        "\n",  # line 8
+        ",police staff,Kim,Lee,,,female,indian,2021-13-01\n",  # line 9: no such month
+    ]
+    code, output = _run(suite, tmp_path, lines)
+    assert code == 1, output
+    reported = [
+        line.split()[1] for line in output.splitlines() if "given_name" in line or "join_date" in line
+    ]
+    # Line 9's date is no date, so it is reported missing too.
+    assert reported == ["4", "5", "9", "9"], output
+
+
+def test_a_row_the_service_refuses_is_named_by_its_line(suite: Suite, tmp_path: Path) -> None:
+    """The service names a clash by its row in the request; the report turns it back into the
+    file's line, blank lines counted."""
+    code, output = _run(suite, tmp_path, [GOOD[0]])
+    assert code == 0, output
+    clash = ["\n", "p-new,police_officer,New,Person,555,,male,arab,2024-01-01\n", "\n", GOOD[0]]
+    code, output = _run(suite, tmp_path, clash)
+    assert code == 1 and "PERSON_ALREADY_EXISTS" in output, output
+    assert "│ 5    │ PERSON_ALREADY_EXISTS" in output, output
