@@ -112,6 +112,16 @@ def form_text(form: Mapping[str, Any], field: str) -> str:
     return str(form.get(field, "")).strip()
 
 
+def form_as_sent(form: FormData, *lists: str) -> dict[str, Any]:
+    """A refused form's values, to show it again as it was sent: each field's value, and for
+    each field named in `lists` (checkboxes sharing a name) every value sent, as a list
+    (`dict(form)` keeps only the last)."""
+    shown: dict[str, Any] = dict(form)
+    for name in lists:
+        shown[name] = [v for v in form.getlist(name) if isinstance(v, str)]
+    return shown
+
+
 # --- what the templates show ------------------------------------------------------------------
 
 
@@ -505,7 +515,7 @@ class Console:
                 "directory",
             )
         except Refusal as refusal:
-            return await self.organisations(request, user, refusal, dict(form))
+            return await self.organisations(request, user, refusal, form_as_sent(form))
         return self._done(f"/organisations/{created.code}", f"Onboarded {created.display_name}")
 
     async def organisation(
@@ -570,7 +580,7 @@ class Console:
                 "directory",
             )
         except Refusal as refusal:
-            return await self.organisation(request, user, refusal, dict(form))
+            return await self.organisation(request, user, refusal, form_as_sent(form, "functions"))
         return self._done(f"/organisations/{back}", f"Recorded agreement {created.display_name}")
 
     # --- the supplier register ------------------------------------------------------------------
@@ -627,7 +637,7 @@ class Console:
                 "procurement",
             )
         except Refusal as refusal:
-            return await self.suppliers(request, user, refusal, dict(form))
+            return await self.suppliers(request, user, refusal, form_as_sent(form))
         return self._done(f"/suppliers?org={org}", f"Added {created.display_name} to the register")
 
     async def debar_supplier(self, request: Request, user: User) -> Response:

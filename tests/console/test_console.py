@@ -424,6 +424,55 @@ def test_a_create_form_sent_twice_creates_once(suite: Suite, http: httpx.Client)
     assert http.get(f"/organisations/{UNIT}").text.count("Contracts register shared with York<br>") == 1
 
 
+def _ticked(page: str, name: str) -> set[str]:
+    return set(re.findall(rf'name="{name}" value="([^"]+)"[^>]*\bchecked\b', page))
+
+
+def test_a_refused_form_comes_back_with_its_boxes_ticked(http: httpx.Client) -> None:
+    """A form shown again after a refusal keeps its id, so that sending it again is answered
+    as the first was. The agreement form came back with its name, kind, parties and dates,
+    but with every function unticked: fixing the date and sending it again was refused for
+    naming no function, or recorded fewer functions than the officer chose if they ticked
+    some again; the supplier form lost its SME and VCSE boxes (review finding)."""
+    sign_in(http, WEST_YORKSHIRE, *STAFF_ROLES)
+    refused = post_form(
+        http,
+        f"/organisations/{WEST_YORKSHIRE}",
+        "/agreements",
+        {
+            "back": WEST_YORKSHIRE,
+            "display_name": "HR and absence by the unit",
+            "kind": "SERVICE_PROVISION",
+            "organisation": WEST_YORKSHIRE,
+            "counterparty": UNIT,
+            "functions": ["hr.records", "hr.absence"],
+            "start_date": "2026-04-01",
+            "end_date": "2025-03-31",  # before the start: the directory refuses it
+        },
+    )
+    assert refused.status_code == 400 and "agreement.end_date" in refused.text, refused.text
+    assert 'value="HR and absence by the unit"' in refused.text  # the rest of the form is kept
+    assert _ticked(refused.text, "functions") == {"hr.records", "hr.absence"}
+    one = post_form(
+        http,
+        f"/organisations/{WEST_YORKSHIRE}",
+        "/agreements",
+        {"back": WEST_YORKSHIRE, "kind": "SERVICE_PROVISION", "functions": ["hr.records"]},
+    )
+    assert one.status_code == 400 and _ticked(one.text, "functions") == {"hr.records"}
+    assert not _ticked(http.get(f"/organisations/{WEST_YORKSHIRE}").text, "functions")
+
+    sme = post_form(
+        http,
+        "/suppliers",
+        "/suppliers",
+        {"org": WEST_YORKSHIRE, "display_name": "Bolt Ltd", "vat_number": "GB1", "sme": "on"},
+    )
+    assert sme.status_code == 400 and "vat_number" in sme.text, sme.text
+    assert re.search(r'name="sme"[^>]*\bchecked\b', sme.text)
+    assert not re.search(r'name="vcse"[^>]*\bchecked\b', sme.text)
+
+
 @pytest.fixture
 def far_from_london() -> Iterator[dt.date]:
     """The process in a time zone where today is not London's today (UTC+14 in London's
