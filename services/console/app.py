@@ -894,6 +894,7 @@ class Console:
         user: User,
         refusal: Refusal | None = None,
         verified: Sequence[tuple[str, Any, Refusal | None]] = (),
+        form: Any = None,
     ) -> Response:
         show = request.query_params.get("show", "parked")
         states = (
@@ -928,6 +929,7 @@ class Console:
             verified=verified,
             services=SERVICES,
             opb=opb,
+            form=form or {},
         )
 
     async def release_event(self, request: Request, user: User) -> Response:
@@ -938,17 +940,25 @@ class Console:
             return await self.operations(request, user, bad_form("service", "not a service of the suite"))
         stub = self.backends.operations[service]
         s = self.session(user)
+        # Each is one idempotent write: the same form sent twice is answered as the first was.
+        request_id = form_text(form, "request_id")
         try:
             if action == "discard":
                 event = await s.call(
                     stub.DiscardOutboxEvent,
-                    opb.DiscardOutboxEventRequest(name=name, reason=form_text(form, "reason")),
+                    opb.DiscardOutboxEventRequest(
+                        name=name, reason=form_text(form, "reason"), request_id=request_id
+                    ),
                     service,
                 )
             else:
-                event = await s.call(stub.RetryOutboxEvent, opb.RetryOutboxEventRequest(name=name), service)
+                event = await s.call(
+                    stub.RetryOutboxEvent,
+                    opb.RetryOutboxEventRequest(name=name, request_id=request_id),
+                    service,
+                )
         except Refusal as refusal:
-            return await self.operations(request, user, refusal)
+            return await self.operations(request, user, refusal, form=form_as_sent(form))
         state = enum_label(event, "state").lower()
         return self._done("/operations", f"{service}: event {name.rsplit('/', 1)[-1]} is now {state}")
 

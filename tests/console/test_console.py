@@ -275,6 +275,43 @@ def test_parked_events_and_audit_verification(suite: Suite, http: httpx.Client) 
     assert verified.status_code == 200 and verified.text.count("Intact") == 4
 
 
+def _event_form(html: str, event: str, action: str) -> dict[str, str]:
+    """The fields of the operations page's `action` form (retry or discard) of one event, as
+    the page filled them in."""
+    for form in re.findall(r'<form method="post" action="/operations/events"[^>]*>(.*?)</form>', html, re.S):
+        if f'name="name" value="{event}"' in form and f'value="{action}"' in form:
+            fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+            return {**fields, "action": action}
+    raise AssertionError(f"no {action} form for {event}")
+
+
+def test_a_release_form_sent_twice_is_answered_as_the_first(suite: Suite, http: httpx.Client) -> None:
+    """Retry and Discard are idempotent writes carrying the form's request_id: a double click
+    is answered as the first click was, not refused because the event is no longer parked;
+    a refused form keeps its id (review finding)."""
+    retried = f"organisations/{UNIT}/outboxEvents/{park_event(suite, UNIT, key='orders/1')}"
+    discarded = f"organisations/{UNIT}/outboxEvents/{park_event(suite, UNIT, key='orders/2')}"
+    sign_in(http, UNIT, *STAFF_ROLES)
+    page = http.get("/operations").text
+    retry, discard = _event_form(page, retried, "retry"), _event_form(page, discarded, "discard")
+    assert retry["request_id"] and discard["request_id"] and retry["request_id"] != discard["request_id"]
+
+    sent = [http.post("/operations/events", data=retry) for _ in range(2)]
+    assert [r.status_code for r in sent] == [303, 303], sent[1].text
+    assert all("now pending" in http.get(r.headers["location"]).text for r in sent)
+
+    refused = http.post("/operations/events", data={**discard, "reason": ""})
+    assert refused.status_code == 400 and "reason" in refused.text
+    again = _event_form(refused.text, discarded, "discard")
+    assert again["request_id"] == discard["request_id"]  # shown again with its id
+    assert (
+        _event_form(refused.text, discarded, "retry")["request_id"] != again["request_id"]
+    )  # not its others
+    sent = [http.post("/operations/events", data={**again, "reason": "a test event"}) for _ in range(2)]
+    assert [r.status_code for r in sent] == [303, 303], sent[1].text
+    assert all("now discarded" in http.get(r.headers["location"]).text for r in sent)
+
+
 def test_development_sign_in_can_be_switched_off(suite: Suite) -> None:
     # Plain HTTP here, so cookies that are not Secure (the default without development
     # sign-in is Secure, which a client over HTTP would not send back).
