@@ -55,19 +55,11 @@ _SQLITE_INTEGER_OVERFLOW = "Python int too large to convert to SQLite INTEGER"
 
 def _beyond_what_the_database_holds(err: Exception) -> bool:
     """PostgreSQL's numeric_value_out_of_range, or the SQLite driver refusing to bind an
-    integer past 64 bits (its message, raised from SQLAlchemy's execute). Any other
-    OverflowError (a date computed past the calendar's end: "date value out of range") is a
-    bug, answered as INTERNAL."""
+    integer past 64 bits (by its message). Any other OverflowError (a date computed past
+    the calendar's end: "date value out of range") is a bug, answered as INTERNAL."""
     if isinstance(err, DBAPIError):
         return getattr(err.orig, "sqlstate", None) == _OUT_OF_RANGE_SQLSTATE
-    if not isinstance(err, OverflowError) or str(err) != _SQLITE_INTEGER_OVERFLOW:
-        return False
-    tb = err.__traceback__
-    if tb is None:
-        return False
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    return str(tb.tb_frame.f_globals.get("__name__", "")).startswith("sqlalchemy.engine.")
+    return isinstance(err, OverflowError) and str(err) == _SQLITE_INTEGER_OVERFLOW
 
 
 def _out_of_range() -> FailedPrecondition:
