@@ -31,10 +31,10 @@ from rich.progress import track
 from rich.table import Table
 
 from backoffice.hr.v1 import hr_service_pb2, hr_service_pb2_grpc, person_pb2
+from libs.common.clock import YEARS_RULE, in_business_years
 from libs.common.errors import InvalidArgument
 from libs.common.proto_mapping import date_to_proto
 from services.hr.domain.person import check_new_person
-from services.hr.domain.values import YEARS_RULE, in_hr_years
 
 app = typer.Typer(help="HR: people, establishment and workforce reporting.", no_args_is_help=True)
 console = Console()
@@ -98,7 +98,7 @@ def person_from_row(row: dict[str, str]) -> tuple[person_pb2.Person, list[str]]:
     for column in ("birth_date", "join_date"):
         text = row.get(column, "")
         day = _date(text)
-        if day is not None and in_hr_years(day):
+        if day is not None and in_business_years(day):
             getattr(person, column).CopyFrom(date_to_proto(day))
         elif day is not None:
             problems.append(f"{column}: {day.isoformat()} {YEARS_RULE}")

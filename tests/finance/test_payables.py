@@ -615,6 +615,32 @@ def test_spend_over_500_files(suite: Suite) -> None:
     check_books_balance(suite, WEST_YORKSHIRE)
 
 
+def test_days_at_the_ends_of_the_calendar_are_bad_fields_not_internal_errors(suite: Suite) -> None:
+    """A google.type.Date may be any day of the years 1 to 9999, but a spend file's month
+    after its start and a VAT analysis's day after its end fall off the calendar there:
+    finance takes days in the years 1900 to 2999 and names the field otherwise."""
+    books, _, _ = _team(suite)
+    cfo = suite.caller(WEST_YORKSHIRE, "finance.cfo")
+    last, first = date_pb2.Date(year=9999, month=12, day=1), date_pb2.Date(year=1, month=1, day=1)
+    f = failure(
+        cfo.finance.ExportSpendOver500,
+        pb.ExportSpendOver500Request(
+            ledger=books.pcc, format=reports_pb2.SPEND_FILE_FORMAT_POLICE_MONTHLY, start_date=last
+        ),
+    )
+    assert (f.code, set(f.violations)) == (grpc.StatusCode.INVALID_ARGUMENT, {"start_date"}), f
+    may = date_to_proto(dt.date(2025, 5, 1))
+    for start, end, field in [
+        (may, date_pb2.Date(year=9999, month=12, day=31), "end_date"),
+        (first, may, "start_date"),
+    ]:
+        f = failure(
+            cfo.finance.GetVatAnalysis,
+            pb.GetVatAnalysisRequest(ledger=books.pcc, start_date=start, end_date=end),
+        )
+        assert (f.code, set(f.violations)) == (grpc.StatusCode.INVALID_ARGUMENT, {field}), f
+
+
 def test_concurrent_approvals_and_payment_runs_post_once(suite: Suite) -> None:
     books, clerk, _ = _team(suite)
     invoice = _capture(clerk, books.cc, "INV-RACE", MAY)

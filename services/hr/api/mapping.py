@@ -19,6 +19,7 @@ from backoffice.hr.v1 import (
     reporting_pb2,
     transfer_pb2,
 )
+from libs.common.clock import YEARS_RULE, in_business_years
 from libs.common.errors import InvalidArgument, Violations
 from libs.common.names import ChildName
 from libs.common.proto_mapping import (
@@ -61,7 +62,7 @@ from services.hr.domain.paygap import PayGapReport, PayRecord, PayTerms
 from services.hr.domain.person import Ethnicity, LeavingReason, Person, PersonDetails, Sex, WorkerType
 from services.hr.domain.statistics import Breakdown, Figure
 from services.hr.domain.transfer import Transfer, TransferKind, TransferTerms
-from services.hr.domain.values import YEARS_RULE, fte_text, in_hr_years
+from services.hr.domain.values import fte_text
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -162,14 +163,14 @@ def worker_type_in(value: int) -> WorkerType | None:
 
 def _hr_date(value: date_pb2.Date, field_path: str) -> dt.date | None:
     day = date_from_proto(value, field_path)
-    if day is not None and not in_hr_years(day):
+    if day is not None and not in_business_years(day):
         raise InvalidArgument.single(field_path, YEARS_RULE)
     return day
 
 
 def date_in(value: date_pb2.Date, field_path: str, problems: Violations | None = None) -> dt.date | None:
     """Every date HR reads from a request: `date_from_proto`, and a day in the years HR
-    keeps (`in_hr_years`). With `problems`, a bad date is added to them and read as none."""
+    keeps (`in_business_years`). With `problems`, a bad date is added to them and read as none."""
     if problems is None:
         return _hr_date(value, field_path)
     return problems.parsed(_hr_date, value, field_path)

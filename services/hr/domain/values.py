@@ -89,18 +89,6 @@ class Period:
         return max((hi - lo).days + 1, 0)
 
 
-# Every day HR is given lies in these years. A google.type.Date may be any day from 1 January
-# 1 to 31 December 9999, but the leave year around a day, an expiry window after it and a
-# transfer's day before it are computed from it, and near the calendar's ends they fall off
-# it (a bug reported as INTERNAL); no record of service needs a day outside them.
-FIRST_YEAR, LAST_YEAR = 1900, 2999
-YEARS_RULE = f"must fall in the years {FIRST_YEAR} to {LAST_YEAR}"
-
-
-def in_hr_years(day: dt.date) -> bool:
-    return FIRST_YEAR <= day.year <= LAST_YEAR
-
-
 def leave_year_of(day: dt.date) -> Period:
     """The leave year (1 April to 31 March) that contains `day`."""
     first = dt.date(day.year if day.month >= 4 else day.year - 1, 4, 1)
