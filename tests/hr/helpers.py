@@ -9,7 +9,7 @@ from google.type import money_pb2
 from backoffice.hr.v1 import establishment_pb2, person_pb2
 from backoffice.hr.v1 import hr_service_pb2 as pb
 from libs.common.proto_mapping import date_to_proto
-from tests.support import Caller
+from tests.support import WEST_YORKSHIRE, Caller
 
 D = dt.date
 START = D(2020, 4, 1)
@@ -121,3 +121,21 @@ def assign(
             ),
         )
     )
+
+
+def staff_member(hr: Caller, fte: str = "1", joined: D = START, leave_days: str = "25") -> str:
+    """A member of staff of West Yorkshire in a clerk's post of their own, from `joined`."""
+    g = grade(hr, WEST_YORKSHIRE, f"Scale 6 {fte} {joined}")
+    p = post(
+        hr,
+        WEST_YORKSHIRE,
+        unit(hr, WEST_YORKSHIRE).name,
+        g.name,
+        title="Clerk",
+        worker_type=person_pb2.WORKER_TYPE_POLICE_STAFF,
+    )
+    person = add_person(
+        hr, WEST_YORKSHIRE, staff(join_date=date_to_proto(joined), full_time_leave_days=leave_days)
+    )
+    assign(hr, WEST_YORKSHIRE, person.name, p.name, fte=fte, start=joined)
+    return person.name

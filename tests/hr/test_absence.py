@@ -7,27 +7,10 @@ import grpc
 from backoffice.hr.v1 import absence_pb2, person_pb2
 from backoffice.hr.v1 import hr_service_pb2 as pb
 from libs.common.proto_mapping import date_to_proto
-from tests.hr.helpers import START, D, add_person, assign, grade, post, staff, unit
+from tests.hr.helpers import D, staff_member
 from tests.support import SOUTH_YORKSHIRE, WEST_YORKSHIRE, Caller, Suite, failure
 
 WEST = f"organisations/{WEST_YORKSHIRE}"
-
-
-def _staff_member(hr: Caller, fte: str, joined: D = START, leave_days: str = "25") -> str:
-    g = grade(hr, WEST_YORKSHIRE, f"Scale 6 {fte} {joined}")
-    p = post(
-        hr,
-        WEST_YORKSHIRE,
-        unit(hr, WEST_YORKSHIRE).name,
-        g.name,
-        title="Clerk",
-        worker_type=person_pb2.WORKER_TYPE_POLICE_STAFF,
-    )
-    person = add_person(
-        hr, WEST_YORKSHIRE, staff(join_date=date_to_proto(joined), full_time_leave_days=leave_days)
-    )
-    assign(hr, WEST_YORKSHIRE, person.name, p.name, fte=fte, start=joined)
-    return person.name
 
 
 def _leave(c: Caller, person: str, start: D, end: D, days: str) -> absence_pb2.LeaveRequest:
@@ -48,10 +31,10 @@ def _balance(c: Caller, person: str) -> tuple[str, str, str, str]:
 
 def test_entitlement_is_pro_rata_to_fte_and_service(suite: Suite) -> None:
     hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
-    assert _balance(hr, _staff_member(hr, "1", leave_days="27"))[0] == "27"
-    assert _balance(hr, _staff_member(hr, "0.6"))[0] == "15"
+    assert _balance(hr, staff_member(hr, "1", leave_days="27"))[0] == "27"
+    assert _balance(hr, staff_member(hr, "0.6"))[0] == "15"
     # Joined 1 October 2024: 182 of the year's 365 days, 25 x 182 / 365 = 12.47 -> 12.5.
-    late = _staff_member(hr, "1", joined=D(2024, 10, 1))
+    late = staff_member(hr, "1", joined=D(2024, 10, 1))
     b = hr.hr.GetLeaveBalance(pb.GetLeaveBalanceRequest(person=late, date=date_to_proto(D(2024, 12, 1))))
     assert b.entitlement_days == "12.5" and b.leave_year_start.month == 4
 
@@ -59,7 +42,7 @@ def test_entitlement_is_pro_rata_to_fte_and_service(suite: Suite) -> None:
 def test_requests_overlaps_balance_and_decisions(suite: Suite) -> None:
     hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
     manager = suite.caller(WEST_YORKSHIRE, "hr.line_manager", subject="sgt-manager")
-    person = _staff_member(hr, "0.6")  # 15 days
+    person = staff_member(hr, "0.6")  # 15 days
     first = _leave(manager, person, D(2024, 5, 1), D(2024, 5, 14), "10")
     assert first.state == absence_pb2.LEAVE_REQUEST_STATE_REQUESTED
     f = failure(_leave, manager, person, D(2024, 5, 10), D(2024, 5, 20), "1")
@@ -91,7 +74,7 @@ def test_requests_overlaps_balance_and_decisions(suite: Suite) -> None:
 
 def test_bad_leave_and_sickness_input(suite: Suite) -> None:
     hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
-    person = _staff_member(hr, "1")
+    person = staff_member(hr, "1")
     f = failure(
         hr.hr.CreateLeaveRequest,
         pb.CreateLeaveRequestRequest(parent=WEST, leave_request=absence_pb2.LeaveRequest(days="0.3")),
@@ -123,7 +106,7 @@ def test_bad_leave_and_sickness_input(suite: Suite) -> None:
 def test_sickness_records_do_not_overlap(suite: Suite) -> None:
     hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
     manager = suite.caller(WEST_YORKSHIRE, "hr.line_manager")
-    person = _staff_member(hr, "1")
+    person = staff_member(hr, "1")
 
     def sick(start: D, end: D | None = None) -> absence_pb2.SicknessAbsence:
         record = absence_pb2.SicknessAbsence(
@@ -170,7 +153,7 @@ def test_sickness_records_do_not_overlap(suite: Suite) -> None:
 def test_leave_after_the_leaving_date_is_not_approved(suite: Suite) -> None:
     hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
     manager = suite.caller(WEST_YORKSHIRE, "hr.line_manager", subject="sgt-manager")
-    person = _staff_member(hr, "1")
+    person = staff_member(hr, "1")
     before = _leave(manager, person, D(2024, 6, 3), D(2024, 6, 5), "3")
     holiday = _leave(manager, person, D(2024, 8, 1), D(2024, 8, 5), "3")
     p = hr.hr.GetPerson(pb.GetPersonRequest(name=person))
@@ -200,7 +183,7 @@ def test_sickness_is_not_ended_after_the_leaving_date(suite: Suite) -> None:
     when the person left may be ended on or before their last day, not after it: else the
     force's sickness figures count days of someone no longer employed (review finding)."""
     hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
-    person = _staff_member(hr, "1")
+    person = staff_member(hr, "1")
     sick = hr.hr.CreateSicknessAbsence(
         pb.CreateSicknessAbsenceRequest(
             parent=WEST,

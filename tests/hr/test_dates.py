@@ -11,29 +11,14 @@ import typer
 from google.type import date_pb2
 from typer.testing import CliRunner
 
-from backoffice.hr.v1 import absence_pb2, person_pb2, transfer_pb2
+from backoffice.hr.v1 import absence_pb2, transfer_pb2
 from backoffice.hr.v1 import hr_service_pb2 as pb
 from libs.common.proto_mapping import date_to_proto
 from services.hr.cli import app as hr_cli
-from tests.hr.helpers import START, D, add_person, assign, grade, post, staff, unit
-from tests.support import SOUTH_YORKSHIRE, WEST_YORKSHIRE, Caller, Suite, failure
+from tests.hr.helpers import D, add_person, staff, staff_member
+from tests.support import SOUTH_YORKSHIRE, WEST_YORKSHIRE, Suite, failure
 
 WEST = f"organisations/{WEST_YORKSHIRE}"
-
-
-def _staff_member(hr: Caller) -> str:
-    g = grade(hr, WEST_YORKSHIRE, "Scale 6")
-    p = post(
-        hr,
-        WEST_YORKSHIRE,
-        unit(hr, WEST_YORKSHIRE).name,
-        g.name,
-        title="Clerk",
-        worker_type=person_pb2.WORKER_TYPE_POLICE_STAFF,
-    )
-    person = add_person(hr, WEST_YORKSHIRE, staff())
-    assign(hr, WEST_YORKSHIRE, person.name, p.name, start=START)
-    return person.name
 
 
 def test_dates_at_the_ends_of_the_calendar_are_bad_fields_not_internal_errors(suite: Suite) -> None:
@@ -42,7 +27,7 @@ def test_dates_at_the_ends_of_the_calendar_are_bad_fields_not_internal_errors(su
     window falls off the calendar is INVALID_ARGUMENT on its field, not INTERNAL (nor a
     FAILED_PRECONDITION about an amount the database cannot hold)."""
     hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
-    person = _staff_member(hr)
+    person = staff_member(hr)
     last = date_pb2.Date(year=9999, month=6, day=1)  # leave year ends 31 March 10000
     first = date_pb2.Date(year=1, month=1, day=1)  # leave year starts 1 April 0000
 
