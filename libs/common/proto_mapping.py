@@ -11,6 +11,7 @@ from google.protobuf.message import Message
 from google.type import date_pb2, decimal_pb2, money_pb2
 
 from backoffice.common.v1 import metadata_pb2
+from libs.common.clock import YEARS_RULE, in_business_years
 from libs.common.errors import FieldViolation, InvalidArgument, Violations
 from libs.common.money import MAX_AMOUNT
 from libs.common.records import RecordInfo
@@ -45,6 +46,15 @@ def date_from_proto(value: date_pb2.Date, field_path: str) -> dt.date | None:
         raise InvalidArgument.single(
             field_path, "must be a full calendar date (year, month and day)"
         ) from None
+
+
+def business_date_from_proto(value: date_pb2.Date, field_path: str) -> dt.date | None:
+    """`date_from_proto`, and a day in the years the services compute within
+    (`libs.common.clock.in_business_years`): HR's and finance's dates."""
+    day = date_from_proto(value, field_path)
+    if day is not None and not in_business_years(day):
+        raise InvalidArgument.single(field_path, YEARS_RULE)
+    return day
 
 
 def date_or_violation(value: date_pb2.Date, field_path: str, violations: Violations) -> dt.date | None:

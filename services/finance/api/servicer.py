@@ -19,7 +19,6 @@ from backoffice.finance.v1 import (
 )
 from backoffice.finance.v1 import finance_service_pb2 as pb
 from libs.common.access import RoleCatalogue
-from libs.common.clock import YEARS_RULE, in_business_years
 from libs.common.errors import FieldViolation, InvalidArgument, Violations
 from libs.common.filtering import Comparison, FieldType, parse_filter
 from libs.common.grpc_types import RpcContext
@@ -28,7 +27,7 @@ from libs.common.paging import JsonKey, ListRequest
 from libs.common.peers import Peers
 from libs.common.proto_mapping import (
     audit_metadata,
-    date_from_proto,
+    business_date_from_proto,
     date_to_proto,
     money_from_proto,
     money_to_proto,
@@ -109,10 +108,7 @@ def _decimal_out(value: Decimal) -> decimal_pb2.Decimal:
 
 def _date(value: date_pb2.Date, field_path: str) -> dt.date | None:
     """Every date finance reads from a request: a day in the years it computes within."""
-    day = date_from_proto(value, field_path)
-    if day is not None and not in_business_years(day):
-        raise InvalidArgument.single(field_path, YEARS_RULE)
-    return day
+    return business_date_from_proto(value, field_path)
 
 
 def _optional_money(msg: Any, field: str, field_path: str) -> Decimal | None:

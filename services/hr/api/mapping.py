@@ -19,12 +19,11 @@ from backoffice.hr.v1 import (
     reporting_pb2,
     transfer_pb2,
 )
-from libs.common.clock import YEARS_RULE, in_business_years
 from libs.common.errors import InvalidArgument, Violations
 from libs.common.names import ChildName
 from libs.common.proto_mapping import (
     audit_metadata,
-    date_from_proto,
+    business_date_from_proto,
     date_to_proto,
     money_from_proto,
     money_to_proto,
@@ -161,19 +160,12 @@ def worker_type_in(value: int) -> WorkerType | None:
     return _WORKER_TYPE_IN.get(value)
 
 
-def _hr_date(value: date_pb2.Date, field_path: str) -> dt.date | None:
-    day = date_from_proto(value, field_path)
-    if day is not None and not in_business_years(day):
-        raise InvalidArgument.single(field_path, YEARS_RULE)
-    return day
-
-
 def date_in(value: date_pb2.Date, field_path: str, problems: Violations | None = None) -> dt.date | None:
-    """Every date HR reads from a request: `date_from_proto`, and a day in the years HR
-    keeps (`in_business_years`). With `problems`, a bad date is added to them and read as none."""
+    """Every date HR reads from a request (`business_date_from_proto`). With `problems`, a
+    bad date is added to them and read as none."""
     if problems is None:
-        return _hr_date(value, field_path)
-    return problems.parsed(_hr_date, value, field_path)
+        return business_date_from_proto(value, field_path)
+    return problems.parsed(business_date_from_proto, value, field_path)
 
 
 def person_details(
