@@ -393,6 +393,8 @@ def record_leaver(
         )
     assignments = uow.assignments.of_person(organisation, person_id)
     _check_none_start_after(assignments, leaving_date)
+    _check_no_leave_after(uow.leave.of_person(organisation, person_id), leaving_date)
+    _check_no_sickness_after(uow.sickness.of_person(organisation, person_id), leaving_date)
     for a in assignments:
         if a.end_date is None or a.end_date > leaving_date:
             _end_assignment(uow, a, leaving_date)
@@ -411,6 +413,36 @@ def _check_none_start_after(assignments: Sequence[Assignment], last_day: dt.date
                 f"{a.name} starts after {last_day.isoformat()}: end or correct it first",
                 reason="ASSIGNMENT_AFTER_LEAVING",
                 metadata={"assignment": a.name},
+            )
+
+
+def _check_no_leave_after(requests: Sequence[LeaveRequest], last_day: dt.date) -> None:
+    # Leave past the last day is not taken: the request is cancelled or rejected by a
+    # person, so that the balance paid in lieu is decided knowingly.
+    for r in requests:
+        if r.state.holds_days and r.terms.end_date is not None and r.terms.end_date > last_day:
+            raise FailedPrecondition(
+                f"{r.name} ({r.state.value}) runs past {last_day.isoformat()}: cancel or reject it first",
+                reason="LEAVE_AFTER_LEAVING",
+                metadata={"leave_request": r.name},
+            )
+
+
+def _check_no_sickness_after(absences: Sequence[SicknessAbsence], last_day: dt.date) -> None:
+    # Not ended for them: only the manager knows whether the absence ended before the
+    # last day, and an ended absence's dates are final.
+    for s in absences:
+        end = s.terms.end_date
+        if end is None or end > last_day:
+            fix = (
+                "it starts after that day"
+                if s.terms.period.start > last_day
+                else "end it on or before that day first"
+            )
+            raise FailedPrecondition(
+                f"{s.name} is open or runs past {last_day.isoformat()}: {fix}",
+                reason="SICKNESS_AFTER_LEAVING",
+                metadata={"sickness_absence": s.name},
             )
 
 

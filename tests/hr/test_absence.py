@@ -150,62 +150,46 @@ def test_sickness_records_do_not_overlap(suite: Suite) -> None:
     assert f.code is grpc.StatusCode.PERMISSION_DENIED
 
 
-def test_leave_after_the_leaving_date_is_not_approved(suite: Suite) -> None:
+def test_a_leaver_has_no_leave_or_sickness_past_the_last_day(suite: Suite) -> None:
+    """RecordLeaver refuses while leave (requested or approved) or a sickness absence (open,
+    or ending later) runs past the leaving date, naming it, and changes nothing: else the
+    record shows an open absence, or leave held, after the person left (review finding)."""
     hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
     manager = suite.caller(WEST_YORKSHIRE, "hr.line_manager", subject="sgt-manager")
     person = staff_member(hr, "1")
     before = _leave(manager, person, D(2024, 6, 3), D(2024, 6, 5), "3")
-    holiday = _leave(manager, person, D(2024, 8, 1), D(2024, 8, 5), "3")
-    p = hr.hr.GetPerson(pb.GetPersonRequest(name=person))
-    hr.hr.RecordLeaver(
-        pb.RecordLeaverRequest(
-            name=person,
-            leaving_date=date_to_proto(D(2024, 6, 30)),
-            leaving_reason=person_pb2.LEAVING_REASON_RESIGNATION,
-            etag=p.etag,
-        )
-    )
-    f = failure(manager.hr.ApproveLeaveRequest, pb.ApproveLeaveRequestRequest(name=holiday.name))
-    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "NOT_IN_SERVICE"
-    assert holiday.name in f.message and "cannot be approved" in f.message
-    unchanged = manager.hr.GetLeaveRequest(pb.GetLeaveRequestRequest(name=holiday.name))
-    assert unchanged.state == absence_pb2.LEAVE_REQUEST_STATE_REQUESTED
-    # Declining still works; leave inside the service is still approved (6 of the 6.5 days
-    # a leaver on 30 June is entitled to, so the balance is not what refuses the holiday).
-    rejected = manager.hr.RejectLeaveRequest(pb.RejectLeaveRequestRequest(name=holiday.name, note="left"))
-    assert rejected.state == absence_pb2.LEAVE_REQUEST_STATE_REJECTED
-    approved = manager.hr.ApproveLeaveRequest(pb.ApproveLeaveRequestRequest(name=before.name))
-    assert approved.state == absence_pb2.LEAVE_REQUEST_STATE_APPROVED
-
-
-def test_sickness_is_not_ended_after_the_leaving_date(suite: Suite) -> None:
-    """NOT_IN_SERVICE for "leave or sickness outside their service". A sickness absence open
-    when the person left may be ended on or before their last day, not after it: else the
-    force's sickness figures count days of someone no longer employed (review finding)."""
-    hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
-    person = staff_member(hr, "1")
-    sick = hr.hr.CreateSicknessAbsence(
+    holiday = _leave(manager, person, D(2024, 7, 1), D(2024, 7, 5), "3")
+    manager.hr.ApproveLeaveRequest(pb.ApproveLeaveRequestRequest(name=holiday.name))
+    sick = manager.hr.CreateSicknessAbsence(
         pb.CreateSicknessAbsenceRequest(
             parent=WEST,
             sickness_absence=absence_pb2.SicknessAbsence(
-                person=person, start_date=date_to_proto(D(2024, 5, 1)), reason="back injury"
+                person=person, start_date=date_to_proto(D(2024, 6, 10)), reason="back injury"
             ),
         )
     )
-    hr.hr.RecordLeaver(
-        pb.RecordLeaverRequest(
-            name=person,
-            leaving_date=date_to_proto(D(2024, 5, 31)),
-            leaving_reason=person_pb2.LEAVING_REASON_RESIGNATION,
+
+    def leave() -> person_pb2.Person:
+        return hr.hr.RecordLeaver(
+            pb.RecordLeaverRequest(
+                name=person,
+                leaving_date=date_to_proto(D(2024, 6, 30)),
+                leaving_reason=person_pb2.LEAVING_REASON_RESIGNATION,
+            )
         )
+
+    f = failure(leave)
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "LEAVE_AFTER_LEAVING"
+    assert f.metadata["leave_request"] == holiday.name and "cancel or reject" in f.message
+    assert not hr.hr.GetPerson(pb.GetPersonRequest(name=person)).HasField("leaving_date")
+    manager.hr.CancelLeaveRequest(pb.CancelLeaveRequestRequest(name=holiday.name))
+    f = failure(leave)
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "SICKNESS_AFTER_LEAVING"
+    assert f.metadata["sickness_absence"] == sick.name and "end it on or before" in f.message
+    manager.hr.EndSicknessAbsence(
+        pb.EndSicknessAbsenceRequest(name=sick.name, end_date=date_to_proto(D(2024, 6, 14)))
     )
-    f = failure(
-        hr.hr.EndSicknessAbsence,
-        pb.EndSicknessAbsenceRequest(name=sick.name, end_date=date_to_proto(D(2024, 7, 31))),
-    )
-    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "NOT_IN_SERVICE"
-    assert sick.name in f.message and "last day" in f.message
-    ended = hr.hr.EndSicknessAbsence(
-        pb.EndSicknessAbsenceRequest(name=sick.name, end_date=date_to_proto(D(2024, 5, 31)))
-    )
-    assert ended.end_date == date_to_proto(D(2024, 5, 31))
+    assert leave().leaving_date == date_to_proto(D(2024, 6, 30))
+    # Leave inside the service is still decided after the leaver is recorded.
+    approved = manager.hr.ApproveLeaveRequest(pb.ApproveLeaveRequestRequest(name=before.name))
+    assert approved.state == absence_pb2.LEAVE_REQUEST_STATE_APPROVED

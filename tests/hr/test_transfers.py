@@ -9,7 +9,7 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
-from backoffice.hr.v1 import establishment_pb2, person_pb2, transfer_pb2
+from backoffice.hr.v1 import absence_pb2, establishment_pb2, person_pb2, transfer_pb2
 from backoffice.hr.v1 import hr_service_pb2 as pb
 from libs.common.proto_mapping import date_to_proto
 from tests.hr.helpers import D, add_person, assign, grade, officer, post, staff, unit
@@ -308,6 +308,56 @@ def test_an_accepted_transfer_ends_what_the_person_held_in_the_sending_force(sui
     west.hr.EndPost(pb.EndPostRequest(name=held.post, end_date=date_to_proto(D(2024, 5, 31))))
     b = west.hr.GetLeaveBalance(pb.GetLeaveBalanceRequest(person=person, date=date_to_proto(D(2024, 5, 1))))
     assert b.entitlement_days == "4.5"
+
+
+def test_leave_and_sickness_end_with_service_in_the_sending_force(suite: Suite) -> None:
+    """NOT_IN_SERVICE for "leave or sickness outside their service": after an accepted
+    transfer (the sending force's record reads as a leaver the day before) leave running
+    past that day is not approved, and an absence open then is ended on or before it."""
+    west = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    south = suite.caller(SOUTH_YORKSHIRE, "hr.officer")
+    manager = suite.caller(WEST_YORKSHIRE, "hr.line_manager", subject="sgt-manager")
+    person = _serving_officer(west)
+    holiday = manager.hr.CreateLeaveRequest(
+        pb.CreateLeaveRequestRequest(
+            parent=WEST,
+            leave_request=absence_pb2.LeaveRequest(
+                person=person,
+                start_date=date_to_proto(D(2024, 6, 10)),
+                end_date=date_to_proto(D(2024, 6, 12)),
+                days="3",
+            ),
+        )
+    )
+    sick = manager.hr.CreateSicknessAbsence(
+        pb.CreateSicknessAbsenceRequest(
+            parent=WEST,
+            sickness_absence=absence_pb2.SicknessAbsence(
+                person=person, start_date=date_to_proto(D(2024, 5, 1)), reason="back injury"
+            ),
+        )
+    )
+    offered = _offer(west, person, transfer_pb2.TRANSFER_KIND_TRANSFER)
+    south.hr.AcceptTransfer(
+        pb.AcceptTransferRequest(name=f"{SOUTH}/transfers/{offered.name.rsplit('/', 1)[1]}")
+    )
+    f = failure(manager.hr.ApproveLeaveRequest, pb.ApproveLeaveRequestRequest(name=holiday.name))
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "NOT_IN_SERVICE"
+    assert holiday.name in f.message and "cannot be approved" in f.message
+    unchanged = manager.hr.GetLeaveRequest(pb.GetLeaveRequestRequest(name=holiday.name))
+    assert unchanged.state == absence_pb2.LEAVE_REQUEST_STATE_REQUESTED
+    rejected = manager.hr.RejectLeaveRequest(pb.RejectLeaveRequestRequest(name=holiday.name, note="moved"))
+    assert rejected.state == absence_pb2.LEAVE_REQUEST_STATE_REJECTED
+    f = failure(
+        manager.hr.EndSicknessAbsence,
+        pb.EndSicknessAbsenceRequest(name=sick.name, end_date=date_to_proto(D(2024, 7, 31))),
+    )
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "NOT_IN_SERVICE"
+    assert sick.name in f.message and "last day" in f.message
+    ended = manager.hr.EndSicknessAbsence(
+        pb.EndSicknessAbsenceRequest(name=sick.name, end_date=date_to_proto(D(2024, 5, 31)))
+    )
+    assert ended.end_date == date_to_proto(D(2024, 5, 31))
 
 
 def test_a_transfer_is_not_offered_over_an_assignment_starting_after_it(suite: Suite) -> None:
