@@ -497,6 +497,12 @@ def update_grade(
     updated = replace(current, details=details, info=uow.touched(current.info))
     uow.grades.save(updated)
     uow.tx.audit.record(organisation, updated.name, current.audit_view(), updated.audit_view())
+    # A pending offer names the grades its person holds and has held; a renamed grade
+    # changes it (and its etag) as a change to the person would.
+    for person_id in sorted({o.terms.person_id for o in uow.transfers.pending_out(organisation)}):
+        person = uow.people.get(organisation, person_id)
+        if person is not None:
+            _refresh_offers(uow, person)
     return updated
 
 

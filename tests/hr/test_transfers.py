@@ -458,6 +458,35 @@ def test_an_offer_carries_the_record_as_the_sending_force_keeps_it_until_accepte
     assert len({e["record_sha256"] for e in trail}) == 4 and "family_name" not in trail[0]
 
 
+def test_a_renamed_grade_changes_a_pending_offer(suite: Suite) -> None:
+    """The offer names the person's grade, and the record that crosses names the grades of
+    their service: a grade renamed after the offer changes both, and the offer's etag
+    (review finding: UpdateGrade left the offer naming the old grade)."""
+    west = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    south = suite.caller(SOUTH_YORKSHIRE, "hr.officer")
+    person = _serving_officer(west)
+    offered = _offer(west, person, transfer_pb2.TRANSFER_KIND_TRANSFER)
+    incoming = f"{SOUTH}/transfers/{offered.name.rsplit('/', 1)[1]}"
+    assert offered.grade_display_name == "Sergeant"
+    (held,) = west.hr.ListAssignments(pb.ListAssignmentsRequest(parent=WEST, person=person)).assignments
+    sergeant = west.hr.GetGrade(pb.GetGradeRequest(name=held.grade))
+    west.hr.UpdateGrade(
+        pb.UpdateGradeRequest(
+            grade=establishment_pb2.Grade(
+                name=sergeant.name, etag=sergeant.etag, display_name="Police Sergeant"
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
+        )
+    )
+    seen = south.hr.GetTransfer(pb.GetTransferRequest(name=incoming))
+    assert seen.grade_display_name == "Police Sergeant" and seen.etag != offered.etag
+    stale = failure(south.hr.AcceptTransfer, pb.AcceptTransferRequest(name=incoming, etag=offered.etag))
+    assert stale.code is grpc.StatusCode.ABORTED and stale.reason == "ETAG_MISMATCH"
+    accepted = south.hr.AcceptTransfer(pb.AcceptTransferRequest(name=incoming, etag=seen.etag))
+    arrived = south.hr.GetPerson(pb.GetPersonRequest(name=accepted.receiving_person))
+    assert [h.grade_display_name for h in arrived.prior_service] == ["Police Sergeant"]
+
+
 def test_leaving_date_filter_sees_a_transfer_leaver(suite: Suite) -> None:
     """A transfer leaver's leaving date (the day before the transfer took effect) is derived,
     never stored: the `leaving_date` filter compares it as GetPerson shows it."""

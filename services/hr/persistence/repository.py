@@ -948,6 +948,10 @@ class TransferRepository(Protocol):
         """Accepted transfers out of `organisation` (of `person_ids` only, if given)."""
         ...
 
+    def pending_out(self, organisation: str) -> list[Transfer]:
+        """Offers `organisation` has made that are not yet decided."""
+        ...
+
     def page(self, party: str, after: JsonKey | None, size: int) -> list[Transfer]: ...
 
 
@@ -980,6 +984,12 @@ class SqlTransferRepository(_Rows[Transfer]):
         if person_ids is not None:
             where.append(TransferRow.person_id.in_(list(person_ids)))
         return self._all(*where)
+
+    def pending_out(self, organisation: str) -> list[Transfer]:
+        return self._all(
+            TransferRow.organisation_code == organisation,
+            TransferRow.state == TransferState.PENDING.value,
+        )
 
     def page(self, party: str, after: JsonKey | None, size: int) -> list[Transfer]:
         where = [or_(TransferRow.organisation_code == party, TransferRow.counterparty_code == party)]
