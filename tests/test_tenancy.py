@@ -201,6 +201,16 @@ def test_agreement_dates_bound_access(suite: Suite) -> None:
         pb.CreateSupplierRequest(parent=target, supplier=supplier_pb2.Supplier(display_name="x")),
     )
     assert f.code is grpc.StatusCode.PERMISSION_DENIED
+    # An agreement that ran its term is not terminated afterwards: its history would read
+    # as cut short (review finding).
+    f = failure(
+        admin.directory.TerminateAgreement,
+        dpb.TerminateAgreementRequest(name=expired.name, reason="tidying up"),
+    )
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "AGREEMENT_EXPIRED"
+    assert f.metadata["end_date"] == (today() - dt.timedelta(days=1)).isoformat()
+    still = admin.directory.GetAgreement(dpb.GetAgreementRequest(name=expired.name))
+    assert still.state == agreement_pb2.AGREEMENT_STATE_EXPIRED and not still.HasField("terminate_time")
     ends_today = _agree(admin, WEST_YORKSHIRE, UNIT, ["procurement.suppliers"], end=today())
     assert ends_today.state == agreement_pb2.AGREEMENT_STATE_ACTIVE
     _supplier(officer, WEST_YORKSHIRE, "within the last day")

@@ -164,13 +164,19 @@ def get_agreement(uow: DirectoryUnitOfWork, agreement_id: str) -> Agreement:
 
 
 def terminate_agreement(
-    uow: DirectoryUnitOfWork, agreement_id: str, *, reason: str, etag: str, acting_party: str
+    uow: DirectoryUnitOfWork,
+    agreement_id: str,
+    *,
+    reason: str,
+    etag: str,
+    acting_party: str,
+    today: dt.date,
 ) -> Agreement:
     current = get_agreement(uow, agreement_id)
     check_etag(current.name, etag, current.info)
     now = _now()
     ended = current.terminated(
-        reason.strip(), now, current.info.touched(uow.tx.principal_id, uow.tx.acting_organisation, now)
+        reason.strip(), now, today, current.info.touched(uow.tx.principal_id, uow.tx.acting_organisation, now)
     )
     uow.agreements.save(ended)
     uow.tx.audit.record(acting_party, ended.name, snapshot(current), snapshot(ended))

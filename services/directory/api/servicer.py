@@ -291,6 +291,7 @@ class DirectoryServicer(directory_service_pb2_grpc.DirectoryServiceServicer):
                     reason=request.reason,
                     etag=request.etag,
                     acting_party=party,
+                    today=today,
                 ),
                 today,
             ),

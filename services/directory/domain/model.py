@@ -112,12 +112,20 @@ class Agreement:
             return ()
         return tuple(f for f in self.functions if f in other.functions)
 
-    def terminated(self, reason: str, at: dt.datetime, info: RecordInfo) -> Agreement:
+    def terminated(self, reason: str, at: dt.datetime, today: dt.date, info: RecordInfo) -> Agreement:
         if self.terminate_time is not None:
             raise FailedPrecondition(
                 f"{self.name} was already terminated",
                 reason="AGREEMENT_ALREADY_TERMINATED",
                 metadata={"agreement": self.name},
+            )
+        # Else its history would read as cut short when it ran its term.
+        if self.state(today) is AgreementState.EXPIRED:
+            assert self.end_date is not None
+            raise FailedPrecondition(
+                f"{self.name} expired on {self.end_date.isoformat()}: there is nothing left to terminate",
+                reason="AGREEMENT_EXPIRED",
+                metadata={"agreement": self.name, "end_date": self.end_date.isoformat()},
             )
         return replace(self, terminate_time=at, termination_reason=reason, info=info)
 
