@@ -149,5 +149,18 @@ class Violations:
         if self.items:
             raise InvalidArgument(self.items)
 
+    def raise_with(self, check: Callable[[], object]) -> None:
+        """If a field could not be read (kept here, and read as none), raise it with every
+        other bad field `check` finds; a field kept here keeps its own description rather
+        than `check`'s "is required"."""
+        if not self.items:
+            return
+        try:
+            check()
+        except InvalidArgument as err:
+            kept = {v.field for v in self.items}
+            self.items.extend(v for v in err.violations if v.field not in kept)
+        self.raise_if_any()
+
     def __bool__(self) -> bool:
         return bool(self.items)

@@ -612,6 +612,19 @@ def test_spend_over_500_files(suite: Suite) -> None:
         ),
     )
     assert set(bad.violations) == {"start_date"}
+    # A day that is no day is reported with the request's other bad fields, not alone.
+    bad = failure(
+        cfo.finance.ExportSpendOver500,
+        pb.ExportSpendOver500Request(ledger=books.pcc, start_date=date_pb2.Date(year=2025, month=2, day=30)),
+    )
+    assert set(bad.violations) == {"format", "start_date"}, bad
+    assert "required" not in bad.violations["start_date"]
+    bad = failure(
+        cfo.finance.GetVatAnalysis,
+        pb.GetVatAnalysisRequest(ledger=books.pcc, start_date=date_to_proto(d("3000-05-01"))),
+    )
+    assert bad.violations == {"start_date": bad.violations["start_date"], "end_date": "is required"}, bad
+    assert "1900 to 2999" in bad.violations["start_date"]
     check_books_balance(suite, WEST_YORKSHIRE)
 
 

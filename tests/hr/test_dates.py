@@ -110,3 +110,49 @@ def test_the_import_reports_a_day_outside_the_years_on_its_line(suite: Suite, tm
     assert result.exit_code == 1, result.output
     assert "join_date: 1850-09-01 must fall in the years 1900 to 2999" in result.output, result.output
     assert "nothing was imported" in result.output
+
+
+def test_a_bad_date_does_not_hide_the_requests_other_bad_fields(suite: Suite) -> None:
+    """One INVALID_ARGUMENT names every bad field: a date that is no day, or outside the
+    years, is reported with the rest of the request's problems, each once and in its own
+    words (review finding: the first bad date was the only field reported)."""
+    hr = suite.caller(WEST_YORKSHIRE, "hr.officer")
+    person = staff_member(hr)
+    f = failure(
+        hr.hr.CreateSicknessAbsence,
+        pb.CreateSicknessAbsenceRequest(
+            parent=WEST,
+            sickness_absence=absence_pb2.SicknessAbsence(
+                person=person,
+                start_date=date_pb2.Date(year=2024, month=2, day=30),
+                end_date=date_to_proto(D(3000, 1, 1)),
+                reason="",
+            ),
+        ),
+    )
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT, f
+    assert set(f.violations) == {
+        "sickness_absence.start_date",
+        "sickness_absence.end_date",
+        "sickness_absence.reason",
+    }, f
+    assert "1900 to 2999" in f.violations["sickness_absence.end_date"]
+    assert "required" not in f.violations["sickness_absence.start_date"]
+    f = failure(
+        hr.hr.CreateLeaveRequest,
+        pb.CreateLeaveRequestRequest(
+            parent=WEST,
+            leave_request=absence_pb2.LeaveRequest(
+                person=f"organisations/{SOUTH_YORKSHIRE}/people/x",
+                start_date=date_to_proto(D(1899, 4, 1)),
+                end_date=date_to_proto(D(2024, 6, 3)),
+                days="0.3",
+            ),
+        ),
+    )
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT, f
+    assert set(f.violations) == {
+        "leave_request.person",
+        "leave_request.start_date",
+        "leave_request.days",
+    }, f

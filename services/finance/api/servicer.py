@@ -19,7 +19,7 @@ from backoffice.finance.v1 import (
 )
 from backoffice.finance.v1 import finance_service_pb2 as pb
 from libs.common.access import RoleCatalogue
-from libs.common.errors import FieldViolation, InvalidArgument, Violations
+from libs.common.errors import InvalidArgument, Violations
 from libs.common.filtering import Comparison, FieldType, parse_filter
 from libs.common.grpc_types import RpcContext
 from libs.common.names import ChildName, OrganisationName
@@ -109,6 +109,15 @@ def _decimal_out(value: Decimal) -> decimal_pb2.Decimal:
 def _date(value: date_pb2.Date, field_path: str) -> dt.date | None:
     """Every date finance reads from a request: a day in the years it computes within."""
     return business_date_from_proto(value, field_path)
+
+
+def _required_date(v: Violations, value: date_pb2.Date, field_path: str) -> dt.date | None:
+    """The day, or None with its problem (a bad day, or none given) kept in `v`."""
+    before = len(v.items)
+    day = v.parsed(_date, value, field_path)
+    if day is None and len(v.items) == before:
+        v.add(field_path, "is required")
+    return day
 
 
 def _optional_money(msg: Any, field: str, field_path: str) -> Decimal | None:
@@ -526,15 +535,18 @@ def recharge_input(
     cost_centre: str,
     prefix: str,
 ) -> service.RechargeInput:
-    return service.RechargeInput(
+    v = Violations()
+    found = service.RechargeInput(
         ledger_id=ledger,
         counterparty=counterparty,
-        amount=_money(amount, f"{prefix}.amount"),
+        amount=v.parsed(_money, amount, f"{prefix}.amount") or Decimal(0),
         description=description,
-        posting_date=_date(posting_date, f"{prefix}.posting_date"),
+        posting_date=v.parsed(_date, posting_date, f"{prefix}.posting_date"),
         income_account=income_account,
         cost_centre=cost_centre,
     )
+    v.raise_if_any()
+    return found
 
 
 def _in_organisation(ledger: LedgerName, organisation: str, field_path: str) -> None:
@@ -1412,14 +1424,10 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
     ) -> reports_pb2.SpendFile:
         ledger = LedgerName.parse(request.ledger, "ledger")
         fmt = _enum_in(reports_pb2.SpendFileFormat, "SPEND_FILE_FORMAT_", SpendFileFormat, request.format)
-        start = _date(request.start_date, "start_date")
-        bad = []
-        if fmt is None:
-            bad.append(("format", "is required: POLICE_MONTHLY or LGTC_QUARTERLY"))
-        if start is None:
-            bad.append(("start_date", "is required"))
-        if bad:
-            raise InvalidArgument([FieldViolation(f, d) for f, d in bad])
+        v = Violations()
+        v.check(fmt is not None, "format", "is required: POLICE_MONTHLY or LGTC_QUARTERLY")
+        start = _required_date(v, request.start_date, "start_date")
+        v.raise_if_any()
         assert fmt is not None
         assert start is not None
         scope = await self.k.scope_of(str(ledger), ledger.organisation)
@@ -1441,15 +1449,10 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
         self, request: pb.GetVatAnalysisRequest, context: RpcContext
     ) -> reports_pb2.VatAnalysis:
         ledger = LedgerName.parse(request.ledger, "ledger")
-        start = _date(request.start_date, "start_date")
-        end = _date(request.end_date, "end_date")
-        missing = [
-            FieldViolation(f, "is required")
-            for f, v in (("start_date", start), ("end_date", end))
-            if v is None
-        ]
-        if missing:
-            raise InvalidArgument(missing)
+        v = Violations()
+        start = _required_date(v, request.start_date, "start_date")
+        end = _required_date(v, request.end_date, "end_date")
+        v.raise_if_any()
         assert start is not None
         assert end is not None
         scope = await self.k.scope_of(str(ledger), ledger.organisation)

@@ -80,6 +80,11 @@ def enum_out(proto_enum: Any, prefix: str, member: enum.Enum | None) -> Any:
     return int(proto_enum.Value(prefix + member.name)) if member is not None else 0
 
 
+def _child_id(v: Violations, value: str, collection: str, field_path: str, organisation: str) -> str:
+    """`child_id` of an optional field, its problem kept in `v` (read as none)."""
+    return v.parsed(child_id, value, collection, field_path, organisation, required=False) or ""
+
+
 def child_id(
     value: str, collection: str, field_path: str, organisation: str, *, required: bool = True
 ) -> str:
@@ -274,15 +279,18 @@ def unit_to_proto(u: OrgUnit) -> establishment_pb2.OrgUnit:
 
 
 def post_details(msg: establishment_pb2.Post, organisation: str) -> PostDetails:
-    return PostDetails(
+    v = Violations()
+    details = PostDetails(
         display_name=msg.display_name,
-        org_unit_id=child_id(msg.org_unit, "orgUnits", "post.org_unit", organisation, required=False),
+        org_unit_id=_child_id(v, msg.org_unit, "orgUnits", "post.org_unit", organisation),
         worker_type=worker_type_in(msg.worker_type),
-        grade_id=child_id(msg.grade, "grades", "post.grade", organisation, required=False),
+        grade_id=_child_id(v, msg.grade, "grades", "post.grade", organisation),
         budgeted_fte=msg.budgeted_fte,
-        start_date=date_in(msg.start_date, "post.start_date"),
-        end_date=date_in(msg.end_date, "post.end_date"),
+        start_date=date_in(msg.start_date, "post.start_date", v),
+        end_date=date_in(msg.end_date, "post.end_date", v),
     )
+    v.raise_with(details.checked)
+    return details
 
 
 def post_to_proto(p: Post) -> establishment_pb2.Post:
@@ -305,14 +313,17 @@ def post_to_proto(p: Post) -> establishment_pb2.Post:
 
 
 def assignment_terms(msg: establishment_pb2.Assignment, organisation: str) -> AssignmentTerms:
-    return AssignmentTerms(
-        person_id=child_id(msg.person, "people", "assignment.person", organisation, required=False),
-        post_id=child_id(msg.post, "posts", "assignment.post", organisation, required=False),
+    v = Violations()
+    terms = AssignmentTerms(
+        person_id=_child_id(v, msg.person, "people", "assignment.person", organisation),
+        post_id=_child_id(v, msg.post, "posts", "assignment.post", organisation),
         fte=msg.fte,
-        start_date=date_in(msg.start_date, "assignment.start_date"),
-        grade_id=child_id(msg.grade, "grades", "assignment.grade", organisation, required=False),
+        start_date=date_in(msg.start_date, "assignment.start_date", v),
+        grade_id=_child_id(v, msg.grade, "grades", "assignment.grade", organisation),
         pay_point=msg.pay_point,
     )
+    v.raise_with(terms.checked)
+    return terms
 
 
 def assignment_to_proto(a: Assignment, rank: Rank | None = None) -> establishment_pb2.Assignment:
@@ -354,13 +365,16 @@ def establishment_line(line: EstablishmentLine) -> establishment_pb2.Establishme
 
 
 def leave_terms(msg: absence_pb2.LeaveRequest, organisation: str) -> LeaveTerms:
-    return LeaveTerms(
-        person_id=child_id(msg.person, "people", "leave_request.person", organisation, required=False),
-        start_date=date_in(msg.start_date, "leave_request.start_date"),
-        end_date=date_in(msg.end_date, "leave_request.end_date"),
+    v = Violations()
+    terms = LeaveTerms(
+        person_id=_child_id(v, msg.person, "people", "leave_request.person", organisation),
+        start_date=date_in(msg.start_date, "leave_request.start_date", v),
+        end_date=date_in(msg.end_date, "leave_request.end_date", v),
         days=msg.days,
         note=msg.note,
     )
+    v.raise_with(terms.checked)
+    return terms
 
 
 def leave_to_proto(r: LeaveRequest) -> absence_pb2.LeaveRequest:
@@ -394,13 +408,16 @@ def balance_to_proto(organisation: str, b: LeaveBalance) -> absence_pb2.LeaveBal
 
 
 def sickness_terms(msg: absence_pb2.SicknessAbsence, organisation: str) -> SicknessTerms:
-    return SicknessTerms(
-        person_id=child_id(msg.person, "people", "sickness_absence.person", organisation, required=False),
-        start_date=date_in(msg.start_date, "sickness_absence.start_date"),
-        end_date=date_in(msg.end_date, "sickness_absence.end_date"),
+    v = Violations()
+    terms = SicknessTerms(
+        person_id=_child_id(v, msg.person, "people", "sickness_absence.person", organisation),
+        start_date=date_in(msg.start_date, "sickness_absence.start_date", v),
+        end_date=date_in(msg.end_date, "sickness_absence.end_date", v),
         reason=msg.reason,
         work_related=msg.work_related,
     )
+    v.raise_with(terms.checked)
+    return terms
 
 
 def sickness_to_proto(s: SicknessAbsence) -> absence_pb2.SicknessAbsence:
@@ -427,13 +444,16 @@ LEAVE_STATES = {LeaveState.APPROVED, LeaveState.REJECTED, LeaveState.CANCELLED}
 
 
 def training_terms(msg: compliance_pb2.TrainingRecord, organisation: str) -> TrainingTerms:
-    return TrainingTerms(
-        person_id=child_id(msg.person, "people", "training_record.person", organisation, required=False),
+    v = Violations()
+    terms = TrainingTerms(
+        person_id=_child_id(v, msg.person, "people", "training_record.person", organisation),
         course=msg.course,
-        completed_date=date_in(msg.completed_date, "training_record.completed_date"),
-        expiry_date=date_in(msg.expiry_date, "training_record.expiry_date"),
+        completed_date=date_in(msg.completed_date, "training_record.completed_date", v),
+        expiry_date=date_in(msg.expiry_date, "training_record.expiry_date", v),
         accreditation=msg.accreditation,
     )
+    v.raise_with(terms.checked)
+    return terms
 
 
 def training_to_proto(r: TrainingRecord) -> compliance_pb2.TrainingRecord:
@@ -453,13 +473,16 @@ def training_to_proto(r: TrainingRecord) -> compliance_pb2.TrainingRecord:
 
 
 def vetting_terms(msg: compliance_pb2.VettingClearance, organisation: str) -> VettingTerms:
-    return VettingTerms(
-        person_id=child_id(msg.person, "people", "vetting_clearance.person", organisation, required=False),
+    v = Violations()
+    terms = VettingTerms(
+        person_id=_child_id(v, msg.person, "people", "vetting_clearance.person", organisation),
         level=enum_in(VettingLevel, compliance_pb2.VettingLevel, "VETTING_LEVEL_", msg.level),
-        granted_date=date_in(msg.granted_date, "vetting_clearance.granted_date"),
-        expiry_date=date_in(msg.expiry_date, "vetting_clearance.expiry_date"),
+        granted_date=date_in(msg.granted_date, "vetting_clearance.granted_date", v),
+        expiry_date=date_in(msg.expiry_date, "vetting_clearance.expiry_date", v),
         reference=msg.reference,
     )
+    v.raise_with(terms.checked)
+    return terms
 
 
 def vetting_to_proto(v: VettingClearance) -> compliance_pb2.VettingClearance:
@@ -580,13 +603,17 @@ def transfer_terms(msg: transfer_pb2.Transfer, organisation: str) -> TransferTer
         from libs.common.names import OrganisationName
 
         receiving = OrganisationName.parse(receiving, "transfer.receiving_organisation").code
-    return TransferTerms(
+    v = Violations()
+    terms = TransferTerms(
         kind=enum_in(TransferKind, transfer_pb2.TransferKind, "TRANSFER_KIND_", msg.kind),
-        person_id=child_id(msg.person, "people", "transfer.person", organisation, required=False),
+        person_id=_child_id(v, msg.person, "people", "transfer.person", organisation),
         receiving_organisation=receiving,
-        effective_date=date_in(msg.effective_date, "transfer.effective_date"),
-        end_date=date_in(msg.end_date, "transfer.end_date"),
+        effective_date=date_in(msg.effective_date, "transfer.effective_date", v),
+        end_date=date_in(msg.end_date, "transfer.end_date", v),
     )
+    # Whom it may go to is checked in the transaction, against the reference organisations.
+    v.raise_if_any()
+    return terms
 
 
 def transfer_to_proto(t: Transfer) -> transfer_pb2.Transfer:
