@@ -276,16 +276,12 @@ class ServiceKernel:
                 raise
         raise AssertionError("unreachable")
 
-    async def write(
-        self,
-        scope: Scope,
-        request: Message,
-        response_type: type[R],
-        fn: Callable[[Transaction], R],
-    ) -> R:
-        call, rule = self._call_and_rule()
-        if rule.kind is not AccessKind.WRITE:
-            raise RuntimeError(f"{call.method} is declared read-only but writes")
+    def _replayer(
+        self, scope: Scope, request: Message, response_type: type[R]
+    ) -> tuple[str, str, str, Callable[[IdempotencyStore], R | None]]:
+        """The organisation a change acts in, the request's request_id and fingerprint, and
+        how to read the answer stored for them."""
+        call, _ = self._call_and_rule()
         if len(scope.organisations) != 1:
             raise PermissionDenied("a change must act inside exactly one organisation")
         (organisation,) = scope.organisations
@@ -303,6 +299,36 @@ class ServiceKernel:
             response = response_type()
             response.ParseFromString(stored)
             return response
+
+        return organisation, request_id, fingerprint, replay
+
+    async def answered(self, scope: Scope, request: Message, response_type: type[R]) -> R | None:
+        """The answer stored for an earlier call with this request's request_id, if any. For
+        a change that must ask another service before its transaction: a retry is answered
+        as the first call was, rather than by what that service says now (or UNAVAILABLE)."""
+        _, request_id, _, replay = self._replayer(scope, request, response_type)
+        if not request_id:
+            return None
+
+        def work() -> R | None:
+            with self.db.session(scope, write=False) as session:
+                return replay(IdempotencyStore(session, self.tables))
+
+        return await self._in_thread(work)
+
+    async def write(
+        self,
+        scope: Scope,
+        request: Message,
+        response_type: type[R],
+        fn: Callable[[Transaction], R],
+    ) -> R:
+        call, rule = self._call_and_rule()
+        if rule.kind is not AccessKind.WRITE:
+            raise RuntimeError(f"{call.method} is declared read-only but writes")
+        organisation, request_id, fingerprint, replay = self._replayer(scope, request, response_type)
+        assert call.principal is not None
+        principal = call.principal.id
 
         def attempt() -> R:
             # The request_id is not looked up first: remembering it at the end fails on the

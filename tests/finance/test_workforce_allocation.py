@@ -5,6 +5,7 @@ the unit, under each member's `hr.headcount` agreement)."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 
 import grpc
@@ -52,7 +53,11 @@ def _workforce(suite: Suite, member: str, ftes: list[str], leavers: int = 0) -> 
 
 
 def _allocate(
-    suite: Suite, basis: int, *members: str, extra_shares: tuple[pb.AllocationShare, ...] = ()
+    suite: Suite,
+    basis: int,
+    *members: str,
+    extra_shares: tuple[pb.AllocationShare, ...] = (),
+    request_id: str = "",
 ) -> pb.AllocateCostsResponse:
     books = suite.caller(UNIT, "finance.officer", subject=f"officer-{UNIT}")
     request = pb.AllocateCostsRequest(
@@ -65,6 +70,7 @@ def _allocate(
         cost_centre="SF300",
         basis=basis,  # type: ignore[arg-type]
         as_at_date=date_to_proto(AS_AT),
+        request_id=request_id,
     )
     request.shares.extend([pb.AllocationShare(organisation=f"organisations/{m}") for m in members])
     for share in extra_shares:
@@ -109,6 +115,23 @@ def test_allocation_by_headcount_and_fte_from_hr(suite: Suite) -> None:
     }
     for org in (UNIT, *members):
         check_books_balance(suite, org)
+
+
+def test_a_retried_allocation_is_answered_as_before_while_hr_is_down(suite: Suite) -> None:
+    """HR is asked before the write; a retry of an answered allocation (same request_id)
+    gets that answer back rather than UNAVAILABLE (review finding)."""
+    set_up_books(suite, UNIT)
+    set_up_books(suite, WEST_YORKSHIRE)
+    _workforce(suite, WEST_YORKSHIRE, ["1"])
+    _share_headcount(suite, WEST_YORKSHIRE)
+    request_id = str(uuid.uuid4())
+    first = _allocate(suite, pb.ALLOCATION_BASIS_HEADCOUNT, WEST_YORKSHIRE, request_id=request_id)
+    hr = next(s for s in suite.servers if s.app.name == "hr")
+    suite.run(hr.stop(1))
+    assert _allocate(suite, pb.ALLOCATION_BASIS_HEADCOUNT, WEST_YORKSHIRE, request_id=request_id) == first
+    f = failure(_allocate, suite, pb.ALLOCATION_BASIS_HEADCOUNT, WEST_YORKSHIRE, request_id=str(uuid.uuid4()))
+    assert f.code is grpc.StatusCode.UNAVAILABLE, f
+    check_books_balance(suite, UNIT)
 
 
 def test_workforce_allocation_requests_are_checked(suite: Suite) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 
@@ -558,6 +559,29 @@ def test_the_match_says_when_procurement_cannot_help(p2p: Suite) -> None:
     assert w.clerk.finance.GetInvoice(fpb.GetInvoiceRequest(name=waiting.name)).match_state == (
         payables_pb2.MATCH_STATE_UNSPECIFIED
     )
+
+
+def test_a_retried_match_is_answered_as_before_while_procurement_is_down(p2p: Suite) -> None:
+    """A match reads the order from procurement before its transaction; a retry of an
+    answered match (same request_id) gets that answer back, not UNAVAILABLE, and not a
+    match against what the order says by then (review finding)."""
+    w = World(p2p)
+    po = w.issue(w.order("2"))
+    waiting = w.invoice(po.name, "INV-R", "2")
+    request = fpb.MatchInvoiceRequest(name=waiting.name, request_id=str(uuid.uuid4()))
+    first = w.clerk.finance.MatchInvoice(request)
+    p2p.run(_server(p2p, "procurement").stop(1))
+    assert w.clerk.finance.MatchInvoice(request) == first
+    f = failure(
+        w.clerk.finance.MatchInvoice, fpb.MatchInvoiceRequest(name=waiting.name, request_id=str(uuid.uuid4()))
+    )
+    assert f.code is grpc.StatusCode.UNAVAILABLE and f.reason == "DEPENDENCY_UNAVAILABLE"
+    # The same request_id for another request is still refused, before procurement is asked.
+    other = w.invoice(po.name, "INV-S", "2")
+    f = failure(
+        w.clerk.finance.MatchInvoice, fpb.MatchInvoiceRequest(name=other.name, request_id=request.request_id)
+    )
+    assert f.code is grpc.StatusCode.ALREADY_EXISTS and f.reason == "REQUEST_ID_REUSED"
 
 
 def test_the_finance_service_reads_orders_for_the_invoice_organisation_only(p2p: Suite) -> None:

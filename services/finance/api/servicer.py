@@ -1092,6 +1092,8 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
         stated = match_evidence(request)
         supplied: OrderEvidence | None = None
         scope = await self.k.scope_of(str(name), name.organisation)
+        if (earlier := await self.k.answered(scope, request, payables_pb2.Invoice)) is not None:
+            return earlier
         commitment = ""
         if stated is None:
             # Read before the write transaction: no lock is held while procurement answers.
@@ -1347,6 +1349,8 @@ class FinanceServicer(finance_service_pb2_grpc.FinanceServiceServicer):
             drivers = [_decimal(s.driver, f"shares[{i}].driver") for i, s in enumerate(request.shares)]
         else:
             as_at = _workforce_request(request)
+            if (earlier := await self.k.answered(scope, request, pb.AllocateCostsResponse)) is not None:
+                return earlier
             # Before the write transaction: no lock is held while HR answers.
             drivers = await self.workforce.drivers(parent.code, members, as_at, basis)
         shares = list(zip(members, drivers, strict=True))
