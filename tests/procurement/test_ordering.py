@@ -349,11 +349,18 @@ def test_only_the_requester_changes_or_submits_a_draft(suite: Suite) -> None:
     f = failure(bob.procurement.SubmitRequisition, pb.SubmitRequisitionRequest(name=r.name))
     assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "NOT_REQUESTER"
     r = alice.procurement.SubmitRequisition(pb.SubmitRequisitionRequest(name=r.name, etag=r.etag))
+    # Nor does he withdraw hers, draft or submitted (review finding); he may reject it.
+    f = failure(bob.procurement.CancelRequisition, pb.CancelRequisitionRequest(name=r.name))
+    assert f.code is grpc.StatusCode.PERMISSION_DENIED and f.reason == "NOT_REQUESTER"
     approved_ = bob.procurement.ApproveRequisition(pb.ApproveRequisitionRequest(name=r.name, etag=r.etag))
     assert (
         approved_.title == "Vests for response"
         and approved_.state == requisition_pb2.REQUISITION_STATE_APPROVED
     )
+    withdrawn = alice.procurement.CancelRequisition(
+        pb.CancelRequisitionRequest(name=requisition(alice, WY).name)
+    )
+    assert withdrawn.state == requisition_pb2.REQUISITION_STATE_CANCELLED
 
 
 def test_order_text_receipt_quantities_and_overrides_are_checked(suite: Suite) -> None:

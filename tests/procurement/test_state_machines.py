@@ -102,6 +102,15 @@ class RequisitionMachine(RuleBasedStateMachine):
             assert _refused(err)
 
     @rule()
+    def cancel_by_another(self) -> None:
+        other = RecordInfo.new("E23000010/approver", None, NOW)
+        err = self._try(lambda: self.r.cancelled(other))
+        if self.model in (R.DRAFT, R.SUBMITTED):
+            assert isinstance(err, PermissionDenied) and err.reason == "NOT_REQUESTER"
+        else:
+            assert _refused(err)
+
+    @rule()
     def order(self) -> None:
         err = self._try(lambda: self.r.ordered("organisations/E23000010/purchaseOrders/po-1", INFO))
         if self.model is R.APPROVED:

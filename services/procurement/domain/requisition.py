@@ -214,7 +214,9 @@ class Requisition:
         )
 
     def cancelled(self, info: RecordInfo) -> Requisition:
+        # Withdrawn by whoever asked; anyone else's way to stop it is the approver's reject.
         self._require("cancel", RequisitionState.DRAFT, RequisitionState.SUBMITTED)
+        self._require_requester("cancel", info)
         return replace(self, state=RequisitionState.CANCELLED, info=info)
 
     def ordered(self, purchase_order: str, info: RecordInfo) -> Requisition:
