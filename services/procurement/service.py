@@ -526,8 +526,9 @@ def issue_purchase_order(
     check_etag(current.name, etag, current.info)
     if current.state is not PurchaseOrderState.DRAFT:
         raise refuse(current.name, "issue", current.state)
-    # A supplier debarred, or a contract ended, since the order was drafted stops it here.
-    _visible_contract(uow, *current.contract_key).require_orderable(organisation, today)
+    # A supplier debarred, or a contract ended or no longer shared, since the order was
+    # drafted stops it here.
+    _require_orderable(uow, current, today)
     override_reason = override_reason.strip()
     if not current.budget:
         if override_reason:
@@ -556,6 +557,19 @@ def issue_purchase_order(
     return _changed_order(uow, current, pending)
 
 
+def _require_orderable(uow: ProcurementUnitOfWork, order: PurchaseOrder, today: dt.date) -> None:
+    contract = uow.contracts.get(*order.contract_key)
+    if contract is None:
+        # A contract hides from an organisation taken off its participants; the order,
+        # which the organisation still sees, names it, so NOT_FOUND would mislead.
+        raise FailedPrecondition(
+            f"{order.contract} is no longer shared with organisations/{order.organisation}",
+            reason="NOT_A_PARTICIPANT",
+            metadata={"contract": order.contract},
+        )
+    contract.require_orderable(order.organisation, today)
+
+
 # Why an order cannot be placed on its contract (`Contract.require_orderable`), as an issue
 # refused when finance's commitment came back says.
 ORDERING_REFUSALS = frozenset({"CONTRACT_NOT_LIVE", "SUPPLIER_DEBARRED", "NOT_A_PARTICIPANT"})
@@ -572,13 +586,7 @@ def commitment_raised(
         # Finance may answer long after the issue (it was down): a supplier debarred, or a
         # contract ended or no longer shared, meanwhile stops the order here as it would
         # have at the issue, and the commitment goes back to the budget.
-        contract = uow.contracts.get(*current.contract_key)
-        if contract is None:
-            raise FailedPrecondition(
-                f"{current.contract} is no longer visible to organisations/{organisation}",
-                reason="NOT_A_PARTICIPANT",
-            )
-        contract.require_orderable(organisation, today)
+        _require_orderable(uow, current, today)
     except FailedPrecondition as err:
         uow.tx.outbox.publish(RELEASE_COMMITMENT, current.name, {"commitment": commitment})
         refusal = f"{err.reason}: {err.message} (the commitment {commitment} is released)"

@@ -228,6 +228,30 @@ def test_separation_of_duties_and_scheme_of_delegation(suite: Suite) -> None:
     } <= set(f.violations)
 
 
+def test_an_order_on_a_contract_no_longer_shared_is_not_issued(suite: Suite) -> None:
+    """Taken off a contract's participants, the organisation no longer sees the contract,
+    but still sees its draft order naming it: issuing says NOT_A_PARTICIPANT, not that
+    the contract does not exist (review finding)."""
+    officer = suite.caller(UNIT, "procurement.commercial")
+    buyer = suite.caller(WY, "procurement.buyer", subject="buyer")
+    approver = suite.caller(WY, "procurement.budget_holder", subject="approver")
+    framework = contract(officer, supplier(officer).name, [WY, SOUTH_YORKSHIRE])
+    drafted = order(buyer, WY, approved(buyer, approver, WY).name, framework.name)
+    officer.procurement.UpdateContract(
+        pb.UpdateContractRequest(
+            contract=contract_pb2.Contract(
+                name=framework.name, participants=[f"organisations/{SOUTH_YORKSHIRE}"]
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["participants"]),
+        )
+    )
+    f = failure(buyer.procurement.IssuePurchaseOrder, pb.IssuePurchaseOrderRequest(name=drafted.name))
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "NOT_A_PARTICIPANT", f
+    assert f.metadata["contract"] == framework.name
+    got = buyer.procurement.GetPurchaseOrder(pb.GetPurchaseOrderRequest(name=drafted.name))
+    assert got.state == purchase_order_pb2.PURCHASE_ORDER_STATE_DRAFT
+
+
 def test_debarment_blocks_new_contracts_and_orders(suite: Suite) -> None:
     officer = suite.caller(UNIT, "procurement.commercial")
     buyer = suite.caller(WY, "procurement.buyer", subject="buyer")

@@ -491,7 +491,8 @@ class ProcurementServiceServicer:
         `commitment_refusal`); otherwise it comes back PENDING_COMMITMENT and is issued or
         refused once finance decides.
         Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`, `SUPPLIER_DEBARRED`,
-        `CONTRACT_NOT_LIVE`, `BUDGET_EXCEEDED`, `COMMITMENT_REFUSED` (metadata
+        `CONTRACT_NOT_LIVE`, `NOT_A_PARTICIPANT` (the organisation was taken off the
+        contract's participants), `BUDGET_EXCEEDED`, `COMMITMENT_REFUSED` (metadata
         `finance_reason`); PERMISSION_DENIED `OVERRIDE_NOT_PERMITTED`;
         ABORTED `ETAG_MISMATCH`.
         """

@@ -189,7 +189,8 @@ class ProcurementServiceStub:
     `commitment_refusal`); otherwise it comes back PENDING_COMMITMENT and is issued or
     refused once finance decides.
     Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`, `SUPPLIER_DEBARRED`,
-    `CONTRACT_NOT_LIVE`, `BUDGET_EXCEEDED`, `COMMITMENT_REFUSED` (metadata
+    `CONTRACT_NOT_LIVE`, `NOT_A_PARTICIPANT` (the organisation was taken off the
+    contract's participants), `BUDGET_EXCEEDED`, `COMMITMENT_REFUSED` (metadata
     `finance_reason`); PERMISSION_DENIED `OVERRIDE_NOT_PERMITTED`;
     ABORTED `ETAG_MISMATCH`.
     """
@@ -398,7 +399,8 @@ class ProcurementServiceAsyncStub(ProcurementServiceStub):
     `commitment_refusal`); otherwise it comes back PENDING_COMMITMENT and is issued or
     refused once finance decides.
     Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`, `SUPPLIER_DEBARRED`,
-    `CONTRACT_NOT_LIVE`, `BUDGET_EXCEEDED`, `COMMITMENT_REFUSED` (metadata
+    `CONTRACT_NOT_LIVE`, `NOT_A_PARTICIPANT` (the organisation was taken off the
+    contract's participants), `BUDGET_EXCEEDED`, `COMMITMENT_REFUSED` (metadata
     `finance_reason`); PERMISSION_DENIED `OVERRIDE_NOT_PERMITTED`;
     ABORTED `ETAG_MISMATCH`.
     """
@@ -766,7 +768,8 @@ class ProcurementServiceServicer(metaclass=_abc_1.ABCMeta):
         `commitment_refusal`); otherwise it comes back PENDING_COMMITMENT and is issued or
         refused once finance decides.
         Errors: FAILED_PRECONDITION `INVALID_STATE_TRANSITION`, `SUPPLIER_DEBARRED`,
-        `CONTRACT_NOT_LIVE`, `BUDGET_EXCEEDED`, `COMMITMENT_REFUSED` (metadata
+        `CONTRACT_NOT_LIVE`, `NOT_A_PARTICIPANT` (the organisation was taken off the
+        contract's participants), `BUDGET_EXCEEDED`, `COMMITMENT_REFUSED` (metadata
         `finance_reason`); PERMISSION_DENIED `OVERRIDE_NOT_PERMITTED`;
         ABORTED `ETAG_MISMATCH`.
         """
