@@ -252,6 +252,49 @@ def test_an_order_on_a_contract_no_longer_shared_is_not_issued(suite: Suite) -> 
     assert got.state == purchase_order_pb2.PURCHASE_ORDER_STATE_DRAFT
 
 
+def test_the_receipt_tolerance_is_the_same_however_deliveries_are_split(suite: Suite) -> None:
+    """With 10 % tolerance on 10 ordered, 11 may be received whether it comes as 9 then 2
+    or as 10 then 1: a RECEIVED order takes receipts within the tolerance until it is
+    closed (review finding: 10 then 1 was refused as INVALID_STATE_TRANSITION)."""
+    officer = suite.caller(UNIT, "procurement.commercial")
+    buyer = suite.caller(WY, "procurement.buyer", subject="buyer")
+    approver = suite.caller(WY, "procurement.budget_holder", subject="approver")
+    cfo = suite.caller(WY, "procurement.chief_finance_officer", subject="cfo")
+    policy = cfo.procurement.GetProcurementPolicy(
+        pb.GetProcurementPolicyRequest(name=f"organisations/{WY}/procurementPolicy")
+    )
+    cfo.procurement.UpdateProcurementPolicy(
+        pb.UpdateProcurementPolicyRequest(
+            procurement_policy=policy_pb2.ProcurementPolicy(name=policy.name, receipt_tolerance_percent=10),
+            update_mask=field_mask_pb2.FieldMask(paths=["receipt_tolerance_percent"]),
+        )
+    )
+    framework = contract(officer, supplier(officer).name, [WY])
+
+    def issued() -> str:
+        po = order(buyer, WY, approved(buyer, approver, WY, line(quantity="10")).name, framework.name)
+        return buyer.procurement.IssuePurchaseOrder(pb.IssuePurchaseOrderRequest(name=po.name)).name
+
+    def received(name: str) -> tuple[str, int]:
+        po = buyer.procurement.GetPurchaseOrder(pb.GetPurchaseOrderRequest(name=name))
+        return po.lines[0].received_quantity.value, po.state
+
+    split, whole = issued(), issued()
+    receive(buyer, split, (1, "9"))
+    receive(buyer, split, (1, "2"))
+    receive(buyer, whole, (1, "10"))
+    assert received(whole) == ("10", purchase_order_pb2.PURCHASE_ORDER_STATE_RECEIVED)
+    receive(buyer, whole, (1, "1"))
+    rec = purchase_order_pb2.PURCHASE_ORDER_STATE_RECEIVED
+    assert received(split) == received(whole) == ("11", rec)
+    f = failure(receive, buyer, whole, (1, "0.5"))
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "RECEIPT_EXCEEDS_ORDER", f
+    assert f.metadata["receivable"] == "0"
+    closed = buyer.procurement.ClosePurchaseOrder(pb.ClosePurchaseOrderRequest(name=whole))
+    f = failure(receive, buyer, closed.name, (1, "0.5"))
+    assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "INVALID_STATE_TRANSITION", f
+
+
 def test_debarment_blocks_new_contracts_and_orders(suite: Suite) -> None:
     officer = suite.caller(UNIT, "procurement.commercial")
     buyer = suite.caller(WY, "procurement.buyer", subject="buyer")

@@ -161,7 +161,7 @@ class PurchaseOrderMachine(RuleBasedStateMachine):
     )
     def receive(self, line: int, quantity: Decimal) -> None:
         err = self._try(lambda: self.po.received([ReceiptLine(line, quantity)], self.TOLERANCE, INFO))
-        if self.model not in (P.ISSUED, P.PARTIALLY_RECEIVED):
+        if self.model not in (P.ISSUED, P.PARTIALLY_RECEIVED, P.RECEIVED):
             assert _refused(err)
             return
         ceiling = self.ORDERED[line - 1] * (100 + self.TOLERANCE) / 100

@@ -1,6 +1,7 @@
 """Purchase orders and the goods received against them.
 
-DRAFT -> ISSUED -> PARTIALLY_RECEIVED -> RECEIVED -> CLOSED; DRAFT or ISSUED with nothing
+DRAFT -> ISSUED -> PARTIALLY_RECEIVED -> RECEIVED (which takes receipts within the
+tolerance) -> CLOSED; DRAFT or ISSUED with nothing
 received -> CANCELLED; PARTIALLY_RECEIVED -> CLOSED closes short (with a reason).
 An order with a budget goes DRAFT -> PENDING_COMMITMENT at issue, then ISSUED when finance
 commits the budget, or back to DRAFT with the refusal when it does not.
@@ -176,7 +177,14 @@ class PurchaseOrder:
     def received(
         self, lines: Sequence[ReceiptLine], tolerance_percent: int, info: RecordInfo
     ) -> PurchaseOrder:
-        self._require("receive against", PurchaseOrderState.ISSUED, PurchaseOrderState.PARTIALLY_RECEIVED)
+        # RECEIVED too: the tolerance is a ceiling per line, the same however the deliveries
+        # are split (10 then 1 as 9 then 2), until the order is closed.
+        self._require(
+            "receive against",
+            PurchaseOrderState.ISSUED,
+            PurchaseOrderState.PARTIALLY_RECEIVED,
+            PurchaseOrderState.RECEIVED,
+        )
         by_number = {line.line_number: line for line in self.lines}
         updated = dict(by_number)
         for receipt in lines:
