@@ -703,6 +703,9 @@ def add_demand(
     uow.demand.add_line(line)
     uow.demand.save(updated)
     uow.audit(contributor, line.name, None, line)
+    # The aggregation's totals and version change too; in the contributor's chain, as the
+    # contributor's transaction writes them.
+    uow.audit(contributor, updated.name, aggregation, updated)
     return line
 
 

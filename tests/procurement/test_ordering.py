@@ -729,6 +729,9 @@ def test_collaborative_procurement(suite: Suite) -> None:
     assert {x.organisation for x in mine} == {f"organisations/{WY}"} and len(mine) == 2
     totals = west.procurement.GetDemandAggregation(pb.GetDemandAggregationRequest(name=aggregation.name))
     assert totals.line_count == 3 and totals.total_quantity.value == "23"
+    # Each line's change of the totals is in the trail, as well as the line (review finding).
+    trail = [json.loads(a) for a in audit_after(suite.settings, "procurement", aggregation.name)]
+    assert [t["line_count"] for t in trail] == [0, 1, 2, 3], trail
     assert (totals.total_value.units, totals.total_value.nanos) == (
         12 * 31000 + 126001 + 8 * 31000,
         500_000_000,
