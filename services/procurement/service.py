@@ -8,7 +8,14 @@ import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
 
-from libs.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from libs.common.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Violations,
+)
 from libs.common.filtering import Comparison
 from libs.common.money import ZERO
 from libs.common.names import check_resource_id, new_id
@@ -176,9 +183,11 @@ def debar_supplier(
     debarment_date: dt.date | None,
     etag: str,
 ) -> Supplier:
-    text = check_reason(reason)
-    if debarment_date is None:
-        raise InvalidArgument.single("debarment_date", "is required")
+    v = Violations()
+    text = v.parsed(check_reason, reason) or ""
+    v.check(debarment_date is not None, "debarment_date", "is required")
+    v.raise_if_any()
+    assert debarment_date is not None
     current = get_supplier(uow, organisation, supplier_id)
     check_etag(current.name, etag, current.info)
     debarment = Debarment(text, debarment_date, _now(), uow.tx.principal_id)
@@ -405,6 +414,15 @@ def _visible_contract(uow: ProcurementUnitOfWork, owner: str, contract_id: str) 
     return contract
 
 
+def check_order_fields(organisation: str, budget: str, delivery_address: str, notes: str) -> str:
+    """The order's budget name as kept; INVALID_ARGUMENT naming every bad field."""
+    v = Violations()
+    kept = v.parsed(check_budget_name, organisation, budget) or ""
+    v.parsed(check_order_text, delivery_address.strip(), notes.strip())
+    v.raise_if_any()
+    return kept
+
+
 def create_purchase_order(
     uow: ProcurementUnitOfWork,
     organisation: str,
@@ -417,9 +435,8 @@ def create_purchase_order(
     today: dt.date,
     budget: str = "",
 ) -> PurchaseOrder:
-    budget = check_budget_name(organisation, budget)
+    budget = check_order_fields(organisation, budget, delivery_address, notes)
     delivery_address, notes = delivery_address.strip(), notes.strip()
-    check_order_text(delivery_address, notes)
     requisition = get_requisition(uow, organisation, requisition_id)
     contract = _visible_contract(uow, contract_owner, contract_id)
     contract.require_orderable(organisation, today)

@@ -295,6 +295,43 @@ def test_the_receipt_tolerance_is_the_same_however_deliveries_are_split(suite: S
     assert f.code is grpc.StatusCode.FAILED_PRECONDITION and f.reason == "INVALID_STATE_TRANSITION", f
 
 
+def test_one_refusal_names_every_bad_field(suite: Suite) -> None:
+    """A bad reason does not hide a missing date, a bad quantity the empty title, nor a bad
+    requisition name the budget, address and contract (review finding)."""
+    officer = suite.caller(UNIT, "procurement.commercial")
+    buyer = suite.caller(WY, "procurement.buyer", subject="buyer")
+    acme = supplier(officer)
+    f = failure(officer.procurement.DebarSupplier, pb.DebarSupplierRequest(name=acme.name, reason=" "))
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT and set(f.violations) == {"reason", "debarment_date"}, f
+    bad_line = line()
+    bad_line.quantity.value = "abc"
+    f = failure(
+        buyer.procurement.CreateRequisition,
+        pb.CreateRequisitionRequest(
+            parent=f"organisations/{WY}",
+            requisition=requisition_pb2.Requisition(title="", lines=[bad_line]),
+        ),
+    )
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT, f
+    assert set(f.violations) == {"requisition.title", "requisition.lines[0].quantity"}, f
+    f = failure(
+        buyer.procurement.CreatePurchaseOrder,
+        pb.CreatePurchaseOrderRequest(
+            parent=f"organisations/{WY}",
+            purchase_order=purchase_order_pb2.PurchaseOrder(
+                requisition="nonsense", contract="", budget="budget-1", delivery_address="x" * 501
+            ),
+        ),
+    )
+    assert f.code is grpc.StatusCode.INVALID_ARGUMENT, f
+    assert set(f.violations) == {
+        "purchase_order.requisition",
+        "purchase_order.contract",
+        "purchase_order.budget",
+        "purchase_order.delivery_address",
+    }, f
+
+
 def test_debarment_blocks_new_contracts_and_orders(suite: Suite) -> None:
     officer = suite.caller(UNIT, "procurement.commercial")
     buyer = suite.caller(WY, "procurement.buyer", subject="buyer")

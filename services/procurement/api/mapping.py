@@ -243,7 +243,11 @@ def contract_to_proto(c: Contract, today: dt.date) -> contract_pb2.Contract:
 # --- requisitions ---------------------------------------------------------------------------
 
 
-def lines_from_proto(lines: list[requisition_pb2.RequisitionLine], prefix: str) -> tuple[Line, ...]:
+def lines_from_proto(
+    lines: list[requisition_pb2.RequisitionLine], prefix: str, title: str | None = None
+) -> tuple[Line, ...]:
+    """The lines; a line that could not be read is reported with every other problem of the
+    requisition, its `title` too when the request sets it."""
     v = Violations()
     out = []
     for i, line in enumerate(lines):
@@ -261,14 +265,8 @@ def lines_from_proto(lines: list[requisition_pb2.RequisitionLine], prefix: str) 
                 line.cost_centre,
             )
         )
-    if v:
-        # Report the wire problems with the domain's own (positivity, CPV, rates) at once.
-        try:
-            check_requisition("x", tuple(out), prefix)
-        except InvalidArgument as err:
-            seen = {x.field for x in v.items}
-            v.items.extend(x for x in err.violations if x.field not in seen)
-        v.raise_if_any()
+    # A title the request leaves alone is not checked here ("x" passes).
+    v.raise_with(lambda: check_requisition("x" if title is None else title, tuple(out), prefix))
     return tuple(out)
 
 

@@ -393,7 +393,9 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         self, request: pb.CreateRequisitionRequest, context: RpcContext
     ) -> requisition_pb2.Requisition:
         parent = OrganisationName.parse(request.parent)
-        lines = m.lines_from_proto(list(request.requisition.lines), "requisition")
+        lines = m.lines_from_proto(
+            list(request.requisition.lines), "requisition", title=request.requisition.title
+        )
         scope = await self.k.require_in(parent.code)
         return await self.k.write(
             scope,
@@ -432,10 +434,12 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
     ) -> requisition_pb2.Requisition:
         name = ChildName.parse(request.requisition.name, "requisitions", "requisition.name")
         paths = mask_paths(request.update_mask, frozenset({"title", "lines"}))
-        lines = (
-            m.lines_from_proto(list(request.requisition.lines), "requisition") if "lines" in paths else None
-        )
         title = request.requisition.title if "title" in paths else None
+        lines = (
+            m.lines_from_proto(list(request.requisition.lines), "requisition", title=title)
+            if "lines" in paths
+            else None
+        )
         scope = await self.k.scope_of(str(name), name.organisation)
         return await self.k.write(
             scope,
@@ -519,15 +523,19 @@ class ProcurementServicer(procurement_service_pb2_grpc.ProcurementServiceService
         self, request: pb.CreatePurchaseOrderRequest, context: RpcContext
     ) -> purchase_order_pb2.PurchaseOrder:
         parent = OrganisationName.parse(request.parent)
-        requisition = ChildName.parse(
-            request.purchase_order.requisition, "requisitions", "purchase_order.requisition"
+        po = request.purchase_order
+        v = Violations()
+        requisition = v.parsed(ChildName.parse, po.requisition, "requisitions", "purchase_order.requisition")
+        contract = v.parsed(ChildName.parse, po.contract, "contracts", "purchase_order.contract")
+        if requisition is not None and requisition.organisation != parent.code:
+            v.add("purchase_order.requisition", "must be a requisition of the parent")
+        # With the order's own rules (budget, address, notes), so one answer names them all.
+        v.raise_with(
+            lambda: service.check_order_fields(parent.code, po.budget, po.delivery_address, po.notes)
         )
-        contract = ChildName.parse(request.purchase_order.contract, "contracts", "purchase_order.contract")
-        if requisition.organisation != parent.code:
-            raise InvalidArgument.single("purchase_order.requisition", "must be a requisition of the parent")
+        assert requisition is not None and contract is not None
         scope = await self.k.require_in(parent.code)
         today = self.k.today()
-        po = request.purchase_order
         return await self.k.write(
             scope,
             request,
