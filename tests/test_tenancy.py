@@ -539,3 +539,23 @@ def test_row_level_security_alone_holds_for_hand_written_sql(
             assert conn.execute(text("SELECT count(*) FROM suppliers")).scalar() == 0
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_service_does_not_start_as_a_role_that_bypasses_row_level_security(
+    postgres_settings: Settings,
+) -> None:
+    """The start-up check runs where every service builds its database (review finding: it
+    was defined and tested, but no service called it)."""
+    settings = postgres_settings
+    url = settings.database_url_for("procurement").replace("postgresql+psycopg://", "postgresql://")
+    role = sql.Identifier(settings.app_role_for("procurement"))
+    build_database("procurement", settings).dispose()  # as migrated: unprivileged
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} BYPASSRLS").format(role))
+    try:
+        with pytest.raises(RuntimeError, match="bypasses row-level security"):
+            build_database("procurement", settings)
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("ALTER ROLE {} NOBYPASSRLS").format(role))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from libs.common.access import AccessPolicy, GrantSource, RoleCatalogue
 from libs.common.config import Settings
-from libs.common.db import Database, make_engine
+from libs.common.db import Database, check_unprivileged, make_engine
 from libs.common.kernel_tables import KernelTables
 from libs.common.paging import Pager
 from libs.common.service import ServiceKernel
@@ -17,6 +17,13 @@ def build_database(name: str, settings: Settings) -> Database:
         role=settings.app_role_for(name),
         pool_size=settings.db_pool_size,
     )
+    # Before anything is served: row-level security is the tenancy, and a superuser, a
+    # role with BYPASSRLS or the tables' owner would read every organisation's rows.
+    try:
+        check_unprivileged(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return Database(engine, schema=name)
 
 
