@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import threading
+import time
 
 import grpc
 import psycopg
@@ -46,7 +47,9 @@ from tests.support import (
     WEST_YORKSHIRE,
     Caller,
     Suite,
+    audit_after,
     failure,
+    postgres_dsn,
     today,
     wait_until_a_transaction_waits_for_a_lock,
 )
@@ -559,3 +562,53 @@ def test_a_service_does_not_start_as_a_role_that_bypasses_row_level_security(
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(sql.SQL("ALTER ROLE {} NOBYPASSRLS").format(role))
+
+
+@pytest.mark.postgres
+def test_two_terminations_read_at_one_version_do_not_both_succeed(postgres_suite: Suite) -> None:
+    """Both wait on the row; the first to write wins and the other is ABORTED, rather than
+    overwriting its reason and time (review finding: both answered OK)."""
+    suite = postgres_suite
+    alice = suite.caller(WEST_YORKSHIRE, "directory.admin", subject="alice")
+    bob = suite.caller(WEST_YORKSHIRE, "directory.admin", subject="bob")
+    agreement = _agree(alice, WEST_YORKSHIRE, UNIT, ["procurement.suppliers"])
+    results: dict[str, object] = {}
+
+    def terminate(who: str, caller: Caller) -> None:
+        try:
+            results[who] = caller.directory.TerminateAgreement(
+                dpb.TerminateAgreementRequest(
+                    name=agreement.name, reason=f"{who} ends it", etag=agreement.etag
+                )
+            )
+        except grpc.RpcError as err:
+            results[who] = err.code()
+
+    threads = [threading.Thread(target=terminate, args=(w, c)) for w, c in (("alice", alice), ("bob", bob))]
+    with psycopg.connect(postgres_dsn(suite.settings)) as holder:
+        holder.execute(
+            "SELECT 1 FROM directory.agreements WHERE id = %s FOR UPDATE", (agreement.name.split("/")[1],)
+        )
+        for t in threads:
+            t.start()
+        with psycopg.connect(postgres_dsn(suite.settings), autocommit=True) as watcher:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                row = watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                ).fetchone()
+                if row and row[0] >= 2:
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the terminations did not both wait for the row")
+        holder.commit()
+    for t in threads:
+        t.join(30)
+    won = [r for r in results.values() if isinstance(r, agreement_pb2.Agreement)]
+    lost = [r for r in results.values() if r is grpc.StatusCode.ABORTED]
+    assert len(won) == 1 and len(lost) == 1, results
+    stored = alice.directory.GetAgreement(dpb.GetAgreementRequest(name=agreement.name))
+    assert stored.termination_reason == won[0].termination_reason
+    assert len(audit_after(suite.settings, "directory", agreement.name)) == 2

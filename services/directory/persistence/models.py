@@ -9,7 +9,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from libs.common.db import PartyOwned, new_metadata
 from libs.common.kernel_tables import add_kernel_tables
-from libs.common.persistence import Recorded
+from libs.common.persistence import Recorded, VersionGuarded
 
 
 class Base(DeclarativeBase):
@@ -30,7 +30,8 @@ class OrganisationRow(Recorded, Base):
     country: Mapped[str] = mapped_column(String(20))
 
 
-class AgreementRow(PartyOwned, Recorded, Base):
+# Version-guarded: two terminations read at one version must not both be written.
+class AgreementRow(PartyOwned, VersionGuarded, Base):
     __tablename__ = "agreements"
     __table_args__ = (
         Index("ix_agreements_organisation_code", "organisation_code"),
