@@ -16,6 +16,7 @@ Registration: a service's composition root passes its kernel in `ServiceApp.kern
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from backoffice.operations.v1 import operations_service_pb2 as pb
 from backoffice.operations.v1 import operations_service_pb2_grpc
-from libs.common.audit import AuditLog, ChainReport, verify_chains
+from libs.common.audit import ChainReport, verify_chains
 from libs.common.errors import InvalidArgument, NotFound
 from libs.common.grpc_types import RpcContext
 from libs.common.kernel_tables import KernelTables
@@ -33,6 +34,7 @@ from libs.common.outbox import (
     DISCARDED,
     PARKED,
     PENDING,
+    Discarded,
     OutboxEvent,
     discard_event,
     get_event,
@@ -78,13 +80,20 @@ UNSETTLED = (PENDING, PARKED)
 
 
 def release_event(
-    session: Session, tables: KernelTables, audit: AuditLog, event_id: str, discard_reason: str | None
+    tx: Transaction,
+    tables: KernelTables,
+    event_id: str,
+    discard_reason: str | None,
+    discarded: Mapping[str, Discarded],
 ) -> OutboxEvent:
-    """Retry an event (no reason) or discard it (with one); audited in its organisation's
-    chain by `audit`. The caller commits."""
+    """Retry an event (no reason) or discard it (with one, and its topic's follow-up in
+    `discarded`); audited in its organisation's chain. The caller commits."""
     if discard_reason is None:
-        return retry_event(session, tables, audit, event_id)
-    return discard_event(session, tables, audit, event_id, discard_reason)
+        return retry_event(tx.session, tables, tx.audit, event_id)
+    event = discard_event(tx.session, tables, tx.audit, event_id, discard_reason)
+    if (follow_up := discarded.get(event.topic)) is not None:
+        follow_up(tx, event, discard_reason.strip())
+    return event
 
 
 def chain_report(session: Session, tables: KernelTables, organisation: str) -> ChainReport:
@@ -122,8 +131,9 @@ def _json(payload: dict[str, Any]) -> str:
 
 
 class OperationsServicer(operations_service_pb2_grpc.OperationsServiceServicer):
-    def __init__(self, kernel: ServiceKernel) -> None:
+    def __init__(self, kernel: ServiceKernel, discarded: Mapping[str, Discarded]) -> None:
         self.k = kernel
+        self.discarded = discarded
 
     async def ListOutboxEvents(  # noqa: N802  # gRPC method names are the proto's
         self, request: pb.ListOutboxEventsRequest, context: RpcContext
@@ -173,7 +183,7 @@ class OperationsServicer(operations_service_pb2_grpc.OperationsServiceServicer):
             if before.organisation != name.organisation:
                 raise NotFound(str(name))
             return event_to_proto(
-                self.k.name, release_event(tx.session, tables, tx.audit, name.id, discard_reason)
+                self.k.name, release_event(tx, tables, name.id, discard_reason, self.discarded)
             )
 
         return await self.k.write(scope, request, pb.OutboxEvent, work)
@@ -212,5 +222,7 @@ class OperationsServicer(operations_service_pb2_grpc.OperationsServiceServicer):
 # --- registration ------------------------------------------------------------------------------
 
 
-def register(server: grpc.aio.Server, kernel: ServiceKernel) -> None:
-    operations_service_pb2_grpc.add_OperationsServiceServicer_to_server(OperationsServicer(kernel), server)
+def register(server: grpc.aio.Server, kernel: ServiceKernel, discarded: Mapping[str, Discarded]) -> None:
+    operations_service_pb2_grpc.add_OperationsServiceServicer_to_server(
+        OperationsServicer(kernel, discarded), server
+    )

@@ -320,6 +320,11 @@ class Delivery:
 
 Handler = Callable[[OutboxEvent, Delivery], Awaitable[Settle | None]]
 
+# What the publishing service does, in the discard's own transaction, when operations give
+# up on one of its events (by topic, with the reason given): what waited for the event's
+# answer must not wait for ever.
+Discarded = Callable[["Transaction", OutboxEvent, str], object]
+
 
 @dataclass
 class _Turn:

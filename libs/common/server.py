@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -22,7 +22,7 @@ from libs.common.auth import TokenVerifier
 from libs.common.grpc_access import rules_of
 from libs.common.interceptors import AuthInterceptor, CallPipeline, ErrorInterceptor, LoggingInterceptor
 from libs.common.logging import get_logger
-from libs.common.outbox import OutboxRelay
+from libs.common.outbox import Discarded, OutboxRelay
 from libs.common.peers import Peers
 from libs.common.service import ServiceKernel
 
@@ -78,6 +78,8 @@ class ServiceApp:
     # The kernel its business methods stand on: the operations API (outbox, audit) is
     # served over it too.
     kernel: ServiceKernel | None = None
+    # What follows when operations discard one of its events, by topic.
+    discarded: Mapping[str, Discarded] = field(default_factory=dict)
 
 
 @dataclass
@@ -122,7 +124,7 @@ async def create_server(
     registrar = cast(grpc.aio.Server, _GenericHandlersOnly(server))
     app.register(registrar)
     if kernel is not None:
-        operations.register(registrar, kernel)
+        operations.register(registrar, kernel, app.discarded)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, registrar)
     names = [d.full_name for d in descriptors]

@@ -8,6 +8,7 @@ from backoffice.directory.v1 import directory_service_pb2, directory_service_pb2
 from libs.common.access import GrantSource, RoleCatalogue
 from libs.common.app import build_database, build_kernel
 from libs.common.config import Settings
+from libs.common.outbox import Discarded
 from libs.common.server import ServiceApp
 from services.directory import roles
 from services.directory.api.servicer import DirectoryServicer, LocalGrantSource
@@ -15,7 +16,9 @@ from services.directory.persistence.models import KERNEL
 
 NAME = "directory"
 DESCRIPTORS = [directory_service_pb2.DESCRIPTOR.services_by_name["DirectoryService"]]
-__all__ = ["DESCRIPTORS", "KERNEL", "NAME", "build", "catalogue"]
+__all__ = ["DESCRIPTORS", "KERNEL", "NAME", "OUTBOX_DISCARDED", "build", "catalogue"]
+# It publishes no events.
+OUTBOX_DISCARDED: dict[str, Discarded] = {}
 
 
 def catalogue() -> RoleCatalogue:

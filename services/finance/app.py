@@ -8,6 +8,7 @@ from backoffice.finance.v1 import finance_service_pb2, finance_service_pb2_grpc
 from libs.common.access import GrantSource, RoleCatalogue
 from libs.common.app import build_kernel
 from libs.common.config import Settings
+from libs.common.outbox import Discarded
 from libs.common.peers import Peers
 from libs.common.server import ServiceApp
 from services.finance import roles
@@ -16,7 +17,9 @@ from services.finance.persistence.models import KERNEL
 
 NAME = "finance"
 DESCRIPTORS = [finance_service_pb2.DESCRIPTOR.services_by_name["FinanceService"]]
-__all__ = ["DESCRIPTORS", "KERNEL", "NAME", "build", "catalogue"]
+__all__ = ["DESCRIPTORS", "KERNEL", "NAME", "OUTBOX_DISCARDED", "build", "catalogue"]
+# It publishes no events.
+OUTBOX_DISCARDED: dict[str, Discarded] = {}
 
 
 def catalogue() -> RoleCatalogue:

@@ -8,6 +8,7 @@ from backoffice.hr.v1 import hr_service_pb2, hr_service_pb2_grpc
 from libs.common.access import GrantSource, RoleCatalogue
 from libs.common.app import build_kernel
 from libs.common.config import Settings
+from libs.common.outbox import Discarded
 from libs.common.server import ServiceApp
 from services.hr import roles
 from services.hr.api.servicer import HrServicer
@@ -15,7 +16,9 @@ from services.hr.persistence.models import KERNEL
 
 NAME = "hr"
 DESCRIPTORS = [hr_service_pb2.DESCRIPTOR.services_by_name["HrService"]]
-__all__ = ["DESCRIPTORS", "KERNEL", "NAME", "build", "catalogue"]
+__all__ = ["DESCRIPTORS", "KERNEL", "NAME", "OUTBOX_DISCARDED", "build", "catalogue"]
+# It publishes no events.
+OUTBOX_DISCARDED: dict[str, Discarded] = {}
 
 
 def catalogue() -> RoleCatalogue:

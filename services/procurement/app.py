@@ -11,13 +11,14 @@ from libs.common.config import Settings
 from libs.common.outbox import OutboxRelay
 from libs.common.server import ServiceApp
 from services.procurement import roles
-from services.procurement.api.finance_events import HANDLERS
+from services.procurement.api.finance_events import DISCARDED, HANDLERS
 from services.procurement.api.servicer import ProcurementServicer
 from services.procurement.persistence.models import KERNEL
 
 NAME = "procurement"
 DESCRIPTORS = [procurement_service_pb2.DESCRIPTOR.services_by_name["ProcurementService"]]
-__all__ = ["DESCRIPTORS", "KERNEL", "NAME", "build", "catalogue"]
+__all__ = ["DESCRIPTORS", "KERNEL", "NAME", "OUTBOX_DISCARDED", "build", "catalogue"]
+OUTBOX_DISCARDED = DISCARDED
 
 
 def catalogue() -> RoleCatalogue:
@@ -34,5 +35,12 @@ def build(settings: Settings, page_secret: bytes, grants: GrantSource) -> Servic
         procurement_service_pb2_grpc.add_ProcurementServiceServicer_to_server(servicer, server)
 
     return ServiceApp(
-        NAME, DESCRIPTORS, register, catalogue(), close=kernel.close, kernel=kernel, relay=relay
+        NAME,
+        DESCRIPTORS,
+        register,
+        catalogue(),
+        close=kernel.close,
+        kernel=kernel,
+        relay=relay,
+        discarded=OUTBOX_DISCARDED,
     )

@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import getpass
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
+from libs.common.access import Scope
 from libs.common.audit import AuditLog, ChainReport, verify_chains
 from libs.common.config import Settings
 from libs.common.context import Call, Principal
 from libs.common.db import ALL_ORGANISATIONS, Database, make_engine
 from libs.common.kernel_tables import KernelTables
 from libs.common.operations import release_event
-from libs.common.outbox import OutboxEvent, list_events
+from libs.common.outbox import Discarded, OutboxEvent, get_event, list_events
+from libs.common.service import Transaction
 from services.suite.registry import SERVICE_APPS
 
 KERNELS: dict[str, KernelTables] = {m.NAME: m.KERNEL for m in SERVICE_APPS}
+DISCARDED: dict[str, Mapping[str, Discarded]] = {m.NAME: m.OUTBOX_DISCARDED for m in SERVICE_APPS}
 
 
 def verify_audit(
@@ -68,8 +71,11 @@ def change_outbox_event(
         with db.writer_lock, db.session(ALL_ORGANISATIONS, write=True) as session:
             tables = KERNELS[service]
             call = _operator_call("retry" if discard_reason is None else "discard")
-            audit = AuditLog(session, tables, call)
-            event = release_event(session, tables, audit, event_id, discard_reason)
+            # The owner's session sees every organisation; the follow-up of a discard acts
+            # in the event's own, as the operations API would.
+            scope = Scope.of(get_event(session, tables, event_id).organisation)
+            tx = Transaction(session, AuditLog(session, tables, call), scope, call, tables)
+            event = release_event(tx, tables, event_id, discard_reason, DISCARDED[service])
             session.commit()
             return event
     finally:

@@ -1,7 +1,9 @@
 """Every service of the suite, in start-up order (the directory first).
 
 A service's `app` module offers NAME, DESCRIPTORS, KERNEL (its kernel tables),
-catalogue() and build(settings, page_secret, grants). Adding a service is one line here.
+catalogue(), build(settings, page_secret, grants) and OUTBOX_DISCARDED (what follows when
+operations discard one of its outbox events, by topic; empty if it publishes none). Adding a
+service is one line here.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ import pytest
 
 from backoffice.finance.v1 import budget_pb2, payables_pb2
 from backoffice.finance.v1 import finance_service_pb2 as fpb
+from backoffice.operations.v1 import operations_service_pb2 as opb
+from backoffice.operations.v1 import operations_service_pb2_grpc
 from backoffice.procurement.v1 import procurement_service_pb2 as pb
 from backoffice.procurement.v1 import purchase_order_pb2
 from libs.common.access import Scope
@@ -290,6 +292,54 @@ def test_a_refused_event_parks_and_is_retried_after_the_fix(p2p: Suite) -> None:
 
 
 CANCELLED = purchase_order_pb2.PURCHASE_ORDER_STATE_CANCELLED
+
+
+def test_a_discarded_commitment_request_puts_its_order_back_to_draft(p2p: Suite) -> None:
+    """Operations discarding a parked RaiseCommitment (by the command or the operations
+    API) is an answer for the order: back to DRAFT saying so, then issued again or
+    cancelled, rather than PENDING_COMMITMENT for ever (review finding)."""
+    w = World(p2p)
+    catalogue = _server(p2p, "finance").app.catalogue
+    granted = catalogue._roles["service.procurement"]
+    catalogue._roles["service.procurement"] = frozenset()
+    by_command, by_api = w.order("10"), w.order("20")
+    assert w.issue(by_command).state == PENDING and w.issue(by_api).state == PENDING
+
+    def parked() -> dict[str, OutboxEvent]:
+        return {e.key: e for _, e in outbox_events(p2p.settings, ["procurement"], (PARKED,))}
+
+    wait_until(lambda: len(parked()) == 2)
+    events = parked()
+    change_outbox_event(
+        p2p.settings, "procurement", events[by_command.name].id, discard_reason="budget set up wrongly"
+    )
+    staff = p2p.caller(WY, "operations.staff", subject="ops")
+    channel = grpc.insecure_channel(p2p.addresses["procurement"])
+    try:
+        operations_service_pb2_grpc.OperationsServiceStub(channel).DiscardOutboxEvent(
+            opb.DiscardOutboxEventRequest(
+                name=f"organisations/{WY}/outboxEvents/{events[by_api.name].id}", reason="raised twice"
+            ),
+            metadata=(("authorization", f"Bearer {staff.token}"),),
+        )
+    finally:
+        channel.close()
+    for po, reason in ((by_command, "budget set up wrongly"), (by_api, "raised twice")):
+        back = w.get(po.name)
+        assert back.state == DRAFT and back.commitment_refusal.startswith("DISCARDED: "), back
+        assert reason in back.commitment_refusal
+    assert w.committed() == Decimal(0)
+    trail = [json.loads(a)["state"] for a in audit_after(p2p.settings, "procurement", by_api.name)]
+    assert trail[-2:] == ["PENDING_COMMITMENT", "DRAFT"], trail
+    # Mended, the order is issued again (a new request) and commits once; the other is cancelled.
+    catalogue._roles["service.procurement"] = granted
+    w.issue(w.get(by_command.name))
+    wait_until(lambda: w.get(by_command.name).state == ISSUED)
+    assert w.committed() == Decimal("1000.00")
+    w.buyer.procurement.CancelPurchaseOrder(
+        pb.CancelPurchaseOrderRequest(name=by_api.name, reason="duplicate")
+    )
+    assert w.get(by_api.name).state == CANCELLED
 
 
 def test_randomised_orders_with_finance_restarts_match_to_the_penny(p2p: Suite) -> None:

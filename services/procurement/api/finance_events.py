@@ -11,11 +11,19 @@ import grpc
 
 from backoffice.finance.v1 import budget_pb2, finance_service_pb2, finance_service_pb2_grpc
 from libs.common.clock import today_london
-from libs.common.outbox import PERMANENT_CODES, Delivery, Handler, OutboxEvent, Settle, error_reason
+from libs.common.outbox import (
+    PERMANENT_CODES,
+    Delivery,
+    Discarded,
+    Handler,
+    OutboxEvent,
+    Settle,
+    error_reason,
+)
 from libs.common.proto_mapping import money_to_proto
 from libs.common.service import Transaction
 from services.procurement import service
-from services.procurement.domain.purchase_order import PurchaseOrder
+from services.procurement.domain.purchase_order import PurchaseOrder, PurchaseOrderState
 from services.procurement.service import ProcurementUnitOfWork
 
 # Finance's answers about the request itself. PERMISSION_DENIED is not among them: it says
@@ -114,3 +122,22 @@ HANDLERS: dict[str, Handler] = {
     service.CONSUME_COMMITMENT: consume_commitment,
     service.RELEASE_COMMITMENT: release_commitment,
 }
+
+
+def raise_discarded(tx: Transaction, event: OutboxEvent, reason: str) -> PurchaseOrder:
+    """Operations gave up on asking finance to commit: the order goes back to DRAFT saying
+    so (to be issued again, a new request, or cancelled) instead of waiting for ever."""
+    uow = ProcurementUnitOfWork(tx)
+    order = service.get_purchase_order(uow, event.organisation, _order_id(event))
+    if order.state is not PurchaseOrderState.PENDING_COMMITMENT:
+        return order
+    # An event parks when finance refused the call (no commitment), or when its answer
+    # could not be applied here: then finance did commit, and only it can release that.
+    refusal = (
+        f"DISCARDED: operations discarded the request to commit the budget ({reason}); "
+        f"if finance committed it ({event.id}), release that commitment in finance"
+    )
+    return service.commitment_refused(uow, event.organisation, order.id, refusal)
+
+
+DISCARDED: dict[str, Discarded] = {service.RAISE_COMMITMENT: raise_discarded}
