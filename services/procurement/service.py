@@ -640,7 +640,14 @@ def end_purchase_order(
             current.name,
             {"commitment": current.commitment, "retain_to": str(current.received_net)},
         )
-    return _changed_order(uow, current, updated)
+    _changed_order(uow, current, updated)
+    if cancel:
+        # Nothing was received, so the approved demand may be ordered again (an order's
+        # budget cannot be amended: one raised against the wrong budget is cancelled).
+        requisition = get_requisition(uow, organisation, current.requisition_id)
+        reopened = requisition.order_cancelled(current.name, uow.touch(requisition.info))
+        _changed_requisition(uow, requisition, reopened)
+    return updated
 
 
 def receive_goods(

@@ -8,6 +8,7 @@ import io
 import json
 
 import grpc
+import pytest
 from google.protobuf import field_mask_pb2
 
 from backoffice.directory.v1 import agreement_pb2
@@ -21,6 +22,8 @@ from backoffice.procurement.v1 import (
     supplier_pb2,
 )
 from backoffice.procurement.v1 import procurement_service_pb2 as pb
+from libs.common.config import Settings
+from libs.common.migrations import upgrade
 from libs.common.proto_mapping import date_to_proto
 from tests.procurement.helpers import (
     approved,
@@ -42,7 +45,11 @@ from tests.support import (
     Caller,
     Suite,
     audit_after,
+    audit_column,
+    downgrade,
+    execute_as_owner,
     failure,
+    running_suite,
     today,
 )
 
@@ -150,8 +157,87 @@ def test_illegal_transitions_say_the_current_state(suite: Suite) -> None:
         pb.CancelPurchaseOrderRequest(name=po.name, reason="budget cut")
     )
     assert po.state == purchase_order_pb2.PURCHASE_ORDER_STATE_CANCELLED
+    # The cancel returned the requisition to APPROVED: it is ordered again, not resubmitted.
     f = failure(buyer.procurement.SubmitRequisition, pb.SubmitRequisitionRequest(name=r.name))
-    assert f.reason == "INVALID_STATE_TRANSITION" and f.metadata["current_state"] == "ORDERED"
+    assert f.reason == "INVALID_STATE_TRANSITION" and f.metadata["current_state"] == "APPROVED"
+
+
+def _requisition(caller: Caller, name: str) -> requisition_pb2.Requisition:
+    got: requisition_pb2.Requisition = caller.procurement.GetRequisition(pb.GetRequisitionRequest(name=name))
+    return got
+
+
+def test_a_cancelled_order_frees_its_requisition_and_a_closed_one_does_not(suite: Suite) -> None:
+    officer = suite.caller(UNIT, "procurement.commercial")
+    buyer = suite.caller(WY, "procurement.buyer", subject="buyer")
+    approver = suite.caller(WY, "procurement.budget_holder", subject="approver")
+    framework = contract(officer, supplier(officer).name, [WY])
+    r = approved(buyer, approver, WY)
+    # Cancelled as a DRAFT, then as ISSUED with nothing received: each time the
+    # requisition is APPROVED again, its approval kept, and is ordered again.
+    drafted = order(buyer, WY, r.name, framework.name)
+    buyer.procurement.CancelPurchaseOrder(pb.CancelPurchaseOrderRequest(name=drafted.name, reason="typo"))
+    got = _requisition(buyer, r.name)
+    assert got.state == requisition_pb2.REQUISITION_STATE_APPROVED and got.purchase_order == ""
+    assert got.decision == r.decision
+    issued = order(buyer, WY, r.name, framework.name)
+    issued = buyer.procurement.IssuePurchaseOrder(pb.IssuePurchaseOrderRequest(name=issued.name))
+    assert _requisition(buyer, r.name).purchase_order == issued.name
+    buyer.procurement.CancelPurchaseOrder(pb.CancelPurchaseOrderRequest(name=issued.name, reason="wrong lot"))
+    assert _requisition(buyer, r.name).state == requisition_pb2.REQUISITION_STATE_APPROVED
+    third = order(buyer, WY, r.name, framework.name)
+    got = _requisition(buyer, r.name)
+    assert got.state == requisition_pb2.REQUISITION_STATE_ORDERED and got.purchase_order == third.name
+    states = [
+        (json.loads(before)["state"] if before else None, json.loads(after)["state"])
+        for before, after in zip(
+            audit_column(suite.settings, "procurement", r.name, "before"),
+            audit_after(suite.settings, "procurement", r.name),
+            strict=True,
+        )
+    ]
+    assert states[3:] == [
+        ("APPROVED", "ORDERED"),
+        ("ORDERED", "APPROVED"),
+        ("APPROVED", "ORDERED"),
+        ("ORDERED", "APPROVED"),
+        ("APPROVED", "ORDERED"),
+    ]
+
+    # Closing ends an order that was delivered: its requisition stays ORDERED.
+    delivered = approved(buyer, approver, WY, line(quantity="2"))
+    po = order(buyer, WY, delivered.name, framework.name)
+    po = buyer.procurement.IssuePurchaseOrder(pb.IssuePurchaseOrderRequest(name=po.name))
+    receive(buyer, po.name, (1, "2"))
+    po = buyer.procurement.ClosePurchaseOrder(pb.ClosePurchaseOrderRequest(name=po.name))
+    assert po.state == purchase_order_pb2.PURCHASE_ORDER_STATE_CLOSED
+    got = _requisition(buyer, delivered.name)
+    assert got.state == requisition_pb2.REQUISITION_STATE_ORDERED and got.purchase_order == po.name
+    again = failure(order, buyer, WY, delivered.name, framework.name)
+    assert again.reason == "REQUISITION_NOT_APPROVED"
+
+
+def test_the_downgrade_below_0005_names_requisitions_ordered_again(settings: Settings) -> None:
+    url, role = settings.database_url_for("procurement"), settings.app_role_for("procurement")
+    with running_suite(settings, migrated=True) as suite:
+        officer = suite.caller(UNIT, "procurement.commercial")
+        buyer = suite.caller(WY, "procurement.buyer", subject="buyer")
+        approver = suite.caller(WY, "procurement.budget_holder", subject="approver")
+        framework = contract(officer, supplier(officer).name, [WY])
+        r = approved(buyer, approver, WY)
+        po = order(buyer, WY, r.name, framework.name)
+        buyer.procurement.CancelPurchaseOrder(pb.CancelPurchaseOrderRequest(name=po.name, reason="typo"))
+    # One order per requisition still holds: the schema goes back and forth.
+    downgrade(settings, "procurement", "0004")
+    upgrade("procurement", url, app_role=role if settings.database_url else None)
+    with running_suite(settings, migrated=True) as suite:
+        buyer = suite.caller(WY, "procurement.buyer", subject="buyer")
+        order(buyer, WY, r.name, framework.name)
+    with pytest.raises(RuntimeError) as refused:
+        downgrade(settings, "procurement", "0004")
+    assert f"{r.name} (2 orders)" in str(refused.value)
+    version = "SELECT version_num FROM alembic_version"
+    assert execute_as_owner(settings, "procurement", version) == [("0005",)]
 
 
 def test_separation_of_duties_and_scheme_of_delegation(suite: Suite) -> None:

@@ -13,13 +13,14 @@ from decimal import Decimal
 
 import grpc
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from backoffice.finance.v1 import budget_pb2, payables_pb2
 from backoffice.finance.v1 import finance_service_pb2 as fpb
 from backoffice.operations.v1 import operations_service_pb2 as opb
 from backoffice.operations.v1 import operations_service_pb2_grpc
 from backoffice.procurement.v1 import procurement_service_pb2 as pb
-from backoffice.procurement.v1 import purchase_order_pb2
+from backoffice.procurement.v1 import purchase_order_pb2, requisition_pb2
 from libs.common.access import Scope
 from libs.common.app import build_database
 from libs.common.audit import AuditLog
@@ -41,7 +42,16 @@ from services.suite.runtime import SERVICE_ROLES, page_secret
 from tests.finance.books import MAY, amount, check_books_balance, gbp
 from tests.procurement.helpers import approved, decimal, line
 from tests.procurement.p2p import World, wait_until
-from tests.support import SOUTH_YORKSHIRE, WEST_YORKSHIRE, Suite, audit_after, failure, running_suite
+from tests.support import (
+    SOUTH_YORKSHIRE,
+    WEST_YORKSHIRE,
+    Suite,
+    audit_after,
+    audit_column,
+    execute_as_owner,
+    failure,
+    running_suite,
+)
 
 WY = WEST_YORKSHIRE
 PENDING = purchase_order_pb2.PURCHASE_ORDER_STATE_PENDING_COMMITMENT
@@ -234,6 +244,63 @@ def test_an_order_finance_cannot_commit_goes_back_to_draft_saying_why(p2p: Suite
     assert got.state == DRAFT and got.commitment_refusal.startswith("NOT_FOUND: ")
     assert not list(outbox_events(p2p.settings, ["procurement"], (PARKED,)))
     assert w.committed() == Decimal(0)
+
+
+def test_an_order_against_a_budget_finance_refuses_is_cancelled_and_its_requisition_ordered_again(
+    p2p: Suite,
+) -> None:
+    """An order's budget cannot be amended: one raised against a mistyped budget is
+    cancelled, and the approved requisition ordered again against the right one."""
+    w = World(p2p)
+    r = approved(w.requester, w.approver, WY, line(quantity="1"))
+    mistyped = w.budget.name.rsplit("/", 1)[0] + "/b-no-such-budget"
+
+    def order_against(budget: str) -> purchase_order_pb2.PurchaseOrder:
+        created: purchase_order_pb2.PurchaseOrder = w.buyer.procurement.CreatePurchaseOrder(
+            pb.CreatePurchaseOrderRequest(
+                parent=f"organisations/{WY}",
+                purchase_order=purchase_order_pb2.PurchaseOrder(
+                    requisition=r.name, contract=w.framework.name, budget=budget
+                ),
+            )
+        )
+        return created
+
+    wrong = order_against(mistyped)
+    refused = failure(w.issue, wrong)
+    assert refused.reason == "COMMITMENT_REFUSED" and refused.metadata["finance_reason"] == "NOT_FOUND"
+    cancelled = w.buyer.procurement.CancelPurchaseOrder(
+        pb.CancelPurchaseOrderRequest(name=wrong.name, reason="raised against the wrong budget")
+    )
+    assert cancelled.state == purchase_order_pb2.PURCHASE_ORDER_STATE_CANCELLED
+    # The approval stands: the demand was approved, not the order.
+    reopened = w.requester.procurement.GetRequisition(pb.GetRequisitionRequest(name=r.name))
+    assert reopened.state == requisition_pb2.REQUISITION_STATE_APPROVED and reopened.purchase_order == ""
+    assert reopened.decision == r.decision
+    before, after = (
+        json.loads(audit_column(p2p.settings, "procurement", r.name, column)[-1])
+        for column in ("before", "after")
+    )
+    assert (before["state"], before["purchase_order"]) == ("ORDERED", wrong.name)
+    assert (after["state"], after["purchase_order"]) == ("APPROVED", "")
+    assert after["info"]["update_principal"] == f"{WY}/buyer"
+
+    right = w.issue(order_against(w.budget.name))
+    assert right.state == ISSUED and right.requisition == r.name and right.commitment
+    assert w.committed() == Decimal("450.00")
+    ordered = w.requester.procurement.GetRequisition(pb.GetRequisitionRequest(name=r.name))
+    assert ordered.state == requisition_pb2.REQUISITION_STATE_ORDERED and ordered.purchase_order == right.name
+    # While that order stands, the requisition is not ordered a third time.
+    again = failure(order_against, w.budget.name)
+    assert again.code is grpc.StatusCode.FAILED_PRECONDITION and again.reason == "REQUISITION_NOT_APPROVED"
+    # Nor, in the schema, does a cancelled order come back beside the live one.
+    with pytest.raises(IntegrityError):
+        execute_as_owner(
+            p2p.settings,
+            "procurement",
+            "UPDATE purchase_orders SET state = 'DRAFT' WHERE id = :id",
+            id=wrong.name.rsplit("/", 1)[1],
+        )
 
 
 def test_a_supplier_debarred_while_finance_was_down_stops_the_order_and_frees_the_budget(

@@ -119,10 +119,21 @@ class RequisitionMachine(RuleBasedStateMachine):
         else:
             assert isinstance(err, FailedPrecondition) and err.reason == "REQUISITION_NOT_APPROVED"
 
+    @rule(its_order=st.booleans())
+    def order_cancelled(self, its_order: bool) -> None:
+        po = "organisations/E23000010/purchaseOrders/" + ("po-1" if its_order else "po-2")
+        err = self._try(lambda: self.r.order_cancelled(po, INFO))
+        if self.model is R.ORDERED and its_order:
+            assert err is None
+            self.model = R.APPROVED
+        else:
+            assert _refused(err)
+
     @invariant()
     def state_matches_model(self) -> None:
         assert self.r.state is self.model
         assert (self.r.decision is not None) == (self.model in (R.APPROVED, R.REJECTED, R.ORDERED))
+        assert bool(self.r.purchase_order) == (self.model is R.ORDERED)
 
 
 class PurchaseOrderMachine(RuleBasedStateMachine):

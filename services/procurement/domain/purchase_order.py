@@ -117,6 +117,11 @@ class PurchaseOrder:
         return owner, contract_id
 
     @property
+    def requisition_id(self) -> str:
+        """The id of the requisition it was raised from, which is of the order's own organisation."""
+        return self.requisition.rsplit("/", 1)[-1]
+
+    @property
     def received_net(self) -> Decimal:
         """The net value of what has been received, at the order's prices and never more
         than ordered per line: what receipts have used of the order's commitment. Once all

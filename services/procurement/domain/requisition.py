@@ -227,3 +227,11 @@ class Requisition:
                 metadata={"requisition": self.name, "current_state": self.state.value},
             )
         return replace(self, state=RequisitionState.ORDERED, purchase_order=purchase_order, info=info)
+
+    def order_cancelled(self, purchase_order: str, info: RecordInfo) -> Requisition:
+        """Its order was cancelled before anything was received: the demand is still
+        approved (the decision stands), so it may be ordered again, say against the right
+        budget."""
+        if self.state is not RequisitionState.ORDERED or self.purchase_order != purchase_order:
+            raise refuse(self.name, "reopen", self.state)
+        return replace(self, state=RequisitionState.APPROVED, purchase_order="", info=info)

@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from libs.common.db import PartyOwned, SharedWithParticipants, TenantOwned, new_metadata
@@ -112,10 +123,22 @@ class RequisitionRow(TenantOwned, VersionGuarded, Base):
 
 class PurchaseOrderRow(TenantOwned, VersionGuarded, Base):
     __tablename__ = "purchase_orders"
+    __table_args__ = (
+        # One live order per requisition: a cancelled one frees it to be ordered again
+        # (migration 0005).
+        Index(
+            "uq_purchase_orders_live_requisition",
+            "organisation_code",
+            "requisition",
+            unique=True,
+            postgresql_where=text("state <> 'CANCELLED'"),
+            sqlite_where=text("state <> 'CANCELLED'"),
+        ),
+    )
 
     organisation_code: Mapped[str] = mapped_column(String(9), primary_key=True)
     id: Mapped[str] = mapped_column(String(63), primary_key=True)
-    requisition: Mapped[str] = mapped_column(String(200), unique=True)
+    requisition: Mapped[str] = mapped_column(String(200))
     contract: Mapped[str] = mapped_column(String(200))
     supplier: Mapped[str] = mapped_column(String(200))
     lines: Mapped[str] = mapped_column(Text)
