@@ -449,7 +449,8 @@ class ProcurementServiceServicer:
 
     def CreatePurchaseOrder(self, request, context):
         """Raises a DRAFT purchase order from an APPROVED requisition against a live contract the
-        organisation participates in.
+        organisation participates in. A requisition has one order at a time: it is ORDERED
+        until that order is cancelled.
         Errors: NOT_FOUND for an invisible requisition or contract; FAILED_PRECONDITION
         `REQUISITION_NOT_APPROVED`, `CONTRACT_NOT_LIVE`, `SUPPLIER_DEBARRED`.
         """
@@ -501,7 +502,8 @@ class ProcurementServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelPurchaseOrder(self, request, context):
-        """Cancels a DRAFT or ISSUED order before anything is received, with a reason.
+        """Cancels a DRAFT or ISSUED order before anything is received, with a reason. Its
+        requisition goes back to APPROVED (its approval kept), to be ordered again.
         Errors: INVALID_ARGUMENT without a reason; FAILED_PRECONDITION
         `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
         """

@@ -163,7 +163,8 @@ class ProcurementServiceStub:
     """
     CreatePurchaseOrder: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.CreatePurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]
     """Raises a DRAFT purchase order from an APPROVED requisition against a live contract the
-    organisation participates in.
+    organisation participates in. A requisition has one order at a time: it is ORDERED
+    until that order is cancelled.
     Errors: NOT_FOUND for an invisible requisition or contract; FAILED_PRECONDITION
     `REQUISITION_NOT_APPROVED`, `CONTRACT_NOT_LIVE`, `SUPPLIER_DEBARRED`.
     """
@@ -195,7 +196,8 @@ class ProcurementServiceStub:
     ABORTED `ETAG_MISMATCH`.
     """
     CancelPurchaseOrder: _grpc.UnaryUnaryMultiCallable[_procurement_service_pb2.CancelPurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]
-    """Cancels a DRAFT or ISSUED order before anything is received, with a reason.
+    """Cancels a DRAFT or ISSUED order before anything is received, with a reason. Its
+    requisition goes back to APPROVED (its approval kept), to be ordered again.
     Errors: INVALID_ARGUMENT without a reason; FAILED_PRECONDITION
     `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
     """
@@ -373,7 +375,8 @@ class ProcurementServiceAsyncStub(ProcurementServiceStub):
     """
     CreatePurchaseOrder: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.CreatePurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]  # type: ignore[assignment]
     """Raises a DRAFT purchase order from an APPROVED requisition against a live contract the
-    organisation participates in.
+    organisation participates in. A requisition has one order at a time: it is ORDERED
+    until that order is cancelled.
     Errors: NOT_FOUND for an invisible requisition or contract; FAILED_PRECONDITION
     `REQUISITION_NOT_APPROVED`, `CONTRACT_NOT_LIVE`, `SUPPLIER_DEBARRED`.
     """
@@ -405,7 +408,8 @@ class ProcurementServiceAsyncStub(ProcurementServiceStub):
     ABORTED `ETAG_MISMATCH`.
     """
     CancelPurchaseOrder: _aio.UnaryUnaryMultiCallable[_procurement_service_pb2.CancelPurchaseOrderRequest, _purchase_order_pb2.PurchaseOrder]  # type: ignore[assignment]
-    """Cancels a DRAFT or ISSUED order before anything is received, with a reason.
+    """Cancels a DRAFT or ISSUED order before anything is received, with a reason. Its
+    requisition goes back to APPROVED (its approval kept), to be ordered again.
     Errors: INVALID_ARGUMENT without a reason; FAILED_PRECONDITION
     `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
     """
@@ -718,7 +722,8 @@ class ProcurementServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_purchase_order_pb2.PurchaseOrder, _abc.Awaitable[_purchase_order_pb2.PurchaseOrder]]:
         """Raises a DRAFT purchase order from an APPROVED requisition against a live contract the
-        organisation participates in.
+        organisation participates in. A requisition has one order at a time: it is ORDERED
+        until that order is cancelled.
         Errors: NOT_FOUND for an invisible requisition or contract; FAILED_PRECONDITION
         `REQUISITION_NOT_APPROVED`, `CONTRACT_NOT_LIVE`, `SUPPLIER_DEBARRED`.
         """
@@ -780,7 +785,8 @@ class ProcurementServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _procurement_service_pb2.CancelPurchaseOrderRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_purchase_order_pb2.PurchaseOrder, _abc.Awaitable[_purchase_order_pb2.PurchaseOrder]]:
-        """Cancels a DRAFT or ISSUED order before anything is received, with a reason.
+        """Cancels a DRAFT or ISSUED order before anything is received, with a reason. Its
+        requisition goes back to APPROVED (its approval kept), to be ordered again.
         Errors: INVALID_ARGUMENT without a reason; FAILED_PRECONDITION
         `INVALID_STATE_TRANSITION`; ABORTED `ETAG_MISMATCH`.
         """

@@ -42,7 +42,7 @@ class _RequisitionStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Requ
     REQUISITION_STATE_CANCELLED: _RequisitionState.ValueType  # 5
     """Withdrawn before a decision."""
     REQUISITION_STATE_ORDERED: _RequisitionState.ValueType  # 6
-    """A purchase order was raised from it."""
+    """A purchase order was raised from it; back to APPROVED if that order is cancelled."""
 
 class RequisitionState(_RequisitionState, metaclass=_RequisitionStateEnumTypeWrapper):
     """Where a requisition stands."""
@@ -60,7 +60,7 @@ REQUISITION_STATE_REJECTED: RequisitionState.ValueType  # 4
 REQUISITION_STATE_CANCELLED: RequisitionState.ValueType  # 5
 """Withdrawn before a decision."""
 REQUISITION_STATE_ORDERED: RequisitionState.ValueType  # 6
-"""A purchase order was raised from it."""
+"""A purchase order was raised from it; back to APPROVED if that order is cancelled."""
 Global___RequisitionState: _TypeAlias = RequisitionState  # noqa: Y015
 
 @_typing.final
@@ -92,7 +92,9 @@ class Requisition(_message.Message):
     requester: _builtins.str
     """The principal who raised it; never its approver."""
     purchase_order: _builtins.str
-    """The purchase order raised from it, once ordered."""
+    """The purchase order raised from it while ORDERED; empty again once that order is
+    cancelled.
+    """
     etag: _builtins.str
     """The entity tag of this version."""
     @_builtins.property
